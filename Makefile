@@ -1,0 +1,38 @@
+# Candidate engagement scoring — developer commands. Everything runs from a local virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its test and dev extras
+
+run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, notifier, demo traffic
+	$(BIN)/engagement dev
+
+test: $(STAMP) ## every test, against a real Kafka-protocol broker and a real Redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src/engagement
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## throughput and latency benchmarks (prints figures and their references)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/scorer.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Wire records on the Kafka topics (DESIGN.md §3). Field names are a contract: camelCase, never renamed.
+
+``Interaction`` is the value of ``engagement.interactions.v1``: the Segment envelope as ingest
+normalised it. ``ScoreChange`` is the value of ``engagement.scores.changed.v1`` and of
+``engagement.scores.latest.v1``. ``CandidateAlert`` is the value of ``engagement.candidate-alerts.v1``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PILLARS = ("entrance", "activity", "interaction")
+Pillar = Literal["entrance", "activity", "interaction"]
+EventType = Literal["track", "page", "screen", "identify", "alias", "group"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+
+class Interaction(_Record):
+    """One normalised interaction as ingest wrote it (unknown envelope fields are kept)."""
+
+    type: EventType
+    messageId: str
+    tenantId: str
+    sourceId: str
+    channel: str
+    receivedAt: datetime
+    timestamp: datetime = Field(
+        description="Corrected event time, never later than receivedAt + 23h"
+    )
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    userId: str | None = None
+    anonymousId: str | None = None
+    previousId: str | None = None
+    event: str | None = None
+    name: str | None = None
+    groupId: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Cause(_Record):
+    """Why a score record was written: an interaction, or a merge / erasure."""
+
+    messageId: str | None = None
+    event: str | None = None
+    type: Literal["event", "merge", "erasure"] = "event"
+
+
+class ScoreChange(_Record):
+    """A candidate's score after one change (and, on the latest topic, the current snapshot)."""
+
+    tenantId: str
+    candidateId: str
+    score: int = Field(ge=1, le=100)
+    previousScore: int | None = Field(default=None, ge=1, le=100)
+    tier: str
+    previousTier: str | None = None
+    raw: float
+    pillars: dict[str, float]
+    channels: dict[str, float]
+    sequence: int = Field(ge=0)
+    asOf: datetime
+    rulesVersion: str
+    cause: Cause
+
+
+AlertType = Literal["candidate.hot", "candidate.cooled", "candidate.tier_changed"]
+
+
+class CandidateAlert(_Record):
+    """One tier crossing. ``id`` is deterministic (candidate + sequence + tier) so replays dedupe."""
+
+    id: str
+    type: AlertType
+    tenantId: str
+    candidateId: str
+    tier: str
+    previousTier: str
+    score: int
+    thresholds: dict[str, Any]
+    sequence: int
+    time: datetime
+    cause: dict[str, Any]

@@ -1,0 +1,43 @@
+"""Settings every service shares: where Kafka and Redis are, and how names are prefixed.
+
+Each service's composition root builds its own ``Settings`` subclass once and passes it down.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engagement.topics import Topics
+
+
+class CommonSettings(BaseSettings):
+    """Connection and naming settings; read from the environment (and ``.env``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
+    )
+    kafka_topic_prefix: str = Field(
+        "", description="Prefix for every topic name (shared clusters, test isolation)."
+    )
+    kafka_topic_partitions: int = Field(
+        12, ge=1, description="Partitions for topics created at startup."
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, description="Replication factor for topics created at startup."
+    )
+    kafka_enable_idempotence: bool = Field(
+        False, description="Idempotent producer (keep off against Tansu, on against Kafka)."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis connection URL.")
+    redis_key_prefix: str = Field(
+        "eng:", description="Prefix for every Redis key (shared servers, test isolation)."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @property
+    def topics(self) -> Topics:
+        """The topic names of this deployment."""
+        return Topics(self.kafka_topic_prefix)

@@ -1,0 +1,61 @@
+"""Session fixtures: a real Kafka-protocol broker and a real Redis, isolated per session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from engagement.topics import Topics
+from tests.support.services import Services, provision
+
+SESSION_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with provision() as provisioned:
+        yield provisioned
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services: Services) -> str:
+    return services.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short id unique to this test: use it in topic prefixes, tenants and keys."""
+    return f"{SESSION_ID}{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def topic_prefix(unique: str) -> str:
+    return f"t{unique}."
+
+
+@pytest.fixture
+def topics(topic_prefix: str) -> Topics:
+    return Topics(topic_prefix)
+
+
+@pytest.fixture
+def redis_prefix(unique: str) -> str:
+    return f"test:{unique}:"
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on the session Redis; deletes this test's keys afterwards."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    async for key in client.scan_iter(match=f"{redis_prefix}*", count=1000):
+        await client.delete(key)
+    await client.aclose()
