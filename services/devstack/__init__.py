@@ -1,0 +1,1 @@
+"""``engagement dev``: the whole pipeline on one machine, with demo traffic and a live view."""

@@ -1,0 +1,123 @@
+"""Composition root of the ingest service: settings → keys, Kafka sink, Redis, metrics → app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from engagement.envelope import SegmentEvent
+from engagement.sources import load_sources
+from services.ingest import read_api
+from services.ingest.cors import SourceCorsMiddleware
+from services.ingest.errors import (
+    ApiError,
+    JsonResponse,
+    api_error_handler,
+    unexpected_error_handler,
+)
+from services.ingest.metrics import IngestMetrics, MetricsMiddleware
+from services.ingest.routes import build_router
+from services.ingest.settings import IngestSettings
+from services.ingest.sink import KafkaSink
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    """Return the ingest + read API app; Kafka and Redis are connected in its lifespan."""
+    keys = load_sources(settings.sources_file)
+    metrics = IngestMetrics.create()
+    app = FastAPI(
+        title="Candidate engagement ingest API",
+        version="0.1.0",
+        description="Segment-compatible event collection into Kafka, and the score read API.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.metrics = metrics
+    app.state.sink = KafkaSink(settings)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_middleware(SourceCorsMiddleware, allowed=lambda: app.state.keys.allowed_origins)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(build_router())
+    app.include_router(_ops_router())
+    app.include_router(read_api.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: IngestSettings = app.state.settings
+    sink: KafkaSink = app.state.sink
+    app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+    connecting = asyncio.create_task(sink.connect_forever(), name="kafka-connect")
+    try:
+        yield
+    finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await sink.close()
+        await app.state.redis.aclose()
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: 503 until the Kafka producer is connected")
+    async def readyz(request: Request) -> JsonResponse:
+        if await request.app.state.sink.ready():
+            return JsonResponse({"status": "ready"})
+        return JsonResponse({"status": "kafka not connected"}, status_code=503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        body = generate_latest(request.app.state.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        components["schemas"]["SegmentEvent"] = SegmentEvent.model_json_schema()
+        components["securitySchemes"] = {
+            "writeKey": {"type": "http", "scheme": "basic", "description": "write key:"},
+            "bearerKey": {"type": "http", "scheme": "bearer", "description": "read/admin key"},
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}

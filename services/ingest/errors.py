@@ -1,0 +1,50 @@
+"""The service's error answer: ``{"error": {"code", "message"}}`` with a status code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+
+class JsonResponse(Response):
+    """A JSON answer serialised with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ApiError(Exception):
+    """A request the service refuses, answered as a JSON error with ``status``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """Return the JSON error answer."""
+    body = {"error": {"code": code, "message": message}}
+    return JsonResponse(body, status_code=status, headers=headers)
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> JsonResponse:
+    """Answer an ApiError as its JSON error."""
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def unexpected_error_handler(_request: Request, _exc: Exception) -> JsonResponse:
+    """Answer a bug as a JSON 500 (the traceback goes to the log, not to the client)."""
+    return error_response(500, "internal_error", "unexpected server error")

@@ -1,0 +1,91 @@
+"""Prometheus metrics of the ingest service, on a registry of their own (one per app)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+
+
+@dataclass(frozen=True)
+class IngestMetrics:
+    """The metric families the ingest service exports (names are a contract)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    events: Counter
+    request_seconds: Histogram
+    produce_seconds: Histogram
+    batch_events: Histogram
+
+    @classmethod
+    def create(cls) -> IngestMetrics:
+        """Return fresh metrics on a new registry."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "engagement_ingest_requests",
+                "HTTP requests by endpoint and status.",
+                ["endpoint", "status"],
+                registry=registry,
+            ),
+            events=Counter(
+                "engagement_ingest_events",
+                "Events by tenant, source and outcome (accepted, rejected, dropped).",
+                ["tenant", "source", "outcome"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "engagement_ingest_request_seconds", "Request duration.", registry=registry
+            ),
+            produce_seconds=Histogram(
+                "engagement_ingest_produce_seconds",
+                "Time until Kafka acknowledged a request's records.",
+                registry=registry,
+            ),
+            batch_events=Histogram(
+                "engagement_ingest_batch_events",
+                "Events per request.",
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
+class MetricsMiddleware:
+    """Count every request by route template and status, and time it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: IngestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            endpoint = _endpoint(scope)
+            self.metrics.requests.labels(endpoint, str(status["code"])).inc()
+            self.metrics.request_seconds.observe(time.perf_counter() - started)
+
+
+def _endpoint(scope: Scope) -> str:
+    """Return the matched route template (the router records it in the scope), else "other"."""
+    route: Any = scope.get("route")
+    return str(getattr(route, "path", None) or "other")

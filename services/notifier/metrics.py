@@ -1,0 +1,65 @@
+"""Prometheus metrics of the notifier; one registry per app so tests and benches can build several."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+
+@dataclass
+class NotifierMetrics:
+    """The notifier's instruments, registered in their own registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.alerts = Counter(
+            "engagement_alerts",
+            "Alerts published, by tenant, type and new tier.",
+            ["tenant", "type", "tier"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "engagement_webhook_deliveries",
+            "Webhook attempts by endpoint and outcome (delivered, retry, dlq, gone, refused, disabled).",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.webhook_seconds = Histogram(
+            "engagement_webhook_seconds",
+            "Seconds per webhook HTTP attempt.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.pending = Gauge(
+            "engagement_webhook_pending",
+            "Webhook deliveries waiting in Redis (due, scheduled for retry, or in flight).",
+            registry=r,
+        )
+        self.sweep_seconds = Histogram(
+            "engagement_notifier_sweep_seconds",
+            "Seconds per decay sweep.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.alert_latency = Histogram(
+            "engagement_notifier_alert_latency_seconds",
+            "Seconds from the score record's Kafka timestamp to the alert published.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.bad_records = Counter(
+            "engagement_notifier_bad_records",
+            "Score records that could not be parsed (logged and skipped).",
+            registry=r,
+        )
+        self.retries = Counter(
+            "engagement_notifier_batch_retries",
+            "Failed batch / sweep / delivery-loop attempts (retried in place).",
+            ["stage"],
+            registry=r,
+        )

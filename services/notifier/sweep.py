@@ -1,0 +1,149 @@
+"""The decay sweep: range queries on the tier sets find who fell below an exit since the last sweep.
+
+For tier k (above the floor) and every tier set j >= k, the members whose rank key lies in
+``[bound(exit_k, t_last), bound(exit_k, t_now))`` were at or above ``exit_k`` at ``t_last`` and are
+below it at ``t_now`` (engagement.redis_keys). ``t_last`` is a per-tenant watermark in Redis, moved
+only after the tenant's alerts are published, so a crash repeats a range (harmless: the announced
+tier's compare-and-set) and never skips one. No full scans: each query returns crossings only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from engagement.alerts import Decayed, Notified, decide_decay, tier_level
+from engagement.records import CandidateAlert
+from engagement.redis_keys import KeyLayout
+from engagement.rules import Rules
+from engagement.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from services.notifier.handler import AlertPublisher
+from services.notifier.state import NotifiedStore
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A tier-set member found in a crossing range."""
+
+    candidate_id: str
+    set_level: int
+    rank: float
+    exit_level: int
+
+
+@dataclass
+class DecaySweep:
+    """One sweep over every tenant; run by the leader's timer under a Redis lock."""
+
+    redis: aioredis.Redis
+    layout: KeyLayout
+    rules: Rules
+    state: NotifiedStore
+    publisher: AlertPublisher
+    interval: float
+
+    async def run(self, now: float | None = None) -> list[CandidateAlert] | None:
+        """Sweep up to ``now`` unless another worker holds the lock; return the alerts published."""
+        token = uuid.uuid4().hex
+        if not await self.state.acquire_sweep(token, ttl_ms=max(1000, int(self.interval * 900))):
+            return None
+        try:
+            now = time.time() if now is None else now
+            alerts: list[CandidateAlert] = []
+            for tenant in sorted(
+                m.decode() for m in await self.redis.smembers(self.layout.tenants)
+            ):
+                alerts.extend(await self._tenant(tenant, now))
+            return alerts
+        finally:
+            await self.state.release_sweep(token)
+
+    async def _tenant(self, tenant: str, now: float) -> list[CandidateAlert]:
+        since = await self.state.watermark(tenant)
+        since = now - self.interval if since is None else since
+        if since >= now:
+            return []
+        hits = await self._hits(tenant, since, now)
+        alerts = await self._decide_and_publish(tenant, hits, now) if hits else []
+        await self.state.set_watermark(tenant, now)
+        return alerts
+
+    async def _hits(self, tenant: str, since: float, now: float) -> dict[str, Hit]:
+        """Return, per candidate, the lowest exit crossed in (since, now] and its tier set."""
+        h, scale = self.rules.half_life_seconds, self.rules.score_scale
+        hits: dict[str, Hit] = {}
+        for k in range(len(self.rules.tiers) - 1, 0, -1):  # highest exit first; lower ones win
+            exit_ = self.rules.tiers[k].exit
+            low, high = rank_bound(exit_, since, scale, h), rank_bound(exit_, now, scale, h)
+            for j in range(k, len(self.rules.tiers)):
+                key = self.layout.tier_set(tenant, self.rules.tiers[j].name)
+                async for member, rank in self._range(key, low, high):
+                    hits[member] = Hit(member, j, rank, k)
+        return hits
+
+    async def _range(self, key: str, low: float, high: float):  # type: ignore[no-untyped-def]
+        offset = 0
+        while True:
+            page = await self.redis.zrangebyscore(
+                key, _bound(low), f"({_bound(high)}", start=offset, num=PAGE, withscores=True
+            )
+            for member, rank in page:
+                yield member.decode(), float(rank)
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    async def _decide_and_publish(
+        self, tenant: str, hits: dict[str, Hit], now: float
+    ) -> list[CandidateAlert]:
+        ids = sorted(hits)
+        sequences = await self.redis.hmget(self.layout.sequences(tenant), ids)
+        known = await self.state.load(f"{tenant}:{c}" for c in ids)
+        moment = datetime.fromtimestamp(now, UTC)
+        alerts: list[CandidateAlert] = []
+        writes: dict[str, tuple[Notified, int] | None] = {}
+        for cand, seq in zip(ids, sequences, strict=True):
+            if seq is None:
+                continue  # erased or merged away meanwhile
+            found = self._found(tenant, hits[cand], int(seq), now)
+            decision = decide_decay(found, known[f"{tenant}:{cand}"], self.rules, moment)
+            alerts.extend(decision.alerts)
+            if decision.state is not None:
+                level = tier_level(self.rules, decision.state.tier)
+                writes[f"{tenant}:{cand}"] = (decision.state, level)
+        if alerts:
+            await self.publisher.publish(alerts)
+            self.publisher.count(alerts)
+        if writes:
+            await self.state.store(writes, mode="decay")
+        return alerts
+
+    def _found(self, tenant: str, hit: Hit, sequence: int, now: float) -> Decayed:
+        h, scale = self.rules.half_life_seconds, self.rules.score_scale
+        crossed = crossing_time(hit.rank, self.rules.tiers[hit.exit_level].exit, scale, h)
+        return Decayed(
+            tenant_id=tenant,
+            candidate_id=hit.candidate_id,
+            set_tier=self.rules.tiers[hit.set_level].name,
+            sequence=sequence,
+            score=score_of(raw_at_rank(hit.rank, now, h), scale),
+            crossed_at=datetime.fromtimestamp(crossed, UTC),
+        )
+
+
+def _bound(value: float) -> str:
+    if value == math.inf:
+        return "+inf"
+    if value == -math.inf:
+        return "-inf"
+    return repr(value)

@@ -1,0 +1,151 @@
+"""The batch handler: parse → DLQ the bad → apply in Redis (retried) → publish score records.
+
+Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
+returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
+step is idempotent, so a replay after a crash or rebalance changes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engagement.records import Interaction
+from engagement.redis_store import ScoreStore
+from engagement.score_views import ApplyOutcome
+from services.scorer.metrics import ScorerMetrics
+from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
+from services.scorer.publishing import OutRecord, score_records
+
+log = logging.getLogger("engagement.scorer")
+
+Send = Callable[[OutRecord], Awaitable[Any]]
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+
+@dataclass
+class BatchHandler:
+    """Scores one batch of raw records; keeps the state /healthz and the lag gauge read."""
+
+    store: ScoreStore
+    send: Send  # buffered produce (flushed by Faust before the offsets are committed)
+    send_and_wait: Send  # acknowledged produce (the DLQ)
+    metrics: ScorerMetrics
+    dlq_topic: str
+    changes_topic: str
+    latest_topic: str
+    retry_max: float = 5.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    positions: dict[int, int] = field(default_factory=dict)
+    last_success: float = field(default_factory=time.monotonic)
+    failing_since: float | None = None
+
+    async def handle(self, records: Sequence[RawRecord]) -> None:
+        """Process a batch; returns only once Redis has every valid record's result."""
+        interactions, bad = self._split(records)
+        for row in bad:
+            await self._dead_letter(row)
+        if interactions:
+            outcomes = await self._apply(interactions)
+            await self._publish(outcomes)
+        self.metrics.batch_events.observe(len(records))
+        for record in records:
+            self.positions[record.partition] = max(
+                self.positions.get(record.partition, 0), record.offset + 1
+            )
+
+    def _split(self, records: Sequence[RawRecord]) -> tuple[list[Interaction], list[BadRow]]:
+        interactions: list[Interaction] = []
+        bad: list[BadRow] = []
+        for record in records:
+            parsed = parse(record)
+            (bad if isinstance(parsed, BadRow) else interactions).append(parsed)  # type: ignore[arg-type]
+        return interactions, bad
+
+    async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
+        record = row.record
+        log.warning(
+            "dead-lettered record",
+            extra={
+                "event": "scorer.dlq",
+                "failure_type": row.failure_type,
+                "messages": list(row.messages),
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "tenant": row.tenant_id,
+            },
+        )
+        out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
+        await self._retrying("dlq", lambda: self.send_and_wait(out))
+        self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
+
+    async def _apply(self, interactions: list[Interaction]) -> list[ApplyOutcome]:
+        started = time.perf_counter()
+        outcomes: list[ApplyOutcome] = await self._retrying(
+            "redis", lambda: self.store.apply_batch(interactions)
+        )
+        self.metrics.redis_seconds.observe(time.perf_counter() - started)
+        now = self.clock()
+        for interaction, outcome in zip(interactions, outcomes, strict=True):
+            name = outcome_name(outcome)
+            self.metrics.events.labels(interaction.tenantId, name).inc()
+            if name == "scored":
+                age = (now - interaction.receivedAt).total_seconds()
+                self.metrics.end_to_end.observe(max(0.0, age))
+        return outcomes
+
+    async def _publish(self, interactions: list[Interaction], outcomes: list[ApplyOutcome]) -> None:
+        for out in score_records(
+            interactions,
+            outcomes,
+            changes_topic=self.changes_topic,
+            latest_topic=self.latest_topic,
+        ):
+            await self._retrying("kafka", lambda out=out: self.send(out))  # type: ignore[misc]
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call`` until it succeeds, backing off; never raises (the batch stays un-acked)."""
+        delay = 0.05
+        while True:
+            try:
+                result = await call()
+            except (RedisError, *TRANSIENT, Exception) as exc:
+                self._note_failure(what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            self.failing_since = None
+            self.last_success = time.monotonic()
+            return result
+
+    def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        if what == "redis":
+            self.metrics.redis_errors.inc()
+        log.warning(
+            "%s call failed (%r); retrying in %.2fs",
+            what,
+            exc,
+            delay,
+            extra={"event": f"scorer.{what}_retry", "error": repr(exc)},
+        )
+
+    def stuck_for(self) -> float:
+        """Seconds the current batch has been failing (0 when healthy)."""
+        return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
+
+
+def outcome_name(outcome: ApplyOutcome) -> str:
+    """Return the metrics outcome label: scored (merges too), duplicate, unscored, capped, conflict."""
+    return "scored" if outcome.outcome == "merged" else outcome.outcome

@@ -1,0 +1,77 @@
+"""Prometheus metrics of the scorer; one registry per app so tests and benches can build several."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+OUTCOMES = ("scored", "duplicate", "unscored", "capped", "dlq")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+
+
+class CandidatesCollector(Collector):
+    """``engagement_candidates{tenant,tier}`` from the snapshot taken just before the scrape."""
+
+    def __init__(self) -> None:
+        self.counts: Mapping[str, Mapping[str, int]] = {}
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "engagement_candidates",
+            "Candidates per tenant and tier right now (from the rank sets, at scrape time).",
+            labels=["tenant", "tier"],
+        )
+        for tenant, tiers in sorted(self.counts.items()):
+            for tier, count in tiers.items():
+                family.add_metric([tenant, tier], count)
+        yield family
+
+
+@dataclass
+class ScorerMetrics:
+    """The scorer's instruments, registered in their own registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter(
+            "engagement_scorer_events",
+            "Interactions consumed, by tenant and outcome.",
+            ["tenant", "outcome"],
+            registry=r,
+        )
+        self.batch_events = Histogram(
+            "engagement_scorer_batch_events",
+            "Events per processed batch.",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "engagement_scorer_end_to_end_seconds",
+            "Seconds from receivedAt (ingest) to the score written in Redis.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.redis_seconds = Histogram(
+            "engagement_scorer_redis_seconds",
+            "Seconds per pipelined Redis batch (successful attempts).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "engagement_scorer_redis_errors", "Failed Redis batch attempts (retried).", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "engagement_scorer_consumer_lag",
+            "Records behind the partition's high watermark (highwater - next offset to process).",
+            ["partition"],
+            registry=r,
+        )
+        self.candidates = CandidatesCollector()
+        r.register(self.candidates)

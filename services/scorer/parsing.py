@@ -1,0 +1,95 @@
+"""Raw interaction records → validated ``Interaction`` values or DLQ bad rows (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from engagement.cloudevents import format_time
+from engagement.records import Interaction
+
+PROCESSOR = "engagement-scorer"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One consumed Kafka record, as bytes, with where it came from."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A record the scorer cannot score: what failed, why, and the untouched payload."""
+
+    record: RawRecord
+    failure_type: str
+    messages: tuple[str, ...]
+    tenant_id: str | None
+
+
+def parse(record: RawRecord) -> Interaction | BadRow:
+    """Return the record's ``Interaction``, or a ``BadRow`` saying why it is not one."""
+    if not record.value:
+        return BadRow(record, "decode_error", ("empty value",), _tenant_of_key(record.key))
+    try:
+        data = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        return BadRow(record, "decode_error", (str(exc),), _tenant_of_key(record.key))
+    if not isinstance(data, dict):
+        return BadRow(record, "schema_violation", ("value is not a JSON object",), None)
+    try:
+        interaction = Interaction.model_validate(data)
+    except ValidationError as exc:
+        return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
+    if not (interaction.userId or interaction.anonymousId):
+        return BadRow(
+            record, "schema_violation", ("needs userId or anonymousId",), _tenant_of(data, record)
+        )
+    return interaction
+
+
+def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
+    """Return the DLQ record value (JSON) of a bad row; the payload is kept verbatim as text."""
+    record = bad.record
+    row: dict[str, Any] = {
+        "failureType": bad.failure_type,
+        "messages": list(bad.messages),
+        "payload": (record.value or b"").decode("utf-8", errors="replace"),
+        "source": PROCESSOR,
+        "processor": PROCESSOR,
+        "tenantId": bad.tenant_id,
+        "receivedAt": format_time(now),
+        "origin": {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", errors="replace") if record.key else None,
+        },
+    }
+    return orjson.dumps(row)
+
+
+def _messages(exc: ValidationError) -> tuple[str, ...]:
+    return tuple(
+        f"{'.'.join(str(p) for p in err['loc']) or '$'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def _tenant_of(data: dict[str, Any], record: RawRecord) -> str | None:
+    tenant = data.get("tenantId")
+    return tenant if isinstance(tenant, str) else _tenant_of_key(record.key)
+
+
+def _tenant_of_key(key: bytes | None) -> str | None:
+    if not key or b":" not in key:
+        return None
+    return key.split(b":", 1)[0].decode("utf-8", errors="replace")

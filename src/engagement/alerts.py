@@ -1,0 +1,215 @@
+"""Tier-crossing alerts (DESIGN.md §3): decide crossings and build the alert records. Pure.
+
+The notifier remembers, per candidate, the tier it last announced and the sequence of the latest
+score record it handled (``Notified``). A score record is only considered when its sequence is
+newer, and a decay crossing only when it lowers the announced tier: replays decide nothing twice.
+Alert ids are a hash of (tenant, candidate, sequence, tier), so a re-published alert keeps its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from engagement.cloudevents import format_time
+from engagement.records import AlertType, CandidateAlert, ScoreChange
+from engagement.rules import Rules
+from engagement.scoring import crossing_time, epoch, rank_key, raw_at_rank, score_of
+from engagement.tiers import alert_type, tier_after_decay
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What the notifier last announced for a candidate."""
+
+    tier: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one input: the alerts to publish and the state to store (None: keep)."""
+
+    alerts: tuple[CandidateAlert, ...]
+    state: Notified | None
+
+
+NOTHING = Decision((), None)
+
+
+def alert_id(tenant_id: str, candidate_id: str, sequence: int, tier: str) -> str:
+    """Return the deterministic alert id of (tenant, candidate, sequence, tier); no dots."""
+    text = "\x1f".join((tenant_id, candidate_id, str(sequence), tier))
+    return "alrt_" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def tier_level(rules: Rules, tier: str) -> int:
+    """Return the tier's position (0 = the floor); unknown names count as the floor."""
+    names = [t.name for t in rules.tiers]
+    return names.index(tier) if tier in names else 0
+
+
+def thresholds(rules: Rules, *tiers: str) -> dict[str, Any]:
+    """Return the enter/exit thresholds of the named tiers."""
+    return {t.name: {"enter": t.enter, "exit": t.exit} for t in rules.tiers if t.name in tiers}
+
+
+def build_alert(
+    *,
+    rules: Rules,
+    type_: AlertType,
+    tenant_id: str,
+    candidate_id: str,
+    tier: str,
+    previous_tier: str,
+    score: int,
+    sequence: int,
+    time: datetime,
+    cause: dict[str, Any],
+) -> CandidateAlert:
+    """Return the alert record for one crossing, with its deterministic id."""
+    return CandidateAlert(
+        id=alert_id(tenant_id, candidate_id, sequence, tier),
+        type=type_,
+        tenantId=tenant_id,
+        candidateId=candidate_id,
+        tier=tier,
+        previousTier=previous_tier,
+        score=score,
+        thresholds=thresholds(rules, tier, previous_tier),
+        sequence=sequence,
+        time=time,
+        cause=cause,
+    )
+
+
+def decide_change(
+    change: ScoreChange, known: Notified | None, rules: Rules, *, now: datetime | None = None
+) -> Decision:
+    """Return the crossings a score record causes; nothing for a record not newer than ``known``.
+
+    Without a remembered tier, the record's ``previousTier`` (else the floor) is the baseline.
+    With ``now``, decay from ``asOf`` to ``now`` is applied too (a record read late whose
+    candidate has cooled since), so the sweep never needs to look behind the consumer.
+    """
+    if known is not None and change.sequence <= known.sequence:
+        return NOTHING
+    previous = known.tier if known is not None else (change.previousTier or rules.tiers[0].name)
+    alerts: list[CandidateAlert] = []
+    kind = alert_type(previous, change.tier, rules.alert_tier)
+    if kind is not None:
+        cause = change.cause.model_dump(mode="json", exclude_none=True)
+        alerts.append(_change_alert(change, kind, previous, rules, cause))
+    tier = change.tier
+    if now is not None:
+        decayed = _decayed_since(change, rules, now)
+        if decayed is not None:
+            alerts.append(
+                decide_decay(decayed, Notified(tier, change.sequence), rules, now).alerts[0]
+            )
+            tier = alerts[-1].tier
+    return Decision(tuple(alerts), Notified(tier, change.sequence))
+
+
+def _change_alert(
+    change: ScoreChange, kind: AlertType, previous: str, rules: Rules, cause: dict[str, Any]
+) -> CandidateAlert:
+    return build_alert(
+        rules=rules,
+        type_=kind,
+        tenant_id=change.tenantId,
+        candidate_id=change.candidateId,
+        tier=change.tier,
+        previous_tier=previous,
+        score=change.score,
+        sequence=change.sequence,
+        time=change.asOf,
+        cause=cause,
+    )
+
+
+def _decayed_since(change: ScoreChange, rules: Rules, now: datetime) -> Decayed | None:
+    """Return the record's candidate as a decay finding if it fell below its tier's exit by ``now``."""
+    h, level = rules.half_life_seconds, tier_level(rules, change.tier)
+    rank = rank_key(change.raw, epoch(change.asOf), h)
+    score = score_of(raw_at_rank(rank, epoch(now), h), rules.score_scale)
+    if level == 0 or score >= rules.tiers[level].exit:
+        return None
+    lowest_left = tier_level(rules, tier_after_decay(change.tier, score, rules.tiers)) + 1
+    crossed = crossing_time(rank, rules.tiers[lowest_left].exit, rules.score_scale, h)
+    return Decayed(
+        tenant_id=change.tenantId,
+        candidate_id=change.candidateId,
+        set_tier=change.tier,
+        sequence=change.sequence,
+        score=score,
+        crossed_at=datetime.fromtimestamp(crossed, UTC),
+    )
+
+
+@dataclass(frozen=True)
+class Decayed:
+    """A candidate a sweep found below an exit threshold: its rank-set tier, sequence, score now."""
+
+    tenant_id: str
+    candidate_id: str
+    set_tier: str
+    sequence: int
+    score: int
+    crossed_at: datetime
+
+
+def decide_decay(found: Decayed, known: Notified | None, rules: Rules, now: datetime) -> Decision:
+    """Return the crossing a decay causes; only ever a move down from the announced tier.
+
+    Only when the notifier has handled the candidate's latest score record (same sequence):
+    otherwise that record is still on its way and its handling applies the decay.
+    """
+    if known is None or known.sequence != found.sequence:
+        return NOTHING
+    previous = known.tier
+    tier = tier_after_decay(previous, found.score, rules.tiers)
+    kind = alert_type(previous, tier, rules.alert_tier)
+    if kind is None or tier_level(rules, tier) >= tier_level(rules, previous):
+        return NOTHING
+    alert = build_alert(
+        rules=rules,
+        type_=kind,
+        tenant_id=found.tenant_id,
+        candidate_id=found.candidate_id,
+        tier=tier,
+        previous_tier=previous,
+        score=found.score,
+        sequence=found.sequence,
+        time=now,
+        cause={"type": "decay", "crossedAt": format_time(found.crossed_at)},
+    )
+    return Decision((alert,), Notified(tier, found.sequence))
+
+
+def fold_changes(
+    changes: list[ScoreChange], known: dict[str, Notified | None], rules: Rules, now: datetime
+) -> tuple[list[CandidateAlert], dict[str, Notified | None]]:
+    """Decide a batch in order; return the alerts and the final state per changed candidate key.
+
+    ``known`` maps ``tenant:candidate`` to the stored state; a ``None`` result means "erase".
+    Decay up to ``now`` is applied after each candidate's last record of the batch.
+    """
+    keys = [f"{c.tenantId}:{c.candidateId}" for c in changes]
+    last = {key: i for i, key in enumerate(keys)}
+    alerts: list[CandidateAlert] = []
+    final: dict[str, Notified | None] = {}
+    current = dict(known)
+    for i, (key, change) in enumerate(zip(keys, changes, strict=True)):
+        if change.cause.type == "erasure":
+            current[key] = final[key] = None
+            continue
+        decision = decide_change(
+            change, current.get(key), rules, now=now if last[key] == i else None
+        )
+        alerts.extend(decision.alerts)
+        if decision.state is not None:
+            current[key] = final[key] = decision.state
+    return alerts, final

@@ -1,0 +1,6 @@
+-- Erase one candidate. KEYS: profile, dedupe, caps, contributions, merged-ids set.
+-- Returns {last sequence, number of keys removed, merged anonymous ids}.
+local seq = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local merged = redis.call('SMEMBERS', KEYS[5])
+local removed = redis.call('DEL', unpack(KEYS))
+return {seq, removed, merged}

@@ -1,0 +1,51 @@
+-- Merge step 2, on the known candidate: add the frozen anonymous state once (exact, aligned at
+-- the later reference time). KEYS: profile, merged-ids set, caps hash, contributions.
+-- ARGV after the config header: source id, t, r, e, a, i, l, nch, (channel, value)*nch,
+-- ncaps, (field, count)*ncaps, contributions...
+-- Returns {'merged'|'duplicate', before, after} or {'redirect', target}.
+local P, M, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local cfg, n = read_config()
+local source = ARGV[n]
+local p = load(P)
+if p.m then return {'redirect', p.m} end
+if redis.call('SADD', M, source) == 0 then
+  local snap = encode(p, cfg)
+  return {'duplicate', snap, snap}
+end
+if ARGV[n + 1] == '' then
+  local snap = encode(p, cfg)
+  return {'merged', snap, snap}
+end
+local ft, fl = tonumber(ARGV[n + 1]), tonumber(ARGV[n + 6])
+decay_to(p, ft, cfg.h)
+p.g = tier_after_decay(p.g, score_of(p.r, cfg.scale), cfg.tiers)
+local before = encode(p, cfg)
+local f = 2 ^ (-(p.t - ft) / cfg.h)
+p.r = p.r + tonumber(ARGV[n + 2]) * f
+p.e = p.e + tonumber(ARGV[n + 3]) * f
+p.a = p.a + tonumber(ARGV[n + 4]) * f
+p.i = p.i + tonumber(ARGV[n + 5]) * f
+local at = n + 7
+for _ = 1, tonumber(ARGV[at]) do
+  local c = ARGV[at + 1]
+  p.ch[c] = (p.ch[c] or 0) + tonumber(ARGV[at + 2]) * f
+  at = at + 2
+end
+at = at + 1
+for _ = 1, tonumber(ARGV[at]) do
+  redis.call('HINCRBY', K, ARGV[at + 1], tonumber(ARGV[at + 2]))
+  at = at + 2
+end
+p.s = p.s + 1
+p.v = cfg.version
+if fl and (p.l == nil or fl > p.l) then p.l = fl end
+p.g = tier_move(p.g, score_of(p.r, cfg.scale), cfg.tiers)
+save(P, p)
+local items = redis.call('LRANGE', C, 0, -1)
+for k = at + 1, #ARGV do table.insert(items, ARGV[k]) end
+table.sort(items, function(x, y)
+  return tonumber(string.match(x, '^[^\31]+')) > tonumber(string.match(y, '^[^\31]+'))
+end)
+redis.call('DEL', C)
+for k = 1, math.min(#items, cfg.keep) do redis.call('RPUSH', C, items[k]) end
+return {'merged', before, encode(p, cfg)}

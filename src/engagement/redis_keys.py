@@ -1,0 +1,96 @@
+"""The Redis key layout (DESIGN.md §5). Every key starts with the configured prefix (``P``).
+
+Per candidate C of tenant T — hash tag ``{T:C}``, so one candidate's keys share a cluster slot and
+every candidate script touches one slot only:
+
+==================  =========  =================================================================
+key                 type       content
+==================  =========  =================================================================
+``P{T:C}:p``        hash       profile: ``t`` reference time (= latest scored event time), ``r``
+                               total R at ``t``, ``e``/``a``/``i`` entrance/activity/interaction
+                               sums, ``c:<channel>`` channel sums, ``s`` sequence, ``g`` tier
+                               (1-based index into the rules' tiers, hysteresis applied), ``l`` last
+                               event time, ``v`` rules version, ``m`` merged_into (anonymous ids)
+``P{T:C}:d``        zset       dedupe: messageId → receivedAt; trimmed to the dedupe window
+                               (default 8 days) on every write
+``P{T:C}:k``        hash       daily caps: ``<utc day number>|<event>`` → count (old days pruned)
+``P{T:C}:c``        list       recent contributions, newest first, capped (default 10):
+                               ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
+``P{T:C}:m``        set        anonymous candidate ids merged into C (for erasure, merge dedupe)
+==================  =========  =================================================================
+
+Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
+
+==================  =========  =================================================================
+``P{T}:tier:<name>`` zset      candidates whose *stored* tier is ``<name>``: member = candidate
+                               id, score = rank key ``log2(R_ref) + t_ref/h`` (-inf if R <= 0)
+``P{T}:seq``        hash       candidate → sequence of the state in the tier sets (compare-and-set:
+                               stale or replayed rank updates never win; merged ids keep theirs)
+==================  =========  =================================================================
+
+Global: ``Ptenants`` (set of tenant ids).
+
+Reading the tier sets (h = half-life, ``bound(s, t) = rank_bound(s, t, scale, h)``):
+
+- current score of a member at ``now``: ``score_of(2^(rank - now/h))``;
+- current tier of a member of tier k's set: the highest j <= k with rank >= bound(exit_j, now)
+  (decay only moves down), so ``tier_counts`` is a handful of ZCOUNTs;
+- members of tier k's set that decayed below ``exit_j`` (j <= k) between instants t0 < t1:
+  ``ZRANGE P{T}:tier:<k> [bound(exit_j, t1) (bound(exit_j, t0) BYSCORE`` — the notifier's sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CandidateKeys:
+    """The keys of one candidate (one cluster slot)."""
+
+    profile: str
+    dedupe: str
+    caps: str
+    contributions: str
+    merged: str
+
+    @property
+    def all(self) -> tuple[str, str, str, str, str]:
+        """Every key, in the order the erase script expects."""
+        return (self.profile, self.dedupe, self.caps, self.contributions, self.merged)
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Builds every key name from the configured prefix."""
+
+    prefix: str = "eng:"
+
+    def candidate(self, tenant_id: str, candidate_id: str) -> CandidateKeys:
+        """The keys of one candidate, hash-tagged ``{tenant:candidate}``."""
+        base = f"{self.prefix}{{{tenant_id}:{candidate_id}}}"
+        return CandidateKeys(
+            profile=f"{base}:p",
+            dedupe=f"{base}:d",
+            caps=f"{base}:k",
+            contributions=f"{base}:c",
+            merged=f"{base}:m",
+        )
+
+    def candidate_pattern(self, tenant_id: str, candidate_id: str) -> str:
+        """A SCAN pattern matching every key of one candidate (glob characters escaped)."""
+        raw = f"{self.prefix}{{{tenant_id}:{candidate_id}}}:"
+        return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in raw) + "*"
+
+    def tier_set(self, tenant_id: str, tier: str) -> str:
+        """The sorted set of candidates whose stored tier is ``tier``."""
+        return f"{self.prefix}{{{tenant_id}}}:tier:{tier}"
+
+    def sequences(self, tenant_id: str) -> str:
+        """The tenant's candidate → sequence hash (rank compare-and-set)."""
+        return f"{self.prefix}{{{tenant_id}}}:seq"
+
+    @property
+    def tenants(self) -> str:
+        """The set of tenant ids with scored candidates."""
+        return f"{self.prefix}tenants"

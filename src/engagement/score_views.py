@@ -1,0 +1,221 @@
+"""Values the score store returns: state snapshots, apply outcomes, candidate views, leaderboards.
+
+Times are epoch seconds (floats); ``as_dict()`` gives the read API's camelCase JSON shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from engagement.rules import Rules
+
+PILLAR_FIELDS = {"entrance": "e", "activity": "a", "interaction": "i"}
+PILLAR_OF_FIELD = {v: k for k, v in PILLAR_FIELDS.items()}
+
+Outcome = Literal["scored", "duplicate", "unscored", "capped", "merged", "conflict"]
+
+
+def iso(t: float | None) -> str | None:
+    """ISO 8601 UTC of an epoch instant (None stays None)."""
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A candidate's state at instant ``as_of`` (sums decayed to it; score/tier from them)."""
+
+    as_of: float | None
+    raw: float
+    pillars: Mapping[str, float]
+    channels: Mapping[str, float]
+    sequence: int
+    score: int
+    tier: str
+    last_event_at: float | None = None
+    rules_version: str | None = None
+    merged_into: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase fields as in ScoreChange (asOf as ISO 8601)."""
+        return {
+            "score": self.score,
+            "tier": self.tier,
+            "raw": self.raw,
+            "pillars": dict(self.pillars),
+            "channels": dict(self.channels),
+            "sequence": self.sequence,
+            "asOf": iso(self.as_of),
+            "rulesVersion": self.rules_version,
+            "lastEventAt": iso(self.last_event_at),
+        }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _float_or_none(value: str) -> float | None:
+    return float(value) if value else None
+
+
+def parse_snapshot(items: Sequence[Any], rules: Rules) -> Snapshot:
+    """Decode the Lua snapshot ``{t, r, e, a, i, s, g, score, l, v, m, ch1, v1, ...}``."""
+    text = [_text(x) for x in items]
+    tier = min(max(int(text[6]) - 1, 0), len(rules.tiers) - 1)
+    channels = {text[k]: float(text[k + 1]) for k in range(11, len(text), 2)}
+    return Snapshot(
+        as_of=_float_or_none(text[0]),
+        raw=float(text[1]),
+        pillars={name: float(text[2 + n]) for n, name in enumerate(PILLAR_FIELDS)},
+        channels=channels,
+        sequence=int(text[5]),
+        score=int(text[7]),
+        tier=rules.tiers[tier].name,
+        last_event_at=_float_or_none(text[8]),
+        rules_version=text[9] or None,
+        merged_into=text[10] or None,
+    )
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What applying one interaction did.
+
+    ``before`` is the state just before the change at the new ``as_of`` instant (previous tier
+    already decayed to it), ``after`` the state after it; for duplicates and capped events both
+    are the current stored state; both are None for unscored interactions. ``candidate_id`` is
+    the candidate finally written (after a redirect of a merged anonymous id, whose id is then in
+    ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the known candidate,
+    ``merged_from`` the folded-in anonymous id and ``merged_source`` its state after step 1.
+    """
+
+    outcome: Outcome
+    tenant_id: str
+    candidate_id: str
+    message_id: str
+    event: str | None
+    rules_version: str
+    before: Snapshot | None = None
+    after: Snapshot | None = None
+    redirected_from: str | None = None
+    merged_from: str | None = None
+    merged_source: Snapshot | None = None
+
+    @property
+    def score_changed(self) -> bool:
+        """True when the integer score differs between ``before`` and ``after``."""
+        return (
+            self.before is not None
+            and self.after is not None
+            and (self.before.score != self.after.score)
+        )
+
+    @property
+    def state_changed(self) -> bool:
+        """True when the stored state moved (its sequence increased)."""
+        return (
+            self.before is not None
+            and self.after is not None
+            and (self.after.sequence != self.before.sequence)
+        )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One recent scored event: its original points and what they are worth at ``as_of``."""
+
+    message_id: str
+    event: str
+    pillar: str
+    channel: str
+    points: float
+    current_points: float
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape."""
+        return {
+            "messageId": self.message_id,
+            "event": self.event,
+            "pillar": self.pillar,
+            "channel": self.channel,
+            "points": self.points,
+            "currentPoints": self.current_points,
+            "at": iso(self.at),
+        }
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """A candidate as the read API shows it: every value decayed to ``state.as_of``."""
+
+    tenant_id: str
+    candidate_id: str
+    state: Snapshot
+    contributions: tuple[Contribution, ...] = ()
+    merged_ids: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape of ``GET /v1/candidates/{id}``."""
+        return {
+            "tenantId": self.tenant_id,
+            "candidateId": self.candidate_id,
+            **self.state.as_dict(),
+            "contributions": [c.as_dict() for c in self.contributions],
+        }
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    """One candidate on the leaderboard, valued at the query instant."""
+
+    candidate_id: str
+    score: int
+    tier: str
+    raw: float
+    rank: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape."""
+        return {
+            "candidateId": self.candidate_id,
+            "score": self.score,
+            "tier": self.tier,
+            "raw": self.raw,
+        }
+
+
+@dataclass(frozen=True)
+class LeaderboardPage:
+    """Candidates by current score, highest first; pass ``next_cursor`` for the next page."""
+
+    entries: tuple[LeaderboardEntry, ...]
+    next_cursor: str | None
+    as_of: float = 0.0
+
+
+@dataclass(frozen=True)
+class TierCrossing:
+    """A candidate whose tier fell through decay alone between two instants."""
+
+    candidate_id: str
+    previous_tier: str
+    tier: str
+    score: int
+    sequence: int
+    crossed_at: float
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What ``erase`` removed: key count, merged anonymous ids erased with it, last sequence."""
+
+    tenant_id: str
+    candidate_id: str
+    existed: bool
+    removed_keys: int
+    last_sequence: int
+    merged_ids: tuple[str, ...] = field(default_factory=tuple)

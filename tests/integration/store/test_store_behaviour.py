@@ -1,0 +1,237 @@
+"""The Redis score store, one behaviour per test (real Redis, default-shaped rules)."""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import pytest
+import redis.asyncio as aioredis
+
+from engagement.redis_store import ScoreStore
+from engagement.scoring import closed_form, decay, event_points
+from tests.unit.scoring.strategies import RULES, T0, interaction
+
+H = RULES.half_life_seconds
+DAY = 86400.0
+
+
+async def test_replayed_event_does_not_change_score(store: ScoreStore) -> None:
+    first = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
+    replay = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
+    assert first[0].outcome == "scored" and replay[0].outcome == "duplicate"
+    assert replay[0].after == first[0].after
+
+
+async def test_new_candidate_starts_at_score_one_in_the_floor_tier(store: ScoreStore) -> None:
+    [outcome] = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
+    assert outcome.before is not None and outcome.after is not None
+    assert (outcome.before.score, outcome.before.tier, outcome.before.sequence) == (1, "cold", 0)
+    assert (outcome.after.score, outcome.after.tier, outcome.after.sequence) == (55, "warm", 1)
+    assert outcome.score_changed
+
+
+async def test_unknown_event_is_unscored_and_writes_nothing(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    [outcome] = await store.apply_batch([interaction("m1", T0, event="Lunch Eaten")])
+    assert outcome.outcome == "unscored" and outcome.after is None
+    assert [k async for k in redis_client.scan_iter(match=f"{redis_prefix}*")] == []
+
+
+async def test_events_past_the_daily_cap_are_capped_per_utc_day(store: ScoreStore) -> None:
+    midnight = math.floor(T0 / DAY) * DAY + DAY
+    same_day = [interaction(f"p{i}", midnight + 60 * i, kind="page") for i in range(4)]
+    next_day = [interaction("p9", midnight + DAY + 1, kind="page")]
+    outcomes = await store.apply_batch(same_day + next_day)
+    assert [o.outcome for o in outcomes] == ["scored", "scored", "scored", "capped", "scored"]
+    assert outcomes[3].after == outcomes[3].before
+    view = await store.get_candidate("acme", "u1", midnight + DAY + 1)
+    assert view is not None
+    counted = [e for e in (event_points(i, RULES) for i in same_day[:3] + next_day) if e]
+    assert view.state.raw == pytest.approx(closed_form(counted, midnight + DAY + 1, RULES).raw)
+
+
+async def test_negative_points_lower_the_score_and_never_below_one(store: ScoreStore) -> None:
+    outcomes = await store.apply_batch(
+        [
+            interaction("m1", T0, event="Article Read"),
+            interaction("m2", T0 + 1, event="Job Alert Unsubscribed"),
+        ]
+    )
+    assert outcomes[1].after is not None and outcomes[1].before is not None
+    assert outcomes[1].after.raw < 0
+    assert outcomes[1].after.score == 1 < outcomes[1].before.score
+
+
+async def test_late_event_adds_its_decayed_points_at_the_reference_time(store: ScoreStore) -> None:
+    await store.apply_batch([interaction("m1", T0 + DAY, event="Article Read")])
+    [late] = await store.apply_batch(
+        [interaction("m2", T0, event="Application Submitted", received=T0 + DAY)]
+    )
+    assert late.after is not None
+    assert late.after.as_of == T0 + DAY
+    assert late.after.raw == pytest.approx(4 + decay(40, DAY, H))
+    assert late.after.last_event_at == T0 + DAY
+
+
+async def test_identify_folds_the_anonymous_history_into_the_candidate(store: ScoreStore) -> None:
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Application Submitted", user_id=None, anonymous_id="x"),
+            interaction("u1", T0 + 10, event="Article Read"),
+        ]
+    )
+    [merge] = await store.apply_batch(
+        [interaction("i1", T0 + 20, kind="identify", user_id="u1", anonymous_id="x")]
+    )
+    assert merge.outcome == "merged" and merge.merged_from == "anon:x"
+    assert merge.after is not None and merge.after.raw == pytest.approx(4 + decay(40, 10, H))
+    assert merge.merged_source is not None and merge.merged_source.merged_into == "u1"
+    assert await store.get_candidate("acme", "anon:x", T0) is not None  # resolves to u1
+
+
+async def test_later_anonymous_events_are_redirected_and_replays_count_once(
+    store: ScoreStore,
+) -> None:
+    before = interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x")
+    identify = interaction("i1", T0 + 5, kind="identify", user_id="u1", anonymous_id="x")
+    after = interaction(
+        "a2", T0 + 10, event="Application Submitted", user_id=None, anonymous_id="x"
+    )
+    first = await store.apply_batch([before, identify, after])
+    assert first[2].outcome == "scored" and first[2].candidate_id == "u1"
+    assert first[2].redirected_from == "anon:x"
+    replay = await store.apply_batch([after, identify, before])
+    assert [o.outcome for o in replay] == ["duplicate", "duplicate", "duplicate"]
+    view = await store.get_candidate("acme", "u1", T0 + 10)
+    assert view is not None and view.state.raw == pytest.approx(40 + decay(4, 10, H))
+    assert view.state.sequence == 2
+
+
+async def test_merged_anonymous_id_leaves_the_leaderboard(store: ScoreStore) -> None:
+    await store.apply_batch(
+        [interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x")]
+    )
+    await store.apply_batch(
+        [interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x")]
+    )
+    page = await store.leaderboard("acme", now=T0)
+    assert [e.candidate_id for e in page.entries] == ["u1"]
+
+
+async def test_erase_leaves_no_key_of_the_candidate_or_its_anonymous_ids(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
+            interaction("u2", T0, event="Article Read", user_id="u2"),
+        ]
+    )
+    erased = await store.erase("acme", "u1")
+    assert erased.existed and erased.merged_ids == ("anon:x",) and erased.last_sequence == 1
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
+    assert not [k for k in keys if "u1" in k or "anon:x" in k]
+    for key in keys:
+        if key.endswith(":seq"):
+            assert await redis_client.hkeys(key) == [b"u2"]  # type: ignore[misc]
+    assert await store.get_candidate("acme", "u1", T0) is None
+    assert (await store.erase("acme", "u1")).existed is False
+
+
+async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
+    store: ScoreStore,
+) -> None:
+    events = ["Application Submitted", "Article Read", "Job Viewed", "Job Alert Unsubscribed"]
+    batch = [
+        interaction(f"m{c}-{k}", T0 + 3600 * k, event=events[(c * k + c) % 4], user_id=f"c{c}")
+        for c in range(12)
+        for k in range(c % 5 + 1)
+    ]
+    await store.apply_batch(batch)
+    for now in (T0 + 5 * 3600, T0 + DAY, T0 + 3 * DAY, T0 + 30 * DAY):
+        views = [await store.get_candidate("acme", f"c{c}", now) for c in range(12)]
+        expected = collections.Counter(v.state.tier for v in views if v)
+        counts = await store.tier_counts("acme", now)
+        assert counts == {name: expected.get(name, 0) for name in RULES.tier_names}
+        page = await store.leaderboard("acme", limit=100, now=now)
+        scores = {v.candidate_id: v.state.score for v in views if v}
+        assert [e.score for e in page.entries] == sorted(scores.values(), reverse=True)
+        assert all(scores[e.candidate_id] == e.score for e in page.entries)
+
+
+async def test_leaderboard_pages_cover_every_candidate_of_a_tier_once(store: ScoreStore) -> None:
+    batch = [
+        interaction(f"m{c}", T0, event="Application Submitted", user_id=f"c{c}") for c in range(7)
+    ]
+    batch += [interaction("cold", T0, event="Job Viewed", user_id="z")]
+    await store.apply_batch(batch)
+    seen, cursor = [], None
+    while True:
+        page = await store.leaderboard("acme", "warm", limit=3, cursor=cursor, now=T0)
+        seen += [e.candidate_id for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"c{c}" for c in range(7)]
+
+
+async def test_stale_rank_update_never_overwrites_a_newer_one(store: ScoreStore) -> None:
+    first, second = await store.apply_batch(
+        [
+            interaction("m1", T0, event="Application Submitted"),
+            interaction("m2", T0 + 1, event="Application Submitted"),
+        ]
+    )
+    assert first.after is not None and second.after is not None
+    assert await store.update_rank("acme", "u1", first.after) is False
+    assert await store.tier_counts("acme", T0 + 1) == {"cold": 0, "warm": 0, "hot": 1}
+
+
+async def test_decay_crossings_find_a_hot_candidate_that_cooled(store: ScoreStore) -> None:
+    await store.apply_batch(
+        [
+            interaction("m1", T0, event="Application Submitted"),
+            interaction("m2", T0, event="Application Submitted"),
+            interaction("m3", T0, event="Application Submitted", user_id="u2"),
+        ]
+    )
+    assert await store.decay_crossings("acme", T0, T0 + 60) == []
+    hot, warm = sorted(
+        await store.decay_crossings("acme", T0, T0 + 1.5 * H), key=lambda c: c.candidate_id
+    )
+    assert (hot.candidate_id, hot.previous_tier, hot.tier, hot.sequence) == ("u1", "hot", "warm", 2)
+    assert (warm.candidate_id, warm.previous_tier, warm.tier) == ("u2", "warm", "cold")
+    assert T0 < hot.crossed_at < T0 + 1.5 * H
+    assert await store.decay_crossings("acme", T0 + 1.5 * H, T0 + 1.6 * H) == []
+
+
+async def test_candidate_view_explains_the_score_with_decayed_contributions(
+    store: ScoreStore,
+) -> None:
+    await store.apply_batch(
+        [
+            interaction("m1", T0, event="Article Read", channel="ad"),
+            interaction("m2", T0 + H, event="Job Viewed"),
+        ]
+    )
+    view = await store.get_candidate("acme", "u1", T0 + 2 * H)
+    assert view is not None
+    assert [(c.message_id, c.points) for c in view.contributions] == [("m2", 2.0), ("m1", 6.0)]
+    assert [c.current_points for c in view.contributions] == pytest.approx([1.0, 1.5])
+    assert view.state.raw == pytest.approx(2.5)
+    assert view.state.channels == pytest.approx({"web": 1.0, "ad": 1.5})
+    assert view.as_dict()["lastEventAt"] is not None
+
+
+async def test_unknown_candidate_has_no_view(store: ScoreStore) -> None:
+    assert await store.get_candidate("acme", "nobody", T0) is None
+
+
+async def test_tenants_lists_every_tenant_with_scored_candidates(store: ScoreStore) -> None:
+    await store.apply_batch(
+        [interaction("m1", T0, tenant="acme"), interaction("m2", T0, tenant="globex")]
+    )
+    assert await store.tenants() == ["acme", "globex"]

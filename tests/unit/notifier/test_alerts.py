@@ -1,0 +1,132 @@
+"""Crossing decisions and alert records (engagement.alerts): pure, replay-safe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engagement.alerts import Decayed, Notified, alert_id, decide_change, decide_decay, fold_changes
+from engagement.records import Cause, ScoreChange
+from engagement.rules import Rules, TierRule
+
+RULES = Rules(
+    version="t",
+    half_life_days=1.0,
+    score_scale=50.0,
+    alert_tier="hot",
+    tiers=(
+        TierRule(name="cold", enter=1, exit=1),
+        TierRule(name="warm", enter=40, exit=35),
+        TierRule(name="hot", enter=70, exit=65),
+    ),
+)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def change(seq: int, tier: str, previous: str | None, *, score: int = 50, raw: float = 60.0, **kw) -> ScoreChange:
+    return ScoreChange(
+        tenantId="acme",
+        candidateId="u1",
+        score=score,
+        previousScore=None,
+        tier=tier,
+        previousTier=previous,
+        raw=raw,
+        pillars={},
+        channels={},
+        sequence=seq,
+        asOf=kw.get("as_of", T0),
+        rulesVersion="t",
+        cause=Cause(messageId=f"m{seq}", event="Application Submitted", type=kw.get("cause", "event")),
+    )
+
+
+def test_alert_ids_are_deterministic_and_distinct_per_tier_and_sequence():
+    assert alert_id("acme", "u1", 3, "hot") == alert_id("acme", "u1", 3, "hot")
+    assert len({alert_id("acme", "u1", 3, "hot"), alert_id("acme", "u1", 3, "warm"), alert_id("acme", "u1", 4, "hot")}) == 3
+    assert "." not in alert_id("acme", "u.1", 3, "hot")
+
+
+def test_entering_the_alert_tier_raises_candidate_hot():
+    decision = decide_change(change(1, "hot", "cold", score=80), None, RULES)
+    [alert] = decision.alerts
+    assert (alert.type, alert.tier, alert.previousTier, alert.score) == ("candidate.hot", "hot", "cold", 80)
+    assert alert.id == alert_id("acme", "u1", 1, "hot")
+    assert alert.thresholds == {"hot": {"enter": 70, "exit": 65}, "cold": {"enter": 1, "exit": 1}}
+    assert decision.state == Notified("hot", 1)
+
+
+def test_a_replayed_or_older_record_decides_nothing():
+    assert decide_change(change(3, "hot", "cold"), Notified("cold", 3), RULES).alerts == ()
+    assert decide_change(change(2, "hot", "cold"), Notified("cold", 3), RULES).state is None
+
+
+def test_the_announced_tier_is_the_baseline_not_the_records_previous_tier():
+    # given the notifier announced warm; when a record says cold -> hot; then warm -> hot
+    [alert] = decide_change(change(5, "hot", "cold"), Notified("warm", 4), RULES).alerts
+    assert alert.previousTier == "warm"
+
+
+def test_leaving_the_alert_tier_raises_cooled_and_other_moves_tier_changed():
+    assert decide_change(change(2, "warm", "hot"), Notified("hot", 1), RULES).alerts[0].type == "candidate.cooled"
+    assert decide_change(change(2, "warm", "cold"), Notified("cold", 1), RULES).alerts[0].type == "candidate.tier_changed"
+
+
+def test_a_record_read_after_its_candidate_decayed_also_raises_the_decay_crossing():
+    # given a record making u1 hot (raw 80 -> score 80) read one half-life later (raw 40 -> 55)
+    record = change(1, "hot", "cold", score=80, raw=80.0)
+    decision = decide_change(record, None, RULES, now=T0 + timedelta(days=1))
+    assert [(a.type, a.tier) for a in decision.alerts] == [("candidate.hot", "hot"), ("candidate.cooled", "warm")]
+    assert decision.state == Notified("warm", 1)
+    assert decision.alerts[1].cause["type"] == "decay"
+
+
+def test_a_batch_is_folded_in_order_and_erasure_clears_the_state():
+    alerts, final = fold_changes(
+        [change(1, "hot", "cold"), change(2, "hot", "hot"), change(3, "cold", None, cause="erasure")],
+        {"acme:u1": None},
+        RULES,
+        T0,
+    )
+    assert [a.type for a in alerts] == ["candidate.hot"]
+    assert final == {"acme:u1": None}
+
+
+def test_oscillating_between_exit_and_enter_raises_one_alert():
+    # scorer applies hysteresis: scores 71, 66, 69, 67, 72 keep the tier hot after the first
+    records = [change(1, "hot", "cold")] + [change(s, "hot", "hot") for s in range(2, 6)]
+    alerts, final = fold_changes(records, {}, RULES, T0)
+    assert len(alerts) == 1 and final["acme:u1"] == Notified("hot", 5)
+
+
+def found(score: int, seq: int = 4) -> Decayed:
+    return Decayed("acme", "u1", "hot", seq, score, T0)
+
+
+def test_decay_below_exit_cools_once_and_only_down():
+    decision = decide_decay(found(60), Notified("hot", 4), RULES, T0)
+    [alert] = decision.alerts
+    assert (alert.type, alert.tier, alert.previousTier, alert.sequence) == ("candidate.cooled", "warm", "hot", 4)
+    assert decide_decay(found(60), decision.state, RULES, T0).alerts == ()  # repeat: nothing
+
+
+def test_decay_through_two_tiers_is_one_move():
+    [alert] = decide_decay(found(20), Notified("hot", 4), RULES, T0).alerts
+    assert (alert.tier, alert.previousTier) == ("cold", "hot")
+
+
+@pytest.mark.parametrize("known", [None, Notified("hot", 3), Notified("hot", 5)])
+def test_decay_waits_until_the_latest_record_is_handled(known):
+    assert decide_decay(found(60, seq=4), known, RULES, T0).alerts == ()
+
+
+@given(st.lists(st.sampled_from(["cold", "warm", "hot"]), min_size=1, max_size=30))
+def test_replaying_any_sequence_of_records_raises_nothing_new(tiers):
+    records = [change(i + 1, t, tiers[i - 1] if i else None) for i, t in enumerate(tiers)]
+    alerts, final = fold_changes(records, {}, RULES, T0)
+    again, _ = fold_changes(records, final, RULES, T0)
+    assert again == []
+    assert len({a.id for a in alerts}) == len(alerts)

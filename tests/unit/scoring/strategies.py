@@ -1,0 +1,97 @@
+"""Hypothesis strategies and small builders shared by the scoring tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import strategies as st
+
+from engagement.records import Interaction
+from engagement.rules import EventRule, Rules, TierRule
+from engagement.scoring import ScoredEvent
+
+T0 = 1_700_000_000.0
+HALF_LIFE_DAYS = 1.0
+
+RULES = Rules(
+    version="test-1",
+    half_life_days=HALF_LIFE_DAYS,
+    score_scale=50.0,
+    alert_tier="hot",
+    tiers=(
+        TierRule(name="cold", enter=1, exit=1),
+        TierRule(name="warm", enter=40, exit=35),
+        TierRule(name="hot", enter=70, exit=65),
+    ),
+    channels={"web": 1.0, "ad": 1.5},
+    events={
+        "Job Viewed": EventRule(pillar="entrance", points=2),
+        "Article Read": EventRule(pillar="activity", points=4),
+        "Application Submitted": EventRule(pillar="interaction", points=40),
+        "Job Alert Unsubscribed": EventRule(pillar="interaction", points=-15),
+        "Page Viewed": EventRule(pillar="entrance", points=1, daily_cap=3),
+    },
+)
+UNCAPPED = ["Job Viewed", "Article Read", "Application Submitted", "Job Alert Unsubscribed"]
+
+times = st.floats(min_value=T0, max_value=T0 + 10 * 86400, allow_nan=False)
+raws = st.floats(min_value=-1e6, max_value=1e9, allow_nan=False)
+scores = st.integers(min_value=1, max_value=100)
+
+
+def at(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def interaction(
+    message_id: str,
+    t: float,
+    *,
+    event: str = "Job Viewed",
+    user_id: str | None = "u1",
+    anonymous_id: str | None = None,
+    channel: str = "web",
+    kind: str = "track",
+    received: float | None = None,
+    tenant: str = "acme",
+) -> Interaction:
+    """A normalised interaction as ingest writes it."""
+    return Interaction.model_validate(
+        {
+            "type": kind,
+            "messageId": message_id,
+            "tenantId": tenant,
+            "sourceId": "site",
+            "channel": channel,
+            "receivedAt": at(received if received is not None else t),
+            "timestamp": at(t),
+            "userId": user_id,
+            "anonymousId": anonymous_id,
+            "event": event if kind == "track" else None,
+        }
+    )
+
+
+@st.composite
+def scored_events(draw: st.DrawFn, *, names: list[str] = UNCAPPED) -> list[ScoredEvent]:
+    """1-12 uncapped events with distinct messageIds and arbitrary times and channels."""
+    n = draw(st.integers(min_value=1, max_value=12))
+    out = []
+    for i in range(n):
+        name = draw(st.sampled_from(names))
+        channel = draw(st.sampled_from(["web", "ad"]))
+        t = draw(times)
+        rule = RULES.events[name]
+        out.append(
+            ScoredEvent(
+                message_id=f"m{i}",
+                event=name,
+                pillar=rule.pillar,
+                channel=channel,
+                points=rule.points * RULES.multiplier(channel),
+                t=t,
+                received_at=t,
+                daily_cap=rule.daily_cap,
+            )
+        )
+    return out
