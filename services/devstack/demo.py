@@ -15,6 +15,7 @@ import httpx
 from services.devstack.journeys import Journey, new_journey
 
 TICK_SECONDS = 0.25
+LEAD_SHARE = 0.25
 
 
 @dataclass
@@ -82,7 +83,8 @@ class DemoTraffic:
         now = datetime.now(UTC)
         events = []
         for _ in range(count):
-            index = self._rng.randrange(len(self._pool))
+            # the oldest journey moves fastest, so complete journeys (and hot candidates) show early
+            index = 0 if self._rng.random() < LEAD_SHARE else self._rng.randrange(len(self._pool))
             journey = self._pool[index]
             events.append(stamp(journey.next_step(), now))
             if journey.done:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -70,15 +69,18 @@ async def _readiness(client: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
 
 
 async def collect(
-    client: httpx.AsyncClient, stack: Stack, demo: DemoStats | None, previous: Snapshot | None
+    client: httpx.AsyncClient,
+    stack: Stack,
+    demo: DemoStats | None,
+    previous: Snapshot | None,
+    *,
+    read_key: str,
 ) -> Snapshot:
     """Return a fresh snapshot (metrics that cannot be read yet are left empty)."""
     now = time.monotonic()
     scorer = await _get_text(client, stack.web_url("scorer") + "/metrics") or ""
     lag_samples = samples(scorer, "engagement_scorer_consumer_lag")
-    tiers: Counter[str] = Counter()
-    for labels, value in samples(scorer, "engagement_candidates"):
-        tiers[labels.get("tier", "?")] += int(value)
+    tiers = await tier_counts(client, stack, read_key=read_key)
     if demo is not None:
         accepted = {k: float(v) for k, v in demo.accepted.items()}
     else:
@@ -98,6 +100,19 @@ async def collect(
         failed_requests=demo.failed_requests if demo else 0,
         last_error=demo.last_error if demo else "",
     )
+
+
+async def tier_counts(client: httpx.AsyncClient, stack: Stack, *, read_key: str) -> dict[str, int]:
+    """Return candidates per tier of the read key's tenant ({} if unavailable)."""
+    try:
+        response = await client.get(
+            stack.ingest_url + "/v1/tiers", headers={"Authorization": f"Bearer {read_key}"}, timeout=3.0
+        )
+    except httpx.HTTPError:
+        return {}
+    if response.status_code != 200:
+        return {}
+    return {str(k): int(v) for k, v in response.json().get("tiers", {}).items()}
 
 
 async def breakdown(client: httpx.AsyncClient, stack: Stack, *, read_key: str, candidate: str) -> dict[str, Any]:

@@ -188,6 +188,8 @@ def _start_services(stack: Stack, options: StackOptions, env: dict[str, str], pr
         child = Child(name, args, env_one, stack.workdir / f"{name}.log").start()
         stack.children[name] = child
         progress(f"started: {name} pid={child.pid} log={child.log_path}")
+        if name != "ingest":
+            progress(f"{name} metrics: http://127.0.0.1:{stack.ports[name]}/metrics")
 
 
 def stop_quietly(stack: Stack | None, progress: Progress, *, keep_logs: bool = False) -> None:

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engagement.envelope import SegmentEvent
 from engagement.sources import load_sources
-from services.ingest import read_api
+from services.ingest import dashboard, hooks, read_api
 from services.ingest.cors import SourceCorsMiddleware
 from services.ingest.errors import (
     ApiError,
@@ -28,6 +28,7 @@ from services.ingest.metrics import IngestMetrics, MetricsMiddleware
 from services.ingest.routes import build_router
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink
+from services.ingest.tracker import router as tracker_router
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(build_router())
     app.include_router(_ops_router())
     app.include_router(read_api.router)
+    app.include_router(hooks.router)
+    app.include_router(tracker_router)
+    app.include_router(dashboard.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

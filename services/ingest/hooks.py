@@ -46,18 +46,14 @@ def hook_sources_of(request: Request) -> dict[str, HookSource]:
         return explicit
     found: dict[str, HookSource] = {}
     for source in request.app.state.keys.sources:
-        provider, secret = (
-            getattr(source, "hook_provider", None),
-            getattr(source, "hook_secret", None),
-        )
-        if provider and secret:
+        if source.hook_provider and source.hook_secret:
             found[source.source_id] = HookSource(
                 source_id=source.source_id,
                 tenant_id=source.tenant_id,
                 channel=source.channel,
-                provider=provider,
-                secret=secret,
-                verify_token=getattr(source, "hook_verify_token", None),
+                provider=source.hook_provider,
+                secret=source.hook_secret,
+                verify_token=source.hook_verify_token,
             )
     return found
 
@@ -149,9 +145,9 @@ async def deliver(
         max_event_bytes=request.app.state.settings.ingest_max_event_bytes,
     )
     outcomes = [classify(envelope, i, facts=facts) for i, envelope in enumerate(envelopes)]
-    await routes._publish(request, outcomes, facts=facts)
-    routes._count(request.app.state.metrics, source, outcomes)
-    return ORJSONResponse(routes._answer(outcomes))
+    await routes.publish_outcomes(request, outcomes, facts=facts)
+    routes.count_outcomes(request.app.state.metrics, source, outcomes)
+    return ORJSONResponse(routes.answer_of(outcomes))
 
 
 def _source_of(request: Request, hook: HookSource) -> Source:

@@ -94,11 +94,11 @@ async def ingest(request: Request, *, kind: str | None) -> JsonResponse:
     items = _events_of(document, kind=kind, max_events=settings.ingest_max_batch_events)
     facts = _facts(request, document, source=source, kind=kind, settings=settings)
     outcomes = [classify(_without_key(item), i, facts=facts) for i, item in enumerate(items)]
-    await _publish(request, outcomes, facts=facts)
-    _count(request.app.state.metrics, source, outcomes)
+    await publish_outcomes(request, outcomes, facts=facts)
+    count_outcomes(request.app.state.metrics, source, outcomes)
     if kind is not None and isinstance(outcomes[0], Rejected):
         raise _single_event_error(outcomes[0])
-    return JsonResponse(_answer(outcomes))
+    return JsonResponse(answer_of(outcomes))
 
 
 def _events_of(document: dict[str, Any], *, kind: str | None, max_events: int) -> list[Any]:
@@ -141,7 +141,8 @@ def _facts(
     )
 
 
-async def _publish(request: Request, outcomes: list[Outcome], *, facts: RequestFacts) -> None:
+async def publish_outcomes(request: Request, outcomes: list[Outcome], *, facts: RequestFacts) -> None:
+    """Write accepted events and bad rows to Kafka; 503 unless every record is acknowledged."""
     sink: KafkaSink = request.app.state.sink
     metrics: IngestMetrics = request.app.state.metrics
     settings: IngestSettings = request.app.state.settings
@@ -186,7 +187,8 @@ def _record(outcome: Outcome, *, facts: RequestFacts, settings: IngestSettings) 
     return None
 
 
-def _count(metrics: IngestMetrics, source: Source, outcomes: list[Outcome]) -> None:
+def count_outcomes(metrics: IngestMetrics, source: Source, outcomes: list[Outcome]) -> None:
+    """Count a request's events by outcome."""
     metrics.batch_events.observe(len(outcomes))
     tally = {"accepted": 0, "rejected": 0, "dropped": 0}
     for outcome in outcomes:
@@ -208,7 +210,8 @@ def _single_event_error(rejected: Rejected) -> ApiError:
     return ApiError(400, "invalid_event", rejected.reason)
 
 
-def _answer(outcomes: list[Outcome]) -> dict[str, Any]:
+def answer_of(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Return the 200 body: accepted and dropped counts, and every rejected event's reason."""
     rejected = [o for o in outcomes if isinstance(o, Rejected)]
     return {
         "success": True,

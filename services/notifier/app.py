@@ -13,7 +13,7 @@ import faust
 import httpx
 import redis.asyncio as aioredis
 from faust import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from engagement.cloudevents import binary_headers, ce_type
 from engagement.redis_keys import KeyLayout
@@ -28,6 +28,8 @@ from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook attempt is noise
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"  # aiohttp refuses a charset in content_type
 RAW: dict[str, Any] = {
     "key_type": bytes,
     "value_type": bytes,
@@ -97,7 +99,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     wake = asyncio.Event()
 
     async def send_alert(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
-        return await alerts_topic.send_and_wait(key=key, value=value, headers=headers)
+        return await alerts_topic.send(key=key, value=value, headers=headers)  # queued, in order
 
     async def send_dlq(key: bytes, value: bytes) -> None:
         headers = binary_headers(
@@ -107,10 +109,10 @@ def build_app(settings: NotifierSettings) -> faust.App:
             time=datetime.now(UTC),
             subject=key.decode(),
         )
-        await dlq_topic.send_and_wait(key=key, value=value, headers=headers)
+        await (await dlq_topic.send(key=key, value=value, headers=headers))
 
     publisher = AlertPublisher(
-        send_and_wait=send_alert, queue=queue, webhooks=webhooks, metrics=metrics, wake=wake
+        send=send_alert, queue=queue, webhooks=webhooks, metrics=metrics, wake=wake
     )
     handler = ChangeHandler(
         rules=rules,
@@ -211,7 +213,7 @@ def _add_views(
     async def metrics_view(self: web.View, request: web.Request) -> web.Response:
         with contextlib.suppress(Exception):
             metrics.pending.set(await queue.pending())
-        return self.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return self.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_TEXT)
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:

@@ -56,7 +56,7 @@ def alert_headers(alert: CandidateAlert) -> list[tuple[str, bytes]]:
 class AlertPublisher:
     """Publishes alerts to Kafka and schedules their webhooks (idempotent per alert id)."""
 
-    send_and_wait: Send
+    send: Send  # enqueues in order and returns a future of the broker's ack
     queue: DeliveryQueue
     webhooks: WebhookConfig
     metrics: NotifierMetrics
@@ -65,14 +65,11 @@ class AlertPublisher:
     async def publish(self, alerts: list[CandidateAlert]) -> None:
         """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
         bodies = [payload(alert) for alert in alerts]
-        await asyncio.gather(
-            *(
-                self.send_and_wait(
-                    _key(a), orjson.dumps(a.model_dump(mode="json")), alert_headers(a)
-                )
-                for a in alerts
-            )
-        )
+        acks = [
+            await self.send(_key(a), orjson.dumps(a.model_dump(mode="json")), alert_headers(a))
+            for a in alerts
+        ]
+        await asyncio.gather(*acks)
         now_ms = int(time.time() * 1000)
         for alert, body in zip(alerts, bodies, strict=True):
             for endpoint in self.webhooks.targets(alert):

@@ -104,13 +104,17 @@ class BatchHandler:
                 self.metrics.end_to_end.observe(max(0.0, age))
         return outcomes
 
-    async def _publish(self, interactions: list[Interaction], outcomes: list[ApplyOutcome]) -> None:
-        for out in score_records(
-            interactions,
-            outcomes,
-            changes_topic=self.changes_topic,
-            latest_topic=self.latest_topic,
-        ):
+    async def _publish(self, outcomes: list[ApplyOutcome]) -> None:
+        try:
+            records = list(
+                score_records(
+                    outcomes, changes_topic=self.changes_topic, latest_topic=self.latest_topic
+                )
+            )
+        except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
+            log.exception("could not build score records", extra={"event": "scorer.publish_bug"})
+            return
+        for out in records:
             await self._retrying("kafka", lambda out=out: self.send(out))  # type: ignore[misc]
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:

@@ -82,7 +82,7 @@ def profile_snapshot(store: ScoreStore, profile: dict[str, str], now: float) -> 
         sequence=int(profile.get("s", 0)),
         score=score,
         tier=rules.tiers[tier].name,
-        last_event_at=float(profile["l"]) if "l" in profile else None,
+        last_event_at=t_ref,
         rules_version=profile.get("v"),
     )
 

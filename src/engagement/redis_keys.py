@@ -9,12 +9,13 @@ key                 type       content
 ``P{T:C}:p``        hash       profile: ``t`` reference time (= latest scored event time), ``r``
                                total R at ``t``, ``e``/``a``/``i`` entrance/activity/interaction
                                sums, ``c:<channel>`` channel sums, ``s`` sequence, ``g`` tier
-                               (1-based index into the rules' tiers, hysteresis applied), ``l`` last
-                               event time, ``v`` rules version, ``m`` merged_into (anonymous ids)
+                               (1-based index into the rules' tiers, hysteresis applied), ``v`` rules
+                               version, ``m`` merged_into (anonymous ids). The last event time is
+                               ``t``: only scored events move it, capped ones add nothing.
 ``P{T:C}:d``        zset       dedupe: messageId → receivedAt; trimmed to the dedupe window
                                (default 8 days) on every write
 ``P{T:C}:k``        hash       daily caps: ``<utc day number>|<event>`` → count (old days pruned)
-``P{T:C}:c``        list       recent contributions, newest first, capped (default 10):
+``P{T:C}:c``        list       recent contributions, newest first, capped (default 6):
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
 ``P{T:C}:m``        set        anonymous candidate ids merged into C (for erasure, merge dedupe)
 ==================  =========  =================================================================

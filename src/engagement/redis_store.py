@@ -39,7 +39,7 @@ from engagement.store_scripts import (
 )
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
-CONTRIBUTIONS_KEPT = 10
+CONTRIBUTIONS_KEPT = 6
 MAX_HOPS = 3
 Stage = Literal["apply", "take", "add"]
 

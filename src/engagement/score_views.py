@@ -5,7 +5,7 @@ Times are epoch seconds (floats); ``as_dict()`` gives the read API's camelCase J
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -61,9 +61,9 @@ def _float_or_none(value: str) -> float | None:
     return float(value) if value else None
 
 
-def parse_snapshot(items: Sequence[Any], rules: Rules) -> Snapshot:
-    """Decode the Lua snapshot ``{t, r, e, a, i, s, g, score, l, v, m, ch1, v1, ...}``."""
-    text = [_text(x) for x in items]
+def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
+    """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
+    text = _text(encoded).split("\x1f")
     tier = min(max(int(text[6]) - 1, 0), len(rules.tiers) - 1)
     channels = {text[k]: float(text[k + 1]) for k in range(11, len(text), 2)}
     return Snapshot(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hmac
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 T = TypeVar("T")
 
@@ -23,10 +23,8 @@ class _Config(BaseModel):
 class Source(_Config):
     """One event source: a write key bound to a tenant, a channel and browser origins.
 
-    Extra keys (e.g. webhook settings read by other endpoints) are kept, not rejected.
+    A source that receives ad/social platform webhooks also names its provider and secrets.
     """
-
-    model_config = ConfigDict(frozen=True, extra="allow")
 
     source_id: str = Field(min_length=1)
     tenant_id: str = Field(min_length=1)
@@ -34,6 +32,11 @@ class Source(_Config):
     write_key: str = Field(min_length=1, repr=False)
     allowed_origins: frozenset[str] = frozenset()
     consent_required: bool = False
+    hook_provider: Literal["meta", "linkedin", "google", "generic"] | None = None
+    hook_secret: SecretStr | None = Field(
+        None, description="Meta app secret, LinkedIn client secret, Google google_key or whsec_ key"
+    )
+    hook_verify_token: SecretStr | None = Field(None, description="Meta hub.verify_token")
 
     @property
     def ce_source(self) -> str:

@@ -1,8 +1,8 @@
 """Arguments of the Lua scripts in ``engagement/lua`` and decoding of their replies.
 
-Every candidate script starts with ``common.lua`` and reads the same ARGV header (config_args):
-half-life seconds, score scale, rules version, contributions kept, tier count, then enter/exit
-per tier; the script's own arguments follow.
+Every candidate script starts with ``common.lua`` and reads the same ARGV[1] (config_args):
+half-life seconds, score scale, rules version, contributions kept, then enter/exit per tier,
+joined by \\x1f; the script's own arguments follow.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ def lua_source(name: str) -> str:
     return folder.joinpath("common.lua").read_text(encoding="utf-8") + "\n" + body
 
 
-def config_args(rules: Rules, contributions_kept: int) -> list[str]:
-    """The ARGV header every candidate script reads first (``read_config`` in common.lua)."""
-    return [
+def config_args(rules: Rules, contributions_kept: int) -> list[bytes]:
+    """ARGV[1] of every candidate script (``read_config`` in common.lua), encoded once."""
+    parts = [
         repr(rules.half_life_seconds),
         repr(rules.score_scale),
         rules.version,
         str(contributions_kept),
-        str(len(rules.tiers)),
         *[str(v) for tier in rules.tiers for v in (tier.enter, tier.exit)],
     ]
+    return ["\x1f".join(parts).encode()]
 
 
 def event_args(event: ScoredEvent, dedupe_window_seconds: float) -> list[str]:
@@ -63,7 +63,7 @@ def merge_source(interaction: Interaction) -> str | None:
 
 
 def frozen_args(source: str, result: list[Any]) -> list[str]:
-    snap = [text(x) for x in result[1]]
+    snap = text(result[1]).split("\x1f")
     channels = snap[11:]
     caps = [text(x) for x in result[2]]
     contributions = [text(x) for x in result[3]]

@@ -65,7 +65,9 @@ async def test_segment_python_sdk_calls_arrive_normalised_on_kafka(
         message_id="sdk-track",
     )
     client.page(anonymous_id="anon-7", name="Careers", properties={}, message_id="sdk-page")
-    client.identify(user_id="cand-7", anonymous_id="anon-7", traits={"role": "dev"}, message_id="sdk-identify")
+    client.identify(
+        user_id="cand-7", anonymous_id="anon-7", traits={"role": "dev"}, message_id="sdk-identify"
+    )
     client.alias(previous_id="anon-7", user_id="cand-7", message_id="sdk-alias")
     assert errors == []
     # then each is on the interactions topic with its key, fields and CloudEvents headers

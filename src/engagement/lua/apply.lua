@@ -1,5 +1,5 @@
 -- Apply one scored event to one candidate. KEYS: profile, dedupe zset, caps hash, contributions.
--- ARGV after the config header: messageId, t, receivedAt, points, pillar (e|a|i), channel,
+-- ARGV after the config (ARGV[1]): messageId, t, receivedAt, points, pillar (e|a|i), channel,
 -- event, daily cap (0 = none), dedupe window seconds.
 -- Returns {outcome, before, after} (outcome scored|duplicate|capped) or {'redirect', target}.
 local P, D, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -49,7 +49,6 @@ p[pillar] = p[pillar] + x
 p.ch[channel] = (p.ch[channel] or 0) + x
 p.s = p.s + 1
 p.v = cfg.version
-if p.l == nil or t > p.l then p.l = t end
 p.g = tier_move(p.g, score_of(p.r, cfg.scale), cfg.tiers)
 save(P, p)
 redis.call('LPUSH', C, contribution(t, w, pillar, channel, event, mid))

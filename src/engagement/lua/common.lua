@@ -1,16 +1,18 @@
 -- Shared by every candidate script (prepended at load time). Mirrors engagement.scoring and
 -- engagement.tiers: same formulas, same libm calls (pow, exp, floor), so Python and Lua agree.
--- Config header of ARGV: h, scale, version, keep, ntiers, enter_1, exit_1, ..., then script args.
+-- ARGV[1] is the config, one string joined by \31: h, scale, version, keep, enter_1, exit_1, ...
+-- (one pre-encoded argument instead of a dozen); the script's own arguments start at ARGV[2].
 local function fmt(x) return string.format('%.17g', x) end
 
 local function read_config()
-  local cfg = {h = tonumber(ARGV[1]), scale = tonumber(ARGV[2]), version = ARGV[3],
-               keep = tonumber(ARGV[4]), tiers = {}}
-  local n = tonumber(ARGV[5])
-  for j = 1, n do
-    cfg.tiers[j] = {tonumber(ARGV[4 + 2 * j]), tonumber(ARGV[5 + 2 * j])}
+  local parts = {}
+  for x in string.gmatch(ARGV[1], '[^\31]+') do parts[#parts + 1] = x end
+  local cfg = {h = tonumber(parts[1]), scale = tonumber(parts[2]), version = parts[3],
+               keep = tonumber(parts[4]), tiers = {}}
+  for j = 1, (#parts - 4) / 2 do
+    cfg.tiers[j] = {tonumber(parts[3 + 2 * j]), tonumber(parts[4 + 2 * j])}
   end
-  return cfg, 6 + 2 * n
+  return cfg, 2
 end
 
 local function score_of(r, scale)
@@ -38,7 +40,7 @@ local function tier_move(k, s, tiers)
 end
 
 -- profile hash fields: t ref time, r total, e/a/i pillars, c:<channel>, s sequence, g tier (1-based),
--- l last event time, v rules version, m merged_into
+-- v rules version, m merged_into (the last event time is t: only scored events move it)
 local function load(key)
   local flat = redis.call('HGETALL', key)
   local p = {r = 0, e = 0, a = 0, i = 0, s = 0, g = 1, ch = {}}
@@ -62,20 +64,21 @@ end
 
 local function save(key, p)
   local args = {'t', fmt(p.t), 'r', fmt(p.r), 'e', fmt(p.e), 'a', fmt(p.a), 'i', fmt(p.i),
-                's', p.s, 'g', p.g, 'l', fmt(p.l or p.t)}
+                's', p.s, 'g', p.g}
   if p.v then table.insert(args, 'v'); table.insert(args, p.v) end
   if p.m then table.insert(args, 'm'); table.insert(args, p.m) end
   for c, v in pairs(p.ch) do table.insert(args, 'c:' .. c); table.insert(args, fmt(v)) end
   redis.call('HSET', key, unpack(args))
 end
 
--- snapshot: {t, r, e, a, i, s, g, score, l, v, m, ch1, v1, ...}; '' for absent values
+-- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values.
+-- One string, not an array: the client decodes one bulk reply instead of ~15.
 local function encode(p, cfg)
   local out = {p.t and fmt(p.t) or '', fmt(p.r), fmt(p.e), fmt(p.a), fmt(p.i), tostring(p.s),
-               tostring(p.g), tostring(score_of(p.r, cfg.scale)), p.l and fmt(p.l) or '',
+               tostring(p.g), tostring(score_of(p.r, cfg.scale)), p.t and fmt(p.t) or '',
                p.v or '', p.m or ''}
   for c, v in pairs(p.ch) do table.insert(out, c); table.insert(out, fmt(v)) end
-  return out
+  return table.concat(out, '\31')
 end
 
 local function contribution(t, w, pillar, channel, event, mid)

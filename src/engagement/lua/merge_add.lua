@@ -1,6 +1,6 @@
 -- Merge step 2, on the known candidate: add the frozen anonymous state once (exact, aligned at
 -- the later reference time). KEYS: profile, merged-ids set, caps hash, contributions.
--- ARGV after the config header: source id, t, r, e, a, i, l, nch, (channel, value)*nch,
+-- ARGV after the config (ARGV[1]): source id, t, r, e, a, i, l, nch, (channel, value)*nch,
 -- ncaps, (field, count)*ncaps, contributions...
 -- Returns {'merged'|'duplicate', before, after} or {'redirect', target}.
 local P, M, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -16,7 +16,7 @@ if ARGV[n + 1] == '' then
   local snap = encode(p, cfg)
   return {'merged', snap, snap}
 end
-local ft, fl = tonumber(ARGV[n + 1]), tonumber(ARGV[n + 6])
+local ft = tonumber(ARGV[n + 1])  -- ARGV[n + 6]: its last event time (= ft)
 decay_to(p, ft, cfg.h)
 p.g = tier_after_decay(p.g, score_of(p.r, cfg.scale), cfg.tiers)
 local before = encode(p, cfg)
@@ -38,7 +38,6 @@ for _ = 1, tonumber(ARGV[at]) do
 end
 p.s = p.s + 1
 p.v = cfg.version
-if fl and (p.l == nil or fl > p.l) then p.l = fl end
 p.g = tier_move(p.g, score_of(p.r, cfg.scale), cfg.tiers)
 save(P, p)
 local items = redis.call('LRANGE', C, 0, -1)

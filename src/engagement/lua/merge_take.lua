@@ -1,5 +1,5 @@
 -- Merge step 1, on the anonymous candidate: mark merged_into (once) and return its frozen state.
--- KEYS: profile, caps hash, contributions. ARGV after the config header: target candidate id.
+-- KEYS: profile, caps hash, contributions. ARGV after the config (ARGV[1]): target candidate id.
 -- Returns {'frozen'|'conflict', snapshot, caps (flat), contributions}. Idempotent.
 local P, K, C = KEYS[1], KEYS[2], KEYS[3]
 local cfg, n = read_config()

@@ -46,20 +46,43 @@ def test_schema_generated_requests_never_get_a_server_error(ingest_url):
         def check(case) -> None:
             # when each is sent to the running server, then none gets a 5xx other than 503
             response = case.call(base_url=ingest_url, timeout=30)
-            _assert_no_server_error(response.status_code, f"{case.method} {case.path}: {response.text}")
+            _assert_no_server_error(
+                response.status_code, f"{case.method} {case.path}: {response.text}"
+            )
 
         check()
 
 
 ENDPOINTS = st.sampled_from(["/v1/track", "/v1/identify", "/v1/batch", "/v1/b"])
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 FIELDS = st.sampled_from(
-    ["type", "userId", "anonymousId", "event", "timestamp", "sentAt", "context", "properties",
-     "messageId", "previousId", "traits", "batch", "originalTimestamp", "groupId", "name"]
+    [
+        "type",
+        "userId",
+        "anonymousId",
+        "event",
+        "timestamp",
+        "sentAt",
+        "context",
+        "properties",
+        "messageId",
+        "previousId",
+        "traits",
+        "batch",
+        "originalTimestamp",
+        "groupId",
+        "name",
+    ]
 )
 ENVELOPES = st.dictionaries(FIELDS, JSONISH, max_size=8)
 BODIES = st.one_of(

@@ -29,13 +29,17 @@ async def test_unreachable_broker_answers_503_and_never_200(redis_url, topic_pre
         )
         with serve(create_app(settings), ready_path="/readyz") as url:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                before = await client.post("/v1/batch", json={"batch": [ITEM]}, headers=basic(SERVER_KEY))
+                before = await client.post(
+                    "/v1/batch", json={"batch": [ITEM]}, headers=basic(SERVER_KEY)
+                )
                 assert before.status_code == 200
                 # when the broker goes away
                 broker.stop()
                 answers = await asyncio.gather(
                     *(
-                        client.post("/v1/batch", json={"batch": [ITEM] * 3}, headers=basic(SERVER_KEY))
+                        client.post(
+                            "/v1/batch", json={"batch": [ITEM] * 3}, headers=basic(SERVER_KEY)
+                        )
                         for _ in range(5)
                     ),
                     client.post("/v1/track", json=ITEM, headers=basic(SERVER_KEY)),

@@ -79,7 +79,10 @@ async def test_allowed_origin_is_echoed(client):
 
 
 async def test_preflight_from_allowed_origin_succeeds_and_unknown_is_403(client):
-    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    ask = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
     allowed = await client.options("/v1/batch", headers={**ask, "Origin": ORIGIN})
     unknown = await client.options("/v1/batch", headers={**ask, "Origin": "https://evil.example"})
     assert allowed.status_code == 204

@@ -62,6 +62,7 @@ class Receiver:
     """An ATS stand-in: answers each path with a scripted list of statuses (the last repeats)."""
 
     scripts: dict[str, list[int]] = field(default_factory=dict)
+    retry_after: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""
@@ -87,7 +88,10 @@ class Receiver:
             n = len([r for r in self.received if r.path == path])
             script = self.scripts.get(path, [200])
             status = script[min(n, len(script)) - 1] if path != "/healthz" else 200
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        headers_out = [(b"content-type", b"text/plain")]
+        if status >= 400 and path in self.retry_after:
+            headers_out.append((b"retry-after", self.retry_after[path].encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
         await send({"type": "http.response.body", "body": b"ok"})
 
 
@@ -100,8 +104,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 def webhooks_toml(receiver: Receiver, endpoints: dict[str, dict[str, object]]) -> str:
-    lines = ['require_https = false', 'allow_private_networks = ["127.0.0.1/32"]']
+    """Endpoints at the receiver; loopback is allowed per endpoint (``allow_private``) only."""
+    lines = ["require_https = false"]
     for name, options in endpoints.items():
+        options = {"allow_private": True, **options}
         lines += ["[[endpoints]]", f'id = "{name}"', f'url = "{receiver.base}/hooks/{name}"', f'secret = "{SECRET}"']
         lines += [f"{k} = {orjson.dumps(v).decode()}" for k, v in options.items()]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ TOPICS = Topics(f"tn{MODULE}.")
 
 @pytest.fixture(scope="module")
 async def notifier(kafka_bootstrap, receiver, make_notifier):
-    receiver.scripts.update({"/hooks/flaky": [500, 500, 200], "/hooks/broken": [500]})
+    receiver.scripts.update({"/hooks/flaky": [500, 500, 200], "/hooks/broken": [500], "/hooks/gone": [410]})
     await create_topics(kafka_bootstrap, TOPICS)
     hooks = webhooks_toml(
         receiver,
@@ -28,6 +28,8 @@ async def notifier(kafka_bootstrap, receiver, make_notifier):
             "ok": {"tenants": ["t-ok"]},
             "flaky": {"tenants": ["t-flaky"]},
             "broken": {"tenants": ["t-broken"]},
+            "gone": {"tenants": ["t-gone"]},
+            "private": {"tenants": ["t-private"], "allow_private": False},
         },
     )
     proc = make_notifier(prefix=TOPICS.prefix, redis_prefix=f"test:n{MODULE}:", webhooks=hooks)
@@ -129,3 +131,33 @@ async def test_a_receiver_that_always_fails_ends_in_the_webhook_dlq(notifier, re
     assert (dead["endpoint"], dead["outcome"], dead["attempts"], dead["lastStatus"]) == ("broken", "dlq", 3, 500)
     assert dead["payload"]["data"]["candidateId"] == "u4"
     assert len(receiver.on("/hooks/broken")) == 3
+
+
+async def test_an_endpoint_answering_410_is_disabled_and_gets_nothing_more(notifier, receiver, feed_for, kafka_bootstrap):
+    feed = feed_for(TOPICS)
+    # given an endpoint that answers 410 Gone to the first alert
+    await feed.send(score_change("t-gone", "u5", 1, score=90, tier="hot", previous="cold"))
+    await eventually(lambda: receiver.on("/hooks/gone"))
+    # when a second alert for it follows
+    await feed.send(score_change("t-gone", "u5", 2, score=50, tier="warm", previous="hot"))
+    # then both end in the DLQ (gone, then disabled) and the receiver saw only the first
+    records = await read_topic(
+        kafka_bootstrap, TOPICS.webhooks_dlq, timeout=30,
+        until=lambda rs: len([r for r in rs if orjson.loads(r.value)["endpoint"] == "gone"]) >= 2,
+    )
+    outcomes = [v["outcome"] for r in records if (v := orjson.loads(r.value))["endpoint"] == "gone"]
+    assert outcomes == ["gone", "disabled"]
+    assert len(receiver.on("/hooks/gone")) == 1
+
+
+async def test_a_loopback_endpoint_that_is_not_allowlisted_is_refused(notifier, receiver, feed_for, kafka_bootstrap):
+    # given an endpoint on 127.0.0.1 without allow_private
+    await feed_for(TOPICS).send(score_change("t-private", "u6", 1, score=90, tier="hot", previous="cold"))
+    # then no request leaves and the delivery is in the DLQ as refused
+    records = await read_topic(
+        kafka_bootstrap, TOPICS.webhooks_dlq, timeout=30,
+        until=lambda rs: any(orjson.loads(r.value)["endpoint"] == "private" for r in rs),
+    )
+    [dead] = [v for r in records if (v := orjson.loads(r.value))["endpoint"] == "private"]
+    assert dead["outcome"] == "refused" and "not public" in dead["lastError"]
+    assert receiver.on("/hooks/private") == []

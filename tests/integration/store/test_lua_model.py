@@ -43,11 +43,10 @@ async def test_lua_tier_and_score_logic_equals_python(
     raw: float,
 ) -> None:
     k = data.draw(st.integers(min_value=0, max_value=len(tiers) - 1))
-    config = ["86400", "50.0", "v", "10", str(len(tiers))]
-    config += [str(v) for t in tiers for v in (t.enter, t.exit)]
+    config = "\x1f".join(["86400", "50.0", "v", "10", *[f"{t.enter}\x1f{t.exit}" for t in tiers]])
     script = lua_source("apply").split("\n-- Apply one scored event")[0] + PROBE
     decayed, moved, lua_score = await redis_client.eval(  # type: ignore[misc]
-        script, 3, str(k + 1), str(score), repr(raw), *config
+        script, 3, str(k + 1), str(score), repr(raw), config
     )
     assert decayed - 1 == decayed_index(k, score, tiers)
     assert moved - 1 == moved_index(k, score, tiers)

@@ -235,3 +235,21 @@ async def test_tenants_lists_every_tenant_with_scored_candidates(store: ScoreSto
         [interaction("m1", T0, tenant="acme"), interaction("m2", T0, tenant="globex")]
     )
     assert await store.tenants() == ["acme", "globex"]
+
+
+async def test_alias_folds_the_previous_id_into_the_user(store: ScoreStore) -> None:
+    await store.apply_batch([interaction("m1", T0, event="Article Read", user_id="old-crm-id")])
+    alias = interaction("al1", T0 + 1, kind="alias", user_id="u1").model_copy(
+        update={"previousId": "old-crm-id"}
+    )
+    [merge] = await store.apply_batch([alias])
+    assert (merge.outcome, merge.merged_from) == ("merged", "old-crm-id")
+    assert merge.after is not None and merge.after.raw == pytest.approx(4.0)
+
+
+async def test_contributions_keep_only_the_most_recent_events(store: ScoreStore) -> None:
+    batch = [interaction(f"m{i}", T0 + i, event="Job Viewed") for i in range(20)]
+    await store.apply_batch(batch)
+    view = await store.get_candidate("acme", "u1", T0 + 20)
+    assert view is not None
+    assert [c.message_id for c in view.contributions] == [f"m{i}" for i in range(19, 13, -1)]

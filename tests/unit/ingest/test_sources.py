@@ -12,7 +12,12 @@ from engagement.sources import load_sources, parse_sources
 REGISTRY = parse_sources(
     {
         "sources": [
-            {"source_id": "site", "tenant_id": "acme", "write_key": "wk_a", "allowed_origins": ["https://a.example"]},
+            {
+                "source_id": "site",
+                "tenant_id": "acme",
+                "write_key": "wk_a",
+                "allowed_origins": ["https://a.example"],
+            },
             {"source_id": "ads", "tenant_id": "globex", "channel": "ad", "write_key": "wk_g"},
         ],
         "read_keys": [{"key": "rk_a", "tenant_id": "acme"}],
