@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections import Counter
@@ -71,10 +72,8 @@ class DemoTraffic:
                     self._budget -= len(self._pending)
                 if self._pending:
                     await self._send(client)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TICK_SECONDS)
-                except TimeoutError:
-                    pass
 
     def _draw(self, count: int) -> list[dict[str, Any]]:
         pool_size = max(6, int(self.rate * 1.5))
@@ -115,7 +114,9 @@ class DemoTraffic:
         self._pending = []
 
 
-async def run_standalone(*, base_url: str, write_key: str, rate: float, duration: float | None) -> int:
+async def run_standalone(
+    *, base_url: str, write_key: str, rate: float, duration: float | None
+) -> int:
     """Run the generator alone (compose `demo` service): prints a line every 10 seconds."""
     traffic = DemoTraffic(base_url=base_url, write_key=write_key, rate=rate)
     stop = asyncio.Event()
@@ -125,8 +126,11 @@ async def run_standalone(*, base_url: str, write_key: str, rate: float, duration
     while not task.done() and (deadline is None or loop.time() < deadline):
         await asyncio.sleep(10 if deadline is None else min(10, max(0.1, deadline - loop.time())))
         s = traffic.stats
-        print(f"demo: accepted {s.accepted_total} {dict(s.accepted)} rejected {s.rejected} "
-              f"failed requests {s.failed_requests} {s.last_error}", flush=True)
+        print(
+            f"demo: accepted {s.accepted_total} {dict(s.accepted)} rejected {s.rejected} "
+            f"failed requests {s.failed_requests} {s.last_error}",
+            flush=True,
+        )
     stop.set()
     await task
     return 0

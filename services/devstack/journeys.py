@@ -14,11 +14,20 @@ from typing import Any
 CHANNELS = ("web", "ad", "social")
 JOBS = ("data-engineer", "nurse-icu", "store-manager", "backend-developer", "accountant")
 ARTICLES = ("life-at-acme", "how-we-hire", "graduate-programme", "remote-work")
-CAMPAIGNS = {"ad": ("linkedin", "cpc", "spring-hiring"), "social": ("instagram", "social", "team-stories")}
+CAMPAIGNS = {
+    "ad": ("linkedin", "cpc", "spring-hiring"),
+    "social": ("instagram", "social", "team-stories"),
+}
 
 # persona -> weight in the mix; the first journey of a run is always an applicant (a hot
 # candidate appears within the first minute of the demo).
-PERSONAS: dict[str, int] = {"browser": 55, "reader": 18, "subscriber": 12, "applicant": 10, "cooler": 5}
+PERSONAS: dict[str, int] = {
+    "browser": 55,
+    "reader": 18,
+    "subscriber": 12,
+    "applicant": 10,
+    "cooler": 5,
+}
 
 
 @dataclass
@@ -76,7 +85,8 @@ def _cooler(rng: random.Random, anon: str, user: str, channel: str) -> list[dict
         _track("Content Downloaded", channel, anon=anon, asset="benefits-guide.pdf"),
     ]
     steps += _subscribe_and_identify(rng, anon, user)
-    return steps + [
+    return [
+        *steps,
         _track("Webinar Attended", "web", user=user, webinar="meet-the-team"),
         _track("Newsletter Subscribed", "web", user=user),
         _track("Job Alert Unsubscribed", "web", user=user),
@@ -93,7 +103,9 @@ def _ids(anon: str | None = None, user: str | None = None) -> dict[str, Any]:
     return ids
 
 
-def _track(event: str, channel: str, *, anon: str | None = None, user: str | None = None, **props: Any) -> dict[str, Any]:
+def _track(
+    event: str, channel: str, *, anon: str | None = None, user: str | None = None, **props: Any
+) -> dict[str, Any]:
     message: dict[str, Any] = {"type": "track", "event": event, **_ids(anon, user)}
     message["properties"] = {"channel": channel, **props}
     if channel in CAMPAIGNS:
@@ -117,7 +129,9 @@ def _browse(rng: random.Random, anon: str, channel: str, *, job_views: int) -> l
     if channel == "ad":
         steps.append(_track("Ad Clicked", "ad", anon=anon, ad_id=f"ad-{rng.randint(1, 9)}"))
     elif channel == "social":
-        steps.append(_track("Social Post Engaged", "social", anon=anon, post_id=f"post-{rng.randint(1, 30)}"))
+        steps.append(
+            _track("Social Post Engaged", "social", anon=anon, post_id=f"post-{rng.randint(1, 30)}")
+        )
     steps.append(_page("Careers Home", channel, anon))
     for _ in range(job_views):
         steps.append(_track("Job Viewed", channel, anon=anon, job_id=rng.choice(JOBS)))
@@ -137,7 +151,10 @@ def _content(rng: random.Random, anon: str, channel: str, *, heavy: bool) -> lis
 
 
 def _subscribe_and_identify(rng: random.Random, anon: str, user: str) -> list[dict[str, Any]]:
-    traits = {"email": f"{user}@example.com", "first_name": rng.choice(["Ada", "Sam", "Noor", "Lee"])}
+    traits = {
+        "email": f"{user}@example.com",
+        "first_name": rng.choice(["Ada", "Sam", "Noor", "Lee"]),
+    }
     return [
         _track("Job Alert Subscribed", "web", anon=anon, keywords=rng.choice(JOBS)),
         {"type": "identify", "anonymousId": anon, "userId": user, "traits": traits},

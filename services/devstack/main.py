@@ -1,9 +1,9 @@
 """``engagement dev``: the whole pipeline locally (composition root of the dev stack).
 
-    engagement dev [--no-demo] [--http-port 8080] [--kafka-port 9092] [--rate 20]
-                   [--duration SECONDS] [--headless] [--receiver-port PORT]
-    engagement dev demo --url http://ingest:8080 [--rate 20]      (demo traffic only)
-    engagement dev receiver [--host 0.0.0.0] [--port 9000]         (webhook receiver only)
+engagement dev [--no-demo] [--http-port 8080] [--kafka-port 9092] [--rate 20]
+               [--duration SECONDS] [--headless] [--receiver-port PORT]
+engagement dev demo --url http://ingest:8080 [--rate 20]      (demo traffic only)
+engagement dev receiver [--host 0.0.0.0] [--port 9000]         (webhook receiver only)
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def run(argv: Sequence[str]) -> int:
     if argv[:1] == ["receiver"]:
         return _run_receiver(argv[1:], settings)
     args = _parser(settings).parse_args(argv)
-    view: View = HeadlessView(status_interval=settings.dev_status_interval) if args.headless else LiveView()
+    view: View = (
+        HeadlessView(status_interval=settings.dev_status_interval) if args.headless else LiveView()
+    )
     try:
         return asyncio.run(_serve(args, settings, view))
     finally:
@@ -57,14 +59,28 @@ def run(argv: Sequence[str]) -> int:
 
 
 def _parser(settings: DevSettings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="engagement dev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="engagement dev",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--no-demo", action="store_true", help="no demo traffic")
-    parser.add_argument("--http-port", type=int, default=8080, help="ingest HTTP port (default 8080)")
-    parser.add_argument("--kafka-port", type=int, default=9092, help="Kafka (Tansu) port (default 9092)")
-    parser.add_argument("--rate", type=float, default=settings.demo_rate, help="demo events per second")
+    parser.add_argument(
+        "--http-port", type=int, default=8080, help="ingest HTTP port (default 8080)"
+    )
+    parser.add_argument(
+        "--kafka-port", type=int, default=9092, help="Kafka (Tansu) port (default 9092)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=settings.demo_rate, help="demo events per second"
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("--headless", action="store_true", help="plain lines instead of the live view")
-    parser.add_argument("--receiver-port", type=int, help="webhook receiver port (default: from webhooks.toml)")
+    parser.add_argument(
+        "--headless", action="store_true", help="plain lines instead of the live view"
+    )
+    parser.add_argument(
+        "--receiver-port", type=int, help="webhook receiver port (default: from webhooks.toml)"
+    )
     return parser
 
 
@@ -74,13 +90,15 @@ async def _serve(args: argparse.Namespace, settings: DevSettings, view: View) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     alerts: asyncio.Queue[ReceivedAlert] = asyncio.Queue()
-    options = StackOptions(http_port=args.http_port, kafka_port=args.kafka_port, receiver_port=args.receiver_port)
+    options = StackOptions(
+        http_port=args.http_port, kafka_port=args.kafka_port, receiver_port=args.receiver_port
+    )
     try:
         stack = await asyncio.to_thread(
             start_stack,
             options,
             settings=settings,
-            on_alert=lambda a: loop.call_soon_threadsafe(alerts.put_nowait, a),
+            on_alert=lambda a: _enqueue(loop, alerts, a),
             progress=view.progress,
         )
     except (LocalServiceError, OSError, StopIteration) as exc:
@@ -112,11 +130,19 @@ async def _supervise(
         if not await _wait_ready(client, stack, view, stop, deadline):
             return 0 if stop.is_set() or _past(deadline) else 1
         view.ready(stack.ingest_url)
-        traffic = None if args.no_demo else DemoTraffic(
-            base_url=stack.ingest_url, write_key=settings.demo_write_key.get_secret_value(), rate=args.rate
+        traffic = (
+            None
+            if args.no_demo
+            else DemoTraffic(
+                base_url=stack.ingest_url,
+                write_key=settings.demo_write_key.get_secret_value(),
+                rate=args.rate,
+            )
         )
         if traffic is not None:
-            view.progress(f"demo: {args.rate:g} events/s, candidate ids cand-{traffic.run_id}-N / anon-{traffic.run_id}-N")
+            view.progress(
+                f"demo: {args.rate:g} events/s, candidate ids cand-{traffic.run_id}-N / anon-{traffic.run_id}-N"
+            )
         read_key = settings.demo_read_key.get_secret_value()
         tasks = [asyncio.create_task(_show_alerts(client, stack, alerts, view, read_key))]
         if traffic is not None:
@@ -130,6 +156,12 @@ async def _supervise(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _enqueue(
+    loop: asyncio.AbstractEventLoop, alerts: asyncio.Queue[ReceivedAlert], alert: ReceivedAlert
+) -> None:
+    loop.call_soon_threadsafe(alerts.put_nowait, alert)
+
+
 def _past(deadline: float | None) -> bool:
     return deadline is not None and asyncio.get_running_loop().time() >= deadline
 
@@ -138,7 +170,9 @@ def _report_dead(stack: Stack, view: View) -> bool:
     dead = stack.dead_child()
     if dead is None:
         return False
-    view.error(f"{dead.name} (pid {dead.pid}) exited with code {dead.exit_code()}; its last log lines:\n{dead.log_tail()}")
+    view.error(
+        f"{dead.name} (pid {dead.pid}) exited with code {dead.exit_code()}; its last log lines:\n{dead.log_tail()}"
+    )
     return True
 
 
@@ -160,7 +194,9 @@ async def _wait_ready(
             if (await client.get(stack.ingest_url + "/readyz", timeout=2.0)).status_code == 200:
                 return True
         if loop.time() > give_up:
-            view.error(f"ingest not ready after {READY_TIMEOUT:.0f}s; its last log lines:\n{stack.children['ingest'].log_tail()}")
+            view.error(
+                f"ingest not ready after {READY_TIMEOUT:.0f}s; its last log lines:\n{stack.children['ingest'].log_tail()}"
+            )
             return False
         await _pause(stop, 0.25)
     return False
@@ -187,11 +223,17 @@ async def _watch(
 
 
 async def _show_alerts(
-    client: httpx.AsyncClient, stack: Stack, alerts: asyncio.Queue[ReceivedAlert], view: View, read_key: str
+    client: httpx.AsyncClient,
+    stack: Stack,
+    alerts: asyncio.Queue[ReceivedAlert],
+    view: View,
+    read_key: str,
 ) -> None:
     while True:
         alert = await alerts.get()
-        view.alert(alert, await breakdown(client, stack, read_key=read_key, candidate=alert.candidate))
+        view.alert(
+            alert, await breakdown(client, stack, read_key=read_key, candidate=alert.candidate)
+        )
 
 
 def _run_demo(argv: list[str], settings: DevSettings) -> int:
@@ -214,7 +256,9 @@ def _run_demo(argv: list[str], settings: DevSettings) -> int:
 
 
 def _run_receiver(argv: list[str], settings: DevSettings) -> int:
-    parser = argparse.ArgumentParser(prog="engagement dev receiver", description="webhook receiver only")
+    parser = argparse.ArgumentParser(
+        prog="engagement dev receiver", description="webhook receiver only"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     args = parser.parse_args(argv)
@@ -222,7 +266,9 @@ def _run_receiver(argv: list[str], settings: DevSettings) -> int:
     if secret is None:
         secret = load_webhooks(settings.config_dir / "webhooks.toml").endpoints[0].secret
     _sigterm_interrupts()
-    return receiver_module.run_standalone(host=args.host, port=args.port, secret=secret.get_secret_value())
+    return receiver_module.run_standalone(
+        host=args.host, port=args.port, secret=secret.get_secret_value()
+    )
 
 
 def _sigterm_interrupts() -> None:

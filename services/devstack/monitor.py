@@ -33,7 +33,9 @@ class Snapshot:
         return int(sum(self.accepted.values()))
 
 
-def rates_between(previous: Snapshot | None, accepted: dict[str, float], now: float) -> dict[str, float]:
+def rates_between(
+    previous: Snapshot | None, accepted: dict[str, float], now: float
+) -> dict[str, float]:
     """Return events/s per key since the previous snapshot (0 for the first one)."""
     if previous is None or now <= previous.at:
         return dict.fromkeys(accepted, 0.0)
@@ -62,7 +64,9 @@ async def _readiness(client: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
     for name in ("ingest", "scorer", "notifier"):
         try:
             response = await client.get(stack.web_url(name) + "/readyz", timeout=2.0)
-            states[name] = "ready" if response.status_code == 200 else f"not ready ({response.status_code})"
+            states[name] = (
+                "ready" if response.status_code == 200 else f"not ready ({response.status_code})"
+            )
         except httpx.HTTPError:
             states[name] = "starting"
     return states
@@ -88,7 +92,9 @@ async def collect(
         accepted = {}
         for labels, value in samples(ingest, "engagement_ingest_events_total"):
             if labels.get("outcome") == "accepted":
-                accepted[labels.get("source", "?")] = accepted.get(labels.get("source", "?"), 0.0) + value
+                accepted[labels.get("source", "?")] = (
+                    accepted.get(labels.get("source", "?"), 0.0) + value
+                )
     return Snapshot(
         at=now,
         accepted=accepted,
@@ -106,7 +112,9 @@ async def tier_counts(client: httpx.AsyncClient, stack: Stack, *, read_key: str)
     """Return candidates per tier of the read key's tenant ({} if unavailable)."""
     try:
         response = await client.get(
-            stack.ingest_url + "/v1/tiers", headers={"Authorization": f"Bearer {read_key}"}, timeout=3.0
+            stack.ingest_url + "/v1/tiers",
+            headers={"Authorization": f"Bearer {read_key}"},
+            timeout=3.0,
         )
     except httpx.HTTPError:
         return {}
@@ -115,11 +123,15 @@ async def tier_counts(client: httpx.AsyncClient, stack: Stack, *, read_key: str)
     return {str(k): int(v) for k, v in response.json().get("tiers", {}).items()}
 
 
-async def breakdown(client: httpx.AsyncClient, stack: Stack, *, read_key: str, candidate: str) -> dict[str, Any]:
+async def breakdown(
+    client: httpx.AsyncClient, stack: Stack, *, read_key: str, candidate: str
+) -> dict[str, Any]:
     """Return the candidate's current score view from the read API ({} if unavailable)."""
     url = f"{stack.ingest_url}/v1/candidates/{quote(candidate, safe='')}"
     try:
-        response = await client.get(url, headers={"Authorization": f"Bearer {read_key}"}, timeout=3.0)
+        response = await client.get(
+            url, headers={"Authorization": f"Bearer {read_key}"}, timeout=3.0
+        )
     except httpx.HTTPError:
         return {}
     return dict(response.json()) if response.status_code == 200 else {}

@@ -51,7 +51,9 @@ def parse_alert(webhook_id: str, body: bytes) -> ReceivedAlert:
 class WebhookReceiver:
     """HTTP server on a background thread; ``on_alert`` is called once per verified webhook-id."""
 
-    def __init__(self, *, host: str, port: int, secret: str, on_alert: Callable[[ReceivedAlert], None]):
+    def __init__(
+        self, *, host: str, port: int, secret: str, on_alert: Callable[[ReceivedAlert], None]
+    ):
         self.verifier = Webhook(secret)
         self.on_alert = on_alert
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -59,7 +61,9 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="webhook-receiver", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -116,7 +120,9 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
 
 def run_standalone(*, host: str, port: int, secret: str) -> int:
     """Run the receiver alone (compose `webhook-receiver` service) until interrupted."""
-    receiver = WebhookReceiver(host=host, port=port, secret=secret, on_alert=lambda a: print(a.line(), flush=True))
+    receiver = WebhookReceiver(
+        host=host, port=port, secret=secret, on_alert=lambda a: print(a.line(), flush=True)
+    )
     print(f"webhook receiver listening on http://{host}:{receiver.port}/", flush=True)
     try:
         receiver.server.serve_forever()

@@ -140,13 +140,19 @@ def _start_receiver(
 ) -> Path:
     """Start the receiver for the dev webhooks file's loopback endpoint; return the file to use."""
     config = load_webhooks(settings.config_dir / "webhooks.toml")
-    endpoint = next(e for e in config.endpoints if urlsplit(e.url).hostname in {"127.0.0.1", "localhost"})
+    endpoint = next(
+        e for e in config.endpoints if urlsplit(e.url).hostname in {"127.0.0.1", "localhost"}
+    )
     wanted = options.receiver_port or urlsplit(endpoint.url).port or 0
     port = wanted if wanted and not port_open("127.0.0.1", wanted) else free_port()
     secret = endpoint.secret.get_secret_value()
-    stack.receiver = WebhookReceiver(host="127.0.0.1", port=port, secret=secret, on_alert=on_alert).start()
+    stack.receiver = WebhookReceiver(
+        host="127.0.0.1", port=port, secret=secret, on_alert=on_alert
+    ).start()
     parts = urlsplit(endpoint.url)
-    url = urlunsplit((parts.scheme, f"127.0.0.1:{stack.receiver.port}", parts.path, parts.query, ""))
+    url = urlunsplit(
+        (parts.scheme, f"127.0.0.1:{stack.receiver.port}", parts.path, parts.query, "")
+    )
     source = (settings.config_dir / "webhooks.toml").read_text()
     target = stack.workdir / "webhooks.toml"
     target.write_text(source.replace(f'"{endpoint.url}"', f'"{url}"'))
@@ -176,7 +182,9 @@ def child_environment(stack: Stack, settings: DevSettings, webhooks_file: Path) 
     return env
 
 
-def _start_services(stack: Stack, options: StackOptions, env: dict[str, str], progress: Progress) -> None:
+def _start_services(
+    stack: Stack, options: StackOptions, env: dict[str, str], progress: Progress
+) -> None:
     stack.ports["ingest"] = options.http_port
     commands = {
         "ingest": ["ingest", "--host", "127.0.0.1", "--port", str(options.http_port)],

@@ -33,7 +33,10 @@ def status_line(snapshot: Snapshot, alerts: int) -> str:
 
 
 def _ordered(tiers: dict[str, int]) -> list[tuple[str, int]]:
-    return sorted(tiers.items(), key=lambda kv: (TIER_ORDER.index(kv[0]) if kv[0] in TIER_ORDER else 99, kv[0]))
+    return sorted(
+        tiers.items(),
+        key=lambda kv: (TIER_ORDER.index(kv[0]) if kv[0] in TIER_ORDER else 99, kv[0]),
+    )
 
 
 class HeadlessView:
@@ -127,7 +130,9 @@ class LiveView:
 def _services(s: Snapshot) -> Panel:
     table = Table.grid(padding=(0, 1))
     for name, state in s.services.items():
-        table.add_row(name, f"[green]{state}[/green]" if state == "ready" else f"[yellow]{state}[/yellow]")
+        table.add_row(
+            name, f"[green]{state}[/green]" if state == "ready" else f"[yellow]{state}[/yellow]"
+        )
     table.add_row("consumer lag", "-" if s.lag is None else f"{s.lag:.0f}")
     table.add_row("accepted", str(s.accepted_total))
     table.add_row("rejected", str(s.rejected))
@@ -151,7 +156,9 @@ def _tiers(s: Snapshot) -> Panel:
 
 
 def _alerts(alerts: deque[tuple[str, ReceivedAlert, dict[str, Any]]], count: int) -> Panel:
-    table = Table("time", "alert", "candidate", "score", "tiers", "breakdown", box=None, expand=True)
+    table = Table(
+        "time", "alert", "candidate", "score", "tiers", "breakdown", box=None, expand=True
+    )
     for at, alert, view in alerts:
         colour = "red" if alert.type == "candidate.hot" else "cyan"
         table.add_row(

@@ -92,7 +92,11 @@ def dev_run(redis_url: str) -> Iterator[DevRun]:
     args += ["--http-port", str(http_port), "--kafka-port", str(kafka_port)]
     args += ["--receiver-port", str(free_port())]
     proc = subprocess.Popen(
-        [str(ENGAGEMENT), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [str(ENGAGEMENT), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     run = DevRun(proc, http_port, kafka_port)
     threading.Thread(target=run.pump, daemon=True).start()
@@ -125,8 +129,9 @@ def _hot_alert_on_kafka(bootstrap: str, candidate: str) -> list[dict]:
 
 
 def _exported_families(url: str) -> set[str]:
-    text = httpx.get(url + "/metrics", timeout=10).text
-    return {family.name for family in text_string_to_metric_families(text)}
+    response = httpx.get(url + "/metrics", timeout=10)
+    assert response.status_code == 200, f"{url}/metrics answered {response.status_code}"
+    return {family.name for family in text_string_to_metric_families(response.text)}
 
 
 def test_running_services_export_every_metric_the_dashboard_and_alerts_use(dev_run: DevRun):
@@ -147,7 +152,10 @@ def test_running_services_export_every_metric_the_dashboard_and_alerts_use(dev_r
 
     # then each service exports the families the catalogue lists for it
     for name, families in exported.items():
-        assert set(catalog.families(name)) <= families, (name, set(catalog.families(name)) - families)
+        assert set(catalog.families(name)) <= families, (
+            name,
+            set(catalog.families(name)) - families,
+        )
     # and every exported engagement_* family is on the dashboard or deliberately left out
     ours = {f for families in exported.values() for f in families if f.startswith("engagement_")}
     shown = catalog.used_families() | set(catalog.catalog()["left_out"])

@@ -19,10 +19,44 @@ _SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_
 _IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # PromQL words that look like metric names: functions, aggregations, keywords, label names.
 _PROMQL_WORDS = frozenset(
-    """sum rate irate increase deriv delta max min avg count by without histogram_quantile
-    clamp_min clamp_max absent vector and or unless on ignoring group_left group_right le
-    label_values humanize humanizePercentage humanizeDuration value bool topk bottomk
-    offset scalar time""".split()
+    [
+        "sum",
+        "rate",
+        "irate",
+        "increase",
+        "deriv",
+        "delta",
+        "max",
+        "min",
+        "avg",
+        "count",
+        "by",
+        "without",
+        "histogram_quantile",
+        "clamp_min",
+        "clamp_max",
+        "absent",
+        "vector",
+        "and",
+        "or",
+        "unless",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "le",
+        "label_values",
+        "humanize",
+        "humanizePercentage",
+        "humanizeDuration",
+        "value",
+        "bool",
+        "topk",
+        "bottomk",
+        "offset",
+        "scalar",
+        "time",
+    ]
 )
 
 

@@ -30,6 +30,7 @@ DEFAULT_POINTS = {
     "Contact Form Submitted": ("interaction", 20, None),
     "Application Started": ("interaction", 20, None),
     "Application Submitted": ("interaction", 40, None),
+    "Lead Form Submitted": ("interaction", 30, None),  # platform lead forms (docs/hooks.md)
     "Job Alert Unsubscribed": ("interaction", -15, None),
     "Newsletter Unsubscribed": ("interaction", -10, None),
 }
@@ -40,7 +41,7 @@ def _template() -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=["config", "config-dev"])
-def test_shipped_template_is_the_design_default(path: Path) -> None:
+def test_shipped_template_is_the_design_default_plus_platform_leads(path: Path) -> None:
     rules = load_rules(path)
     assert (rules.half_life_days, rules.score_scale, rules.alert_tier) == (30.0, 50.0, "hot")
     assert [(t.name, t.enter, t.exit) for t in rules.tiers] == [
