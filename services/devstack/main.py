@@ -101,7 +101,7 @@ async def _serve(args: argparse.Namespace, settings: DevSettings, view: View) ->
             on_alert=lambda a: _enqueue(loop, alerts, a),
             progress=view.progress,
         )
-    except (LocalServiceError, OSError, StopIteration) as exc:
+    except (LocalServiceError, OSError, ValueError) as exc:
         view.error(f"could not start the stack: {exc}")
         return 1
     code = 1

@@ -140,9 +140,12 @@ def _start_receiver(
 ) -> Path:
     """Start the receiver for the dev webhooks file's loopback endpoint; return the file to use."""
     config = load_webhooks(settings.config_dir / "webhooks.toml")
-    endpoint = next(
+    loopback = [
         e for e in config.endpoints if urlsplit(e.url).hostname in {"127.0.0.1", "localhost"}
-    )
+    ]
+    if not loopback:
+        raise LocalServiceError("webhooks.toml of the dev config has no 127.0.0.1 endpoint")
+    endpoint = loopback[0]
     wanted = options.receiver_port or urlsplit(endpoint.url).port or 0
     port = wanted if wanted and not port_open("127.0.0.1", wanted) else free_port()
     secret = endpoint.secret.get_secret_value()

@@ -85,7 +85,7 @@ class LiveView:
         if self._status is not None:
             self._status.update(message)
         else:
-            self.console.log(message)
+            self.console.print(message)
 
     def ready(self, url: str) -> None:
         if self._status is not None:
@@ -101,7 +101,8 @@ class LiveView:
 
     def alert(self, alert: ReceivedAlert, view: dict[str, Any]) -> None:
         self.count += 1
-        self.alerts.appendleft((datetime.now().strftime("%H:%M:%S"), alert, view))
+        if alert.type != "candidate.tier_changed":
+            self.alerts.appendleft((datetime.now().strftime("%H:%M:%S"), alert, view))
         self._refresh()
 
     def update(self, snapshot: Snapshot) -> None:
@@ -157,16 +158,20 @@ def _tiers(s: Snapshot) -> Panel:
 
 def _alerts(alerts: deque[tuple[str, ReceivedAlert, dict[str, Any]]], count: int) -> Panel:
     table = Table(
-        "time", "alert", "candidate", "score", "tiers", "breakdown", box=None, expand=True
+        "time", "alert", "candidate", "score", "pillars now", "channels now", box=None, expand=True
     )
     for at, alert, view in alerts:
         colour = "red" if alert.type == "candidate.hot" else "cyan"
         table.add_row(
             at,
-            f"[{colour}]{alert.type}[/{colour}]",
+            f"[{colour}]{alert.type.removeprefix('candidate.')}[/{colour}]",
             alert.candidate,
-            str(alert.score),
-            f"{alert.previous_tier} -> {alert.tier}",
-            describe_breakdown(view),
+            f"{alert.score} ({alert.previous_tier}->{alert.tier})",
+            _sums(view.get("pillars", {}), short=True),
+            _sums(view.get("channels", {})),
         )
-    return Panel(table, title=f"latest alerts (verified webhooks: {count})")
+    return Panel(table, title=f"latest hot / cooled candidates (verified webhooks: {count})")
+
+
+def _sums(values: dict[str, float], *, short: bool = False) -> str:
+    return " ".join(f"{k[:1].upper() if short else k} {v:.0f}" for k, v in values.items()) or "-"

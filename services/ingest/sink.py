@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 
 from engagement.kafka_admin import ensure_topics
 from services.ingest.settings import IngestSettings
@@ -119,10 +121,29 @@ class KafkaSink:
 
 
 async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> None:
+    partitions = {t: sorted(await producer.partitions_for(t)) for t in {r.topic for r in records}}
     futures = [
-        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
+        await producer.send(
+            r.topic,
+            value=r.value,
+            key=r.key,
+            headers=r.headers,
+            partition=partition_of(r.key, partitions[r.topic]),
+        )
+        for r in records
     ]
     results = await asyncio.gather(*futures, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def partition_of(key: bytes, partitions: Sequence[int]) -> int:
+    """Return the partition aiokafka's (and the Java client's) default partitioner picks for
+    ``key``; the hash is memoised because a candidate's key recurs across many events."""
+    return partitions[_key_hash(key) % len(partitions)]
+
+
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF

@@ -4,7 +4,9 @@ For tier k (above the floor) and every tier set j >= k, the members whose rank k
 ``[bound(exit_k, t_last), bound(exit_k, t_now))`` were at or above ``exit_k`` at ``t_last`` and are
 below it at ``t_now`` (engagement.redis_keys). ``t_last`` is a per-tenant watermark in Redis, moved
 only after the tenant's alerts are published, so a crash repeats a range (harmless: the announced
-tier's compare-and-set) and never skips one. No full scans: each query returns crossings only.
+tier's compare-and-set) and never skips one. No full scans: each query returns crossings only —
+except a tenant's very first sweep (no watermark yet), which starts from −inf so that a crossing
+that happened before any notifier swept is still found; the announced tiers dedupe it.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class DecaySweep:
 
     async def _tenant(self, tenant: str, now: float) -> list[CandidateAlert]:
         since = await self.state.watermark(tenant)
-        since = now - self.interval if since is None else since
+        if since is None:  # first sweep of this tenant: every member below an exit is a candidate
+            since = -math.inf
         if since >= now:
             return []
         hits = await self._hits(tenant, since, now)

@@ -89,9 +89,8 @@ def build_app(settings: ScorerSettings) -> faust.App:
         return await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
 
     async def send_and_wait(out: OutRecord) -> Any:
-        return await sinks[out.topic].send_and_wait(
-            key=out.key, value=out.value, headers=out.headers
-        )
+        sent = await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
+        return await sent
 
     handler = BatchHandler(
         store=store,

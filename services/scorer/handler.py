@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -73,18 +74,16 @@ class BatchHandler:
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
         record = row.record
-        log.warning(
-            "dead-lettered record",
-            extra={
-                "event": "scorer.dlq",
-                "failure_type": row.failure_type,
-                "messages": list(row.messages),
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "tenant": row.tenant_id,
-            },
-        )
+        fields = {
+            "event": "scorer.dlq",
+            "failureType": row.failure_type,
+            "messages": list(row.messages),
+            "tenant": row.tenant_id,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        log.warning("dead-lettered record %s", orjson.dumps(fields).decode(), extra=fields)
         out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
         await self._retrying("dlq", lambda: self.send_and_wait(out))
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()

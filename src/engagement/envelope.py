@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Literal
 
@@ -98,6 +99,11 @@ class RequestFacts:
     batch_sent_at: Any = None
     batch_context: Mapping[str, Any] = field(default_factory=dict)
     max_event_bytes: int = 32 * 1024
+
+    @cached_property
+    def received_text(self) -> str:
+        """``received_at`` as RFC 3339 text, formatted once per request."""
+        return format_time(self.received_at)
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,7 @@ def normalise(event: SegmentEvent, *, facts: RequestFacts, message_id: str) -> A
         tenantId=source.tenant_id,
         sourceId=source.source_id,
         channel=_channel(event.properties, source.channel),
-        receivedAt=format_time(facts.received_at),
+        receivedAt=facts.received_text,
         timestamp=format_time(when),
         context=_private_context(event.context, facts),
     )
@@ -240,7 +246,7 @@ def bad_row(rejected: Rejected, *, facts: RequestFacts) -> dict[str, Any]:
         "messageId": rejected.message_id,
         "tenantId": facts.source.tenant_id,
         "sourceId": facts.source.source_id,
-        "receivedAt": format_time(facts.received_at),
+        "receivedAt": facts.received_text,
         "processor": PROCESSOR,
         "payload": _private_payload(rejected.payload),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ def test_stack_has_kafka_redis_services_and_monitoring(compose):
     services = compose["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    cluster_id = services["kafka"]["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16  # KRaft wants a base64 UUID
     assert services["redis"]["image"].startswith("redis:7")
     assert {"prometheus", "grafana", *ENGAGEMENT_SERVICES} <= set(services)
 

@@ -84,7 +84,7 @@ def test_pods_read_config_from_the_configmap_and_keys_from_the_secret(name):
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
     refs = {v.get("configMap", {}).get("name") for v in volumes}
     refs |= {v.get("secret", {}).get("secretName") for v in volumes}
-    expected = {"ingest": {"engagement-keys"}, "scorer": {"engagement-rules"}}
+    expected = {"scorer": {"engagement-rules"}}  # ingest: keys + rules (the read API's tiers)
     assert expected.get(name, {"engagement-keys", "engagement-rules"}) <= refs
 
 
@@ -117,3 +117,12 @@ def test_keys_secret_holds_valid_sources_and_webhooks_files(tmp_path):
     (tmp_path / "webhooks.toml").write_text(data["webhooks.toml"])
     assert load_sources(tmp_path / "sources.toml").sources
     assert load_webhooks(tmp_path / "webhooks.toml").endpoints
+
+
+def test_rules_configmap_is_the_shipped_default_template(tmp_path):
+    from engagement.rules import load_rules
+
+    path = tmp_path / "rules.toml"
+    path.write_text(_one("ConfigMap", "engagement-rules")["data"]["rules.toml"])
+    root = K8S.parents[1]
+    assert load_rules(path) == load_rules(root / "config" / "rules.toml")
