@@ -33,6 +33,7 @@ format: $(STAMP)
 bench: $(STAMP) ## throughput and latency benchmarks (prints figures and their references)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scorer.py
+	$(BIN)/python bench/alerts.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -141,7 +141,9 @@ def _facts(
     )
 
 
-async def publish_outcomes(request: Request, outcomes: list[Outcome], *, facts: RequestFacts) -> None:
+async def publish_outcomes(
+    request: Request, outcomes: list[Outcome], *, facts: RequestFacts
+) -> None:
     """Write accepted events and bad rows to Kafka; 503 unless every record is acknowledged."""
     sink: KafkaSink = request.app.state.sink
     metrics: IngestMetrics = request.app.state.metrics

@@ -20,6 +20,9 @@ class IngestSettings(CommonSettings):
     )
     ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     ingest_port: int = Field(8080, ge=0, le=65535, description="HTTP port.")
+    ingest_workers: int = Field(
+        1, ge=1, description="Server processes sharing the port (each has its own producer)."
+    )
     ingest_max_event_bytes: int = Field(32 * 1024, ge=256, description="Largest event (JSON).")
     ingest_max_request_bytes: int = Field(
         512 * 1024, ge=1024, description="Largest request body after gzip decompression."

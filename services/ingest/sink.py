@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -22,9 +22,8 @@ class NotAcknowledged(Exception):
     """Kafka did not acknowledge every record in time (or the producer is not connected)."""
 
 
-@dataclass(frozen=True)
-class OutRecord:
-    """One record to produce."""
+class OutRecord(NamedTuple):
+    """One record to produce (a named tuple: built once per event, so it must be cheap)."""
 
     topic: str
     key: bytes
@@ -132,10 +131,28 @@ async def _send_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) ->
         )
         for r in records
     ]
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    await _all_acknowledged(futures)
+
+
+async def _all_acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Return once every future succeeded; raise the first failure after all have settled.
+
+    Awaited one by one rather than gathered: records complete batch by batch, so most awaits
+    find their future done, and a gather's per-future callbacks cost more than the waiting.
+    """
+    first_error: Exception | None = None
+    try:
+        for future in futures:
+            try:
+                await future
+            except Exception as exc:  # every failure is retrieved, the first one is reported
+                first_error = first_error or exc
+    except asyncio.CancelledError:  # timed out: nobody will look at the rest, as with gather
+        for future in futures:
+            future.cancel()
+        raise
+    if first_error is not None:
+        raise first_error
 
 
 def partition_of(key: bytes, partitions: Sequence[int]) -> int:
@@ -146,4 +163,4 @@ def partition_of(key: bytes, partitions: Sequence[int]) -> int:
 
 @lru_cache(maxsize=65_536)
 def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
+    return int(murmur2(key)) & 0x7FFFFFFF

@@ -165,7 +165,9 @@ def build_app(settings: NotifierSettings) -> faust.App:
 
 def _record(event: faust.EventT) -> ScoreRecord:
     message = event.message
-    return ScoreRecord(message.value, message.timestamp and int(message.timestamp * 1000))
+    return ScoreRecord(
+        message.value or b"", int(message.timestamp * 1000) if message.timestamp else None
+    )
 
 
 async def _sweep_once(sweeper: DecaySweep, metrics: NotifierMetrics) -> None:

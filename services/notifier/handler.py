@@ -21,7 +21,7 @@ from engagement.alerts import Notified, fold_changes, tier_level
 from engagement.cloudevents import binary_headers, ce_type
 from engagement.records import CandidateAlert, ScoreChange
 from engagement.rules import Rules
-from engagement.webhooks import WebhookConfig, payload
+from engagement.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
@@ -66,8 +66,7 @@ class AlertPublisher:
         """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
         bodies = [payload(alert) for alert in alerts]
         acks = [
-            await self.send(_key(a), orjson.dumps(a.model_dump(mode="json")), alert_headers(a))
-            for a in alerts
+            await self.send(_key(a), orjson.dumps(alert_data(a)), alert_headers(a)) for a in alerts
         ]
         await asyncio.gather(*acks)
         now_ms = int(time.time() * 1000)

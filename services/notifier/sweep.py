@@ -5,7 +5,7 @@ For tier k (above the floor) and every tier set j >= k, the members whose rank k
 below it at ``t_now`` (engagement.redis_keys). ``t_last`` is a per-tenant watermark in Redis, moved
 only after the tenant's alerts are published, so a crash repeats a range (harmless: the announced
 tier's compare-and-set) and never skips one. No full scans: each query returns crossings only —
-except a tenant's very first sweep (no watermark yet), which starts from −inf so that a crossing
+except a tenant's very first sweep (no watermark yet), which starts from -inf so that a crossing
 that happened before any notifier swept is still found; the announced tiers dedupe it.
 """
 

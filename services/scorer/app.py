@@ -68,17 +68,11 @@ def build_app(settings: ScorerSettings) -> faust.App:
     """Return the scorer app with its agent and /metrics, /healthz, /readyz views."""
     app = faust_app(settings)
     topics = settings.topics
-    raw = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    source = app.topic(topics.interactions, **raw)  # type: ignore[arg-type]
+    source = _raw_topic(app, topics.interactions)
     sinks = {
-        name: app.topic(name, **raw)
+        name: _raw_topic(app, name)
         for name in (topics.interactions_dlq, topics.scores_changed, topics.scores_latest)
-    }  # type: ignore[arg-type]
+    }
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
     store = ScoreStore(
         redis, prefix=settings.redis_key_prefix, rules=load_rules(settings.rules_file)
@@ -105,7 +99,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
 
     @app.agent(source, concurrency=1)
     async def score(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(
+        async for events in stream.take_events(  # type: ignore[attr-defined]
             settings.scorer_batch_size, within=settings.scorer_batch_within
         ):
             await handler.handle([_raw(event) for event in events])
@@ -121,7 +115,14 @@ def build_app(settings: ScorerSettings) -> faust.App:
     return app
 
 
-def _raw(event: faust.EventT) -> RawRecord:
+def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic of raw bytes: the scorer parses values itself (decode errors go to the DLQ)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def _raw(event: faust.EventT[bytes]) -> RawRecord:
     message = event.message
     return RawRecord(message.key, message.value, message.topic, message.partition, message.offset)
 
@@ -140,7 +141,8 @@ def _add_views(
     @app.page("/metrics")
     async def metrics_view(self: web.View, request: web.Request) -> web.Response:
         await _refresh_gauges(app, handler=handler, store=store, source=source)
-        return self.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(metrics.registry)
+        return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:
@@ -189,7 +191,8 @@ async def _refresh_gauges(
         metrics.consumer_lag.clear()
         for tp, high in highwaters.items():
             position = handler.positions.get(
-                tp.partition, app.consumer._committed_offset.get(tp) or 0
+                tp.partition,
+                app.consumer._committed_offset.get(tp) or 0,  # type: ignore[attr-defined]
             )
             metrics.consumer_lag.labels(str(tp.partition)).set(max(0, high - position))
     except Exception:  # a scrape never fails because the consumer is rebalancing

@@ -69,7 +69,7 @@ class BatchHandler:
         bad: list[BadRow] = []
         for record in records:
             parsed = parse(record)
-            (bad if isinstance(parsed, BadRow) else interactions).append(parsed)  # type: ignore[arg-type]
+            (bad if isinstance(parsed, BadRow) else interactions).append(parsed)
         return interactions, bad
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:

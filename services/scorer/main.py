@@ -27,7 +27,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, help="override SCORER_WEB_PORT")
     args = parser.parse_args(list(argv or []))
     overrides = {"scorer_web_port": args.web_port} if args.web_port is not None else {}
-    settings = ScorerSettings(**overrides)  # type: ignore[arg-type]
+    settings = ScorerSettings(**overrides)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     topics = settings.topics

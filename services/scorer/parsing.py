@@ -45,7 +45,9 @@ def parse(record: RawRecord) -> Interaction | BadRow:
     except orjson.JSONDecodeError as exc:
         return BadRow(record, "decode_error", (str(exc),), _tenant_of_key(record.key))
     if not isinstance(data, dict):
-        return BadRow(record, "schema_violation", ("value is not a JSON object",), None)
+        return BadRow(
+            record, "schema_violation", ("value is not a JSON object",), _tenant_of_key(record.key)
+        )
     try:
         interaction = Interaction.model_validate(data)
     except ValidationError as exc:

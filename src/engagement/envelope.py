@@ -10,14 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engagement.cloudevents import format_time
+from engagement.plain_envelope import missing_requirement, plain_fields
 from engagement.privacy import consent_allows, truncate_ip
 from engagement.records import EventType
 from engagement.sources import Source
@@ -65,14 +66,9 @@ class SegmentEvent(BaseModel):
 
     @model_validator(mode="after")
     def _required_per_type(self) -> SegmentEvent:
-        if not (self.userId or self.anonymousId):
-            raise ValueError("userId or anonymousId is required")
-        if self.type == "track" and not self.event:
-            raise ValueError("track needs an event name")
-        if self.type == "alias" and not (self.previousId and self.userId):
-            raise ValueError("alias needs previousId and userId")
-        if self.type == "group" and not self.groupId:
-            raise ValueError("group needs a groupId")
+        problem = missing_requirement(self.__dict__)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -160,13 +156,15 @@ def classify(
         reason = f"event is larger than {facts.max_event_bytes} bytes"
         return Rejected(index, message_id, "size_violation", (reason,), raw)
     merged = _with_batch_defaults(raw, facts)
-    try:
-        event = SegmentEvent.model_validate(merged)
-    except ValidationError as exc:
-        return Rejected(index, message_id, "schema_violation", _messages(exc), raw)
-    if not consent_allows(event.context, consent_required=facts.source.consent_required):
+    fields = plain_fields(merged)
+    if fields is None:
+        try:
+            fields = SegmentEvent.model_validate(merged).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            return Rejected(index, message_id, "schema_violation", _messages(exc), raw)
+    if not consent_allows(fields["context"], consent_required=facts.source.consent_required):
         return Dropped(index, message_id)
-    return normalise(event, facts=facts, message_id=event.messageId or new_id())
+    return normalise(fields, facts=facts, message_id=fields.get("messageId") or new_id())
 
 
 def _with_batch_defaults(raw: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
@@ -189,32 +187,32 @@ def _messages(exc: ValidationError) -> tuple[str, ...]:
     return tuple(messages[:10])
 
 
-def normalise(event: SegmentEvent, *, facts: RequestFacts, message_id: str) -> Accepted:
-    """Return the Interaction record of a valid event with every server-added field."""
+def normalise(fields: dict[str, Any], *, facts: RequestFacts, message_id: str) -> Accepted:
+    """Return the Interaction record of a valid event's fields with every server-added field.
+
+    ``fields`` is a validated event dumped without None values (it becomes the record's value).
+    """
     source = facts.source
-    original = event.originalTimestamp or event.timestamp
-    when = corrected_timestamp(
-        received_at=facts.received_at, sent_at=event.sentAt, original=original
-    )
-    value = event.model_dump(exclude_none=True)
+    sent_at = fields.pop("sentAt", None)
+    original = fields.pop("originalTimestamp", None) or fields.get("timestamp")
+    when = corrected_timestamp(received_at=facts.received_at, sent_at=sent_at, original=original)
+    value = fields
     value.update(
         messageId=message_id,
         tenantId=source.tenant_id,
         sourceId=source.source_id,
-        channel=_channel(event.properties, source.channel),
+        channel=_channel(fields["properties"], source.channel),
         receivedAt=facts.received_text,
         timestamp=format_time(when),
-        context=_private_context(event.context, facts),
+        context=_private_context(fields["context"], facts),
     )
-    for name in ("originalTimestamp", "sentAt"):
-        value.pop(name, None)
     if original is not None:
         value["originalTimestamp"] = format_time(original)
-    if event.sentAt is not None:
-        value["sentAt"] = format_time(event.sentAt)
-    key = identity_key(source.tenant_id, event.userId, event.anonymousId)
-    subject = event.event or event.name or event.type
-    return Accepted(key, value, message_id, event.type, subject, when)
+    if sent_at is not None:
+        value["sentAt"] = format_time(sent_at)
+    key = identity_key(source.tenant_id, value.get("userId"), value.get("anonymousId"))
+    subject = value.get("event") or value.get("name") or value["type"]
+    return Accepted(key, value, message_id, value["type"], subject, when)
 
 
 def _channel(properties: Mapping[str, Any], default: str) -> str:

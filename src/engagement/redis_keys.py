@@ -37,7 +37,8 @@ Reading the tier sets (h = half-life, ``bound(s, t) = rank_bound(s, t, scale, h)
 - current tier of a member of tier k's set: the highest j <= k with rank >= bound(exit_j, now)
   (decay only moves down), so ``tier_counts`` is a handful of ZCOUNTs;
 - members of tier k's set that decayed below ``exit_j`` (j <= k) between instants t0 < t1:
-  ``ZRANGE P{T}:tier:<k> [bound(exit_j, t1) (bound(exit_j, t0) BYSCORE`` — the notifier's sweep.
+  ``ZRANGE P{T}:tier:<k> [bound(exit_j, t0) (bound(exit_j, t1) BYSCORE`` (bounds grow with time)
+  — the notifier's sweep.
 """
 
 from __future__ import annotations

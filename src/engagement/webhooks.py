@@ -100,10 +100,16 @@ def load_webhooks(path: str | Path) -> WebhookConfig:
 # --- payload and signature --------------------------------------------------------------------
 
 
-def payload(alert: CandidateAlert) -> bytes:
-    """Return the request body ``{"type", "timestamp", "data"}``; the bytes that get signed."""
+def alert_data(alert: CandidateAlert) -> dict[str, Any]:
+    """Return the alert as JSON-ready camelCase fields (times RFC 3339 UTC, milliseconds, ``Z``)."""
     data = alert.model_dump(mode="json")
     data["time"] = format_time(alert.time)
+    return data
+
+
+def payload(alert: CandidateAlert) -> bytes:
+    """Return the request body ``{"type", "timestamp", "data"}``; the bytes that get signed."""
+    data = alert_data(alert)
     return orjson.dumps({"type": alert.type, "timestamp": data["time"], "data": data})
 
 

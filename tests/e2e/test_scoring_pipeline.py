@@ -287,6 +287,6 @@ async def test_invalid_records_go_to_the_dlq_and_scoring_continues(pipeline: Pip
     ]
     assert all(r["messages"] and r["payload"] for r in mine)
     assert (
-        'engagement_scorer_events_total{outcome="dlq",tenant="%s"} 3.0' % pipeline.tenant
+        f'engagement_scorer_events_total{{outcome="dlq",tenant="{pipeline.tenant}"}} 3.0'
         in pipeline.scorer.metrics()
     )

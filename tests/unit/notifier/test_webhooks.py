@@ -33,12 +33,22 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def endpoint(**kw) -> WebhookEndpoint:
-    return WebhookEndpoint(id="ats", url=kw.pop("url", "https://ats.example.com/h"), secret=SECRET, **kw)
+    return WebhookEndpoint(
+        id="ats", url=kw.pop("url", "https://ats.example.com/h"), secret=SECRET, **kw
+    )
 
 
 ALERT = build_alert(
-    rules=RULES, type_="candidate.hot", tenant_id="acme", candidate_id="u1", tier="hot",
-    previous_tier="warm", score=72, sequence=7, time=NOW, cause={"type": "event"},
+    rules=RULES,
+    type_="candidate.hot",
+    tenant_id="acme",
+    candidate_id="u1",
+    tier="hot",
+    previous_tier="warm",
+    score=72,
+    sequence=7,
+    time=NOW,
+    cause={"type": "event"},
 )
 
 
@@ -51,8 +61,12 @@ def test_payload_is_type_timestamp_and_the_alert_as_data():
 def test_signature_verifies_with_the_standardwebhooks_library_for_each_secret():
     body = payload(ALERT)
     sent = datetime.now(UTC)
-    headers = request_headers(endpoint(previous_secrets=(OLD,)), msg_id=ALERT.id, sent_at=sent, body=body)
-    assert headers["webhook-id"] == ALERT.id and headers["webhook-timestamp"] == str(int(sent.timestamp()))
+    headers = request_headers(
+        endpoint(previous_secrets=(OLD,)), msg_id=ALERT.id, sent_at=sent, body=body
+    )
+    assert headers["webhook-id"] == ALERT.id and headers["webhook-timestamp"] == str(
+        int(sent.timestamp())
+    )
     for secret in (SECRET, OLD):
         assert Webhook(secret).verify(body, headers)["data"]["id"] == ALERT.id
 
@@ -97,12 +111,29 @@ def test_retry_after_parses_seconds_and_http_dates():
 
 def test_responses_are_classified():
     assert [classify(s) for s in (200, 204, 301, 410, 429, 500, None)] == [
-        "delivered", "delivered", "retry", "gone", "retry", "retry", "retry",
+        "delivered",
+        "delivered",
+        "retry",
+        "gone",
+        "retry",
+        "retry",
+        "retry",
     ]
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "::1", "fe80::1", "::ffff:10.0.0.1", "0.0.0.0"]
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.0.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "0.0.0.0",
+    ],
 )
 def test_private_loopback_and_link_local_destinations_are_refused(address):
     config = WebhookConfig(require_https=False)
@@ -111,13 +142,32 @@ def test_private_loopback_and_link_local_destinations_are_refused(address):
 
 def test_public_destinations_pass_and_allowlists_open_private_ones():
     config = WebhookConfig()
-    assert destination_refusal("https://h.example/x", ["93.184.216.34"], endpoint=endpoint(), config=config) is None
-    assert destination_refusal("http://h.example/x", ["93.184.216.34"], endpoint=endpoint(), config=config) == "https required"
+    assert (
+        destination_refusal(
+            "https://h.example/x", ["93.184.216.34"], endpoint=endpoint(), config=config
+        )
+        is None
+    )
+    assert (
+        destination_refusal(
+            "http://h.example/x", ["93.184.216.34"], endpoint=endpoint(), config=config
+        )
+        == "https required"
+    )
     allow = WebhookConfig(allow_private_networks=("127.0.0.1/32",))
-    assert destination_refusal("https://l/x", ["127.0.0.1"], endpoint=endpoint(), config=allow) is None
+    assert (
+        destination_refusal("https://l/x", ["127.0.0.1"], endpoint=endpoint(), config=allow) is None
+    )
     assert destination_refusal("https://l/x", ["127.0.0.2"], endpoint=endpoint(), config=allow)
-    assert destination_refusal("https://l/x", ["10.0.0.1"], endpoint=endpoint(allow_private=True), config=config) is None
+    assert (
+        destination_refusal(
+            "https://l/x", ["10.0.0.1"], endpoint=endpoint(allow_private=True), config=config
+        )
+        is None
+    )
 
 
 def test_one_private_address_among_public_ones_is_refused():
-    assert destination_refusal("https://h/x", ["93.184.216.34", "10.0.0.1"], endpoint=endpoint(), config=WebhookConfig())
+    assert destination_refusal(
+        "https://h/x", ["93.184.216.34", "10.0.0.1"], endpoint=endpoint(), config=WebhookConfig()
+    )

@@ -1,0 +1,420 @@
+"""Scorer benchmark: events/s of one worker beside its references, end-to-end latency, memory.
+
+Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, same data:
+  ours        `engagement scorer` (subprocess): take_events + pipelined Lua + score records
+  (a) kafka   a raw aiokafka consumer reading and decoding (orjson + Interaction) the same topic
+  (b) redis   ScoreStore.apply_batch (the same Lua, pipelined) straight into Redis, no Kafka
+  (c) naive   a Faust agent doing one store call (Redis round trips) per event
+then end-to-end latency (HTTP accepted -> score in Redis) at a steady rate, Redis bytes per
+candidate over 100,000 candidates, and the scorer's RSS over the run.
+Usage: python bench/scorer.py [--events 60000] [--naive-events 6000] [--rate 2000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engagement import localstack  # noqa: E402
+from engagement.kafka_admin import ensure_topics  # noqa: E402
+from engagement.records import Interaction  # noqa: E402
+from engagement.redis_store import ScoreStore  # noqa: E402
+from engagement.rules import load_rules  # noqa: E402
+from engagement.topics import Topics  # noqa: E402
+
+RULES = ROOT / "config" / "rules.toml"
+EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
+PARTITIONS = 3
+TANSU = {
+    "SCORER_SESSION_TIMEOUT": "6",
+    "SCORER_HEARTBEAT_INTERVAL": "1",
+    "SCORER_REBALANCE_TIMEOUT": "6",
+}
+
+
+def interaction(i: int, candidates: int, tenant: str, now: float) -> dict[str, object]:
+    t = datetime.fromtimestamp(now - (i % 86400) * 0.5, UTC).isoformat()
+    return {
+        "type": "track", "messageId": f"m{i}", "tenantId": tenant, "sourceId": "bench",
+        "channel": "web", "receivedAt": t, "timestamp": t, "userId": f"u{i % candidates}",
+        "event": EVENTS[i % len(EVENTS)], "properties": {}, "traits": {}, "context": {},
+    }  # fmt: skip
+
+
+async def produce(bootstrap: str, topic: str, n: int, candidates: int, tenant: str) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    now = time.time()
+    try:
+        futures = []
+        for i in range(n):
+            value = interaction(i, candidates, tenant, now)
+            futures.append(
+                await producer.send(
+                    topic, key=f"{tenant}:{value['userId']}".encode(), value=orjson.dumps(value)
+                )
+            )
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_consumer(bootstrap: str, topic: str, n: int) -> float:
+    """(a) events/s of aiokafka alone, decoding each value into an Interaction."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, start = 0, time.perf_counter()
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=2000)).values():
+                for r in records:
+                    Interaction.model_validate(orjson.loads(r.value))
+                seen += len(records)
+        return n / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+async def direct_redis(redis_url: str, n: int, candidates: int, tenant: str) -> float:
+    """(b) events/s of the store's pipelined Lua alone (batches of 500, parsed in advance)."""
+    client = aioredis.Redis.from_url(redis_url)
+    store = ScoreStore(client, prefix=f"bench:b:{uuid.uuid4().hex[:6]}:", rules=load_rules(RULES))
+    now = time.time()
+    batch = [Interaction.model_validate(interaction(i, candidates, tenant, now)) for i in range(n)]
+    start = time.perf_counter()
+    for i in range(0, n, 500):
+        await store.apply_batch(batch[i : i + 500])
+    rate = n / (time.perf_counter() - start)
+    await client.aclose()
+    return rate
+
+
+def scorer_env(kafka: str, redis_url: str, prefix: str, group: str, port: int) -> dict[str, str]:
+    return {
+        **os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "REDIS_URL": redis_url, "KAFKA_TOPIC_PREFIX": prefix,
+        "KAFKA_TOPIC_PARTITIONS": str(PARTITIONS), "REDIS_KEY_PREFIX": f"bench:{group}:", "RULES_FILE": str(RULES),
+        "SCORER_WEB_PORT": str(port), "SCORER_WEB_HOST": "127.0.0.1", "SCORER_GROUP_ID": group,
+        "SCORER_DATA_DIR": tempfile.mkdtemp(), "LOG_LEVEL": "WARNING", **TANSU,
+    }  # fmt: skip
+
+
+def events_done(web: str) -> float:
+    text = httpx.get(f"{web}/metrics", timeout=10).text
+    return sum(
+        float(v) for v in re.findall(r"^engagement_scorer_events_total\{[^}]*\} (\S+)$", text, re.M)
+    )
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident set size once a second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stop, self.started = (
+            pid,
+            [],
+            threading.Event(),
+            time.monotonic(),
+        )
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+                self.samples.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                return
+            self.stop.wait(1.0)
+
+
+def wait_count(web: str, n: float, timeout: float = 600) -> tuple[float, float]:
+    """Poll the scorer's event counter; return (time first > 0, time >= n)."""
+    first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done = events_done(web)
+        except httpx.HTTPError:
+            done = 0.0
+        if done > 0 and first is None:
+            first = time.perf_counter()
+        if done >= n:
+            return first or time.perf_counter(), time.perf_counter()
+        time.sleep(0.05)
+    raise RuntimeError(f"scorer did not reach {n} events")
+
+
+def start_scorer(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    log = open(tempfile.mktemp(suffix=".log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("engagement")), "scorer"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    web = f"http://127.0.0.1:{env['SCORER_WEB_PORT']}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{web}/healthz", timeout=1).status_code == 200:
+                return proc, web
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("scorer did not start")
+
+
+def naive_agent_main() -> None:
+    """(c) a Faust agent doing one store call per event; prints when it saw N events."""
+    import faust
+
+    n = int(os.environ["NAIVE_EVENTS"])
+    app = faust.App(os.environ["SCORER_GROUP_ID"], broker="kafka://" + os.environ["KAFKA_BOOTSTRAP_SERVERS"], store="memory://",
+                    web_enabled=False, topic_disable_leader=True, broker_session_timeout=6, broker_heartbeat_interval=1,
+                    broker_rebalance_timeout=6, consumer_auto_offset_reset="earliest", datadir=tempfile.mkdtemp())  # fmt: skip
+    topic = app.topic(
+        Topics(os.environ["KAFKA_TOPIC_PREFIX"]).interactions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    state = {"seen": 0, "first": 0.0}
+
+    @app.agent(topic)
+    async def naive(stream: faust.StreamT[bytes]) -> None:
+        store = ScoreStore(
+            aioredis.Redis.from_url(os.environ["REDIS_URL"]),
+            prefix=os.environ["REDIS_KEY_PREFIX"],
+            rules=load_rules(RULES),
+        )
+        async for value in stream:
+            await store.apply_batch([Interaction.model_validate(orjson.loads(value))])
+            state["seen"] += 1
+            if state["seen"] == 1:
+                state["first"] = time.perf_counter()
+            if state["seen"] == n:
+                print(f"NAIVE {n / (time.perf_counter() - state['first']):.1f}", flush=True)
+
+    from faust.worker import Worker
+
+    Worker(app, loglevel="WARNING").execute_from_commandline()
+
+
+def naive_rate(env: dict[str, str], n: int) -> float:
+    env = {**env, "NAIVE_EVENTS": str(n)}
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--naive-agent"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(b"NAIVE "):
+                return float(line.split()[1])
+        raise RuntimeError("naive agent exited")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+async def end_to_end(
+    kafka: str, redis_url: str, prefix: str, web: str, rate: int, seconds: int
+) -> dict[str, float]:
+    """Send ``rate`` events/s through the ingest HTTP API; latency from the scorer's histogram."""
+    from services.ingest.app import create_app
+    from services.ingest.settings import IngestSettings
+    from tests.support.server import serve
+
+    workdir = Path(tempfile.mkdtemp())
+    (workdir / "sources.toml").write_text(
+        '[[sources]]\nsource_id="b"\ntenant_id="e2e"\nchannel="web"\nwrite_key="wk_b"\nallowed_origins=[]\nconsent_required=false\n'
+    )
+    settings = IngestSettings(sources_file=workdir / "sources.toml", kafka_bootstrap_servers=kafka, kafka_topic_prefix=prefix,
+                              kafka_topic_partitions=PARTITIONS, redis_url=redis_url)  # fmt: skip
+    before = histogram(web)
+    per_request, sent = 50, 0
+    with serve(create_app(settings), ready_path="/readyz") as base:
+        async with httpx.AsyncClient(base_url=base, auth=("wk_b", ""), timeout=30) as client:
+            start = time.perf_counter()
+            tick = per_request / rate
+            pending = set()
+            while time.perf_counter() - start < seconds:
+                batch = [
+                    {
+                        "type": "track",
+                        "event": "Job Viewed",
+                        "userId": f"e{(sent + j) % 5000}",
+                        "messageId": uuid.uuid4().hex,
+                    }
+                    for j in range(per_request)
+                ]
+                pending.add(asyncio.create_task(client.post("/v1/batch", json={"batch": batch})))
+                sent += per_request
+                await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter() - tick * 0))
+            await asyncio.gather(*pending)
+            achieved = sent / (time.perf_counter() - start)
+        await asyncio.to_thread(wait_until_caught_up, web, before, sent)
+    after = histogram(web)
+    delta = {le: after[le] - before.get(le, 0.0) for le in after}
+    return {"rate": achieved, "p50": quantile(delta, 0.5), "p99": quantile(delta, 0.99), "n": sent}
+
+
+def wait_until_caught_up(web: str, before: dict[float, float], sent: int) -> None:
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and histogram(web).get(float("inf"), 0) - before.get(float("inf"), 0) < sent
+    ):
+        time.sleep(0.2)
+
+
+def histogram(web: str) -> dict[float, float]:
+    text = httpx.get(f"{web}/metrics", timeout=10).text
+    found = re.findall(
+        r'^engagement_scorer_end_to_end_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M
+    )
+    return {float(le): float(v) for le, v in found}
+
+
+def quantile(buckets: dict[float, float], q: float) -> float:
+    """Linear interpolation inside the histogram bucket holding the q-quantile."""
+    total = buckets.get(float("inf"), 0.0)
+    if not total:
+        return float("nan")
+    lower_le, lower_count = 0.0, 0.0
+    for le in sorted(buckets):
+        count = buckets[le]
+        if count >= q * total:
+            if le == float("inf"):
+                return lower_le
+            share = (q * total - lower_count) / max(count - lower_count, 1e-9)
+            return lower_le + (le - lower_le) * share
+        lower_le, lower_count = le, count
+    return lower_le
+
+
+async def memory(redis_url: str, candidates: int) -> tuple[float, float]:
+    """Redis bytes per candidate (used_memory delta) with and without the dedupe sets."""
+    client = aioredis.Redis.from_url(redis_url)
+    prefix = f"mem:{uuid.uuid4().hex[:6]}:"
+    store = ScoreStore(client, prefix=prefix, rules=load_rules(RULES))
+    base = (await client.info("memory"))["used_memory"]
+    now = time.time()
+    for i in range(0, candidates * 2, 1000):  # two events per candidate
+        await store.apply_batch(
+            [
+                Interaction.model_validate(interaction(j, candidates, "mem", now))
+                for j in range(i, i + 1000)
+            ]
+        )
+    full = (await client.info("memory"))["used_memory"]
+    async for key in client.scan_iter(match=f"{prefix}*:d", count=5000):
+        await client.delete(key)
+    without = (await client.info("memory"))["used_memory"]
+    await client.aclose()
+    return (full - base) / candidates, (without - base) / candidates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--naive-events", type=int, default=6_000)
+    parser.add_argument("--candidates", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--memory-candidates", type=int, default=100_000)
+    parser.add_argument("--naive-agent", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_agent:
+        return naive_agent_main()
+    broker, redis_proc = localstack.start_tansu(), localstack.start_redis()
+    try:
+        run(args, broker.address, redis_proc.address)
+    finally:
+        broker.stop()
+        redis_proc.stop()
+
+
+def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    asyncio.run(ensure_topics(kafka, topics, partitions=PARTITIONS, replication_factor=1))
+    asyncio.run(produce(kafka, topics.interactions, args.events, args.candidates, "bench"))
+    print(
+        f"scorer bench: {args.events:,} events, {args.candidates:,} candidates, {PARTITIONS} partitions, Tansu + Redis on this box"
+    )
+    a = asyncio.run(raw_consumer(kafka, topics.interactions, args.events))
+    b = asyncio.run(direct_redis(redis_url, args.events, args.candidates, "bench"))
+    env = scorer_env(
+        kafka, redis_url, prefix, f"ours{uuid.uuid4().hex[:6]}", localstack.free_port()
+    )
+    proc, web = start_scorer(env)
+    rss = RssSampler(proc.pid)
+    rss.start()
+    try:
+        first, last = wait_count(web, args.events)
+        ours = (args.events - 1) / max(last - first, 1e-9)
+        c = naive_rate(
+            scorer_env(kafka, redis_url, prefix, f"naive{uuid.uuid4().hex[:6]}", 0),
+            args.naive_events,
+        )
+        print(f"  ours   (scorer, 1 worker process)      {ours:10,.0f} events/s")
+        print(f"  (a)    raw aiokafka consume + decode   {a:10,.0f} events/s")
+        print(f"  (b)    pipelined Lua straight to Redis {b:10,.0f} events/s")
+        print(
+            f"  (c)    naive Faust agent, 1 call/event {c:10,.0f} events/s (first {args.naive_events:,} events)"
+        )
+        print(
+            f"  ours / min(a, b) = {ours / min(a, b):.2f}   (targets: >= 20,000 events/s and >= 0.4)"
+        )
+        e2e = asyncio.run(end_to_end(kafka, redis_url, prefix, web, args.rate, args.seconds))
+        print(f"  end-to-end (HTTP received -> score in Redis) at {e2e['rate']:,.0f} events/s for {args.seconds}s "
+              f"({e2e['n']:,.0f} events): p50 {e2e['p50'] * 1000:.0f} ms, p99 {e2e['p99'] * 1000:.0f} ms (histogram-interpolated)")  # fmt: skip
+    finally:
+        rss.stop.set()
+        proc.terminate()
+        proc.wait(30)
+    samples = rss.samples or [0.0]
+    print(
+        f"  scorer RSS over {time.monotonic() - rss.started:.0f} s: start {samples[0]:.0f} MiB, max {max(samples):.0f} MiB, end {samples[-1]:.0f} MiB"
+    )
+    full, without = asyncio.run(memory(redis_url, args.memory_candidates))
+    print(f"  Redis bytes per candidate over {args.memory_candidates:,} candidates (2 events each): "
+          f"{full:,.0f} B with dedupe sets, {without:,.0f} B without (target <= 1,500 B)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
