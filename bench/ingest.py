@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 from engagement import localstack
 from engagement.kafka_admin import ALL_TOPICS, ensure_topics
 from engagement.topics import Topics, identity_key
+from services.ingest.settings import IngestSettings
 
 WRITE_KEY = "bench_write_key"
 BASIC_AUTH = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
@@ -238,12 +239,14 @@ async def measure(
 
 def print_configuration(args: argparse.Namespace) -> None:
     """Print what was measured and how, so figures can be compared across machines."""
+    ingest = IngestSettings()
     print(
         f"configuration: {args.events} events in batches of {args.batch}, {args.clients} "
-        f"concurrent clients; Tansu broker, 12 partitions, acks=all; ingest defaults "
-        f"(KAFKA_LINGER_MS=5, KAFKA_MAX_BATCH_BYTES=262144, no compression), uvicorn with "
-        f"uvloop + httptools; aiohttp clients; raw producer linger 5 ms, 256 KiB batches; "
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+        f"concurrent aiohttp clients; Tansu broker, 12 partitions, acks=all; ingest: uvicorn "
+        f"(uvloop + httptools), KAFKA_LINGER_MS={ingest.kafka_linger_ms}, "
+        f"KAFKA_MAX_BATCH_BYTES={ingest.kafka_max_batch_bytes}, "
+        f"KAFKA_COMPRESSION_TYPE={ingest.kafka_compression_type}; raw producer: linger 5 ms, "
+        f"256 KiB batches, no compression; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
 
 

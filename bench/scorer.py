@@ -226,23 +226,22 @@ def naive_agent_main() -> None:
 
     from faust.worker import Worker
 
-    Worker(app, loglevel="WARNING").execute_from_commandline()
+    Worker(app, loglevel="WARNING", redirect_stdouts=False).execute_from_commandline()
 
 
 def naive_rate(env: dict[str, str], n: int) -> float:
     env = {**env, "NAIVE_EVENTS": str(n)}
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--naive-agent"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    log_path = tempfile.mktemp(suffix="-naive.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--naive-agent"], env=env, stdout=subprocess.PIPE, stderr=log
+        )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(b"NAIVE "):
                 return float(line.split()[1])
-        raise RuntimeError("naive agent exited")
+        raise RuntimeError(f"naive agent exited:\n{Path(log_path).read_text()[-3000:]}")
     finally:
         proc.terminate()
         proc.wait(20)

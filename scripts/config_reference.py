@@ -1,0 +1,74 @@
+"""Print the configuration reference from the settings classes: `.env.example` or a README table.
+
+Usage: python scripts/config_reference.py env > .env.example
+       python scripts/config_reference.py markdown   (paste into README.md)
+A test (tests/unit/test_configuration_reference.py) fails when either file falls behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+SETTINGS = (
+    ("all services", "engagement.settings", "CommonSettings"),
+    ("ingest", "services.ingest.settings", "IngestSettings"),
+    ("scorer", "services.scorer.settings", "ScorerSettings"),
+    ("notifier", "services.notifier.settings", "NotifierSettings"),
+    ("engagement dev", "services.devstack.settings", "DevSettings"),
+)
+
+
+def sections() -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """Return (section, [(VARIABLE, default, description)]) with each variable in its first section."""
+    seen: set[str] = set()
+    result = []
+    for title, module, name in SETTINGS:
+        cls = getattr(importlib.import_module(module), name)
+        rows = []
+        for field_name, field in cls.model_fields.items():
+            variable = field_name.upper()
+            if variable not in seen:
+                seen.add(variable)
+                rows.append((variable, _default(field.default), field.description or ""))
+        result.append((title, rows))
+    return result
+
+
+def _default(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def env_file() -> str:
+    lines = ["# Every variable the services read, with its default. Copy to .env and edit.", ""]
+    for title, rows in sections():
+        lines.append(f"# --- {title}")
+        for variable, default, description in rows:
+            lines += [f"# {description}", f"{variable}={default}"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown() -> str:
+    lines = []
+    for title, rows in sections():
+        lines += [f"**{title}**", "", "| variable | default | meaning |", "|---|---|---|"]
+        lines += [f"| `{v}` | `{d}` | {m} |" if d else f"| `{v}` | | {m} |" for v, d, m in rows]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(env_file() if sys.argv[1:] == ["env"] else markdown(), end="")
