@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench config-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP) ## throughput and latency benchmarks (prints figures and their r
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scorer.py
 	$(BIN)/python bench/alerts.py
+
+config-docs: $(STAMP) ## regenerate .env.example and the README configuration table
+	$(BIN)/python scripts/config_reference.py write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Print the configuration reference from the settings classes: `.env.example` or a README table.
 
-Usage: python scripts/config_reference.py env > .env.example
-       python scripts/config_reference.py markdown   (paste into README.md)
+Usage: python scripts/config_reference.py write   (rewrites .env.example and README's table)
+       python scripts/config_reference.py env | markdown   (print one of them)
 A test (tests/unit/test_configuration_reference.py) fails when either file falls behind.
 """
 
@@ -70,5 +70,21 @@ def markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def write(root: Path) -> None:
+    """Rewrite .env.example and the README's configuration table from the settings classes."""
+    (root / ".env.example").write_text(env_file())
+    readme = root / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- config:start", "<!-- config:end -->"
+    head, rest = text.split(start, 1)
+    marker_line, _ = rest.split("\n", 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}{marker_line}\n{markdown()}{end}{tail}")
+
+
 if __name__ == "__main__":
-    print(env_file() if sys.argv[1:] == ["env"] else markdown(), end="")
+    command = sys.argv[1] if len(sys.argv) > 1 else "markdown"
+    if command == "write":
+        write(Path(__file__).resolve().parents[1])
+    else:
+        print(env_file() if command == "env" else markdown(), end="")

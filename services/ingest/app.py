@@ -15,6 +15,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engagement.envelope import SegmentEvent
+from engagement.redis_store import ScoreStore
+from engagement.rules import load_rules
 from engagement.sources import load_sources
 from services.ingest import dashboard, hooks, read_api
 from services.ingest.cors import SourceCorsMiddleware
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: IngestSettings) -> FastAPI:
     """Return the ingest + read API app; Kafka and Redis are connected in its lifespan."""
     keys = load_sources(settings.sources_file)
+    rules = load_rules(settings.rules_file)
     metrics = IngestMetrics.create()
     app = FastAPI(
         title="Candidate engagement ingest API",
@@ -45,6 +48,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = keys
+    app.state.rules = rules
     app.state.metrics = metrics
     app.state.sink = KafkaSink(settings)
     app.add_exception_handler(ApiError, api_error_handler)
@@ -66,6 +70,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: IngestSettings = app.state.settings
     sink: KafkaSink = app.state.sink
     app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+    app.state.score_store = ScoreStore(
+        app.state.redis, prefix=settings.redis_key_prefix, rules=app.state.rules
+    )
     connecting = asyncio.create_task(sink.connect_forever(), name="kafka-connect")
     try:
         yield

@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engagement.records import PILLARS, Cause, ScoreChange
 from engagement.redis_store import ScoreStore
-from engagement.rules import Rules, load_rules
+from engagement.rules import Rules
 from engagement.score_views import iso
 from engagement.topics import candidate_key
 from services.ingest.auth import require_admin_key, require_read_key
@@ -34,23 +31,9 @@ CandidateId = Annotated[str, PathParam(min_length=1, max_length=512)]
 MAX_LIMIT = 500
 
 
-class _RulesFile(BaseSettings):
-    """RULES_FILE, read when the ingest settings do not carry it."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
-    rules_file: Path = Field(Path("config/rules.toml"))
-
-
 def store_of(request: Request) -> ScoreStore:
-    """The app's ScoreStore, built once on the app's Redis client with the deployment's rules."""
-    state = request.app.state
-    store: ScoreStore | None = getattr(state, "score_store", None)
-    if store is None:
-        settings = state.settings
-        rules_file = getattr(settings, "rules_file", None) or _RulesFile().rules_file
-        rules: Rules = load_rules(rules_file)
-        store = ScoreStore(state.redis, prefix=settings.redis_key_prefix, rules=rules)
-        state.score_store = store
+    """The app's ScoreStore, built in the lifespan on the app's Redis client and rules."""
+    store: ScoreStore = request.app.state.score_store
     return store
 
 

@@ -18,6 +18,9 @@ class IngestSettings(CommonSettings):
     sources_file: Path = Field(
         Path("config/sources.toml"), description="TOML file of sources and keys."
     )
+    rules_file: Path = Field(
+        Path("config/rules.toml"), description="Score template (TOML) the read API scores with."
+    )
     ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     ingest_port: int = Field(8080, ge=0, le=65535, description="HTTP port.")
     ingest_workers: int = Field(

@@ -19,6 +19,7 @@ from engagement.cloudevents import binary_headers, ce_type
 from engagement.redis_keys import KeyLayout
 from engagement.rules import load_rules
 from engagement.webhooks import load_webhooks
+from services.faust_fetch_wait import use_fetch_max_wait
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
 from services.notifier.handler import CE_SOURCE, AlertPublisher, ChangeHandler, ScoreRecord
@@ -47,7 +48,7 @@ def broker_urls(bootstrap_servers: str) -> str:
 def faust_app(settings: NotifierSettings) -> faust.App:
     """Return the configured (empty) Faust app: no tables, leader election on for the sweep."""
     settings.notifier_data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         settings.group_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
         store="memory://",
@@ -79,6 +80,8 @@ def faust_app(settings: NotifierSettings) -> faust.App:
         web_graph_enabled=False,
         web_metrics_enabled=False,
     )
+    use_fetch_max_wait(app, settings.notifier_fetch_max_wait_ms)
+    return app
 
 
 def build_app(settings: NotifierSettings) -> faust.App:

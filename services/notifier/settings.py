@@ -26,6 +26,9 @@ class NotifierSettings(CommonSettings):
     notifier_sweep_interval: float = Field(
         30.0, gt=0, description="Seconds between decay sweeps (leader only, Redis-locked)."
     )
+    notifier_fetch_max_wait_ms: int = Field(
+        100, ge=0, description="Longest wait (ms) of a fetch request for new records."
+    )
     notifier_web_port: int = Field(6067, ge=0, description="Port of /metrics, /healthz, /readyz.")
     notifier_web_host: str = Field("0.0.0.0", description="Bind address of the web server.")
     notifier_commit_interval: float = Field(1.0, gt=0, description="Offset commit interval (s).")

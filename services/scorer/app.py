@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
+from services.faust_fetch_wait import use_fetch_max_wait
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
@@ -28,7 +29,7 @@ def broker_urls(bootstrap_servers: str) -> str:
 def faust_app(settings: ScorerSettings) -> faust.App:
     """Return the configured (empty) Faust app: no tables, web for ops endpoints only."""
     settings.scorer_data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         settings.group_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
         store="memory://",
@@ -62,6 +63,8 @@ def faust_app(settings: ScorerSettings) -> faust.App:
         web_graph_enabled=False,
         web_metrics_enabled=False,
     )
+    use_fetch_max_wait(app, settings.scorer_fetch_max_wait_ms)
+    return app
 
 
 def build_app(settings: ScorerSettings) -> faust.App:

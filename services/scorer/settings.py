@@ -21,6 +21,9 @@ class ScorerSettings(CommonSettings):
     scorer_batch_within: float = Field(
         0.02, gt=0, description="Max seconds to wait to fill a batch (take_events within)."
     )
+    scorer_fetch_max_wait_ms: int = Field(
+        100, ge=0, description="Longest wait (ms) of a fetch request for new records."
+    )
     scorer_web_port: int = Field(6066, ge=0, description="Port of /metrics, /healthz, /readyz.")
     scorer_web_host: str = Field("0.0.0.0", description="Bind address of the web server.")
     scorer_commit_interval: float = Field(1.0, gt=0, description="Offset commit interval (s).")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 
 from engagement.cloudevents import format_time
@@ -122,6 +121,7 @@ def running_pipeline(kafka: str, redis_url: str, workdir: Path) -> Iterator[Pipe
     sources_file.write_text(SOURCES.format(tenant=tenant, uid=uid))
     settings = IngestSettings(
         sources_file=sources_file,
+        rules_file=rules_file,
         kafka_bootstrap_servers=kafka,
         kafka_topic_prefix=topic_prefix,
         kafka_topic_partitions=3,
@@ -137,11 +137,9 @@ def running_pipeline(kafka: str, redis_url: str, workdir: Path) -> Iterator[Pipe
         port=new_port(),
     )
     with (
-        pytest.MonkeyPatch.context() as patch,
         serve(create_app(settings), ready_path="/readyz") as base,
         running_scorer(env) as scorer,
     ):
-        patch.setenv("RULES_FILE", str(rules_file))
         try:
             yield Pipeline(
                 base, tenant, f"wk_{uid}", f"rk_{uid}", f"ak_{uid}", Topics(topic_prefix),
