@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engagement.envelope import SegmentEvent
 from engagement.redis_store import ScoreStore
@@ -24,6 +26,7 @@ from services.ingest.errors import (
     ApiError,
     JsonResponse,
     api_error_handler,
+    redis_unavailable_handler,
     unexpected_error_handler,
 )
 from services.ingest.metrics import IngestMetrics, MetricsMiddleware
@@ -53,6 +56,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.sink = KafkaSink(settings)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    for outage in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(outage, redis_unavailable_handler)
     app.add_middleware(SourceCorsMiddleware, allowed=lambda: app.state.keys.allowed_origins)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(build_router())

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from fastapi import Request
 
 from engagement.sources import KeyRegistry, Source
 from services.ingest.errors import ApiError
+from services.ingest.rate_limit import retry_after
 
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="engagement"'}
 
@@ -67,22 +69,41 @@ def authenticate_source(request: Request, document: dict[str, Any]) -> Source:
 
 
 async def require_read_key(request: Request) -> str:
-    """Return the tenant of the bearer read (or admin) key; 401 otherwise."""
-    tenant = registry_of(request).tenant_for_read_key(
-        bearer_token(request.headers.get("authorization"))
-    )
-    if tenant is None:
+    """Return the tenant of the bearer read (or admin) key; 401 otherwise, 429 over its limit."""
+    key = bearer_token(request.headers.get("authorization"))
+    tenant = registry_of(request).tenant_for_read_key(key)
+    if tenant is None or key is None:
         raise ApiError(401, "invalid_key", "a valid read key is required", headers=BEARER_CHALLENGE)
+    await _within_rate_limit(request, key)
     return tenant
 
 
 async def require_admin_key(request: Request) -> str:
-    """Return the tenant of the bearer admin key; 401 otherwise."""
-    tenant = registry_of(request).tenant_for_admin_key(
-        bearer_token(request.headers.get("authorization"))
-    )
-    if tenant is None:
+    """Return the tenant of the bearer admin key; 401 otherwise, 429 over its limit."""
+    key = bearer_token(request.headers.get("authorization"))
+    tenant = registry_of(request).tenant_for_admin_key(key)
+    if tenant is None or key is None:
         raise ApiError(
             401, "invalid_key", "a valid admin key is required", headers=BEARER_CHALLENGE
         )
+    await _within_rate_limit(request, key)
     return tenant
+
+
+async def _within_rate_limit(request: Request, key: str) -> None:
+    settings = request.app.state.settings
+    wait = await retry_after(
+        request.app.state.redis,
+        prefix=settings.redis_key_prefix,
+        secret=key,
+        limit=settings.secret_key_rate_limit,
+        window_seconds=settings.secret_key_rate_window_seconds,
+        now=time.time(),
+    )
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many requests for this key",
+            headers={"Retry-After": str(wait)},
+        )

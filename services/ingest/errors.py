@@ -48,3 +48,10 @@ async def api_error_handler(_request: Request, exc: Exception) -> JsonResponse:
 async def unexpected_error_handler(_request: Request, _exc: Exception) -> JsonResponse:
     """Answer a bug as a JSON 500 (the traceback goes to the log, not to the client)."""
     return error_response(500, "internal_error", "unexpected server error")
+
+
+async def redis_unavailable_handler(_request: Request, _exc: Exception) -> JsonResponse:
+    """Answer a Redis outage on the read API as 503 + Retry-After (clients retry)."""
+    return error_response(
+        503, "redis_unavailable", "scores are unavailable right now; retry", {"Retry-After": "5"}
+    )

@@ -21,6 +21,12 @@ class IngestSettings(CommonSettings):
     rules_file: Path = Field(
         Path("config/rules.toml"), description="Score template (TOML) the read API scores with."
     )
+    secret_key_rate_limit: int = Field(
+        1200, ge=0, description="Requests per window per read/admin key (0 = no limit)."
+    )
+    secret_key_rate_window_seconds: float = Field(
+        60.0, gt=0, description="Rate-limit window of read/admin keys (seconds)."
+    )
     ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     ingest_port: int = Field(8080, ge=0, le=65535, description="HTTP port.")
     ingest_workers: int = Field(
