@@ -20,7 +20,7 @@ from engagement.envelope import SegmentEvent
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.sources import load_sources
-from services.ingest import dashboard, hooks, read_api
+from services.ingest import dashboard, hooks, read_api, segment_compat
 from services.ingest.cors import SourceCorsMiddleware
 from services.ingest.errors import (
     ApiError,
@@ -65,6 +65,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(read_api.router)
     app.include_router(hooks.router)
     app.include_router(tracker_router)
+    app.include_router(segment_compat.router)
     app.include_router(dashboard.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

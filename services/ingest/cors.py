@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.ingest.errors import error_response
 
 ALLOW_METHODS = "POST, GET, DELETE, OPTIONS"
-ALLOW_HEADERS = "Content-Type, Content-Encoding, Authorization"
+# X-Retry-Count: analytics.js (@segment/analytics-next) adds it to every retry.
+ALLOW_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Retry-Count"
 MAX_AGE = "3600"
 
 

@@ -32,6 +32,8 @@ from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
 
 SINGLE_TYPES = ("track", "page", "identify", "alias", "screen", "group")
+# analytics.js (@segment/analytics-next) posts one event to `{apiHost}/` + the type's first letter.
+SHORT_PATHS = {kind[0]: kind for kind in SINGLE_TYPES}
 BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
 ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -60,6 +62,16 @@ def build_router() -> APIRouter:
             methods=["POST"],
             summary=f"Send one {kind} event",
             operation_id=f"send_{kind}",
+            openapi_extra=_body_schema(SegmentEvent),
+            response_class=JsonResponse,
+        )
+    for short, kind in SHORT_PATHS.items():
+        router.add_api_route(
+            f"/v1/{short}",
+            _endpoint(kind),
+            methods=["POST"],
+            summary=f"Send one {kind} event (analytics.js short path, same as /v1/{kind})",
+            operation_id=f"send_{kind}_short",
             openapi_extra=_body_schema(SegmentEvent),
             response_class=JsonResponse,
         )

@@ -83,7 +83,8 @@ def build_app(settings: ScorerSettings) -> faust.App:
     metrics = ScorerMetrics()
 
     async def send(out: OutRecord) -> Any:
-        return await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
+        # straight to the producer (Topic.send adds a channel hop and a FutureMessage per record)
+        return await app.producer.send(out.topic, out.key, out.value, None, None, out.headers)
 
     async def send_and_wait(out: OutRecord) -> Any:
         sent = await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)

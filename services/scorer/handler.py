@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,13 +95,16 @@ class BatchHandler:
             "redis", lambda: self.store.apply_batch(interactions)
         )
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
-        now = self.clock()
+        now = self.clock().timestamp()
+        counts: Counter[tuple[str, str]] = Counter()
+        observe = self.metrics.end_to_end.observe
         for interaction, outcome in zip(interactions, outcomes, strict=True):
             name = outcome_name(outcome)
-            self.metrics.events.labels(interaction.tenantId, name).inc()
+            counts[interaction.tenantId, name] += 1
             if name == "scored":
-                age = (now - interaction.receivedAt).total_seconds()
-                self.metrics.end_to_end.observe(max(0.0, age))
+                observe(max(0.0, now - interaction.receivedAt.timestamp()))
+        for (tenant, name), count in counts.items():
+            self.metrics.events.labels(tenant, name).inc(count)
         return outcomes
 
     async def _publish(self, outcomes: list[ApplyOutcome]) -> None:
@@ -113,8 +117,13 @@ class BatchHandler:
         except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
             log.exception("could not build score records", extra={"event": "scorer.publish_bug"})
             return
+        # each send only enqueues into the producer's buffer; Faust flushes the producer before
+        # it commits the batch's offsets, so no per-record wait is needed (at-least-once)
         for out in records:
-            await self._retrying("kafka", lambda out=out: self.send(out))  # type: ignore[misc]
+            try:
+                await self.send(out)
+            except Exception:
+                await self._retrying("kafka", lambda out=out: self.send(out))  # type: ignore[misc]
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``call`` until it succeeds, backing off; never raises (the batch stays un-acked)."""

@@ -1,19 +1,29 @@
-"""Score records for Kafka from store outcomes (pure): change records and coalesced snapshots."""
+"""Score records for Kafka from store outcomes (pure): change records and coalesced snapshots.
+
+Values are the JSON of ``engagement.records.ScoreChange`` (same fields, same order), built as
+plain dicts and encoded once per state: this runs for every scored event.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
-from engagement.cloudevents import binary_headers, ce_type
-from engagement.records import Cause, ScoreChange
+from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.records import ScoreChange
 from engagement.score_views import ApplyOutcome, Snapshot
 from engagement.topics import candidate_key
 
 SOURCE = "/engagement/scorer"
+_CHANGED = ce_type("score.changed").encode()
+_LATEST = ce_type("score.latest").encode()
+_HEAD = [("ce_specversion", b"1.0")]
+_TAIL = [("ce_source", SOURCE.encode())]
+_JSON = ("content-type", b"application/json")
 
 
 @dataclass(frozen=True)
@@ -26,57 +36,103 @@ class OutRecord:
     headers: list[tuple[str, bytes]]
 
 
+@dataclass(frozen=True)
+class EncodedChange:
+    """One candidate state as a score record value, encoded once for both topics."""
+
+    key: str
+    sequence: int
+    as_of: datetime
+    value: bytes
+
+
 def score_records(
     outcomes: Sequence[ApplyOutcome],
     *,
     changes_topic: str,
     latest_topic: str,
 ) -> Iterator[OutRecord]:
-    """Yield one change record per integer-score change, then one snapshot per touched candidate.
+    """Yield the change records, then one snapshot per touched candidate, then tombstones.
 
+    A change record per integer-score change; for a candidate whose only outcomes in the batch
+    are duplicates (a replay: the original record may never have reached Kafka), one change
+    record of its current state, with its current sequence (consumers dedupe by sequence).
     Snapshots are coalesced per candidate (the highest sequence of the batch wins); an anonymous
     profile folded into a known candidate gets a tombstone on the latest topic.
     """
-    latest: dict[str, ScoreChange] = {}
+    latest: dict[str, EncodedChange] = {}
+    changed: set[str] = set()
+    replayed: dict[str, EncodedChange] = {}
     folded: set[str] = set()
     for outcome in outcomes:
-        change = score_change(outcome)
+        change = encoded_change(outcome)
         if change is None:
             continue
         if outcome.score_changed:
-            yield record(changes_topic, change, "score.changed")
-        key = candidate_key(change.tenantId, change.candidateId)
-        seen = latest.get(key)
+            changed.add(change.key)
+            yield _record(changes_topic, change, changed=True)
+        elif outcome.outcome == "duplicate":
+            replayed[change.key] = _replay(outcome)
+        seen = latest.get(change.key)
         if seen is None or change.sequence >= seen.sequence:
-            latest[key] = change
+            latest[change.key] = change
         if outcome.outcome == "merged" and outcome.merged_from:
             folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
+    for key, replay in replayed.items():
+        if key not in changed and replay.sequence >= latest[key].sequence:
+            yield _record(changes_topic, replay, changed=True)
     for change in latest.values():
-        yield record(latest_topic, change, "score.latest")
+        yield _record(latest_topic, change, changed=False)
     for key in sorted(folded - latest.keys()):
         yield OutRecord(latest_topic, key.encode(), None, [])
 
 
-def score_change(outcome: ApplyOutcome) -> ScoreChange | None:
-    """The ``ScoreChange`` value of an outcome with a state (None for unscored / conflicts)."""
+def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedChange | None:
+    """The encoded ``ScoreChange`` of an outcome with a state (None for unscored / conflicts)."""
     before, after = outcome.before, outcome.after
     if after is None or after.sequence == 0 or after.as_of is None:
         return None
-    return ScoreChange(
-        tenantId=outcome.tenant_id,
-        candidateId=outcome.candidate_id,
-        score=after.score,
-        previousScore=before.score if before is not None else None,
-        tier=after.tier,
-        previousTier=before.tier if before is not None else None,
-        raw=after.raw,
-        pillars=dict(after.pillars),
-        channels=dict(after.channels),
-        sequence=after.sequence,
-        asOf=_time(after),
-        rulesVersion=after.rules_version or outcome.rules_version,
-        cause=_cause(outcome),
-    )
+    key = candidate_key(outcome.tenant_id, outcome.candidate_id)
+    as_of = _time(after)
+    value: dict[str, Any] = {
+        "tenantId": outcome.tenant_id,
+        "candidateId": outcome.candidate_id,
+        "score": after.score,
+        "previousScore": before.score if before is not None and not replay else None,
+        "tier": after.tier,
+        "previousTier": before.tier if before is not None and not replay else None,
+        "raw": after.raw,
+        "pillars": dict(after.pillars),
+        "channels": dict(after.channels),
+        "sequence": after.sequence,
+        "asOf": as_of,
+        "rulesVersion": after.rules_version or outcome.rules_version,
+        "cause": _cause(outcome),
+    }
+    return EncodedChange(key, after.sequence, as_of, orjson.dumps(value, option=orjson.OPT_UTC_Z))
+
+
+def _replay(outcome: ApplyOutcome) -> EncodedChange:
+    replay = encoded_change(outcome, replay=True)
+    assert replay is not None  # only called for outcomes with a state
+    return replay
+
+
+def _record(topic: str, change: EncodedChange, *, changed: bool) -> OutRecord:
+    """A score record with CloudEvents headers (``ce_sequence`` = the sequence)."""
+    key = change.key.encode()
+    ce_id = key + b":" + str(change.sequence).encode()
+    headers = [
+        *_HEAD,
+        ("ce_id", ce_id if changed else b"latest:" + ce_id),
+        *_TAIL,
+        ("ce_type", _CHANGED if changed else _LATEST),
+        ("ce_time", format_time(change.as_of).encode()),
+        ("ce_subject", key),
+        ("ce_sequence", str(change.sequence).encode()),
+        _JSON,
+    ]
+    return OutRecord(topic, key, change.value, headers)
 
 
 def record(topic: str, change: ScoreChange, kind: str) -> OutRecord:
@@ -99,10 +155,9 @@ def encode(change: ScoreChange) -> bytes:
     return orjson.dumps(change.model_dump(mode="json"))
 
 
-def _cause(outcome: ApplyOutcome) -> Cause:
-    if outcome.outcome == "merged":
-        return Cause(type="merge", messageId=outcome.message_id, event=outcome.event)
-    return Cause(type="event", messageId=outcome.message_id, event=outcome.event)
+def _cause(outcome: ApplyOutcome) -> dict[str, Any]:
+    kind = "merge" if outcome.outcome == "merged" else "event"
+    return {"messageId": outcome.message_id, "event": outcome.event, "type": kind}
 
 
 def _time(snapshot: Snapshot) -> datetime:

@@ -222,25 +222,26 @@ class ScoreStore:
                     latest[(o.tenant_id, cand)] = snap
         if not latest:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for tenant in {tenant for tenant, _ in latest}:
-            pipe.sadd(self.keys.tenants, tenant)
+        by_tenant: dict[str, list[Any]] = {}
         for (tenant, cand), snap in latest.items():
-            await self._queue_rank(pipe, tenant, cand, snap)
+            by_tenant.setdefault(tenant, []).extend(self._rank_args(cand, snap))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self.keys.tenants, *by_tenant)
+        for tenant, args in by_tenant.items():  # one call per tenant: its keys share a slot
+            await self._scripts["rank"](keys=self._rank_keys(tenant), args=args, client=pipe)
         await pipe.execute()
 
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""
-        return bool(await self._queue_rank(self.redis, tenant_id, candidate_id, snapshot))
+        applied = await self._scripts["rank"](
+            keys=self._rank_keys(tenant_id), args=self._rank_args(candidate_id, snapshot)
+        )
+        return bool(applied)
 
-    async def _queue_rank(self, client: Any, tenant: str, cand: str, snap: Snapshot) -> Any:
+    def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:
         tier = 0 if snap.merged_into else self.rules.tier_index(snap.tier) + 1
         rank = rank_key(snap.raw, snap.as_of or 0.0, self.rules.half_life_seconds)
-        return await self._scripts["rank"](
-            keys=self._rank_keys(tenant),
-            args=[cand, snap.sequence, tier, repr(rank)],
-            client=client,
-        )
+        return [cand, snap.sequence, tier, repr(rank)]
 
     def _rank_keys(self, tenant: str) -> list[str]:
         tiers = [self.keys.tier_set(tenant, name) for name in self.rules.tier_names]

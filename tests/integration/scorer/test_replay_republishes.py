@@ -1,0 +1,81 @@
+"""Replay gap: Redis holds a batch's result but its change records never reached Kafka."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+
+from engagement.kafka_admin import ensure_topics
+from engagement.records import Interaction
+from engagement.redis_store import ScoreStore
+from engagement.rules import load_rules
+from engagement.topics import Topics
+from tests.integration.scorer.expected import TEST_RULES
+from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
+from tests.support.kafka import read_topic
+
+
+def _interaction(tenant: str, user: str, n: int, now: float) -> dict[str, object]:
+    t = datetime.fromtimestamp(now - 60 + n, UTC).isoformat()
+    return {
+        "type": "track", "messageId": f"{user}-{n}", "tenantId": tenant, "sourceId": "site",
+        "channel": "web", "receivedAt": t, "timestamp": t, "userId": user,
+        "event": "Application Submitted", "properties": {}, "traits": {}, "context": {},
+    }  # fmt: skip
+
+
+async def _produce(kafka: str, topic: str, values: list[dict[str, object]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            key = f"{value['tenantId']}:{value['userId']}".encode()
+            await producer.send_and_wait(topic, key=key, value=orjson.dumps(value))
+    finally:
+        await producer.stop()
+
+
+async def test_replayed_batch_republishes_the_current_state_with_its_sequence(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis_client: aioredis.Redis,
+    topics: Topics,
+    topic_prefix: str,
+    redis_prefix: str,
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    # given events whose result is in Redis (the scorer died before its records were flushed)
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(TEST_RULES)
+    tenant, user, now = f"r{unique}", "u1", time.time()
+    values = [_interaction(tenant, user, n, now) for n in range(3)]
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=load_rules(rules_file))
+    outcomes = await store.apply_batch([Interaction.model_validate(v) for v in values])
+    assert outcomes[-1].after is not None
+    current = outcomes[-1].after
+    await ensure_topics(kafka_bootstrap, topics, partitions=3, replication_factor=1)
+    await _produce(kafka_bootstrap, topics.interactions, values)
+    env = scorer_env(
+        kafka=kafka_bootstrap,
+        redis_url=redis_url,
+        topic_prefix=topic_prefix,
+        redis_prefix=redis_prefix,
+        rules_file=rules_file,
+        port=new_port(),
+    )
+    # when the scorer consumes the same events again (every one is a duplicate now)
+    with running_scorer(env):
+        changes = await read_topic(kafka_bootstrap, topics.scores_changed, count=1, timeout=60)
+    # then the candidate's current state is published as a change record with its sequence
+    assert len(changes) == 1
+    change = orjson.loads(changes[0].value)
+    assert (change["candidateId"], change["sequence"]) == (user, current.sequence)
+    assert (change["score"], change["tier"]) == (current.score, current.tier)
+    assert change["previousTier"] is None
+    assert dict(changes[0].headers)["ce_id"] == f"{tenant}:{user}:{current.sequence}".encode()
