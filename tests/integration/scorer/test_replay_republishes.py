@@ -73,9 +73,12 @@ async def test_replayed_batch_republishes_the_current_state_with_its_sequence(
     with running_scorer(env):
         changes = await read_topic(kafka_bootstrap, topics.scores_changed, count=1, timeout=60)
     # then the candidate's current state is published as a change record with its sequence
-    assert len(changes) == 1
-    change = orjson.loads(changes[0].value)
-    assert (change["candidateId"], change["sequence"]) == (user, current.sequence)
-    assert (change["score"], change["tier"]) == (current.score, current.tier)
-    assert change["previousTier"] is None
-    assert dict(changes[0].headers)["ce_id"] == f"{tenant}:{user}:{current.sequence}".encode()
+    # (once per replayed batch: how the three events split into batches is up to the consumer,
+    # and consumers drop the repeats by sequence)
+    assert changes
+    for record in changes:
+        change = orjson.loads(record.value)
+        assert (change["candidateId"], change["sequence"]) == (user, current.sequence)
+        assert (change["score"], change["tier"]) == (current.score, current.tier)
+        assert change["previousTier"] is None
+        assert dict(record.headers)["ce_id"] == f"{tenant}:{user}:{current.sequence}".encode()
