@@ -31,7 +31,7 @@ def sections() -> list[tuple[str, list[tuple[str, str, str]]]]:
         cls = getattr(importlib.import_module(module), name)
         rows = []
         for field_name, field in cls.model_fields.items():
-            variable = field_name.upper()
+            variable = (field.alias or field_name).upper()
             if variable not in seen:
                 seen.add(variable)
                 rows.append((variable, _default(field.default), field.description or ""))

@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 from collections.abc import Sequence
 
-from engagement.kafka_admin import ensure_topics
 from services.notifier.app import build_app
 from services.notifier.settings import NotifierSettings
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """Return a uvloop loop when uvloop is installed, else asyncio's default loop."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+from services.worker.run import run_worker
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the notifier worker (blocks; exits on SIGTERM/SIGINT after a warm shutdown)."""
-    parser = argparse.ArgumentParser(prog="engagement notifier", description=__doc__)
-    parser.add_argument("--web-port", type=int, help="override NOTIFIER_WEB_PORT")
-    args = parser.parse_args(list(argv or []))
-    overrides = {"notifier_web_port": args.web_port} if args.web_port is not None else {}
-    settings = NotifierSettings(**overrides)  # type: ignore[arg-type]
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    loop.run_until_complete(
-        ensure_topics(
-            settings.kafka_bootstrap_servers,
-            settings.topics,
-            partitions=settings.kafka_topic_partitions,
-            replication_factor=settings.kafka_replication_factor,
-        )
+    return run_worker(
+        argv, settings_type=NotifierSettings, build_app=build_app, description=__doc__
     )
-    app = build_app(settings)
-    from faust.worker import Worker
-
-    worker = Worker(
-        app,
-        loop=loop,
-        loglevel=settings.log_level.upper(),
-        redirect_stdouts=False,
-        override_logging=True,
-    )
-    worker.execute_from_commandline()  # exits the process (SystemExit) when the worker stops
-    return 0

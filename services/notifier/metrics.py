@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+from services.worker.web import LATENCY_BUCKETS
 
 
 @dataclass
@@ -32,7 +32,7 @@ class NotifierMetrics:
         self.webhook_seconds = Histogram(
             "engagement_webhook_seconds",
             "Seconds per webhook HTTP attempt.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.pending = Gauge(
@@ -43,13 +43,13 @@ class NotifierMetrics:
         self.sweep_seconds = Histogram(
             "engagement_notifier_sweep_seconds",
             "Seconds per decay sweep.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.alert_latency = Histogram(
             "engagement_notifier_alert_latency_seconds",
             "Seconds from the score record's Kafka timestamp to the alert published.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.bad_records = Counter(

@@ -7,73 +7,26 @@ from typing import Any
 
 import faust
 import redis.asyncio as aioredis
-from faust import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
-from services.faust_fetch_wait import use_fetch_max_wait
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
 from services.scorer.publishing import OutRecord
 from services.scorer.settings import ScorerSettings
-
-
-def broker_urls(bootstrap_servers: str) -> str:
-    """Return Faust's broker URL list (``kafka://a;kafka://b``) for a Kafka bootstrap string."""
-    hosts = [h.strip() for h in bootstrap_servers.split(",") if h.strip()]
-    return ";".join(f"kafka://{h}" for h in hosts)
-
-
-def faust_app(settings: ScorerSettings) -> faust.App:
-    """Return the configured (empty) Faust app: no tables, web for ops endpoints only."""
-    settings.scorer_data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.group_id,
-        broker=broker_urls(settings.kafka_bootstrap_servers),
-        store="memory://",
-        datadir=str(settings.scorer_data_dir / settings.group_id),
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset=settings.scorer_auto_offset_reset,
-        broker_commit_interval=settings.scorer_commit_interval,
-        broker_commit_every=2000,
-        broker_max_poll_records=max(500, settings.scorer_batch_size),
-        broker_session_timeout=settings.scorer_session_timeout,
-        broker_heartbeat_interval=settings.scorer_heartbeat_interval,
-        broker_rebalance_timeout=settings.scorer_rebalance_timeout,
-        broker_request_timeout=max(
-            settings.scorer_request_timeout, settings.scorer_session_timeout
-        ),
-        stream_buffer_maxsize=8192,
-        stream_wait_empty=True,
-        stream_processing_timeout=60.0,
-        producer_acks=-1,
-        producer_linger=0.005,
-        topic_disable_leader=True,
-        topic_partitions=settings.kafka_topic_partitions,
-        topic_replication_factor=settings.kafka_replication_factor,
-        table_standby_replicas=0,
-        web_enabled=True,
-        web_port=settings.scorer_web_port,
-        web_bind=settings.scorer_web_host,
-        web_router_enabled=False,
-        web_tables_enabled=False,
-        web_stats_enabled=False,
-        web_graph_enabled=False,
-        web_metrics_enabled=False,
-    )
-    use_fetch_max_wait(app, settings.scorer_fetch_max_wait_ms)
-    return app
+from services.worker.faust_app import faust_app, raw_topic
+from services.worker.web import add_ops_views, assignment
 
 
 def build_app(settings: ScorerSettings) -> faust.App:
     """Return the scorer app with its agent and /metrics, /healthz, /readyz views."""
-    app = faust_app(settings)
+    # no leader election: nothing runs on_leader
+    app = faust_app(settings, stream_buffer_maxsize=8192, topic_disable_leader=True)
     topics = settings.topics
-    source = _raw_topic(app, topics.interactions)
+    source = raw_topic(app, topics.interactions)
     sinks = {
-        name: _raw_topic(app, name)
+        name: raw_topic(app, name)
         for name in (topics.interactions_dlq, topics.scores_changed, topics.scores_latest)
     }
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
@@ -98,13 +51,13 @@ def build_app(settings: ScorerSettings) -> faust.App:
         dlq_topic=topics.interactions_dlq,
         changes_topic=topics.scores_changed,
         latest_topic=topics.scores_latest,
-        retry_max=settings.scorer_redis_retry_max,
+        retry_max=settings.redis_retry_max,
     )
 
     @app.agent(source, concurrency=1)
     async def score(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scorer_batch_size, within=settings.scorer_batch_within
+            settings.batch_size, within=settings.batch_within
         ):
             await handler.handle([_raw(event) for event in events])
 
@@ -117,13 +70,6 @@ def build_app(settings: ScorerSettings) -> faust.App:
         source=topics.interactions,
     )
     return app
-
-
-def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
-    """A topic of raw bytes: the scorer parses values itself (decode errors go to the DLQ)."""
-    return app.topic(
-        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
 
 
 def _raw(event: faust.EventT[bytes]) -> RawRecord:
@@ -140,48 +86,19 @@ def _add_views(
     redis: aioredis.Redis,
     source: str,
 ) -> None:
-    metrics = handler.metrics
-
-    @app.page("/metrics")
-    async def metrics_view(self: web.View, request: web.Request) -> web.Response:
-        await _refresh_gauges(app, handler=handler, store=store, source=source)
-        body = generate_latest(metrics.registry)
-        return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    @app.page("/healthz")
-    async def healthz(self: web.View, request: web.Request) -> web.Response:
+    def health() -> tuple[dict[str, Any], bool]:
         stuck = handler.stuck_for()
         ok = stuck < settings.scorer_ready_after
-        return self.json(
-            {"status": "ok" if ok else "stuck", "failingFor": round(stuck, 3)},
-            status=200 if ok else 503,
-        )
+        return {"status": "ok" if ok else "stuck", "failingFor": round(stuck, 3)}, ok
 
-    @app.page("/readyz")
-    async def readyz(self: web.View, request: web.Request) -> web.Response:
-        checks = {
-            "redis": await _redis_ok(redis),
-            "assigned": bool(_assignment(app)),
-            "processing": handler.stuck_for() == 0.0,
-        }
-        ok = all(checks.values())
-        return self.json(
-            {"status": "ready" if ok else "not ready", "checks": checks}, status=200 if ok else 503
-        )
-
-
-async def _redis_ok(redis: aioredis.Redis) -> bool:
-    try:
-        return bool(await redis.ping())
-    except Exception:
-        return False
-
-
-def _assignment(app: faust.App) -> set[Any]:
-    try:
-        return set(app.consumer.assignment())
-    except Exception:
-        return set()
+    add_ops_views(
+        app,
+        registry=handler.metrics.registry,
+        redis=redis,
+        before_scrape=lambda: _refresh_gauges(app, handler=handler, store=store, source=source),
+        health=health,
+        ready_checks=lambda: {"processing": handler.stuck_for() == 0.0},
+    )
 
 
 async def _refresh_gauges(
@@ -190,7 +107,7 @@ async def _refresh_gauges(
     """Compute consumer lag and the candidates-per-tier snapshot right before a scrape."""
     metrics = handler.metrics
     try:
-        tps = [tp for tp in _assignment(app) if tp.topic == source]
+        tps = [tp for tp in assignment(app) if tp.topic == source]
         highwaters = await app.consumer.highwaters(*tps) if tps else {}
         metrics.consumer_lag.clear()
         for tp, high in highwaters.items():

@@ -9,8 +9,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from services.worker.web import LATENCY_BUCKETS
+
 OUTCOMES = ("scored", "duplicate", "unscored", "capped", "dlq")
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 
 
@@ -55,13 +56,13 @@ class ScorerMetrics:
         self.end_to_end = Histogram(
             "engagement_scorer_end_to_end_seconds",
             "Seconds from receivedAt (ingest) to the score written in Redis.",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.redis_seconds = Histogram(
             "engagement_scorer_redis_seconds",
             "Seconds per pipelined Redis batch (successful attempts).",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.redis_errors = Counter(

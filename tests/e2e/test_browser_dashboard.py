@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
-from playwright.async_api import Browser
 
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
-from tests.e2e.pages.stack import READ_KEY, WebStack, chromium, web_stack
+from tests.e2e.pages.stack import READ_KEY, WebStack
 
 JOURNEYS = {  # candidate -> events: two hot, one warm, one cold under the default rules
     "cand-hot-1": ["Application Submitted", "Contact Form Submitted", "Job Alert Subscribed"],
@@ -23,27 +20,6 @@ JOURNEYS = {  # candidate -> events: two hot, one warm, one cold under the defau
     "cand-warm": ["Application Submitted"],
     "cand-cold": ["Page Viewed"],
 }
-
-
-@pytest.fixture
-def stack(
-    unique, tmp_path, kafka_bootstrap, redis_url, topic_prefix, redis_prefix
-) -> Iterator[WebStack]:
-    with web_stack(
-        tenant=f"acme{unique}",
-        tmp_path=tmp_path,
-        kafka=kafka_bootstrap,
-        redis=redis_url,
-        topic_prefix=topic_prefix,
-        redis_prefix=redis_prefix,
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 async def _score(stack: WebStack, redis_client: aioredis.Redis) -> None:

@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 
 import orjson
-import pytest
-from playwright.async_api import Browser
 
-from tests.e2e.pages.stack import WebStack, chromium, web_stack
 from tests.support.kafka import read_topic
 from tests.support.server import serve
 
 READY = "window.tx && window.tx.VERSION"
 QUEUED = "JSON.parse(localStorage.getItem('tx_q') || '[]')"
-
-
-@pytest.fixture
-def stack(
-    unique, tmp_path, kafka_bootstrap, redis_url, topic_prefix, redis_prefix
-) -> Iterator[WebStack]:
-    with web_stack(
-        tenant=f"acme{unique}",
-        tmp_path=tmp_path,
-        kafka=kafka_bootstrap,
-        redis=redis_url,
-        topic_prefix=topic_prefix,
-        redis_prefix=redis_prefix,
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 async def test_events_sent_while_ingest_is_down_arrive_once_when_it_is_back(

@@ -4,18 +4,17 @@ page/track/identify to the ingest, and nowhere else, when only pointed at it (do
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from playwright.async_api import Browser
 
 from engagement.localstack import free_port
 from services.ingest.app import create_app
 from tests.e2e.pages.analytics_next import ensure_bundle, site_app
-from tests.e2e.pages.stack import WRITE_KEY, chromium, settings_for, sources_toml
+from tests.e2e.pages.stack import WRITE_KEY, settings_for, sources_toml
 from tests.support.kafka import read_topic
 from tests.support.server import serve
 
@@ -58,12 +57,6 @@ def urls(
         site = site_app(bundle=bundle, ingest_url=ingest_url, write_key=WRITE_KEY)
         with serve(site, port=site_port, ready_path="/careers.html"):
             yield ingest_url, site_url, tenant
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 def _name(value: dict) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import orjson
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import BrowserContext, Page
 
-from tests.e2e.pages.stack import WRITE_KEY, WebStack, chromium, web_stack
+from tests.e2e.pages.stack import WRITE_KEY
 from tests.support.kafka import read_topic
 
 CAMPAIGN = {"source": "linkedin", "medium": "social", "name": "spring"}
@@ -22,27 +20,6 @@ SIMULATE_VIDEO = """() => {
   v.dispatchEvent(new Event("timeupdate"));
 }"""
 READY = "window.tx && window.tx.VERSION"
-
-
-@pytest.fixture
-def stack(
-    unique, tmp_path, kafka_bootstrap, redis_url, topic_prefix, redis_prefix
-) -> Iterator[WebStack]:
-    with web_stack(
-        tenant=f"acme{unique}",
-        tmp_path=tmp_path,
-        kafka=kafka_bootstrap,
-        redis=redis_url,
-        topic_prefix=topic_prefix,
-        redis_prefix=redis_prefix,
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
 
 
 async def _visit(page: Page, url: str) -> None:

@@ -2,7 +2,8 @@
 
 A fetch request waits up to ``fetch_max_wait_ms`` for data; brokers that hold the request for the
 whole wait even when records arrive (Tansu does) add that much latency to every hop. Install with
-``use_fetch_max_wait(app, ms)`` right after creating the app, before any topic or agent.
+``use_fetch_max_wait(app, ms)`` right after creating the app, before any topic or agent
+(``services.worker.faust_app.faust_app`` does).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What the Faust workers (scorer, notifier) share: settings, app construction, ops views, runner."""

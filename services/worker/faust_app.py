@@ -1,0 +1,61 @@
+"""The Faust app of a worker: no tables, at-least-once, web server for the ops views only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from services.worker.fetch_wait import use_fetch_max_wait
+from services.worker.settings import WorkerSettings
+
+
+def broker_urls(bootstrap_servers: str) -> str:
+    """Return Faust's broker URL list (``kafka://a;kafka://b``) for a Kafka bootstrap string."""
+    hosts = [h.strip() for h in bootstrap_servers.split(",") if h.strip()]
+    return ";".join(f"kafka://{h}" for h in hosts)
+
+
+def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
+    """Return the configured (empty) Faust app; ``options`` add to or override Faust settings."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap_servers),
+        store="memory://",
+        datadir=str(settings.data_dir / settings.app_id),
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset=settings.auto_offset_reset,
+        broker_commit_interval=settings.commit_interval,
+        broker_commit_every=2000,
+        broker_max_poll_records=max(500, settings.batch_size),
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_request_timeout=max(settings.request_timeout, settings.session_timeout),
+        stream_wait_empty=True,
+        stream_processing_timeout=60.0,
+        producer_acks=-1,
+        producer_linger=0.005,
+        topic_partitions=settings.kafka_topic_partitions,
+        topic_replication_factor=settings.kafka_replication_factor,
+        table_standby_replicas=0,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        **options,
+    )
+    use_fetch_max_wait(app, settings.fetch_max_wait_ms)
+    return app
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic of raw bytes: the worker parses and serialises values itself."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
