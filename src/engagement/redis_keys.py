@@ -13,7 +13,8 @@ key                 type       content
                                version, ``m`` merged_into (anonymous ids). The last event time is
                                ``t``: only scored events move it, capped ones add nothing.
 ``P{T:C}:d``        zset       dedupe: messageId → receivedAt; trimmed to the dedupe window
-                               (default 8 days) on every write
+                               (default 8 days) on every 16th scored write and every capped one,
+                               so it holds the window plus at most 15 older ids
 ``P{T:C}:k``        hash       daily caps: ``<utc day number>|<event>`` → count (old days pruned)
 ``P{T:C}:c``        list       recent contributions, newest first, capped (default 6):
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
@@ -70,7 +71,7 @@ class KeyLayout:
 
     def candidate(self, tenant_id: str, candidate_id: str) -> CandidateKeys:
         """The keys of one candidate, hash-tagged ``{tenant:candidate}``."""
-        base = f"{self.prefix}{{{tenant_id}:{candidate_id}}}"
+        base = self.candidate_base(tenant_id, candidate_id)
         return CandidateKeys(
             profile=f"{base}:p",
             dedupe=f"{base}:d",
@@ -78,6 +79,10 @@ class KeyLayout:
             contributions=f"{base}:c",
             merged=f"{base}:m",
         )
+
+    def candidate_base(self, tenant_id: str, candidate_id: str) -> str:
+        """The common start of a candidate's keys (each key adds ``:<letter>``)."""
+        return f"{self.prefix}{{{tenant_id}:{candidate_id}}}"
 
     def candidate_pattern(self, tenant_id: str, candidate_id: str) -> str:
         """A SCAN pattern matching every key of one candidate (glob characters escaped)."""

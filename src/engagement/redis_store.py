@@ -26,15 +26,18 @@ from engagement.score_views import (
     Outcome,
     Snapshot,
     TierCrossing,
+    parse_replies,
     parse_snapshot,
 )
 from engagement.scoring import ScoredEvent, event_points, rank_key
 from engagement.store_scripts import (
-    config_args,
+    Command,
+    config_block,
     event_args,
     frozen_args,
     lua_source,
     merge_source,
+    run_pipelined,
     text,
 )
 
@@ -78,11 +81,13 @@ class ScoreStore:
         self.keys = KeyLayout(prefix)
         self.dedupe_window_seconds = dedupe_window_seconds
         self.contributions_kept = contributions_kept
+        block = config_block(rules, contributions_kept)
         self._scripts = {
-            name: redis.register_script(lua_source(name))
+            name: redis.register_script(lua_source(name, block))
             for name in ("apply", "merge_take", "merge_add", "erase", "rank")
         }
-        self._config = config_args(rules, contributions_kept)
+        self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
+        self._window = repr(float(dedupe_window_seconds))
 
     async def apply_batch(self, interactions: Sequence[Interaction]) -> list[ApplyOutcome]:
         """Apply a batch; one outcome per interaction, in order. Idempotent per messageId."""
@@ -127,37 +132,26 @@ class ScoreStore:
         )
 
     async def _round(self, jobs: list[_Job], outcomes: list[ApplyOutcome | None]) -> list[_Job]:
-        pipe = self.redis.pipeline(transaction=False)
-        for job in jobs:
-            await self._queue(pipe, job)
-        results = await pipe.execute()
+        commands = [self._command(job) for job in jobs]
+        results = await run_pipelined(self.redis, commands, self._sources)
         follow: list[_Job] = []
         for job, result in zip(jobs, results, strict=True):
             follow.extend(self._settle(job, result, outcomes))
         return follow
 
-    async def _queue(self, pipe: Any, job: _Job) -> None:
+    def _command(self, job: _Job) -> Command:
         if job.event is not None:
-            keys = self.keys.candidate(job.tenant, job.candidate)
-            await self._scripts["apply"](
-                keys=[keys.profile, keys.dedupe, keys.caps, keys.contributions],
-                args=[*self._config, *event_args(job.event, self.dedupe_window_seconds)],
-                client=pipe,
-            )
-        elif job.stage == "take":
+            base = self.keys.candidate_base(job.tenant, job.candidate)
+            keys = (f"{base}:p", f"{base}:d", f"{base}:k", f"{base}:c")
+            sha = self._scripts["apply"].sha
+            return ("EVALSHA", sha, 4, *keys, *event_args(job.event, self._window))
+        if job.stage == "take":
             src = self.keys.candidate(job.tenant, job.source or "")
-            await self._scripts["merge_take"](
-                keys=[src.profile, src.caps, src.contributions],
-                args=[*self._config, job.candidate],
-                client=pipe,
-            )
-        else:
-            dst = self.keys.candidate(job.tenant, job.candidate)
-            await self._scripts["merge_add"](
-                keys=[dst.profile, dst.merged, dst.caps, dst.contributions],
-                args=[*self._config, *job.frozen],
-                client=pipe,
-            )
+            sha = self._scripts["merge_take"].sha
+            return ("EVALSHA", sha, 3, src.profile, src.caps, src.contributions, job.candidate)
+        dst = self.keys.candidate(job.tenant, job.candidate)
+        keys = (dst.profile, dst.merged, dst.caps, dst.contributions)
+        return ("EVALSHA", self._scripts["merge_add"].sha, 4, *keys, *job.frozen)
 
     def _settle(
         self, job: _Job, result: list[Any], outcomes: list[ApplyOutcome | None]
@@ -172,8 +166,7 @@ class ScoreStore:
             return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
         if job.stage == "take":
             return self._after_take(job, kind, result, outcomes)
-        before = parse_snapshot(result[1], self.rules)
-        after = parse_snapshot(result[2], self.rules)
+        before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
         outcomes[job.index] = self._outcome(job, outcome, before, after)
         return []

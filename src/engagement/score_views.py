@@ -57,27 +57,65 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _float_or_none(value: str) -> float | None:
-    return float(value) if value else None
-
-
 def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
     text = _text(encoded).split("\x1f")
     tier = min(max(int(text[6]) - 1, 0), len(rules.tiers) - 1)
-    channels = {text[k]: float(text[k + 1]) for k in range(11, len(text), 2)}
+    it = iter(text[11:])
     return Snapshot(
-        as_of=_float_or_none(text[0]),
+        as_of=float(text[0]) if text[0] else None,
         raw=float(text[1]),
-        pillars={name: float(text[2 + n]) for n, name in enumerate(PILLAR_FIELDS)},
-        channels=channels,
+        pillars={
+            "entrance": float(text[2]),
+            "activity": float(text[3]),
+            "interaction": float(text[4]),
+        },
+        channels={name: float(value) for name, value in zip(it, it, strict=True)},
         sequence=int(text[5]),
         score=int(text[7]),
         tier=rules.tiers[tier].name,
-        last_event_at=_float_or_none(text[8]),
+        last_event_at=float(text[8]) if text[8] else None,
         rules_version=text[9] or None,
         merged_into=text[10] or None,
     )
+
+
+def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapshot:
+    """Decode apply.lua's state before an event: ``r␟pillar␟value␟channel␟value␟s␟g␟score␟v``,
+    the fields that differ from ``after`` (the state once the event is added)."""
+    r, pillar, pillar_value, channel, channel_value, seq, g, score, version = _text(encoded).split(
+        "\x1f"
+    )
+    pillars = dict(after.pillars)
+    pillars[PILLAR_OF_FIELD[pillar]] = float(pillar_value)
+    channels = dict(after.channels)
+    if channel_value:
+        channels[channel] = float(channel_value)
+    else:
+        del channels[channel]
+    tier = min(max(int(g) - 1, 0), len(rules.tiers) - 1)
+    return Snapshot(
+        as_of=after.as_of,
+        raw=float(r),
+        pillars=pillars,
+        channels=channels,
+        sequence=int(seq),
+        score=int(score),
+        tier=rules.tiers[tier].name,
+        last_event_at=after.last_event_at,
+        rules_version=version or None,
+        merged_into=after.merged_into,
+    )
+
+
+def parse_replies(kind: str, result: list[Any], rules: Rules) -> tuple[Snapshot, Snapshot]:
+    """(before, after) of a candidate script reply; one snapshot means both (nothing changed)."""
+    after = parse_snapshot(result[-1], rules)
+    if len(result) == 2:
+        return after, after
+    if kind == "scored":
+        return parse_before(result[1], after, rules), after
+    return parse_snapshot(result[1], rules), after
 
 
 @dataclass(frozen=True)

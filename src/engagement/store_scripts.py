@@ -1,14 +1,21 @@
-"""Arguments of the Lua scripts in ``engagement/lua`` and decoding of their replies.
+"""Sources and arguments of the Lua scripts in ``engagement/lua`` and decoding of their replies.
 
-Every candidate script starts with ``common.lua`` and reads the same ARGV[1] (config_args):
-half-life seconds, score scale, rules version, contributions kept, then enter/exit per tier,
-joined by \\x1f; the script's own arguments follow.
+Every candidate script starts with ``common.lua``. The store bakes its config (half-life seconds,
+score scale, rules version, contributions kept, enter/exit per tier) into the script text
+(``config_block``: one script per rules version, nothing parsed per call), so the script's own
+arguments start at ARGV[1]. Without that block a script reads the config from ARGV[1]
+(``config_args``) and its arguments from ARGV[2].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
+
+import hiredis
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
 
 from engagement.records import Interaction
 from engagement.rules import Rules
@@ -16,13 +23,25 @@ from engagement.score_views import PILLAR_FIELDS
 from engagement.scoring import ScoredEvent
 
 
-def lua_source(name: str) -> str:
-    """The text of a candidate script with the shared ``common.lua`` prepended."""
+def lua_source(name: str, config: str = "") -> str:
+    """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it."""
     folder = resources.files("engagement").joinpath("lua")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if name == "rank":
         return body
-    return folder.joinpath("common.lua").read_text(encoding="utf-8") + "\n" + body
+    common = folder.joinpath("common.lua").read_text(encoding="utf-8")
+    return "\n".join(part for part in (common, config, body) if part)
+
+
+def config_block(rules: Rules, contributions_kept: int) -> str:
+    """Lua redefining ``read_config`` to return the config as constants (exact float literals)."""
+    tiers = ", ".join(f"{{{tier.enter}, {tier.exit}}}" for tier in rules.tiers)
+    version = "".join(f"\\{b}" for b in rules.version.encode())  # decimal escapes: any bytes
+    return (
+        f"local CONFIG = {{h = {rules.half_life_seconds!r}, scale = {rules.score_scale!r},"
+        f' version = "{version}", keep = {int(contributions_kept)}, tiers = {{{tiers}}}}}\n'
+        "local function read_config() return CONFIG, 1 end"
+    )
 
 
 def config_args(rules: Rules, contributions_kept: int) -> list[bytes]:
@@ -37,9 +56,50 @@ def config_args(rules: Rules, contributions_kept: int) -> list[bytes]:
     return ["\x1f".join(parts).encode()]
 
 
-def event_args(event: ScoredEvent, dedupe_window_seconds: float) -> list[str]:
-    """ARGV of apply.lua after the config header."""
-    return [
+Command = tuple[Any, ...]
+
+
+async def run_pipelined(
+    redis: aioredis.Redis, commands: Sequence[Command], sources: dict[str, str]
+) -> list[Any]:
+    """Replies of ``commands`` sent in one write (packed by hiredis); ``EVALSHA`` of a script the
+    server lacks (``sources``: sha -> text) is loaded and resent. Raises the first other error."""
+    replies = await _exchange(redis, commands)
+    missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
+    if missing:
+        for sha in {commands[k][1] for k in missing}:
+            await redis.script_load(sources[sha])
+        resent = await _exchange(redis, [commands[k] for k in missing])
+        for k, reply in zip(missing, resent, strict=True):
+            replies[k] = reply
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
+
+
+async def _exchange(redis: aioredis.Redis, commands: Sequence[Command]) -> list[Any]:
+    pool = redis.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await conn.send_packed_command(b"".join([hiredis.pack_command(c) for c in commands]))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+    except BaseException:
+        await conn.disconnect()  # replies may be left unread: never reuse the socket
+        raise
+    finally:
+        await pool.release(conn)
+
+
+def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
+    """ARGV of apply.lua (``window``: the dedupe window in seconds, as text)."""
+    return (
         event.message_id,
         repr(event.t),
         repr(event.received_at),
@@ -48,8 +108,8 @@ def event_args(event: ScoredEvent, dedupe_window_seconds: float) -> list[str]:
         event.channel,
         event.event,
         str(event.daily_cap or 0),
-        repr(dedupe_window_seconds),
-    ]
+        window,
+    )
 
 
 def merge_source(interaction: Interaction) -> str | None:

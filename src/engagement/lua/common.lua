@@ -1,7 +1,9 @@
 -- Shared by every candidate script (prepended at load time). Mirrors engagement.scoring and
 -- engagement.tiers: same formulas, same libm calls (pow, exp, floor), so Python and Lua agree.
--- ARGV[1] is the config, one string joined by \31: h, scale, version, keep, enter_1, exit_1, ...
--- (one pre-encoded argument instead of a dozen); the script's own arguments start at ARGV[2].
+-- The config (h, scale, version, keep, enter_1, exit_1, ...) is either baked in by the store (a
+-- block after this file redefines read_config to return constants: nothing to parse per call, the
+-- script's arguments start at ARGV[1]) or, without that block, ARGV[1] joined by \31 (arguments
+-- from ARGV[2]).
 local function fmt(x) return string.format('%.17g', x) end
 
 local function read_config()
@@ -62,23 +64,45 @@ local function decay_to(p, t, h)
   p.t = t
 end
 
-local function save(key, p)
-  local args = {'t', fmt(p.t), 'r', fmt(p.r), 'e', fmt(p.e), 'a', fmt(p.a), 'i', fmt(p.i),
-                's', p.s, 'g', p.g}
-  if p.v then table.insert(args, 'v'); table.insert(args, p.v) end
-  if p.m then table.insert(args, 'm'); table.insert(args, p.m) end
-  for c, v in pairs(p.ch) do table.insert(args, 'c:' .. c); table.insert(args, fmt(v)) end
+-- Writes the whole profile; returns its snapshot (see encode), built from the same formatted
+-- strings so each value is formatted once.
+local function save(key, p, cfg)
+  local t, r = fmt(p.t), fmt(p.r)
+  local e, a, i = fmt(p.e), fmt(p.a), fmt(p.i)
+  local args = {'t', t, 'r', r, 'e', e, 'a', a, 'i', i, 's', p.s, 'g', p.g}
+  local out = {t, r, e, a, i, tostring(p.s), tostring(p.g), tostring(score_of(p.r, cfg.scale)), t,
+               p.v or '', p.m or ''}
+  local na, no = #args, #out
+  if p.v then args[na + 1] = 'v'; args[na + 2] = p.v; na = na + 2 end
+  if p.m then args[na + 1] = 'm'; args[na + 2] = p.m; na = na + 2 end
+  for c, v in pairs(p.ch) do
+    local x = fmt(v)
+    args[na + 1] = 'c:' .. c; args[na + 2] = x; na = na + 2
+    out[no + 1] = c; out[no + 2] = x; no = no + 2
+  end
   redis.call('HSET', key, unpack(args))
+  return table.concat(out, '\31')
 end
 
 -- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values.
 -- One string, not an array: the client decodes one bulk reply instead of ~15.
 local function encode(p, cfg)
-  local out = {p.t and fmt(p.t) or '', fmt(p.r), fmt(p.e), fmt(p.a), fmt(p.i), tostring(p.s),
-               tostring(p.g), tostring(score_of(p.r, cfg.scale)), p.t and fmt(p.t) or '',
-               p.v or '', p.m or ''}
-  for c, v in pairs(p.ch) do table.insert(out, c); table.insert(out, fmt(v)) end
+  local t = p.t and fmt(p.t) or ''
+  local out = {t, fmt(p.r), fmt(p.e), fmt(p.a), fmt(p.i), tostring(p.s), tostring(p.g),
+               tostring(score_of(p.r, cfg.scale)), t, p.v or '', p.m or ''}
+  local no = #out
+  for c, v in pairs(p.ch) do out[no + 1] = c; out[no + 2] = fmt(v); no = no + 2 end
   return table.concat(out, '\31')
+end
+
+-- The state just before an event is added, as the fields that differ from the snapshot after it
+-- (same t, l, m, other pillars and channels): 'r␟pillar␟pillar value␟channel␟channel value␟s␟g␟
+-- score␟v', channel value '' when the channel had no sum yet.
+local function encode_before(p, pillar, channel, cfg)
+  local cv = p.ch[channel]
+  return table.concat({fmt(p.r), pillar, fmt(p[pillar]), channel, cv and fmt(cv) or '',
+                       tostring(p.s), tostring(p.g), tostring(score_of(p.r, cfg.scale)), p.v or ''},
+                      '\31')
 end
 
 local function contribution(t, w, pillar, channel, event, mid)

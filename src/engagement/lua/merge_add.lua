@@ -39,7 +39,7 @@ end
 p.s = p.s + 1
 p.v = cfg.version
 p.g = tier_move(p.g, score_of(p.r, cfg.scale), cfg.tiers)
-save(P, p)
+local after = save(P, p, cfg)
 local items = redis.call('LRANGE', C, 0, -1)
 for k = at + 1, #ARGV do table.insert(items, ARGV[k]) end
 table.sort(items, function(x, y)
@@ -47,4 +47,4 @@ table.sort(items, function(x, y)
 end)
 redis.call('DEL', C)
 for k = 1, math.min(#items, cfg.keep) do redis.call('RPUSH', C, items[k]) end
-return {'merged', before, encode(p, cfg)}
+return {'merged', before, after}
