@@ -410,6 +410,8 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
     print(
         f"  scorer RSS over {time.monotonic() - rss.started:.0f} s: start {samples[0]:.0f} MiB, max {max(samples):.0f} MiB, end {samples[-1]:.0f} MiB"
     )
+    per_minute = ", ".join(f"{mib:.0f}" for mib in samples[::60])
+    print(f"  scorer RSS once a minute (MiB): {per_minute}")
     full, without = asyncio.run(memory(redis_url, args.memory_candidates))
     print(f"  Redis bytes per candidate over {args.memory_candidates:,} candidates (2 events each): "
           f"{full:,.0f} B with dedupe sets, {without:,.0f} B without (target <= 1,500 B)")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -13,6 +14,7 @@ from engagement.rules import load_rules
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
+from services.scorer.producing import produce_all
 from services.scorer.publishing import OutRecord
 from services.scorer.settings import ScorerSettings
 from services.worker.faust_app import faust_app, raw_topic
@@ -22,7 +24,14 @@ from services.worker.web import add_ops_views, assignment
 def build_app(settings: ScorerSettings) -> faust.App:
     """Return the scorer app with its agent and /metrics, /healthz, /readyz views."""
     # no leader election: nothing runs on_leader
-    app = faust_app(settings, stream_buffer_maxsize=8192, topic_disable_leader=True)
+    app = faust_app(
+        settings,
+        stream_buffer_maxsize=8192,
+        topic_disable_leader=True,
+        # one producer batch per partition holds a whole batch's score records (~0.5 KiB each);
+        # aiokafka keeps one open batch per partition, so a full one waits for a broker round trip
+        producer_max_batch_size=512 * 1024,
+    )
     topics = settings.topics
     source = raw_topic(app, topics.interactions)
     sinks = {
@@ -35,9 +44,9 @@ def build_app(settings: ScorerSettings) -> faust.App:
     )
     metrics = ScorerMetrics()
 
-    async def send(out: OutRecord) -> Any:
-        # straight to the producer (Topic.send adds a channel hop and a FutureMessage per record)
-        return await app.producer.send(out.topic, out.key, out.value, None, None, out.headers)
+    async def send_all(records: Sequence[OutRecord]) -> None:
+        # straight to aiokafka, one record batch per partition (no future per record)
+        await produce_all(app.producer._ensure_producer(), records)  # type: ignore[attr-defined]
 
     async def send_and_wait(out: OutRecord) -> Any:
         sent = await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
@@ -45,7 +54,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
 
     handler = BatchHandler(
         store=store,
-        send=send,
+        send_all=send_all,
         send_and_wait=send_and_wait,
         metrics=metrics,
         dlq_topic=topics.interactions_dlq,

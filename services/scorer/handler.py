@@ -31,6 +31,7 @@ from services.scorer.publishing import OutRecord, score_records
 log = logging.getLogger("engagement.scorer")
 
 Send = Callable[[OutRecord], Awaitable[Any]]
+SendAll = Callable[[Sequence[OutRecord]], Awaitable[Any]]
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
 
@@ -39,7 +40,7 @@ class BatchHandler:
     """Scores one batch of raw records; keeps the state /healthz and the lag gauge read."""
 
     store: ScoreStore
-    send: Send  # buffered produce (flushed by Faust before the offsets are committed)
+    send_all: SendAll  # buffered produce (flushed by Faust before the offsets are committed)
     send_and_wait: Send  # acknowledged produce (the DLQ)
     metrics: ScorerMetrics
     dlq_topic: str
@@ -117,13 +118,10 @@ class BatchHandler:
         except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
             log.exception("could not build score records", extra={"event": "scorer.publish_bug"})
             return
-        # each send only enqueues into the producer's buffer; Faust flushes the producer before
-        # it commits the batch's offsets, so no per-record wait is needed (at-least-once)
-        for out in records:
-            try:
-                await self.send(out)
-            except Exception:
-                await self._retrying("kafka", lambda out=out: self.send(out))  # type: ignore[misc]
+        # send_all only enqueues into the producer's buffer; Faust flushes the producer before
+        # it commits the batch's offsets, so no per-record wait is needed (at-least-once); a retry
+        # after a partial enqueue republishes records, which consumers dedupe by sequence
+        await self._retrying("kafka", lambda: self.send_all(records))
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``call`` until it succeeds, backing off; never raises (the batch stays un-acked)."""

@@ -1,0 +1,52 @@
+"""Enqueue score records in aiokafka's producer as one record batch per partition."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from services.scorer.publishing import OutRecord
+
+log = logging.getLogger("engagement.scorer")
+
+
+async def produce_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> None:
+    """Enqueue ``records`` in order per partition (keys partitioned as ``send`` does).
+
+    Returns once every record is in the producer's queue, not once delivered: the producer's
+    ``flush()`` (which Faust awaits before committing offsets) waits for these batches too.
+    """
+    counts = {t: len(await producer.partitions_for(t)) for t in {r.topic for r in records}}
+    partitions: dict[tuple[int, bytes | None], int] = {}
+    batches: dict[tuple[str, int], Any] = {}
+    for out in records:
+        where = (counts[out.topic], out.key)
+        partition = partitions.get(where)
+        if partition is None:  # a candidate's change and snapshot share the key: hash it once
+            partition = producer._partition(out.topic, None, None, None, out.key, out.value)
+            partitions[where] = partition
+        tp = (out.topic, partition)
+        batch = batches.get(tp) or batches.setdefault(tp, producer.create_batch())
+        if batch.append(timestamp=None, key=out.key, value=out.value, headers=out.headers) is None:
+            await _submit(producer, batch, tp)  # full: send it, start the next one
+            batch = batches[tp] = producer.create_batch()
+            batch.append(timestamp=None, key=out.key, value=out.value, headers=out.headers)
+    for tp, batch in batches.items():
+        await _submit(producer, batch, tp)
+
+
+async def _submit(producer: AIOKafkaProducer, batch: Any, tp: tuple[str, int]) -> None:
+    delivered = await producer.send_batch(batch, tp[0], partition=tp[1])
+    delivered.add_done_callback(_log_failure)
+
+
+def _log_failure(delivered: Any) -> None:
+    if not delivered.cancelled() and delivered.exception() is not None:
+        log.warning(
+            "score records not delivered (%r)",
+            delivered.exception(),
+            extra={"event": "scorer.produce_failed", "error": repr(delivered.exception())},
+        )
