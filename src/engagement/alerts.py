@@ -164,10 +164,10 @@ class Decayed:
 def decide_decay(found: Decayed, known: Notified | None, rules: Rules, now: datetime) -> Decision:
     """Return the crossing a decay causes; only ever a move down from the announced tier.
 
-    Only when the notifier has handled the candidate's latest score record (same sequence):
-    otherwise that record is still on its way and its handling applies the decay.
+    Never for a state older than the announced one. A newer one is decided too: events that
+    leave the integer score unchanged advance the sequence without any score record.
     """
-    if known is None or known.sequence != found.sequence:
+    if known is None or found.sequence < known.sequence:
         return NOTHING
     previous = known.tier
     tier = tier_after_decay(previous, found.score, rules.tiers)

@@ -241,15 +241,21 @@ class ScoreStore:
         return [self.keys.sequences(tenant), *tiers]
 
     async def erase(self, tenant_id: str, candidate_id: str) -> Erasure:
-        """Remove every key of the candidate and of anonymous ids merged into it. Idempotent."""
+        """Remove every key of the candidate and of ids merged into it (transitively). Idempotent."""
         keys = self.keys.candidate(tenant_id, candidate_id)
         seq, removed, merged_raw = await self._scripts["erase"](keys=list(keys.all), args=[])
-        merged = tuple(sorted(text(m) for m in merged_raw))
-        for anon in merged:
-            _s, more, _m = await self._scripts["erase"](
+        todo, seen = [text(m) for m in merged_raw], {candidate_id}
+        while todo:  # ids merged into merged ids too (alias chains)
+            anon = todo.pop()
+            if anon in seen:
+                continue
+            seen.add(anon)
+            _s, more, nested = await self._scripts["erase"](
                 keys=list(self.keys.candidate(tenant_id, anon).all), args=[]
             )
             removed += more
+            todo.extend(text(m) for m in nested)
+        merged = tuple(sorted(seen - {candidate_id}))
         for cand in (candidate_id, *merged):
             await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=[cand, 0, -1, "0"])
         return Erasure(tenant_id, candidate_id, removed > 0, int(removed), int(seq), merged)

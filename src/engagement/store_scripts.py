@@ -98,14 +98,15 @@ async def _exchange(redis: aioredis.Redis, commands: Sequence[Command]) -> list[
 
 
 def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
-    """ARGV of apply.lua (``window``: the dedupe window in seconds, as text)."""
+    """ARGV of apply.lua (``window``: the dedupe window in seconds, as text); the separator
+    \\x1f of the script's replies never reaches them inside a client-chosen channel."""
     return (
         event.message_id,
         repr(event.t),
         repr(event.received_at),
         repr(event.points),
         PILLAR_FIELDS[event.pillar],
-        event.channel,
+        event.channel.replace("\x1f", " "),
         event.event,
         str(event.daily_cap or 0),
         window,

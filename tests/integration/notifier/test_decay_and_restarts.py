@@ -23,7 +23,7 @@ SWEEP = 1.0
 
 
 async def hot_candidate(
-    redis_url: str, notifier, tenant: str, candidate: str, *, raw: float, t0: float
+    redis_url: str, notifier, tenant: str, candidate: str, *, raw: float, t0: float, sequence=1
 ) -> None:
     """Put a hot candidate into Redis as the scorer does (tier sets + sequence + tenant)."""
     prefix = notifier.env["REDIS_KEY_PREFIX"]
@@ -31,7 +31,7 @@ async def hot_candidate(
     try:
         store = ScoreStore(client, prefix=prefix, rules=load_rules(notifier.env["RULES_FILE"]))
         snapshot = Snapshot(
-            as_of=t0, raw=raw, pillars={}, channels={}, sequence=1, score=83, tier="hot"
+            as_of=t0, raw=raw, pillars={}, channels={}, sequence=sequence, score=83, tier="hot"
         )
         assert await store.update_rank(tenant, candidate, snapshot)
         await client.sadd(KeyLayout(prefix).tenants, tenant)
@@ -100,6 +100,42 @@ async def test_a_hot_candidate_cools_by_decay_within_one_sweep_exactly_once(
     # and further sweeps repeat nothing
     await asyncio.sleep(3 * SWEEP)
     assert len(await alerts_of(kafka_bootstrap, topics, "d1", lambda a: False, timeout=1)) == 3
+
+
+async def test_a_hot_candidate_cools_after_an_event_that_published_no_score_record(
+    kafka_bootstrap, redis_url, topics, redis_prefix, receiver, make_notifier, feed_for
+):
+    # given a hot candidate announced at sequence 1 whose stored state is at sequence 2: the
+    # second event left the integer score unchanged, so the scorer published no record for it
+    h = 4.0
+    await create_topics(kafka_bootstrap, topics)
+    notifier = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {}),
+        half_life_days=h / 86400,
+    )
+    await asyncio.to_thread(notifier.start)
+    t0 = time.time()
+    await hot_candidate(redis_url, notifier, "acme", "d2", raw=90.0, t0=t0, sequence=2)
+    record = score_change(
+        "acme",
+        "d2",
+        1,
+        score=83,
+        tier="hot",
+        previous="cold",
+        raw=90.0,
+        as_of=datetime.fromtimestamp(t0, UTC),
+    )
+    await feed_for(topics).send(record)
+    # when it decays below hot's exit
+    alerts = await alerts_of(kafka_bootstrap, topics, "d2", lambda a: len(a) >= 2)
+    # then the sweep announces the cooling (at the stored sequence)
+    assert [(a["type"], a["tier"], a["sequence"]) for a in alerts[:2]] == [
+        ("candidate.hot", "hot", 1),
+        ("candidate.cooled", "warm", 2),
+    ]
 
 
 async def test_a_restart_between_sweeps_neither_misses_nor_repeats_a_decay_crossing(

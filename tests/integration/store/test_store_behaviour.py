@@ -253,3 +253,37 @@ async def test_contributions_keep_only_the_most_recent_events(store: ScoreStore)
     view = await store.get_candidate("acme", "u1", T0 + 20)
     assert view is not None
     assert [c.message_id for c in view.contributions] == [f"m{i}" for i in range(19, 13, -1)]
+
+
+async def test_channel_holding_the_field_separator_is_scored_and_readable(
+    store: ScoreStore,
+) -> None:
+    # given a client-chosen properties.channel containing \x1f (the snapshot separator)
+    odd = interaction("m1", T0, event="Application Submitted", channel="a\x1fb")
+    # when it and a later event of the same candidate are applied
+    first = await store.apply_batch([odd])
+    later = await store.apply_batch([interaction("m2", T0 + 1)])
+    # then both are scored and the candidate stays readable (no poison pill)
+    assert [first[0].outcome, later[0].outcome] == ["scored", "scored"]
+    assert await store.get_candidate("acme", "u1", T0 + 1) is not None
+
+
+async def test_erase_follows_merges_of_merged_ids(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given anon:x folded into old-crm-id, which an alias then folds into u1
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="old-crm-id", anonymous_id="x"),
+        ]
+    )
+    alias = interaction("al1", T0 + 1, kind="alias", user_id="u1").model_copy(
+        update={"previousId": "old-crm-id"}
+    )
+    await store.apply_batch([alias])
+    # when u1 is erased
+    await store.erase("acme", "u1")
+    # then no key of any id merged into it, directly or not, is left
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
+    assert not [k for k in keys if "u1" in k or "old-crm-id" in k or "anon:x" in k]

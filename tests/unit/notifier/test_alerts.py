@@ -154,9 +154,21 @@ def test_decay_through_two_tiers_is_one_move():
     assert (alert.tier, alert.previousTier) == ("cold", "hot")
 
 
-@pytest.mark.parametrize("known", [None, Notified("hot", 3), Notified("hot", 5)])
-def test_decay_waits_until_the_latest_record_is_handled(known):
+@pytest.mark.parametrize("known", [None, Notified("hot", 5)])
+def test_decay_of_a_candidate_never_announced_or_already_newer_raises_nothing(known):
     assert decide_decay(found(60, seq=4), known, RULES, T0).alerts == ()
+
+
+def test_decay_is_announced_after_events_that_left_the_integer_score_unchanged():
+    # given the notifier announced hot at sequence 3, and a later event (sequence 4) changed no
+    # integer score, so the scorer published no record for it
+    # when the sweep finds sequence 4 decayed below hot's exit
+    decision = decide_decay(found(60, seq=4), Notified("hot", 3), RULES, T0)
+    # then the cooling is announced (once) and remembered at the sweep's sequence
+    assert [(a.type, a.tier, a.sequence) for a in decision.alerts] == [
+        ("candidate.cooled", "warm", 4)
+    ]
+    assert decision.state == Notified("warm", 4)
 
 
 @given(st.lists(st.sampled_from(["cold", "warm", "hot"]), min_size=1, max_size=30))
