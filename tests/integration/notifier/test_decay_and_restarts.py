@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
+from engagement.records import ScoreChange
 from engagement.redis_keys import KeyLayout
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
@@ -58,11 +59,8 @@ def ms(moment: str) -> float:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 
 
-async def test_a_hot_candidate_cools_by_decay_within_one_sweep_exactly_once(
-    kafka_bootstrap, redis_url, topics, redis_prefix, receiver, make_notifier, feed_for
-):
-    # given a notifier with a 4 s half-life and a hot candidate (raw 90 → score 83) scored now
-    h = 4.0
+async def decaying_notifier(kafka_bootstrap, topics, redis_prefix, receiver, make_notifier, h):
+    """A started notifier whose rules have a half-life of ``h`` seconds."""
     await create_topics(kafka_bootstrap, topics)
     notifier = make_notifier(
         prefix=topics.prefix,
@@ -71,20 +69,34 @@ async def test_a_hot_candidate_cools_by_decay_within_one_sweep_exactly_once(
         half_life_days=h / 86400,
     )
     await asyncio.to_thread(notifier.start)
+    return notifier
+
+
+def hot_record(candidate: str, t0: float) -> ScoreChange:
+    """The score record that made ``candidate`` hot (raw 90 → score 83) at ``t0``."""
+    return score_change(
+        "acme",
+        candidate,
+        1,
+        score=83,
+        tier="hot",
+        previous="cold",
+        raw=90.0,
+        as_of=datetime.fromtimestamp(t0, UTC),
+    )
+
+
+async def test_a_hot_candidate_cools_by_decay_within_one_sweep_exactly_once(
+    kafka_bootstrap, redis_url, topics, redis_prefix, receiver, make_notifier, feed_for
+):
+    # given a notifier with a 4 s half-life and a hot candidate (raw 90 → score 83) scored now
+    h = 4.0
+    notifier = await decaying_notifier(
+        kafka_bootstrap, topics, redis_prefix, receiver, make_notifier, h
+    )
     t0 = time.time()
     await hot_candidate(redis_url, notifier, "acme", "d1", raw=90.0, t0=t0)
-    await feed_for(topics).send(
-        score_change(
-            "acme",
-            "d1",
-            1,
-            score=83,
-            tier="hot",
-            previous="cold",
-            raw=90.0,
-            as_of=datetime.fromtimestamp(t0, UTC),
-        )
-    )
+    await feed_for(topics).send(hot_record("d1", t0))
     # when it decays below hot's exit (65) and later below warm's exit (35)
     alerts = await alerts_of(kafka_bootstrap, topics, "d1", lambda a: len(a) >= 3)
     # then: hot, then cooled at the computed instant, then cold — each once, each within a sweep
@@ -108,27 +120,12 @@ async def test_a_hot_candidate_cools_after_an_event_that_published_no_score_reco
     # given a hot candidate announced at sequence 1 whose stored state is at sequence 2: the
     # second event left the integer score unchanged, so the scorer published no record for it
     h = 4.0
-    await create_topics(kafka_bootstrap, topics)
-    notifier = make_notifier(
-        prefix=topics.prefix,
-        redis_prefix=redis_prefix,
-        webhooks=webhooks_toml(receiver, {}),
-        half_life_days=h / 86400,
+    notifier = await decaying_notifier(
+        kafka_bootstrap, topics, redis_prefix, receiver, make_notifier, h
     )
-    await asyncio.to_thread(notifier.start)
     t0 = time.time()
     await hot_candidate(redis_url, notifier, "acme", "d2", raw=90.0, t0=t0, sequence=2)
-    record = score_change(
-        "acme",
-        "d2",
-        1,
-        score=83,
-        tier="hot",
-        previous="cold",
-        raw=90.0,
-        as_of=datetime.fromtimestamp(t0, UTC),
-    )
-    await feed_for(topics).send(record)
+    await feed_for(topics).send(hot_record("d2", t0))
     # when it decays below hot's exit
     alerts = await alerts_of(kafka_bootstrap, topics, "d2", lambda a: len(a) >= 2)
     # then the sweep announces the cooling (at the stored sequence)
@@ -142,28 +139,12 @@ async def test_a_restart_between_sweeps_neither_misses_nor_repeats_a_decay_cross
     kafka_bootstrap, redis_url, topics, redis_prefix, receiver, make_notifier, feed_for
 ):
     h = 10.0  # crosses hot's exit ~8 s after t0 (during the restart), warm's exit ~21 s after
-    await create_topics(kafka_bootstrap, topics)
-    first = make_notifier(
-        prefix=topics.prefix,
-        redis_prefix=redis_prefix,
-        webhooks=webhooks_toml(receiver, {}),
-        half_life_days=h / 86400,
+    first = await decaying_notifier(
+        kafka_bootstrap, topics, redis_prefix, receiver, make_notifier, h
     )
-    await asyncio.to_thread(first.start)
     t0 = time.time()
     await hot_candidate(redis_url, first, "acme", "d2", raw=90.0, t0=t0)
-    await feed_for(topics).send(
-        score_change(
-            "acme",
-            "d2",
-            1,
-            score=83,
-            tier="hot",
-            previous="cold",
-            raw=90.0,
-            as_of=datetime.fromtimestamp(t0, UTC),
-        )
-    )
+    await feed_for(topics).send(hot_record("d2", t0))
     await alerts_of(kafka_bootstrap, topics, "d2", lambda a: len(a) >= 1)
     # when the notifier stops before the crossing and another one starts (same group, same Redis)
     await asyncio.to_thread(first.stop)
