@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 
 from engagement.kafka_admin import ensure_topics
+from engagement.partitioning import partition_of
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -153,14 +152,3 @@ async def _all_acknowledged(futures: list[asyncio.Future[Any]]) -> None:
         raise
     if first_error is not None:
         raise first_error
-
-
-def partition_of(key: bytes, partitions: Sequence[int]) -> int:
-    """Return the partition aiokafka's (and the Java client's) default partitioner picks for
-    ``key``; the hash is memoised because a candidate's key recurs across many events."""
-    return partitions[_key_hash(key) % len(partitions)]
-
-
-@lru_cache(maxsize=65_536)
-def _key_hash(key: bytes) -> int:
-    return int(murmur2(key)) & 0x7FFFFFFF

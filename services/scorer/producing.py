@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from engagement.partitioning import partition_of
 from services.scorer.publishing import OutRecord
 
 log = logging.getLogger("engagement.scorer")
@@ -19,16 +20,10 @@ async def produce_all(producer: AIOKafkaProducer, records: Sequence[OutRecord]) 
     Returns once every record is in the producer's queue, not once delivered: the producer's
     ``flush()`` (which Faust awaits before committing offsets) waits for these batches too.
     """
-    counts = {t: len(await producer.partitions_for(t)) for t in {r.topic for r in records}}
-    partitions: dict[tuple[int, bytes | None], int] = {}
+    partitions = {t: sorted(await producer.partitions_for(t)) for t in {r.topic for r in records}}
     batches: dict[tuple[str, int], Any] = {}
     for out in records:
-        where = (counts[out.topic], out.key)
-        partition = partitions.get(where)
-        if partition is None:  # a candidate's change and snapshot share the key: hash it once
-            partition = producer._partition(out.topic, None, None, None, out.key, out.value)
-            partitions[where] = partition
-        tp = (out.topic, partition)
+        tp = (out.topic, partition_of(out.key or b"", partitions[out.topic]))
         batch = batches.get(tp) or batches.setdefault(tp, producer.create_batch())
         if batch.append(timestamp=None, key=out.key, value=out.value, headers=out.headers) is None:
             await _submit(producer, batch, tp)  # full: send it, start the next one
