@@ -49,7 +49,10 @@ def parse(record: RawRecord) -> Interaction | BadRow:
             record, "schema_violation", ("value is not a JSON object",), _tenant_of_key(record.key)
         )
     try:
-        interaction = Interaction.model_validate(data)
+        # What ``Interaction.model_validate(data)`` calls, minus its Python wrapper (~0.3 µs a
+        # record). ``model_validate_json`` would skip orjson too, but its parser accepts
+        # NaN / Infinity / 1e400, which must stay decode errors.
+        interaction: Interaction = Interaction.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
         return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
     if not (interaction.userId or interaction.anonymousId):

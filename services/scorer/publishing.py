@@ -7,9 +7,8 @@ plain dicts and encoded once per state: this runs for every scored event.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,16 +18,15 @@ from engagement.score_views import ApplyOutcome, Snapshot
 from engagement.topics import candidate_key
 
 SOURCE = "/engagement/scorer"
-_CHANGED = ce_type("score.changed").encode()
-_LATEST = ce_type("score.latest").encode()
-_HEAD = [("ce_specversion", b"1.0")]
-_TAIL = [("ce_source", SOURCE.encode())]
+_SPEC = ("ce_specversion", b"1.0")
+_SOURCE = ("ce_source", SOURCE.encode())
+_CHANGED = ("ce_type", ce_type("score.changed").encode())
+_LATEST = ("ce_type", ce_type("score.latest").encode())
 _JSON = ("content-type", b"application/json")
 
 
-@dataclass(frozen=True)
-class OutRecord:
-    """One record to produce; ``value=None`` is a tombstone."""
+class OutRecord(NamedTuple):
+    """One record to produce; ``value=None`` is a tombstone (a named tuple: built per record)."""
 
     topic: str
     key: bytes | None
@@ -36,14 +34,15 @@ class OutRecord:
     headers: list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True)
-class EncodedChange:
-    """One candidate state as a score record value, encoded once for both topics."""
+class EncodedChange(NamedTuple):
+    """One candidate state as a score record value and headers, encoded once for both topics."""
 
     key: str
     sequence: int
-    as_of: datetime
     value: bytes
+    encoded_key: bytes
+    ce_id: bytes  # ``key:sequence``
+    tail: tuple[tuple[str, bytes], ...]  # the headers after ``ce_type``, the same on both topics
 
 
 def score_records(
@@ -89,27 +88,44 @@ def score_records(
 
 def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedChange | None:
     """The encoded ``ScoreChange`` of an outcome with a state (None for unscored / conflicts)."""
-    before, after = outcome.before, outcome.after
+    after = outcome.after
     if after is None or after.sequence == 0 or after.as_of is None:
         return None
+    as_of = datetime.fromtimestamp(after.as_of, UTC)
+    value = _score_change(outcome, after, None if replay else outcome.before, as_of)
     key = candidate_key(outcome.tenant_id, outcome.candidate_id)
-    as_of = _time(after)
-    value: dict[str, Any] = {
+    encoded_key = key.encode()
+    sequence = str(after.sequence).encode()
+    tail = (
+        ("ce_time", format_time(as_of).encode()),
+        ("ce_subject", encoded_key),
+        ("ce_sequence", sequence),
+        _JSON,
+    )
+    encoded = orjson.dumps(value, default=dict, option=orjson.OPT_UTC_Z)
+    return EncodedChange(
+        key, after.sequence, encoded, encoded_key, encoded_key + b":" + sequence, tail
+    )
+
+
+def _score_change(
+    outcome: ApplyOutcome, after: Snapshot, previous: Snapshot | None, as_of: datetime
+) -> dict[str, Any]:
+    return {
         "tenantId": outcome.tenant_id,
         "candidateId": outcome.candidate_id,
         "score": after.score,
-        "previousScore": before.score if before is not None and not replay else None,
+        "previousScore": previous.score if previous is not None else None,
         "tier": after.tier,
-        "previousTier": before.tier if before is not None and not replay else None,
+        "previousTier": previous.tier if previous is not None else None,
         "raw": after.raw,
-        "pillars": dict(after.pillars),
-        "channels": dict(after.channels),
+        "pillars": after.pillars,  # a dict; any other Mapping goes through default=dict
+        "channels": after.channels,
         "sequence": after.sequence,
         "asOf": as_of,
         "rulesVersion": after.rules_version or outcome.rules_version,
         "cause": _cause(outcome),
     }
-    return EncodedChange(key, after.sequence, as_of, orjson.dumps(value, option=orjson.OPT_UTC_Z))
 
 
 def _replay(outcome: ApplyOutcome) -> EncodedChange:
@@ -120,19 +136,11 @@ def _replay(outcome: ApplyOutcome) -> EncodedChange:
 
 def _record(topic: str, change: EncodedChange, *, changed: bool) -> OutRecord:
     """A score record with CloudEvents headers (``ce_sequence`` = the sequence)."""
-    key = change.key.encode()
-    ce_id = key + b":" + str(change.sequence).encode()
-    headers = [
-        *_HEAD,
-        ("ce_id", ce_id if changed else b"latest:" + ce_id),
-        *_TAIL,
-        ("ce_type", _CHANGED if changed else _LATEST),
-        ("ce_time", format_time(change.as_of).encode()),
-        ("ce_subject", key),
-        ("ce_sequence", str(change.sequence).encode()),
-        _JSON,
-    ]
-    return OutRecord(topic, key, change.value, headers)
+    if changed:
+        headers = [_SPEC, ("ce_id", change.ce_id), _SOURCE, _CHANGED, *change.tail]
+    else:
+        headers = [_SPEC, ("ce_id", b"latest:" + change.ce_id), _SOURCE, _LATEST, *change.tail]
+    return OutRecord(topic, change.encoded_key, change.value, headers)
 
 
 def record(topic: str, change: ScoreChange, kind: str) -> OutRecord:
@@ -158,7 +166,3 @@ def encode(change: ScoreChange) -> bytes:
 def _cause(outcome: ApplyOutcome) -> dict[str, Any]:
     kind = "merge" if outcome.outcome == "merged" else "event"
     return {"messageId": outcome.message_id, "event": outcome.event, "type": kind}
-
-
-def _time(snapshot: Snapshot) -> datetime:
-    return datetime.fromtimestamp(snapshot.as_of or 0.0, UTC)

@@ -8,7 +8,7 @@ compare-and-set. Every step is idempotent, so replaying a batch (after a crash) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ DEDUPE_WINDOW_SECONDS = 8 * 86400
 CONTRIBUTIONS_KEPT = 6
 MAX_HOPS = 3
 Stage = Literal["apply", "take", "add"]
+OnOutcome = Callable[[int, ApplyOutcome], None]
 
 
 @dataclass
@@ -88,22 +89,36 @@ class ScoreStore:
         }
         self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
         self._window = repr(float(dedupe_window_seconds))
+        self._tier_number = {name: k + 1 for k, name in enumerate(rules.tier_names)}  # Lua's
 
-    async def apply_batch(self, interactions: Sequence[Interaction]) -> list[ApplyOutcome]:
-        """Apply a batch; one outcome per interaction, in order. Idempotent per messageId."""
+    async def apply_batch(
+        self, interactions: Sequence[Interaction], *, on_outcome: OnOutcome | None = None
+    ) -> list[ApplyOutcome]:
+        """Apply a batch; one outcome per interaction, in order. Idempotent per messageId.
+
+        ``on_outcome(index, outcome)`` is called once per interaction as soon as its outcome is
+        known, most of them while Redis still runs the rest of the batch: work done there (say,
+        encoding records) overlaps Redis's. Rank updates follow once every outcome is known.
+        """
         outcomes: list[ApplyOutcome | None] = [None] * len(interactions)
         pending: list[_Job] = []
         for index, interaction in enumerate(interactions):
             job = self._plan(index, interaction)
             if job is None:
                 outcomes[index] = self._unscored(interaction)
+                if on_outcome is not None:
+                    on_outcome(index, outcomes[index])  # type: ignore[arg-type]
             else:
                 pending.append(job)
         while pending:
-            pending = await self._round(pending, outcomes)
-        done = [
-            o if o is not None else self._unscored(interactions[i]) for i, o in enumerate(outcomes)
-        ]
+            pending = await self._round(pending, outcomes, on_outcome)
+        done: list[ApplyOutcome] = []
+        for index, outcome in enumerate(outcomes):
+            if outcome is None:  # defensive: every job settles with an outcome
+                outcome = self._unscored(interactions[index])
+                if on_outcome is not None:
+                    on_outcome(index, outcome)
+            done.append(outcome)
         await self._update_ranks(done)
         return done
 
@@ -131,12 +146,23 @@ class ScoreStore:
             rules_version=self.rules.version,
         )
 
-    async def _round(self, jobs: list[_Job], outcomes: list[ApplyOutcome | None]) -> list[_Job]:
+    async def _round(
+        self,
+        jobs: list[_Job],
+        outcomes: list[ApplyOutcome | None],
+        on_outcome: OnOutcome | None,
+    ) -> list[_Job]:
         commands = [self._command(job) for job in jobs]
-        results = await run_pipelined(self.redis, commands, self._sources)
         follow: list[_Job] = []
-        for job, result in zip(jobs, results, strict=True):
+
+        def settle(k: int, result: Any) -> None:  # as each reply arrives, while Redis goes on
+            job = jobs[k]
             follow.extend(self._settle(job, result, outcomes))
+            outcome = outcomes[job.index]
+            if on_outcome is not None and outcome is not None:
+                on_outcome(job.index, outcome)
+
+        await run_pipelined(self.redis, commands, self._sources, on_reply=settle)
         return follow
 
     def _command(self, job: _Job) -> Command:
@@ -218,11 +244,12 @@ class ScoreStore:
         by_tenant: dict[str, list[Any]] = {}
         for (tenant, cand), snap in latest.items():
             by_tenant.setdefault(tenant, []).extend(self._rank_args(cand, snap))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(self.keys.tenants, *by_tenant)
+        rank_sha = self._scripts["rank"].sha
+        commands: list[Command] = [("SADD", self.keys.tenants, *by_tenant)]
         for tenant, args in by_tenant.items():  # one call per tenant: its keys share a slot
-            await self._scripts["rank"](keys=self._rank_keys(tenant), args=args, client=pipe)
-        await pipe.execute()
+            keys = self._rank_keys(tenant)
+            commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
+        await run_pipelined(self.redis, commands, self._sources)
 
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""
@@ -232,7 +259,7 @@ class ScoreStore:
         return bool(applied)
 
     def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:
-        tier = 0 if snap.merged_into else self.rules.tier_index(snap.tier) + 1
+        tier = 0 if snap.merged_into else self._tier_number[snap.tier]
         rank = rank_key(snap.raw, snap.as_of or 0.0, self.rules.half_life_seconds)
         return [cand, snap.sequence, tier, repr(rank)]
 

@@ -57,26 +57,31 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _tier_name(g: str, rules: Rules) -> str:
+    """The name of a Lua tier number (1-based), clamped to the template's tiers."""
+    tiers = rules.tiers
+    k = int(g) - 1
+    return tiers[0 if k < 0 else min(k, len(tiers) - 1)].name
+
+
 def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
     text = _text(encoded).split("\x1f")
-    tier = min(max(int(text[6]) - 1, 0), len(rules.tiers) - 1)
-    it = iter(text[11:])
+    t, r, e, a, i, seq, g, score, last, version, merged = text[:11]
+    channels = text[11:]
+    if len(channels) % 2:
+        raise ValueError(f"snapshot has an unpaired channel field: {channels[-1]!r}")
     return Snapshot(
-        as_of=float(text[0]) if text[0] else None,
-        raw=float(text[1]),
-        pillars={
-            "entrance": float(text[2]),
-            "activity": float(text[3]),
-            "interaction": float(text[4]),
-        },
-        channels={name: float(value) for name, value in zip(it, it, strict=True)},
-        sequence=int(text[5]),
-        score=int(text[7]),
-        tier=rules.tiers[tier].name,
-        last_event_at=float(text[8]) if text[8] else None,
-        rules_version=text[9] or None,
-        merged_into=text[10] or None,
+        as_of=float(t) if t else None,
+        raw=float(r),
+        pillars={"entrance": float(e), "activity": float(a), "interaction": float(i)},
+        channels={channels[j]: float(channels[j + 1]) for j in range(0, len(channels), 2)},
+        sequence=int(seq),
+        score=int(score),
+        tier=_tier_name(g, rules),
+        last_event_at=float(last) if last else None,
+        rules_version=version or None,
+        merged_into=merged or None,
     )
 
 
@@ -93,7 +98,6 @@ def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapsho
         channels[channel] = float(channel_value)
     else:
         del channels[channel]
-    tier = min(max(int(g) - 1, 0), len(rules.tiers) - 1)
     return Snapshot(
         as_of=after.as_of,
         raw=float(r),
@@ -101,7 +105,7 @@ def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapsho
         channels=channels,
         sequence=int(seq),
         score=int(score),
-        tier=rules.tiers[tier].name,
+        tier=_tier_name(g, rules),
         last_event_at=after.last_event_at,
         rules_version=version or None,
         merged_into=after.merged_into,

@@ -9,13 +9,15 @@ arguments start at ARGV[1]. Without that block a script reads the config from AR
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from engagement.records import Interaction
 from engagement.rules import Rules
@@ -59,17 +61,30 @@ def config_args(rules: Rules, contributions_kept: int) -> list[bytes]:
 Command = tuple[Any, ...]
 
 
+OnReply = Callable[[int, Any], None]
+CHUNK = 64  # commands packed per socket write: Redis starts on the first while the rest are packed
+
+
 async def run_pipelined(
-    redis: aioredis.Redis, commands: Sequence[Command], sources: dict[str, str]
+    redis: aioredis.Redis,
+    commands: Sequence[Command],
+    sources: dict[str, str],
+    on_reply: OnReply | None = None,
 ) -> list[Any]:
-    """Replies of ``commands`` sent in one write (packed by hiredis); ``EVALSHA`` of a script the
-    server lacks (``sources``: sha -> text) is loaded and resent. Raises the first other error."""
-    replies = await _exchange(redis, commands)
+    """Replies of ``commands`` sent on one connection without waiting (packed by hiredis, written
+    in chunks); ``EVALSHA`` of a script the server lacks (``sources``: sha -> text) is loaded and
+    resent. Raises the first other error, after every reply is read.
+
+    ``on_reply(k, reply)`` sees each successful reply as soon as it arrives, so the caller works
+    on early replies while Redis still runs the later commands.
+    """
+    replies = await _exchange(redis, commands, on_reply)
     missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
     if missing:
         for sha in {commands[k][1] for k in missing}:
             await redis.script_load(sources[sha])
-        resent = await _exchange(redis, [commands[k] for k in missing])
+        again = None if on_reply is None else lambda j, reply: on_reply(missing[j], reply)
+        resent = await _exchange(redis, [commands[k] for k in missing], again)
         for k, reply in zip(missing, resent, strict=True):
             replies[k] = reply
     for reply in replies:
@@ -78,23 +93,62 @@ async def run_pipelined(
     return replies
 
 
-async def _exchange(redis: aioredis.Redis, commands: Sequence[Command]) -> list[Any]:
+async def _exchange(
+    redis: aioredis.Redis, commands: Sequence[Command], on_reply: OnReply | None
+) -> list[Any]:
     pool = redis.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        await conn.send_packed_command(b"".join([hiredis.pack_command(c) for c in commands]))
+        pack = hiredis.pack_command
+        for at in range(0, len(commands), CHUNK):
+            chunk = commands[at : at + CHUNK]
+            packed = b"".join([pack(c) for c in chunk])
+            await conn.send_packed_command(packed, check_health=at == 0)
+        parser = conn._parser
+        if isinstance(parser, _AsyncHiredisParser):
+            return await _read_all(parser, len(commands), conn.socket_timeout, on_reply)
         replies: list[Any] = []
-        for _ in commands:
+        for k in range(len(commands)):
             try:
-                replies.append(await conn.read_response())
+                reply = await conn.read_response()
             except ResponseError as exc:
-                replies.append(exc)
+                reply = exc
+            _deliver(k, reply, on_reply)
+            replies.append(reply)
         return replies
     except BaseException:
         await conn.disconnect()  # replies may be left unread: never reuse the socket
         raise
     finally:
         await pool.release(conn)
+
+
+async def _read_all(
+    parser: _AsyncHiredisParser, n: int, timeout: float | None, on_reply: OnReply | None
+) -> list[Any]:
+    """``n`` replies read in bulk by the connection's hiredis reader (error replies as
+    ``ResponseError`` values) instead of one ``read_response`` per reply."""
+    reader: Any = parser._reader  # a hiredis.Reader once connected
+    read_more: Callable[[], Awaitable[Any]] = parser.read_from_socket
+    replies: list[Any] = []
+    append = replies.append
+    async with asyncio.timeout(timeout):
+        while True:
+            reply = reader.gets()
+            while reply is not NOT_ENOUGH_DATA:
+                if isinstance(reply, ConnectionError):
+                    raise reply
+                _deliver(len(replies), reply, on_reply)
+                append(reply)
+                if len(replies) == n:
+                    return replies
+                reply = reader.gets()
+            await read_more()
+
+
+def _deliver(k: int, reply: Any, on_reply: OnReply | None) -> None:
+    if on_reply is not None and not isinstance(reply, ResponseError):
+        on_reply(k, reply)
 
 
 def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:

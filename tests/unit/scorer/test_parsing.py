@@ -1,0 +1,106 @@
+"""Raw interaction records to Interactions or DLQ bad rows (services.scorer.parsing)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from engagement.records import Interaction
+from services.scorer.parsing import BadRow, RawRecord, parse
+
+VALID = {
+    "type": "track",
+    "messageId": "m1",
+    "tenantId": "acme",
+    "sourceId": "site",
+    "channel": "web",
+    "receivedAt": "2026-11-25T20:28:36.341882+00:00",
+    "timestamp": "2026-11-25T20:28:36.341Z",
+    "userId": "u1",
+    "event": "Job Viewed",
+    "properties": {"jobId": 18446744073709551615},
+    "extra": [1, 2.5],
+}
+
+
+def raw(value: bytes | None, key: bytes | None = b"keyed:u1") -> RawRecord:
+    return RawRecord(key, value, "engagement.interactions.v1", 2, 41)
+
+
+def bad(value: bytes | None, key: bytes | None = b"keyed:u1") -> BadRow:
+    parsed = parse(raw(value, key))
+    assert isinstance(parsed, BadRow), parsed
+    return parsed
+
+
+def test_a_valid_record_becomes_its_interaction_with_unknown_fields_kept():
+    interaction = parse(raw(orjson.dumps(VALID)))
+
+    assert isinstance(interaction, Interaction)
+    assert interaction.timestamp == datetime(2026, 11, 25, 20, 28, 36, 341000, tzinfo=UTC)
+    assert interaction.properties == {"jobId": 18446744073709551615}
+    assert interaction.model_extra == {"extra": [1, 2.5]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"",
+        None,
+        b"{",
+        b'{"a":1} x',
+        # valid for some JSON parsers (pydantic's), not for orjson: still decode errors
+        orjson.dumps(VALID)[:-1] + b',"n":NaN}',
+        orjson.dumps(VALID)[:-1] + b',"n":-Infinity}',
+        orjson.dumps(VALID)[:-1] + b',"n":1e400}',
+    ],
+)
+def test_a_value_that_is_not_json_is_a_decode_error_with_the_tenant_of_its_key(value):
+    row = bad(value)
+
+    assert (row.failure_type, row.tenant_id) == ("decode_error", "keyed")
+    assert len(row.messages) == 1
+
+
+def test_an_empty_value_says_so():
+    assert bad(b"").messages == ("empty value",)
+
+
+@pytest.mark.parametrize("value", [b"[]", b"1", b'"x"', b"null"])
+def test_json_that_is_not_an_object_is_a_schema_violation(value):
+    row = bad(value)
+
+    assert (row.failure_type, row.messages, row.tenant_id) == (
+        "schema_violation",
+        ("value is not a JSON object",),
+        "keyed",
+    )
+
+
+def test_validation_errors_name_each_field_and_take_the_tenant_from_the_value():
+    value = {**VALID, "type": "click", "timestamp": "yesterday"}
+    del value["messageId"]
+
+    row = bad(orjson.dumps(value))
+
+    assert (row.failure_type, row.tenant_id) == ("schema_violation", "acme")
+    assert [m.split(":")[0] for m in row.messages] == ["type", "messageId", "timestamp"]
+    assert row.messages[1] == "messageId: Field required"
+
+
+def test_a_tenant_id_that_is_not_text_falls_back_to_the_key():
+    row = bad(orjson.dumps({**VALID, "tenantId": 7}), key=b"fromkey:u1")
+
+    assert row.tenant_id == "fromkey"
+
+
+def test_an_interaction_without_user_or_anonymous_id_is_a_schema_violation():
+    row = bad(orjson.dumps({**VALID, "userId": None}), key=None)
+
+    assert (row.failure_type, row.messages, row.tenant_id) == (
+        "schema_violation",
+        ("needs userId or anonymousId",),
+        "acme",
+    )

@@ -1,0 +1,148 @@
+"""Score records built from store outcomes (services.scorer.publishing): exact bytes on the wire."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from engagement.records import ScoreChange
+from engagement.score_views import ApplyOutcome, Snapshot
+from services.scorer.publishing import OutRecord, record, score_records
+
+AS_OF = 1795638516.341882  # 2026-11-25T20:28:36.341882Z
+VALUE = (
+    b'{"tenantId":"acme","candidateId":"u1","score":9,"previousScore":8,"tier":"warm",'
+    b'"previousTier":"cold","raw":4.5,"pillars":{"entrance":0.5,"activity":4.0,"interaction":0.0},'
+    b'"channels":{"web":4.5},"sequence":3,"asOf":"2026-11-25T20:28:36.341882Z",'
+    b'"rulesVersion":"2026-11","cause":{"messageId":"m7","event":"Job Viewed","type":"event"}}'
+)
+
+
+def snapshot(sequence: int, score: int, tier: str, *, as_of: float = AS_OF, **kw: Any) -> Snapshot:
+    return Snapshot(
+        as_of=as_of,
+        raw=kw.get("raw", 4.5),
+        pillars=kw.get("pillars", {"entrance": 0.5, "activity": 4.0, "interaction": 0.0}),
+        channels=kw.get("channels", {"web": 4.5}),
+        sequence=sequence,
+        score=score,
+        tier=tier,
+        rules_version="2026-11",
+    )
+
+
+def scored(
+    sequence: int = 3, *, candidate: str = "u1", as_of: float = AS_OF, **kw: Any
+) -> ApplyOutcome:
+    outcome = kw.pop("outcome", "scored")
+    merged_from = kw.pop("merged_from", None)
+    after = snapshot(sequence, 9, "warm", as_of=as_of, **kw)
+    before = snapshot(sequence - 1, 8, "cold", as_of=as_of, raw=3.0)
+    return ApplyOutcome(
+        outcome,
+        "acme",
+        candidate,
+        f"m{sequence + 4}",
+        "Job Viewed",
+        "2026-11",
+        before=after if outcome == "duplicate" else before,  # a duplicate changes nothing
+        after=after,
+        merged_from=merged_from,
+    )
+
+
+def records(*outcomes: ApplyOutcome) -> list[OutRecord]:
+    return list(score_records(outcomes, changes_topic="changes", latest_topic="latest"))
+
+
+def headers(ce_id: bytes, kind: bytes, ce_time: bytes) -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id),
+        ("ce_source", b"/engagement/scorer"),
+        ("ce_type", b"org.candidate-engagement." + kind + b".v1"),
+        ("ce_time", ce_time),
+        ("ce_subject", b"acme:u1"),
+        ("ce_sequence", b"3"),
+        ("content-type", b"application/json"),
+    ]
+
+
+def test_a_score_change_yields_a_change_record_then_a_snapshot_with_exact_bytes():
+    changed, latest = records(scored())
+
+    assert changed == OutRecord(
+        "changes",
+        b"acme:u1",
+        VALUE,
+        headers(b"acme:u1:3", b"score.changed", b"2026-11-25T20:28:36.341Z"),
+    )
+    assert latest == OutRecord(
+        "latest",
+        b"acme:u1",
+        VALUE,
+        headers(b"latest:acme:u1:3", b"score.latest", b"2026-11-25T20:28:36.341Z"),
+    )
+
+
+def test_a_whole_second_renders_without_fraction_in_the_value_and_as_000_in_ce_time():
+    changed, _ = records(scored(as_of=1795638516.0))
+
+    assert b'"asOf":"2026-11-25T20:28:36Z"' in (changed.value or b"")
+    assert dict(changed.headers)["ce_time"] == b"2026-11-25T20:28:36.000Z"
+
+
+def test_the_value_is_a_score_change_with_its_fields_in_model_order():
+    changed, _ = records(scored())
+
+    value = orjson.loads(changed.value or b"")
+    assert list(value) == list(ScoreChange.model_fields)
+    assert ScoreChange.model_validate(value).sequence == 3
+
+
+def test_records_match_what_the_read_api_encodes_for_the_same_state():
+    changed, latest = records(scored())
+    change = ScoreChange.model_validate_json(changed.value or b"")
+
+    for out, kind in ((changed, "score.changed"), (latest, "score.latest")):
+        expected = record(out.topic, change, kind)
+        assert (out.key, out.headers) == (expected.key, expected.headers)
+        assert orjson.loads(out.value or b"") == orjson.loads(expected.value or b"")
+
+
+def test_pillars_and_channels_of_any_mapping_encode_as_plain_dicts():
+    pillars = MappingProxyType({"entrance": 0.5, "activity": 4.0, "interaction": 0.0})
+    outcome = scored(pillars=pillars, channels=MappingProxyType({"web": 4.5}))
+
+    assert [r.value for r in records(outcome)] == [VALUE, VALUE]
+
+
+def test_a_replayed_duplicate_republishes_the_current_state_without_previous_values():
+    duplicate = scored(outcome="duplicate")
+
+    changed, latest = records(duplicate)
+
+    value = orjson.loads(changed.value or b"")
+    assert (value["previousScore"], value["previousTier"]) == (None, None)
+    assert dict(changed.headers)["ce_id"] == b"acme:u1:3"
+    assert dict(latest.headers)["ce_id"] == b"latest:acme:u1:3"
+
+
+def test_snapshots_are_coalesced_to_the_highest_sequence_of_the_batch():
+    out = records(scored(3), scored(4))
+
+    assert [(r.topic, dict(r.headers)["ce_sequence"]) for r in out] == [
+        ("changes", b"3"),
+        ("changes", b"4"),
+        ("latest", b"4"),
+    ]
+
+
+def test_a_folded_anonymous_profile_gets_a_tombstone_on_the_latest_topic():
+    merge = scored(outcome="merged", merged_from="anon-1")
+
+    tombstone = records(merge)[-1]
+
+    assert tombstone == OutRecord("latest", b"acme:anon-1", None, [])
