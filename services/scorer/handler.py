@@ -22,11 +22,17 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
+from engagement.redis_store import OnOutcome, ScoreStore
 from engagement.score_views import ApplyOutcome
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
-from services.scorer.publishing import OutRecord, score_records
+from services.scorer.publishing import (
+    MISSING,
+    Encoded,
+    OutRecord,
+    encoded_change,
+    score_records,
+)
 
 log = logging.getLogger("engagement.scorer")
 
@@ -58,8 +64,11 @@ class BatchHandler:
         for row in bad:
             await self._dead_letter(row)
         if interactions:
-            outcomes = await self._apply(interactions)
-            await self._publish(outcomes)
+            # each outcome's record value is encoded as soon as Redis answers for it, while
+            # Redis still runs the rest of the batch
+            encoded: list[Encoded] = [MISSING] * len(interactions)
+            outcomes = await self._apply(interactions, lambda k, o: _encode(encoded, k, o))
+            await self._publish(outcomes, encoded)
         self.metrics.batch_events.observe(len(records))
         for record in records:
             self.positions[record.partition] = max(
@@ -90,10 +99,12 @@ class BatchHandler:
         await self._retrying("dlq", lambda: self.send_and_wait(out))
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
 
-    async def _apply(self, interactions: list[Interaction]) -> list[ApplyOutcome]:
+    async def _apply(
+        self, interactions: list[Interaction], on_outcome: OnOutcome
+    ) -> list[ApplyOutcome]:
         started = time.perf_counter()
         outcomes: list[ApplyOutcome] = await self._retrying(
-            "redis", lambda: self.store.apply_batch(interactions)
+            "redis", lambda: self.store.apply_batch(interactions, on_outcome=on_outcome)
         )
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
         now = self.clock().timestamp()
@@ -108,11 +119,14 @@ class BatchHandler:
             self.metrics.events.labels(tenant, name).inc(count)
         return outcomes
 
-    async def _publish(self, outcomes: list[ApplyOutcome]) -> None:
+    async def _publish(self, outcomes: list[ApplyOutcome], encoded: list[Encoded]) -> None:
         try:
             records = list(
                 score_records(
-                    outcomes, changes_topic=self.changes_topic, latest_topic=self.latest_topic
+                    outcomes,
+                    changes_topic=self.changes_topic,
+                    latest_topic=self.latest_topic,
+                    encoded=encoded,
                 )
             )
         except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
@@ -154,6 +168,15 @@ class BatchHandler:
     def stuck_for(self) -> float:
         """Seconds the current batch has been failing (0 when healthy)."""
         return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
+
+
+def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:
+    """Encode one outcome's record value in advance; a failure leaves it to ``_publish``, which
+    logs it (a bug must not fail the Redis call, which would be retried forever)."""
+    try:
+        encoded[k] = encoded_change(outcome)
+    except Exception:
+        encoded[k] = MISSING
 
 
 def outcome_name(outcome: ApplyOutcome) -> str:

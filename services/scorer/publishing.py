@@ -6,6 +6,7 @@ plain dicts and encoded once per state: this runs for every scored event.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -45,11 +46,22 @@ class EncodedChange(NamedTuple):
     tail: tuple[tuple[str, bytes], ...]  # the headers after ``ce_type``, the same on both topics
 
 
+class Missing(enum.Enum):
+    """Marks an outcome whose record value was not computed in advance."""
+
+    MISSING = enum.auto()
+
+
+MISSING = Missing.MISSING
+Encoded = EncodedChange | Missing | None  # an outcome's record value: done, to do, or none
+
+
 def score_records(
     outcomes: Sequence[ApplyOutcome],
     *,
     changes_topic: str,
     latest_topic: str,
+    encoded: Sequence[Encoded] | None = None,
 ) -> Iterator[OutRecord]:
     """Yield the change records, then one snapshot per touched candidate, then tombstones.
 
@@ -57,14 +69,17 @@ def score_records(
     are duplicates (a replay: the original record may never have reached Kafka), one change
     record of its current state, with its current sequence (consumers dedupe by sequence).
     Snapshots are coalesced per candidate (the highest sequence of the batch wins); an anonymous
-    profile folded into a known candidate gets a tombstone on the latest topic.
+    profile folded into a known candidate gets a tombstone on the latest topic. ``encoded``:
+    ``encoded_change`` of each outcome computed in advance (``MISSING``: compute it here).
     """
     latest: dict[str, EncodedChange] = {}
     changed: set[str] = set()
     replayed: dict[str, EncodedChange] = {}
     folded: set[str] = set()
-    for outcome in outcomes:
-        change = encoded_change(outcome)
+    for k, outcome in enumerate(outcomes):
+        change = MISSING if encoded is None else encoded[k]
+        if change is MISSING:
+            change = encoded_change(outcome)
         if change is None:
             continue
         if outcome.score_changed:

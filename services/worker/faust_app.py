@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -99,8 +100,33 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
     return app
 
 
+class RawSchema(faust.Schema):
+    """Keys and values as the bytes on the wire, without Faust's codec lookups per record."""
+
+    def loads_key(
+        self,
+        app: faust.types.AppT,
+        message: Message,
+        *,
+        loads: Callable[..., Any] | None = None,
+        serializer: Any = None,
+    ) -> Any:
+        return message.key
+
+    def loads_value(
+        self,
+        app: faust.types.AppT,
+        message: Message,
+        *,
+        loads: Callable[..., Any] | None = None,
+        serializer: Any = None,
+    ) -> Any:
+        return message.value
+
+
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     """A topic of raw bytes: the worker parses and serialises values itself."""
-    return app.topic(
-        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    schema = RawSchema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+    return app.topic(name, schema=schema)

@@ -1,10 +1,12 @@
-"""Faust's aiokafka transport with two fixes for a worker's hot path.
+"""Faust's aiokafka transport with fixes for a worker's hot path.
 
 * A configurable fetch wait. Faust hard-codes 1500 ms; brokers that hold a fetch request for the
   whole wait even when records arrive (Tansu does) add that much latency to every hop.
-* No idle second after back-pressure. When every assigned partition's stream buffer is full,
-  Faust's fetcher sleeps one second before it looks again, however soon the buffers drain; here
-  it waits until a buffer drains (at most that second).
+* No idle second after back-pressure. A partition whose stream buffer is full leaves the set
+  the fetcher asks for; when every one has, Faust sleeps one second before it looks again, and
+  when some have, it waits up to a second for records of the others only (say, one at the end of
+  its log) while the paused ones drain and have records waiting. Here the fetcher waits for a
+  buffer to drain in the first case, and asks again every ``RESUME_POLL`` seconds in the second.
 * Cheap delivery of consumed messages. Faust's drain loop hands every message to its stream with
   ``wait_first(callback(message), suspend_flow.wait())``: four tasks and an ``asyncio.wait`` per
   message, more CPU than the rest of a batch's processing. Here a delivery runs inline and only a
@@ -28,6 +30,8 @@ from faust.transport.consumer import CONSUMER_FETCHING, RecordMap
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
+
+RESUME_POLL = 0.05  # seconds: longest wait for records while some partitions are paused
 
 
 def use_fast_transport(app: faust.App, fetch_max_wait_ms: int) -> None:
@@ -91,13 +95,16 @@ class FastConsumer(faust_aiokafka.Consumer):
 
     async def _wait_next_records(self, timeout: float) -> tuple[RecordMap | None, set[TP] | None]:
         # Faust 0.15.3's, except that with no active partition it waits for a buffer to drain
-        # (at most 1 s) where Faust sleeps the whole second
+        # (at most 1 s) where Faust sleeps the whole second, and that while some partitions are
+        # paused it waits at most RESUME_POLL for the others
         if not self.flow_active:
             await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
         try:
             self.not_waiting_next_records.set()
             active = None if self.app.client_only else self._get_active_partitions()
             if active is None or active:
+                if self._buffered_partitions:
+                    timeout = min(timeout, RESUME_POLL)
                 records = await self._getmany(active_partitions=active, timeout=timeout)
                 return records, active
             if self._drained is None:

@@ -64,33 +64,36 @@ def _tier_name(g: str, rules: Rules) -> str:
     return tiers[0 if k < 0 else min(k, len(tiers) - 1)].name
 
 
+# The two decoders below run for every scored event: positional Snapshot arguments, in field
+# order (as_of, raw, pillars, channels, sequence, score, tier, last_event_at, rules_version,
+# merged_into).
+
+
 def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
-    text = _text(encoded).split("\x1f")
-    t, r, e, a, i, seq, g, score, last, version, merged = text[:11]
-    channels = text[11:]
+    text = (encoded.decode() if isinstance(encoded, bytes) else encoded).split("\x1f")
+    t, r, e, a, i, seq, g, score, last, version, merged, *channels = text
     if len(channels) % 2:
         raise ValueError(f"snapshot has an unpaired channel field: {channels[-1]!r}")
     return Snapshot(
-        as_of=float(t) if t else None,
-        raw=float(r),
-        pillars={"entrance": float(e), "activity": float(a), "interaction": float(i)},
-        channels={channels[j]: float(channels[j + 1]) for j in range(0, len(channels), 2)},
-        sequence=int(seq),
-        score=int(score),
-        tier=_tier_name(g, rules),
-        last_event_at=float(last) if last else None,
-        rules_version=version or None,
-        merged_into=merged or None,
+        float(t) if t else None,
+        float(r),
+        {"entrance": float(e), "activity": float(a), "interaction": float(i)},
+        {channels[j]: float(channels[j + 1]) for j in range(0, len(channels), 2)},
+        int(seq),
+        int(score),
+        _tier_name(g, rules),
+        float(last) if last else None,
+        version or None,
+        merged or None,
     )
 
 
 def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapshot:
     """Decode apply.lua's state before an event: ``r␟pillar␟value␟channel␟value␟s␟g␟score␟v``,
     the fields that differ from ``after`` (the state once the event is added)."""
-    r, pillar, pillar_value, channel, channel_value, seq, g, score, version = _text(encoded).split(
-        "\x1f"
-    )
+    text = encoded.decode() if isinstance(encoded, bytes) else encoded
+    r, pillar, pillar_value, channel, channel_value, seq, g, score, version = text.split("\x1f")
     pillars = dict(after.pillars)
     pillars[PILLAR_OF_FIELD[pillar]] = float(pillar_value)
     channels = dict(after.channels)
@@ -99,16 +102,16 @@ def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapsho
     else:
         del channels[channel]
     return Snapshot(
-        as_of=after.as_of,
-        raw=float(r),
-        pillars=pillars,
-        channels=channels,
-        sequence=int(seq),
-        score=int(score),
-        tier=_tier_name(g, rules),
-        last_event_at=after.last_event_at,
-        rules_version=version or None,
-        merged_into=after.merged_into,
+        after.as_of,
+        float(r),
+        pillars,
+        channels,
+        int(seq),
+        int(score),
+        _tier_name(g, rules),
+        after.last_event_at,
+        version or None,
+        after.merged_into,
     )
 
 
