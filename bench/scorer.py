@@ -7,7 +7,7 @@ Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, 
   (c) naive   a Faust agent doing one store call (Redis round trips) per event
 then end-to-end latency (HTTP accepted -> score in Redis) at a steady rate, Redis bytes per
 candidate over 100,000 candidates, and the scorer's RSS over the run.
-Usage: python bench/scorer.py [--events 60000] [--naive-events 6000] [--rate 2000] [--seconds 20]
+Usage: python bench/scorer.py [--events 100000] [--naive-events 6000] [--rate 2000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ class RssSampler(threading.Thread):
 
 
 def wait_count(web: str, n: float, timeout: float = 600) -> tuple[float, float]:
-    """Poll the scorer's event counter; return (time first > 0, time >= n)."""
+    """Poll the scorer's event counter; return (time first > 0, time >= n). A scrape costs the
+    scorer a few milliseconds (lag and tier gauges), so it is polled fast only until it starts."""
     first = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -171,7 +172,7 @@ def wait_count(web: str, n: float, timeout: float = 600) -> tuple[float, float]:
             first = time.perf_counter()
         if done >= n:
             return first or time.perf_counter(), time.perf_counter()
-        time.sleep(0.05)
+        time.sleep(0.02 if first is None else 0.2)
     raise RuntimeError(f"scorer did not reach {n} events")
 
 
@@ -349,7 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--naive-events", type=int, default=6_000)
     parser.add_argument("--candidates", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=2000)

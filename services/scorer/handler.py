@@ -64,11 +64,16 @@ class BatchHandler:
         for row in bad:
             await self._dead_letter(row)
         if interactions:
-            # each outcome's record value is encoded as soon as Redis answers for it, while
-            # Redis still runs the rest of the batch
+            # score records are built while Redis works: each record value as soon as Redis
+            # answers for its event, the batch's records while Redis updates the ranks
             encoded: list[Encoded] = [MISSING] * len(interactions)
-            outcomes = await self._apply(interactions, lambda k, o: _encode(encoded, k, o))
-            await self._publish(outcomes, encoded)
+            out: list[OutRecord] = []
+
+            def build(outcomes: list[ApplyOutcome]) -> None:
+                out[:] = self._score_records(outcomes, encoded)
+
+            await self._apply(interactions, lambda k, o: _encode(encoded, k, o), build)
+            await self._publish(out)
         self.metrics.batch_events.observe(len(records))
         for record in records:
             self.positions[record.partition] = max(
@@ -100,11 +105,17 @@ class BatchHandler:
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
 
     async def _apply(
-        self, interactions: list[Interaction], on_outcome: OnOutcome
+        self,
+        interactions: list[Interaction],
+        on_outcome: OnOutcome,
+        while_ranking: Callable[[list[ApplyOutcome]], None],
     ) -> list[ApplyOutcome]:
         started = time.perf_counter()
         outcomes: list[ApplyOutcome] = await self._retrying(
-            "redis", lambda: self.store.apply_batch(interactions, on_outcome=on_outcome)
+            "redis",
+            lambda: self.store.apply_batch(
+                interactions, on_outcome=on_outcome, while_ranking=while_ranking
+            ),
         )
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
         now = self.clock().timestamp()
@@ -119,9 +130,11 @@ class BatchHandler:
             self.metrics.events.labels(tenant, name).inc(count)
         return outcomes
 
-    async def _publish(self, outcomes: list[ApplyOutcome], encoded: list[Encoded]) -> None:
+    def _score_records(
+        self, outcomes: list[ApplyOutcome], encoded: list[Encoded]
+    ) -> list[OutRecord]:
         try:
-            records = list(
+            return list(
                 score_records(
                     outcomes,
                     changes_topic=self.changes_topic,
@@ -131,6 +144,10 @@ class BatchHandler:
             )
         except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
             log.exception("could not build score records", extra={"event": "scorer.publish_bug"})
+            return []
+
+    async def _publish(self, records: list[OutRecord]) -> None:
+        if not records:
             return
         # send_all only enqueues into the producer's buffer; Faust flushes the producer before
         # it commits the batch's offsets, so no per-record wait is needed (at-least-once); a retry

@@ -92,13 +92,18 @@ class ScoreStore:
         self._tier_number = {name: k + 1 for k, name in enumerate(rules.tier_names)}  # Lua's
 
     async def apply_batch(
-        self, interactions: Sequence[Interaction], *, on_outcome: OnOutcome | None = None
+        self,
+        interactions: Sequence[Interaction],
+        *,
+        on_outcome: OnOutcome | None = None,
+        while_ranking: Callable[[list[ApplyOutcome]], None] | None = None,
     ) -> list[ApplyOutcome]:
         """Apply a batch; one outcome per interaction, in order. Idempotent per messageId.
 
-        ``on_outcome(index, outcome)`` is called once per interaction as soon as its outcome is
-        known, most of them while Redis still runs the rest of the batch: work done there (say,
-        encoding records) overlaps Redis's. Rank updates follow once every outcome is known.
+        Two hooks let the caller work while Redis does (nothing here waits for them to be
+        useful): ``on_outcome(index, outcome)`` is called once per interaction as soon as its
+        outcome is known, most of them while Redis still runs the rest of the batch, and
+        ``while_ranking(outcomes)`` once every outcome is known, while Redis updates the ranks.
         """
         outcomes: list[ApplyOutcome | None] = [None] * len(interactions)
         pending: list[_Job] = []
@@ -119,7 +124,9 @@ class ScoreStore:
                 if on_outcome is not None:
                     on_outcome(index, outcome)
             done.append(outcome)
-        await self._update_ranks(done)
+        await self._update_ranks(
+            done, None if while_ranking is None else lambda: while_ranking(done)
+        )
         return done
 
     def _plan(self, index: int, interaction: Interaction) -> _Job | None:
@@ -230,7 +237,9 @@ class ScoreStore:
             merged_source=source_state or job.source_state,
         )
 
-    async def _update_ranks(self, outcomes: list[ApplyOutcome]) -> None:
+    async def _update_ranks(
+        self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None
+    ) -> None:
         latest: dict[tuple[str, str], Snapshot] = {}
         for o in outcomes:
             for cand, snap in ((o.candidate_id, o.after), (o.merged_from, o.merged_source)):
@@ -240,6 +249,8 @@ class ScoreStore:
                 if seen is None or snap.sequence > seen.sequence:
                     latest[(o.tenant_id, cand)] = snap
         if not latest:
+            if meanwhile is not None:
+                meanwhile()
             return
         by_tenant: dict[str, list[Any]] = {}
         for (tenant, cand), snap in latest.items():
@@ -249,7 +260,7 @@ class ScoreStore:
         for tenant, args in by_tenant.items():  # one call per tenant: its keys share a slot
             keys = self._rank_keys(tenant)
             commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
-        await run_pipelined(self.redis, commands, self._sources)
+        await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
 
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""

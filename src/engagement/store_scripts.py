@@ -70,21 +70,23 @@ async def run_pipelined(
     commands: Sequence[Command],
     sources: dict[str, str],
     on_reply: OnReply | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Any]:
     """Replies of ``commands`` sent on one connection without waiting (packed by hiredis, written
     in chunks); ``EVALSHA`` of a script the server lacks (``sources``: sha -> text) is loaded and
     resent. Raises the first other error, after every reply is read.
 
     ``on_reply(k, reply)`` sees each successful reply as soon as it arrives, so the caller works
-    on early replies while Redis still runs the later commands.
+    on early replies while Redis still runs the later commands; ``meanwhile()`` runs once every
+    command is written, before any reply is read.
     """
-    replies = await _exchange(redis, commands, on_reply)
+    replies = await _exchange(redis, commands, on_reply, meanwhile)
     missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
     if missing:
         for sha in {commands[k][1] for k in missing}:
             await redis.script_load(sources[sha])
         again = None if on_reply is None else lambda j, reply: on_reply(missing[j], reply)
-        resent = await _exchange(redis, [commands[k] for k in missing], again)
+        resent = await _exchange(redis, [commands[k] for k in missing], again, None)
         for k, reply in zip(missing, resent, strict=True):
             replies[k] = reply
     for reply in replies:
@@ -94,7 +96,10 @@ async def run_pipelined(
 
 
 async def _exchange(
-    redis: aioredis.Redis, commands: Sequence[Command], on_reply: OnReply | None
+    redis: aioredis.Redis,
+    commands: Sequence[Command],
+    on_reply: OnReply | None,
+    meanwhile: Callable[[], None] | None,
 ) -> list[Any]:
     pool = redis.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
@@ -104,6 +109,8 @@ async def _exchange(
             chunk = commands[at : at + CHUNK]
             packed = b"".join([pack(c) for c in chunk])
             await conn.send_packed_command(packed, check_health=at == 0)
+        if meanwhile is not None:
+            meanwhile()
         parser = conn._parser
         if isinstance(parser, _AsyncHiredisParser):
             return await _read_all(parser, len(commands), conn.socket_timeout, on_reply)
