@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -29,7 +29,7 @@ from services.ingest.errors import (
     redis_unavailable_handler,
     unexpected_error_handler,
 )
-from services.ingest.metrics import IngestMetrics, MetricsMiddleware
+from services.ingest.metrics import IngestMetrics, MetricsMiddleware, exposition
 from services.ingest.routes import build_router
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink
@@ -105,8 +105,7 @@ def _ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
-        body = generate_latest(request.app.state.metrics.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
 from services.ingest.app import create_app
+from services.ingest.metrics import MULTIPROC_ENV
 from services.ingest.settings import IngestSettings
 
 GC_GEN0_THRESHOLD = 10_000
@@ -28,16 +34,38 @@ def run(argv: list[str]) -> int:
     if args.workers == 1:
         app = create_app(settings)
         tune_gc()
+    with _shared_metrics(args.workers):
+        _serve(app, args, settings.log_level)
+    return 0
+
+
+def _serve(app: FastAPI | str, args: argparse.Namespace, log_level: str) -> None:
     uvicorn.run(
         app,
         factory=args.workers > 1,
         workers=args.workers,
         host=args.host,
         port=args.port,
-        log_level=settings.log_level.lower(),
+        log_level=log_level.lower(),
         proxy_headers=True,
     )
-    return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several processes, make them record metrics into one directory that each one's
+    ``/metrics`` sums (prometheus_client's multiprocess mode; the workers are spawned, so they
+    read the variable when they import prometheus_client). An operator's directory is kept."""
+    if workers == 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="engagement-ingest-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _arguments(settings: IngestSettings) -> argparse.ArgumentParser:

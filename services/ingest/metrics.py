@@ -1,12 +1,19 @@
-"""Prometheus metrics of the ingest service, on a registry of their own (one per app)."""
+"""Prometheus metrics of the ingest service, on a registry of their own (one per app).
+
+With several server processes (``engagement ingest --workers N``) every process records into
+files under ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, which the command
+sets up) and ``/metrics`` sums them, so any process answers a scrape with the service's totals.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -56,6 +63,20 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def exposition(metrics: IngestMetrics) -> bytes:
+    """The text of ``/metrics``: this process's registry, or every process's in multiprocess
+    mode (only counters and histograms here: their samples add up across processes)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return generate_latest(metrics.registry)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=path)
+    return generate_latest(registry)
 
 
 class MetricsMiddleware:
