@@ -6,7 +6,9 @@ below it at ``t_now`` (engagement.redis_keys). ``t_last`` is a per-tenant waterm
 only after the tenant's alerts are published, so a crash repeats a range (harmless: the announced
 tier's compare-and-set) and never skips one. No full scans: each query returns crossings only —
 except a tenant's very first sweep (no watermark yet), which starts from -inf so that a crossing
-that happened before any notifier swept is still found; the announced tiers dedupe it.
+that happened before any notifier swept is still found; the announced tiers dedupe it. A range is
+read in keyset-paged slices (``ranked_members``): the scorer moving members in and out of it
+meanwhile never shifts a member that stays out of the sweep.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -30,7 +34,7 @@ from services.notifier.state import NotifiedStore
 
 log = logging.getLogger(__name__)
 
-PAGE = 500
+PAGE = 500  # members per ZRANGE: bounds Redis' time per command and the reply size
 
 
 @dataclass(frozen=True)
@@ -90,21 +94,9 @@ class DecaySweep:
             low, high = rank_bound(exit_, since, scale, h), rank_bound(exit_, now, scale, h)
             for j in range(k, len(self.rules.tiers)):
                 key = self.layout.tier_set(tenant, self.rules.tiers[j].name)
-                async for member, rank in self._range(key, low, high):
+                async for member, rank in ranked_members(self.redis, key, low, high):
                     hits[member] = Hit(member, j, rank, k)
         return hits
-
-    async def _range(self, key: str, low: float, high: float):  # type: ignore[no-untyped-def]
-        offset = 0
-        while True:
-            page = await self.redis.zrangebyscore(
-                key, _bound(low), f"({_bound(high)}", start=offset, num=PAGE, withscores=True
-            )
-            for member, rank in page:
-                yield member.decode(), float(rank)
-            if len(page) < PAGE:
-                return
-            offset += PAGE
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float
@@ -142,6 +134,56 @@ class DecaySweep:
             score=score_of(raw_at_rank(hit.rank, now, h), scale),
             crossed_at=datetime.fromtimestamp(crossed, UTC),
         )
+
+
+async def ranked_members(
+    redis: aioredis.Redis, key: str, low: float, high: float, *, page: int = PAGE
+) -> AsyncIterator[tuple[str, float]]:
+    """Yield ``(member, rank)`` with ``low <= rank < high`` in rank order, one page per round trip.
+
+    Keyset-paged: each page starts after the last ``(rank, member)`` yielded (Redis orders equal
+    ranks by member bytes), so members that leave or join the range between pages (the scorer
+    moves them meanwhile) never make one that stays with its rank unchanged be skipped or come
+    twice. A member whose rank moves ahead of the cursor meanwhile comes again with its new rank;
+    one moved behind it is left to its score record.
+    """
+    if page < 2:
+        raise ValueError("page must be >= 2")
+    last: tuple[float, bytes] | None = None
+    skip = 0  # members at rank last[0] that sort at or before last, less one: an offset guess
+    while True:
+        start = _bound(low) if last is None else _bound(last[0])
+        reply: list[Any] = await redis.zrange(
+            key, start, f"({_bound(high)}", byscore=True, offset=skip, num=page, withscores=True
+        )
+        rows = [(float(rank), member) for member, rank in reply]
+        if skip and (not rows or last is None or rows[0] > last):
+            skip = 0  # members before the cursor left: the guessed offset may jump past one
+            continue
+        fresh = [row for row in rows if last is None or row > last]
+        for rank, member in fresh:
+            yield member.decode(), rank
+        if len(rows) < page:
+            return
+        skip, last = _cursor(rows, fresh, last, skip)
+
+
+def _cursor(
+    rows: list[tuple[float, bytes]],
+    fresh: list[tuple[float, bytes]],
+    last: tuple[float, bytes] | None,
+    skip: int,
+) -> tuple[int, tuple[float, bytes]]:
+    """The next page's offset guess and cursor after a full page ``rows`` (``fresh`` its new tail).
+
+    The guess points at the cursor itself (one row of overlap), so the next page can prove it
+    missed nothing: its first row must sort at or before the cursor.
+    """
+    cursor = fresh[-1] if fresh else last
+    assert cursor is not None  # a full page with nothing fresh follows a cursor
+    ties = sum(1 for rank, _ in rows if rank == cursor[0])
+    before = skip if last is not None and last[0] == cursor[0] else 0
+    return before + ties - 1, cursor
 
 
 def _bound(value: float) -> str:
