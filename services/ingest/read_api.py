@@ -6,23 +6,24 @@ are read straight from Redis (the scorer's store) and valued at the moment of th
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 
 from engagement.records import PILLARS, Cause, ScoreChange
 from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
-from engagement.score_views import iso
+from engagement.score_views import Erasure, iso
 from engagement.topics import candidate_key
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError
-from services.scorer.publishing import encode, record
+from services.ingest.routes import ERROR
+from services.ingest.settings import IngestSettings
+from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
+from services.scorer.publishing import record
 
 router = APIRouter(tags=["scores"])
 ReadTenant = Annotated[str, Depends(require_read_key)]
@@ -85,26 +86,43 @@ async def tiers(tenant: ReadTenant, store: Store) -> Any:
     status_code=204,
     response_class=Response,
     summary="Erase a candidate (GDPR)",
+    responses={
+        503: {
+            "description": "Kafka did not acknowledge the erasure records (or Redis is down): "
+            "retry the DELETE after Retry-After; the retry completes the erasure.",
+            **ERROR,
+        }
+    },
 )
 async def erase_candidate(
     candidate_id: CandidateId, tenant: AdminTenant, store: Store, request: Request
 ) -> Response:
-    """Delete every key of the candidate (and of anonymous ids merged into it), then publish a
-    tombstone on the latest topic and a ``cause{type: erasure}`` record. Idempotent: 204 again."""
+    """Delete every key of the candidate (and of ids merged into it), then publish a tombstone
+    for each of them on the latest topic and a ``cause{type: erasure}`` record. Idempotent: 204
+    again; a retry after a 503 publishes the same records (the store remembers them until Kafka
+    acknowledged them)."""
     erasure = await store.erase(tenant, candidate_id)
-    now = datetime.now(UTC)
-    records = [
-        _erasure_record(request, store.rules, tenant, candidate_id, erasure.last_sequence + 1, now)
-    ]
-    for cand in (candidate_id, *erasure.merged_ids):
-        records.append((_latest_topic(request), candidate_key(tenant, cand).encode(), None, []))
-    await _publish(request, records)
+    settings: IngestSettings = request.app.state.settings
+    await _publish(request.app.state.sink, _erasure_records(settings, store.rules, erasure))
+    await store.erasure_published(erasure)
     return Response(status_code=204)
 
 
+def _erasure_records(settings: IngestSettings, rules: Rules, erasure: Erasure) -> list[OutRecord]:
+    """The erasure record (the sequence after the candidate's last one), then one tombstone for
+    the candidate and for each id merged into it."""
+    tenant, candidate_id = erasure.tenant_id, erasure.candidate_id
+    sequence = erasure.last_sequence + 1
+    records = [_erasure_record(settings, rules, tenant, candidate_id, sequence)]
+    for cand in (candidate_id, *erasure.merged_ids):
+        key = candidate_key(tenant, cand).encode()
+        records.append(OutRecord(settings.topics.scores_latest, key, None, []))
+    return records
+
+
 def _erasure_record(
-    request: Request, rules: Rules, tenant: str, candidate_id: str, sequence: int, now: datetime
-) -> tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]:
+    settings: IngestSettings, rules: Rules, tenant: str, candidate_id: str, sequence: int
+) -> OutRecord:
     change = ScoreChange(
         tenantId=tenant,
         candidateId=candidate_id,
@@ -115,43 +133,23 @@ def _erasure_record(
         pillars=dict.fromkeys(PILLARS, 0.0),
         channels={},
         sequence=sequence,
-        asOf=now,
+        asOf=datetime.now(UTC),
         rulesVersion=rules.version,
         cause=Cause(type="erasure"),
     )
-    out = record(request.app.state.settings.topics.scores_changed, change, "score.changed")
-    return out.topic, out.key or b"", encode(change), out.headers
+    out = record(settings.topics.scores_changed, change, "score.changed")
+    return OutRecord(out.topic, out.key or b"", out.value, out.headers)
 
 
-def _latest_topic(request: Request) -> str:
-    return str(request.app.state.settings.topics.scores_latest)
-
-
-async def _publish(
-    request: Request, records: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]]
-) -> None:
-    """Produce and wait for every acknowledgement; 503 (retry the DELETE) when Kafka does not ack."""
-    settings = request.app.state.settings
-    producer = getattr(request.app.state.sink, "producer", None)
-    if producer is None:
-        raise _unavailable(settings)
+async def _publish(sink: KafkaSink, records: list[OutRecord]) -> None:
+    """Return once Kafka acknowledged every record; 503 + Retry-After (retry the DELETE) if not."""
     try:
-        futures = [
-            await producer.send(topic, key=key, value=value, headers=headers)
-            for topic, key, value, headers in records
-        ]
-        await asyncio.wait_for(
-            asyncio.gather(*futures), timeout=settings.ingest_produce_timeout_seconds
-        )
-    except (KafkaError, TimeoutError) as exc:
-        raise _unavailable(settings) from exc
-
-
-def _unavailable(settings: Any) -> ApiError:
-    retry = str(getattr(settings, "ingest_retry_after_seconds", 5))
-    return ApiError(
-        503,
-        "kafka_unavailable",
-        "the erasure is done in Redis but Kafka did not acknowledge it; retry the DELETE",
-        headers={"Retry-After": retry},
-    )
+        await sink.publish(records)
+    except NotAcknowledged:
+        raise ApiError(
+            503,
+            "kafka_unavailable",
+            "the candidate is erased from Redis but Kafka did not acknowledge the erasure "
+            "records; retry the DELETE to complete the erasure",
+            headers={"Retry-After": str(sink.settings.ingest_retry_after_seconds)},
+        ) from None

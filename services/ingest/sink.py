@@ -22,11 +22,12 @@ class NotAcknowledged(Exception):
 
 
 class OutRecord(NamedTuple):
-    """One record to produce (a named tuple: built once per event, so it must be cheap)."""
+    """One record to produce (a named tuple: built once per event, so it must be cheap);
+    ``value=None`` is a tombstone."""
 
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
     headers: list[tuple[str, bytes]]
 
 

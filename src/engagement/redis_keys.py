@@ -18,7 +18,10 @@ key                 type       content
 ``P{T:C}:k``        hash       daily caps: ``<utc day number>|<event>`` → count (old days pruned)
 ``P{T:C}:c``        list       recent contributions, newest first, capped (default 6):
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
-``P{T:C}:m``        set        anonymous candidate ids merged into C (for erasure, merge dedupe)
+``P{T:C}:m``        set        ids merged into C, directly or through a chain (erasure, merge dedupe)
+``P{T:C}:e``        hash       pending erasure of C, only between ``DELETE`` wiping C's keys and
+                               Kafka acknowledging its records: ``s`` C's last sequence,
+                               ``i:<id>`` each id merged into C (to tombstone); expires (7 days)
 ==================  =========  =================================================================
 
 Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
@@ -88,6 +91,10 @@ class KeyLayout:
         """A SCAN pattern matching every key of one candidate (glob characters escaped)."""
         raw = f"{self.prefix}{{{tenant_id}:{candidate_id}}}:"
         return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in raw) + "*"
+
+    def pending_erasure(self, tenant_id: str, candidate_id: str) -> str:
+        """The hash recording an erasure of the candidate until Kafka acknowledged its records."""
+        return f"{self.candidate_base(tenant_id, candidate_id)}:e"
 
     def tier_set(self, tenant_id: str, tier: str) -> str:
         """The sorted set of candidates whose stored tier is ``tier``."""

@@ -4,17 +4,22 @@ Key layout and how to read the tier sets: see ``engagement.redis_keys``. ``apply
 batch in three pipelined round trips (``transaction=False``): (1) every apply script and merge
 step 1, (2) redirects of merged anonymous ids and merge step 2, (3) rank updates with sequence
 compare-and-set. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
+A batch with merges first reads the ``merged_into`` links on their targets' paths (one round trip
+per link followed) and refuses the merges that would close a loop (``engagement.identity``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import orjson
 import redis.asyncio as aioredis
 
-from engagement import rank_reads
+from engagement import pending_erasure, rank_reads
+from engagement.identity import screen_merges
 from engagement.records import Interaction
 from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
@@ -44,8 +49,16 @@ from engagement.store_scripts import (
 DEDUPE_WINDOW_SECONDS = 8 * 86400
 CONTRIBUTIONS_KEPT = 6
 MAX_HOPS = 3
-Stage = Literal["apply", "take", "add"]
+Stage = Literal["apply", "take", "add", "release"]
 OnOutcome = Callable[[int, ApplyOutcome], None]
+Link = tuple[str, str]  # (tenant, candidate)
+REFUSALS = {
+    "cycle": "the target already resolves to the source: they are one candidate, held by the source",
+    "too_deep": f"the source would be more than {MAX_HOPS} redirects away from its candidate",
+    "merged_elsewhere": "the source was already folded into another candidate",
+}
+
+log = logging.getLogger("engagement.store")
 
 
 @dataclass
@@ -63,6 +76,8 @@ class _Job:
     hops: int = 0
     frozen: list[str] = field(default_factory=list)  # merge step 2 arguments
     source_state: Snapshot | None = None
+    marked: bool = False  # step 1 of this job marked the source (only then may it release it)
+    refusal: str | None = None  # why a marked source is released (a key of REFUSALS)
 
 
 class ScoreStore:
@@ -85,7 +100,7 @@ class ScoreStore:
         block = config_block(rules, contributions_kept)
         self._scripts = {
             name: redis.register_script(lua_source(name, block))
-            for name in ("apply", "merge_take", "merge_add", "erase", "rank")
+            for name in ("apply", "merge_take", "merge_add", "merge_release", "erase", "rank")
         }
         self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
         self._window = repr(float(dedupe_window_seconds))
@@ -115,6 +130,7 @@ class ScoreStore:
                     on_outcome(index, outcomes[index])  # type: ignore[arg-type]
             else:
                 pending.append(job)
+        pending = await self._screen(pending, outcomes, on_outcome)
         while pending:
             pending = await self._round(pending, outcomes, on_outcome)
         done: list[ApplyOutcome] = []
@@ -153,6 +169,41 @@ class ScoreStore:
             rules_version=self.rules.version,
         )
 
+    async def _screen(
+        self, jobs: list[_Job], outcomes: list[ApplyOutcome | None], on_outcome: OnOutcome | None
+    ) -> list[_Job]:
+        """The jobs that go ahead: merges that would close a loop or a too long chain settle as
+        conflicts before anything is written (decided in batch order, as if one by one)."""
+        merges = [job for job in jobs if job.stage == "take"]
+        if not merges:
+            return jobs
+        links = await self._merge_links(merges)
+        pairs = [((job.tenant, job.source or ""), (job.tenant, job.candidate)) for job in merges]
+        verdicts = screen_merges(pairs, links, max_depth=MAX_HOPS - 1)
+        refused: set[int] = set()
+        for job, verdict in zip(merges, verdicts, strict=True):
+            if verdict != "go":
+                refused.add(job.index)
+                self._refuse(job, verdict, outcomes, at="screen")
+                if on_outcome is not None:
+                    on_outcome(job.index, outcomes[job.index])  # type: ignore[arg-type]
+        return [job for job in jobs if job.index not in refused]
+
+    async def _merge_links(self, merges: list[_Job]) -> dict[Link, Link | None]:
+        """``merged_into`` of every merge's source and of the ids on its target's path, up to
+        MAX_HOPS - 1 links from the target (one pipelined round trip per link followed)."""
+        links: dict[Link, Link | None] = {}
+        path = {(job.tenant, job.candidate) for job in merges}
+        ask = path | {(job.tenant, job.source or "") for job in merges}
+        for _ in range(MAX_HOPS):
+            missing = sorted(ask - links.keys())
+            profiles = [("HGET", self.keys.candidate(*link).profile, "m") for link in missing]
+            replies = await run_pipelined(self.redis, profiles, self._sources) if missing else []
+            for (tenant, candidate), reply in zip(missing, replies, strict=True):
+                links[(tenant, candidate)] = None if reply is None else (tenant, text(reply))
+            ask = path = {nxt for node in path if (nxt := links[node]) is not None}
+        return links
+
     async def _round(
         self,
         jobs: list[_Job],
@@ -178,10 +229,13 @@ class ScoreStore:
             keys = (f"{base}:p", f"{base}:d", f"{base}:k", f"{base}:c")
             sha = self._scripts["apply"].sha
             return ("EVALSHA", sha, 4, *keys, *event_args(job.event, self._window))
+        src = self.keys.candidate(job.tenant, job.source or "")
         if job.stage == "take":
-            src = self.keys.candidate(job.tenant, job.source or "")
-            sha = self._scripts["merge_take"].sha
-            return ("EVALSHA", sha, 3, src.profile, src.caps, src.contributions, job.candidate)
+            keys = (src.profile, src.caps, src.contributions, src.merged)
+            return ("EVALSHA", self._scripts["merge_take"].sha, 4, *keys, job.candidate)
+        if job.stage == "release":
+            target = job.interaction.userId or ""
+            return ("EVALSHA", self._scripts["merge_release"].sha, 1, src.profile, target)
         dst = self.keys.candidate(job.tenant, job.candidate)
         keys = (dst.profile, dst.merged, dst.caps, dst.contributions)
         return ("EVALSHA", self._scripts["merge_add"].sha, 4, *keys, *job.frozen)
@@ -191,28 +245,60 @@ class ScoreStore:
     ) -> list[_Job]:
         kind = text(result[0])
         if kind == "redirect":
-            if job.hops >= MAX_HOPS:
-                outcomes[job.index] = self._outcome(job, "conflict", None, None)
-                return []
-            target = text(result[1])
-            redirected = job.redirected_from or job.candidate
-            return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
+            return self._redirect(job, text(result[1]), outcomes)
         if job.stage == "take":
             return self._after_take(job, kind, result, outcomes)
+        if job.stage == "release":
+            return self._refuse(job, job.refusal or "cycle", outcomes, result[1], "merge_release")
         before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
         outcomes[job.index] = self._outcome(job, outcome, before, after)
         return []
 
+    def _redirect(self, job: _Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[_Job]:
+        if job.stage == "add" and (target == job.source or job.hops >= MAX_HOPS):
+            # only a merge racing on another worker (or a chain grown since _screen) gets here
+            refusal = "cycle" if target == job.source else "too_deep"
+            if job.marked:  # nothing of the source was added anywhere: undo step 1
+                return [replace(job, stage="release", refusal=refusal)]
+            return self._refuse(job, refusal, outcomes, at="merge_add")
+        if job.hops >= MAX_HOPS:
+            outcomes[job.index] = self._outcome(job, "conflict", None, None)
+            fields: dict[str, Any] = {"event": "store.redirect_conflict", "tenant": job.tenant}
+            fields |= {"candidate": job.redirected_from, "messageId": job.interaction.messageId}
+            log.warning("event not scored: %s", orjson.dumps(fields).decode(), extra=fields)
+            return []
+        redirected = job.redirected_from or job.candidate
+        return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
+
     def _after_take(
         self, job: _Job, kind: str, result: list[Any], outcomes: list[ApplyOutcome | None]
     ) -> list[_Job]:
-        source_state = parse_snapshot(result[1], self.rules)
         if kind == "conflict":
-            outcomes[job.index] = self._outcome(job, "conflict", None, None, source_state)
-            return []
+            return self._refuse(job, "merged_elsewhere", outcomes, result[1], "merge_take")
         frozen = frozen_args(job.source or "", result)
-        return [replace(job, stage="add", frozen=frozen, source_state=source_state)]
+        source_state = parse_snapshot(result[1], self.rules)
+        marked = kind == "taken"
+        return [replace(job, stage="add", frozen=frozen, source_state=source_state, marked=marked)]
+
+    def _refuse(
+        self,
+        job: _Job,
+        refusal: str,
+        outcomes: list[ApplyOutcome | None],
+        source_snapshot: Any = None,
+        at: str = "screen",
+    ) -> list[_Job]:
+        """Settle a merge as a conflict (nothing of the source moved); log why and where."""
+        target = job.interaction.userId or ""
+        state = None if source_snapshot is None else parse_snapshot(source_snapshot, self.rules)
+        job = replace(job, candidate=target, source_state=None)
+        outcomes[job.index] = self._outcome(job, "conflict", None, None, state)
+        fields: dict[str, Any] = {"event": "store.merge_refused", "reason": refusal}
+        fields |= {"why": REFUSALS[refusal], "tenant": job.tenant, "source": job.source}
+        fields |= {"target": target, "messageId": job.interaction.messageId, "at": at}
+        log.warning("identity merge refused: %s", orjson.dumps(fields).decode(), extra=fields)
+        return []
 
     def _outcome(
         self,
@@ -279,24 +365,31 @@ class ScoreStore:
         return [self.keys.sequences(tenant), *tiers]
 
     async def erase(self, tenant_id: str, candidate_id: str) -> Erasure:
-        """Remove every key of the candidate and of ids merged into it (transitively). Idempotent."""
-        keys = self.keys.candidate(tenant_id, candidate_id)
-        seq, removed, merged_raw = await self._scripts["erase"](keys=list(keys.all), args=[])
-        todo, seen = [text(m) for m in merged_raw], {candidate_id}
-        while todo:  # ids merged into merged ids too (alias chains)
-            anon = todo.pop()
-            if anon in seen:
-                continue
-            seen.add(anon)
-            _s, more, nested = await self._scripts["erase"](
-                keys=list(self.keys.candidate(tenant_id, anon).all), args=[]
-            )
-            removed += more
-            todo.extend(text(m) for m in nested)
-        merged = tuple(sorted(seen - {candidate_id}))
+        """Remove every key of the candidate and of ids merged into it (transitively), and their
+        ranks. Idempotent, and complete when repeated after a failure at any point: the merged ids
+        and the last sequence are recorded first in a pending erasure, which outlives the keys
+        (``erasure_published`` deletes it), so a retry returns them again."""
+        last_sequence, merged = await pending_erasure.record(
+            self.redis, self.keys, tenant_id, candidate_id
+        )
+        todo, removed = [candidate_id, *merged], 0
+        while todo:
+            keys = self.keys.candidate(tenant_id, todo.pop())
+            _seq, count, nested = await self._scripts["erase"](keys=list(keys.all), args=[])
+            removed += int(count)
+            late = {text(m) for m in nested} - {candidate_id, *merged}
+            if late:  # merged in after ``record`` looked (a concurrent identify or alias)
+                last_sequence, merged = await pending_erasure.record(
+                    self.redis, self.keys, tenant_id, candidate_id, late
+                )
+                todo.extend(late)
         for cand in (candidate_id, *merged):
             await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=[cand, 0, -1, "0"])
-        return Erasure(tenant_id, candidate_id, removed > 0, int(removed), int(seq), merged)
+        return Erasure(tenant_id, candidate_id, removed > 0, removed, last_sequence, merged)
+
+    async def erasure_published(self, erasure: Erasure) -> None:
+        """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""
+        await pending_erasure.forget(self.redis, self.keys, erasure)
 
     async def get_candidate(
         self, tenant_id: str, candidate_id: str, now: float

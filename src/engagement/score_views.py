@@ -133,8 +133,10 @@ class ApplyOutcome:
     already decayed to it), ``after`` the state after it; for duplicates and capped events both
     are the current stored state; both are None for unscored interactions. ``candidate_id`` is
     the candidate finally written (after a redirect of a merged anonymous id, whose id is then in
-    ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the known candidate,
-    ``merged_from`` the folded-in anonymous id and ``merged_source`` its state after step 1.
+    ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the candidate ``userId``
+    resolves to (``userId`` itself for a refused merge, a ``conflict``), ``merged_from`` the
+    folded-in id and ``merged_source`` its state after step 1 (or after it was undone; None when
+    refused before step 1).
     """
 
     outcome: Outcome

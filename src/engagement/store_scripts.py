@@ -185,12 +185,16 @@ def merge_source(interaction: Interaction) -> str | None:
 
 
 def frozen_args(source: str, result: list[Any]) -> list[str]:
+    """ARGV of merge_add.lua from merge_take.lua's reply on ``source``."""
     snap = text(result[1]).split("\x1f")
     channels = snap[11:]
     caps = [text(x) for x in result[2]]
     contributions = [text(x) for x in result[3]]
+    merged = sorted(text(x) for x in result[4])
     return [
         source,
+        str(len(merged)),
+        *merged,
         *snap[0:5],
         snap[8],
         str(len(channels) // 2),

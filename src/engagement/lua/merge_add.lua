@@ -1,14 +1,20 @@
--- Merge step 2, on the known candidate: add the frozen anonymous state once (exact, aligned at
--- the later reference time). KEYS: profile, merged-ids set, caps hash, contributions.
--- ARGV after the config (ARGV[1]): source id, t, r, e, a, i, l, nch, (channel, value)*nch,
--- ncaps, (field, count)*ncaps, contributions...
+-- Merge step 2, on the candidate the target resolves to: add the source's frozen state once
+-- (exact, aligned at the later reference time) and record the source and the ids merged into it,
+-- so a replay of any of their merges finds them here, however long the chain it follows.
+-- KEYS: profile, merged-ids set, caps hash, contributions.
+-- ARGV after the config (ARGV[1]): source id, nids, ids merged into the source*, t, r, e, a, i,
+-- l, nch, (channel, value)*nch, ncaps, (field, count)*ncaps, contributions...
 -- Returns {'merged'|'duplicate', before, after} or {'redirect', target}.
 local P, M, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cfg, n = read_config()
 local source = ARGV[n]
 local p = load(P)
 if p.m then return {'redirect', p.m} end
-if redis.call('SADD', M, source) == 0 then
+local new = redis.call('SADD', M, source)
+local nids = tonumber(ARGV[n + 1])
+for k = n + 2, n + 1 + nids do redis.call('SADD', M, ARGV[k]) end
+n = n + 1 + nids  -- ARGV[n + 1] is now t
+if new == 0 then
   local snap = encode(p, cfg)
   return {'duplicate', snap, snap}
 end

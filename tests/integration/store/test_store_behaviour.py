@@ -132,6 +132,7 @@ async def test_erase_leaves_no_key_of_the_candidate_or_its_anonymous_ids(
     )
     erased = await store.erase("acme", "u1")
     assert erased.existed and erased.merged_ids == ("anon:x",) and erased.last_sequence == 1
+    await store.erasure_published(erased)
     keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
     assert not [k for k in keys if "u1" in k or "anon:x" in k]
     for key in keys:
@@ -282,8 +283,80 @@ async def test_erase_follows_merges_of_merged_ids(
         update={"previousId": "old-crm-id"}
     )
     await store.apply_batch([alias])
-    # when u1 is erased
-    await store.erase("acme", "u1")
+    # when u1 is erased (and its records published)
+    erased = await store.erase("acme", "u1")
+    await store.erasure_published(erased)
     # then no key of any id merged into it, directly or not, is left
     keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
     assert not [k for k in keys if "u1" in k or "old-crm-id" in k or "anon:x" in k]
+
+
+async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given u1 (two events) with anon:x folded in and old-crm-id aliased in, erased once
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("u1", T0, event="Article Read"),
+            interaction("u2", T0 + 1, event="Article Read"),
+            interaction("o1", T0, event="Article Read", user_id="old-crm-id"),
+            interaction("i1", T0 + 2, kind="identify", anonymous_id="x"),
+        ]
+    )
+    alias = interaction("al1", T0 + 3, kind="alias").model_copy(update={"previousId": "old-crm-id"})
+    await store.apply_batch([alias])
+    first = await store.erase("acme", "u1")
+    # when the erasure is repeated before its records were published (a retried DELETE)
+    again = await store.erase("acme", "u1")
+    # then it names the same merged ids and last sequence, although every key is gone
+    assert first.merged_ids == ("anon:x", "old-crm-id") and first.last_sequence == 4
+    assert (again.merged_ids, again.last_sequence) == (first.merged_ids, first.last_sequence)
+    assert again.removed_keys == 0
+    # and only the pending erasure is left, and it expires within 7 days
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
+    pending = f"{redis_prefix}{{acme:u1}}:e"
+    assert [k for k in keys if "u1" in k or "old-crm-id" in k or "anon:x" in k] == [pending]
+    assert 0 < await redis_client.ttl(pending) <= 7 * DAY
+
+
+async def test_an_erase_after_its_records_were_published_finds_nothing(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given u1 with anon:x folded in, erased and its records published
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", anonymous_id="x"),
+        ]
+    )
+    await store.erasure_published(await store.erase("acme", "u1"))
+    # when it is erased again
+    again = await store.erase("acme", "u1")
+    await store.erasure_published(again)
+    # then there is nothing left to erase and no key is left behind
+    assert (again.existed, again.merged_ids, again.last_sequence) == (False, (), 0)
+    assert [k async for k in redis_client.scan_iter(match=f"{redis_prefix}*u1*")] == []
+
+
+async def test_a_published_erasure_keeps_the_pending_entry_of_a_concurrent_wider_one(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given an erasure of u1 that found no merged id
+    await store.apply_batch([interaction("u1", T0, event="Article Read")])
+    narrow = await store.erase("acme", "u1")
+    # and a concurrent erasure that meanwhile found anon:x merged in (an identify in between)
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0 + 1, kind="identify", anonymous_id="x"),
+        ]
+    )
+    wide = await store.erase("acme", "u1")
+    # when the first one's records are published
+    await store.erasure_published(narrow)
+    # then the pending entry stays for the second, whose records are not all published yet
+    assert wide.merged_ids == ("anon:x",)
+    assert (await store.erase("acme", "u1")).merged_ids == ("anon:x",)
+    await store.erasure_published(wide)
+    assert [k async for k in redis_client.scan_iter(match=f"{redis_prefix}*u1*")] == []

@@ -1,0 +1,77 @@
+"""The pending-erasure entry: what a GDPR erasure must still publish once its keys are gone.
+
+``DELETE /v1/candidates/{id}`` wipes the candidate's keys in Redis, then publishes tombstones and
+an erasure record to Kafka. If Kafka does not acknowledge them, the client retries — and by then
+Redis no longer says which ids were merged into the candidate nor its last sequence. So before any
+key is deleted the erasure records both in ``P{T:C}:e`` (``KeyLayout.pending_erasure``; the ids
+to tombstone and the sequence, nothing else), which expires after ``PENDING_ERASURE_SECONDS``
+and is deleted once Kafka acknowledged every record. A retry reads it back and publishes the same
+records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from engagement.redis_keys import KeyLayout
+from engagement.score_views import Erasure
+from engagement.store_scripts import lua_source, text
+
+PENDING_ERASURE_SECONDS = 7 * 86400  # how long a retry of a failed erasure can still complete it
+
+
+async def record(
+    redis: aioredis.Redis,
+    keys: KeyLayout,
+    tenant_id: str,
+    candidate_id: str,
+    found: Iterable[str] | None = None,
+) -> tuple[int, tuple[str, ...]]:
+    """Add ids merged into the candidate (``found``, else every id its merges reach, directly or
+    not) and its last sequence to its pending erasure; return the recorded sequence and ids.
+
+    Idempotent; ids and sequence recorded by an earlier attempt are kept, the TTL restarts.
+    """
+    if found is None:
+        found = await _merged_into(redis, keys, tenant_id, candidate_id)
+    candidate = keys.candidate(tenant_id, candidate_id)
+    pending = keys.pending_erasure(tenant_id, candidate_id)
+    seq, ids = await _script(redis, "erasure_pending")(
+        keys=[pending, candidate.profile, candidate.merged],
+        args=[PENDING_ERASURE_SECONDS, *sorted(found)],
+    )
+    return int(seq), tuple(sorted({text(i) for i in ids} - {candidate_id}))
+
+
+async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> None:
+    """Delete the pending erasure whose records were all published, unless a concurrent erasure
+    recorded more ids or a later sequence meanwhile. Idempotent."""
+    pending = keys.pending_erasure(erasure.tenant_id, erasure.candidate_id)
+    args = [erasure.last_sequence, len(erasure.merged_ids)]
+    await _script(redis, "erasure_done")(keys=[pending], args=args)
+
+
+async def _merged_into(
+    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
+) -> set[str]:
+    """Every id merged into the candidate, directly or through other merged ids (read only)."""
+    seen, todo = {candidate_id}, [candidate_id]
+    while todo:
+        members = await redis.smembers(keys.candidate(tenant_id, todo.pop()).merged)
+        fresh = {text(m) for m in members} - seen
+        seen |= fresh
+        todo.extend(fresh)
+    return seen - {candidate_id}
+
+
+def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
+    return redis.register_script(_source(name))
+
+
+@cache
+def _source(name: str) -> str:
+    return lua_source(name)
