@@ -74,6 +74,17 @@ def ingest_settings(**overrides: object) -> IngestSettings:
     return IngestSettings(**{**defaults, **overrides})  # type: ignore[arg-type]
 
 
+def outage_settings(broker: str, **overrides: object) -> IngestSettings:
+    """IngestSettings on a private broker a test stops: Kafka gives up fast, Retry-After is 7."""
+    return ingest_settings(
+        kafka_bootstrap_servers=broker,
+        ingest_produce_timeout_seconds=1.0,
+        ingest_retry_after_seconds=7,
+        kafka_request_timeout_ms=2000,
+        **overrides,
+    )
+
+
 @pytest.fixture
 def settings(
     kafka_bootstrap, redis_url, topic_prefix, redis_prefix, sources_file

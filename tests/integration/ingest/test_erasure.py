@@ -16,7 +16,7 @@ from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.topics import Topics
 from services.ingest.app import create_app
-from tests.integration.ingest.conftest import ADMIN_KEY, ingest_settings
+from tests.integration.ingest.conftest import ADMIN_KEY, outage_settings
 from tests.support.kafka import read_topic
 from tests.support.server import serve
 from tests.unit.scoring.strategies import interaction
@@ -92,15 +92,12 @@ async def test_a_delete_retried_after_a_kafka_outage_publishes_the_whole_erasure
     # given u1 with three ids merged into it, and an ingest service on a private broker
     port = free_port()
     broker = start_tansu(port)
-    settings = ingest_settings(
-        kafka_bootstrap_servers=broker.address,
+    settings = outage_settings(
+        broker.address,
         kafka_topic_prefix=topic_prefix,
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
         sources_file=sources_file,
-        ingest_produce_timeout_seconds=1.0,
-        ingest_retry_after_seconds=7,
-        kafka_request_timeout_ms=2000,
     )
     store = ScoreStore(redis_client, prefix=redis_prefix, rules=load_rules(settings.rules_file))
     last_sequence = await given_u1_with_merged_ids(store, tenant)

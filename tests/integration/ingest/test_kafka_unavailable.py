@@ -8,7 +8,7 @@ import httpx
 
 from engagement.localstack import start_tansu
 from services.ingest.app import create_app
-from tests.integration.ingest.conftest import SERVER_KEY, basic, ingest_settings
+from tests.integration.ingest.conftest import SERVER_KEY, basic, ingest_settings, outage_settings
 from tests.support.server import serve
 
 ITEM = {"type": "track", "userId": "u1", "event": "Job Viewed"}
@@ -18,14 +18,11 @@ async def test_unreachable_broker_answers_503_and_never_200(redis_url, topic_pre
     # given an ingest service on a private broker that has acknowledged an event
     broker = start_tansu()
     try:
-        settings = ingest_settings(
-            kafka_bootstrap_servers=broker.address,
+        settings = outage_settings(
+            broker.address,
             kafka_topic_prefix=topic_prefix,
             redis_url=redis_url,
             sources_file=sources_file,
-            ingest_produce_timeout_seconds=1.0,
-            ingest_retry_after_seconds=7,
-            kafka_request_timeout_ms=2000,
         )
         with serve(create_app(settings), ready_path="/readyz") as url:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
