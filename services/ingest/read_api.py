@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from engagement.records import PILLARS, Cause, ScoreChange
 from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
+from engagement.score_records import record
 from engagement.score_views import Erasure, iso
 from engagement.topics import candidate_key
 from services.ingest.auth import require_admin_key, require_read_key
@@ -23,7 +24,6 @@ from services.ingest.errors import ApiError
 from services.ingest.routes import ERROR
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
-from services.scorer.publishing import record
 
 router = APIRouter(tags=["scores"])
 ReadTenant = Annotated[str, Depends(require_read_key)]

@@ -11,11 +11,11 @@ import redis.asyncio as aioredis
 
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
+from engagement.score_records import OutRecord
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
 from services.scorer.producing import produce_all
-from services.scorer.publishing import OutRecord
 from services.scorer.settings import ScorerSettings
 from services.worker.faust_app import faust_app, raw_topic
 from services.worker.web import add_ops_views, assignment

@@ -22,14 +22,15 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engagement.records import Interaction
-from engagement.redis_store import OnOutcome, ScoreStore
+from engagement.redis_store import ScoreStore
+from engagement.score_records import OutRecord
 from engagement.score_views import ApplyOutcome
+from engagement.store_jobs import OnOutcome
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 from services.scorer.publishing import (
     MISSING,
     Encoded,
-    OutRecord,
     encoded_change,
     score_records,
 )

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from engagement.partitioning import partition_of
-from services.scorer.publishing import OutRecord
+from engagement.score_records import OutRecord
 
 log = logging.getLogger("engagement.scorer")
 

@@ -1,7 +1,8 @@
 """Score records for Kafka from store outcomes (pure): change records and coalesced snapshots.
 
 Values are the JSON of ``engagement.records.ScoreChange`` (same fields, same order), built as
-plain dicts and encoded once per state: this runs for every scored event.
+plain dicts and encoded once per state: this runs for every scored event. The same record built
+from a ``ScoreChange`` (ingest's erasure record) is ``engagement.score_records.record``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from engagement.cloudevents import binary_headers, ce_type, format_time
-from engagement.records import ScoreChange
+from engagement.cloudevents import ce_type, format_time
+from engagement.score_records import SOURCE, OutRecord
 from engagement.score_views import ApplyOutcome, Snapshot
 from engagement.topics import candidate_key
 
-SOURCE = "/engagement/scorer"
 _SPEC = ("ce_specversion", b"1.0")
 _SOURCE = ("ce_source", SOURCE.encode())
 _CHANGED = ("ce_type", ce_type("score.changed").encode())
 _LATEST = ("ce_type", ce_type("score.latest").encode())
 _JSON = ("content-type", b"application/json")
-
-
-class OutRecord(NamedTuple):
-    """One record to produce; ``value=None`` is a tombstone (a named tuple: built per record)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
 
 
 class EncodedChange(NamedTuple):
@@ -156,26 +147,6 @@ def _record(topic: str, change: EncodedChange, *, changed: bool) -> OutRecord:
     else:
         headers = [_SPEC, ("ce_id", b"latest:" + change.ce_id), _SOURCE, _LATEST, *change.tail]
     return OutRecord(topic, change.encoded_key, change.value, headers)
-
-
-def record(topic: str, change: ScoreChange, kind: str) -> OutRecord:
-    """A score record with its key and CloudEvents headers (``ce_sequence`` = the sequence)."""
-    key = candidate_key(change.tenantId, change.candidateId)
-    prefix = "" if kind == "score.changed" else "latest:"
-    headers = binary_headers(
-        event_id=f"{prefix}{key}:{change.sequence}",
-        source=SOURCE,
-        type_=ce_type(kind),
-        time=change.asOf,
-        subject=key,
-        extra={"ce_sequence": str(change.sequence)},
-    )
-    return OutRecord(topic, key.encode(), encode(change), headers)
-
-
-def encode(change: ScoreChange) -> bytes:
-    """JSON bytes of a score record (camelCase, RFC 3339 times)."""
-    return orjson.dumps(change.model_dump(mode="json"))
 
 
 def _cause(outcome: ApplyOutcome) -> dict[str, Any]:

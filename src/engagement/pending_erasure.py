@@ -1,12 +1,12 @@
-"""The pending-erasure entry: what a GDPR erasure must still publish once its keys are gone.
+"""GDPR erasure in the score store, and the pending-erasure entry that lets a retry complete it.
 
-``DELETE /v1/candidates/{id}`` wipes the candidate's keys in Redis, then publishes tombstones and
-an erasure record to Kafka. If Kafka does not acknowledge them, the client retries — and by then
-Redis no longer says which ids were merged into the candidate nor its last sequence. So before any
-key is deleted the erasure records both in ``P{T:C}:e`` (``KeyLayout.pending_erasure``; the ids
-to tombstone and the sequence, nothing else), which expires after ``PENDING_ERASURE_SECONDS``
-and is deleted once Kafka acknowledged every record. A retry reads it back and publishes the same
-records.
+``DELETE /v1/candidates/{id}`` wipes the candidate's keys in Redis (``erase``), then publishes
+tombstones and an erasure record to Kafka. If Kafka does not acknowledge them, the client retries —
+and by then Redis no longer says which ids were merged into the candidate nor its last sequence.
+So before any key is deleted the erasure records both in ``P{T:C}:e``
+(``KeyLayout.pending_erasure``; the ids to tombstone and the sequence, nothing else), which
+expires after ``PENDING_ERASURE_SECONDS`` and is deleted once Kafka acknowledged every record
+(``forget``). A retry reads it back and publishes the same records.
 """
 
 from __future__ import annotations
@@ -22,6 +22,37 @@ from engagement.score_views import Erasure
 from engagement.store_scripts import lua_source, text
 
 PENDING_ERASURE_SECONDS = 7 * 86400  # how long a retry of a failed erasure can still complete it
+
+
+async def erase(
+    redis: aioredis.Redis,
+    keys: KeyLayout,
+    tenant_id: str,
+    candidate_id: str,
+    *,
+    wipe: AsyncScript,
+    rank: AsyncScript,
+    rank_keys: list[str],
+) -> Erasure:
+    """Remove every key of the candidate and of ids merged into it (transitively), and their
+    ranks (``wipe``: the store's erase script, ``rank``: its rank script on ``rank_keys``).
+
+    Idempotent, and complete when repeated after a failure at any point: the merged ids and the
+    last sequence are recorded first (``record``), and the entry outlives the keys.
+    """
+    last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
+    todo, removed = [candidate_id, *merged], 0
+    while todo:
+        candidate = keys.candidate(tenant_id, todo.pop())
+        _seq, count, nested = await wipe(keys=list(candidate.all), args=[])
+        removed += int(count)
+        late = {text(m) for m in nested} - {candidate_id, *merged}
+        if late:  # merged in after ``record`` looked (a concurrent identify or alias)
+            last_sequence, merged = await record(redis, keys, tenant_id, candidate_id, late)
+            todo.extend(late)
+    for cand in (candidate_id, *merged):
+        await rank(keys=rank_keys, args=[cand, 0, -1, "0"])
+    return Erasure(tenant_id, candidate_id, removed > 0, removed, last_sequence, merged)
 
 
 async def record(

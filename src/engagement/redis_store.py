@@ -5,21 +5,26 @@ batch in three pipelined round trips (``transaction=False``): (1) every apply sc
 step 1, (2) redirects of merged anonymous ids and merge step 2, (3) rank updates with sequence
 compare-and-set. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
 A batch with merges first reads the ``merged_into`` links on their targets' paths (one round trip
-per link followed) and refuses the merges that would close a loop (``engagement.identity``).
+per link followed) and refuses the merges that would close a loop.
+
+Split by concern: one interaction's job and its outcome are in ``engagement.store_jobs``, the
+identity-merge screening and refusals in ``engagement.merge_store``, erasure in
+``engagement.pending_erasure`` and the reads in ``engagement.rank_reads``; this module holds the
+rounds of ``apply_batch`` and the rank updates.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from engagement import pending_erasure, rank_reads
-from engagement.identity import screen_merges
+from engagement import merge_store, pending_erasure, rank_reads
+from engagement.merge_store import MAX_HOPS, Link
 from engagement.records import Interaction
 from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
@@ -32,52 +37,22 @@ from engagement.score_views import (
     Snapshot,
     TierCrossing,
     parse_replies,
-    parse_snapshot,
 )
-from engagement.scoring import ScoredEvent, event_points, rank_key
+from engagement.scoring import rank_key
+from engagement.store_jobs import Job, OnOutcome, outcome_of, plan, unscored
 from engagement.store_scripts import (
     Command,
     config_block,
     event_args,
-    frozen_args,
     lua_source,
-    merge_source,
     run_pipelined,
     text,
 )
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
 CONTRIBUTIONS_KEPT = 6
-MAX_HOPS = 3
-Stage = Literal["apply", "take", "add", "release"]
-OnOutcome = Callable[[int, ApplyOutcome], None]
-Link = tuple[str, str]  # (tenant, candidate)
-REFUSALS = {
-    "cycle": "the target already resolves to the source: they are one candidate, held by the source",
-    "too_deep": f"the source would be more than {MAX_HOPS} redirects away from its candidate",
-    "merged_elsewhere": "the source was already folded into another candidate",
-}
 
 log = logging.getLogger("engagement.store")
-
-
-@dataclass
-class _Job:
-    """One interaction on its way through the rounds."""
-
-    index: int
-    interaction: Interaction
-    tenant: str
-    candidate: str
-    stage: Stage
-    event: ScoredEvent | None = None
-    source: str | None = None  # merges: the candidate folded into ``candidate``
-    redirected_from: str | None = None
-    hops: int = 0
-    frozen: list[str] = field(default_factory=list)  # merge step 2 arguments
-    source_state: Snapshot | None = None
-    marked: bool = False  # step 1 of this job marked the source (only then may it release it)
-    refusal: str | None = None  # why a marked source is released (a key of REFUSALS)
 
 
 class ScoreStore:
@@ -121,11 +96,11 @@ class ScoreStore:
         ``while_ranking(outcomes)`` once every outcome is known, while Redis updates the ranks.
         """
         outcomes: list[ApplyOutcome | None] = [None] * len(interactions)
-        pending: list[_Job] = []
+        pending: list[Job] = []
         for index, interaction in enumerate(interactions):
-            job = self._plan(index, interaction)
+            job = plan(index, interaction, self.rules)
             if job is None:
-                outcomes[index] = self._unscored(interaction)
+                outcomes[index] = unscored(interaction, self.rules.version)
                 if on_outcome is not None:
                     on_outcome(index, outcomes[index])  # type: ignore[arg-type]
             else:
@@ -136,7 +111,7 @@ class ScoreStore:
         done: list[ApplyOutcome] = []
         for index, outcome in enumerate(outcomes):
             if outcome is None:  # defensive: every job settles with an outcome
-                outcome = self._unscored(interactions[index])
+                outcome = unscored(interactions[index], self.rules.version)
                 if on_outcome is not None:
                     on_outcome(index, outcome)
             done.append(outcome)
@@ -145,73 +120,28 @@ class ScoreStore:
         )
         return done
 
-    def _plan(self, index: int, interaction: Interaction) -> _Job | None:
-        tenant = interaction.tenantId
-        if interaction.type in ("identify", "alias") and interaction.userId:
-            source = merge_source(interaction)
-            if source and source != interaction.userId:
-                return _Job(index, interaction, tenant, interaction.userId, "take", source=source)
-            return None
-        scored = event_points(interaction, self.rules)
-        if scored is None:
-            return None
-        candidate = interaction.userId or f"anon:{interaction.anonymousId}"
-        return _Job(index, interaction, tenant, candidate, "apply", event=scored)
-
-    def _unscored(self, interaction: Interaction) -> ApplyOutcome:
-        candidate = interaction.userId or f"anon:{interaction.anonymousId}"
-        return ApplyOutcome(
-            outcome="unscored",
-            tenant_id=interaction.tenantId,
-            candidate_id=candidate,
-            message_id=interaction.messageId,
-            event=interaction.event or interaction.type,
-            rules_version=self.rules.version,
-        )
-
     async def _screen(
-        self, jobs: list[_Job], outcomes: list[ApplyOutcome | None], on_outcome: OnOutcome | None
-    ) -> list[_Job]:
-        """The jobs that go ahead: merges that would close a loop or a too long chain settle as
-        conflicts before anything is written (decided in batch order, as if one by one)."""
+        self, jobs: list[Job], outcomes: list[ApplyOutcome | None], on_outcome: OnOutcome | None
+    ) -> list[Job]:
+        """The jobs that go ahead: a batch's merges are screened first (``merge_store.screen``)."""
         merges = [job for job in jobs if job.stage == "take"]
         if not merges:
             return jobs
         links = await self._merge_links(merges)
-        pairs = [((job.tenant, job.source or ""), (job.tenant, job.candidate)) for job in merges]
-        verdicts = screen_merges(pairs, links, max_depth=MAX_HOPS - 1)
-        refused: set[int] = set()
-        for job, verdict in zip(merges, verdicts, strict=True):
-            if verdict != "go":
-                refused.add(job.index)
-                self._refuse(job, verdict, outcomes, at="screen")
-                if on_outcome is not None:
-                    on_outcome(job.index, outcomes[job.index])  # type: ignore[arg-type]
-        return [job for job in jobs if job.index not in refused]
+        return merge_store.screen(jobs, links, outcomes, rules=self.rules, on_outcome=on_outcome)
 
-    async def _merge_links(self, merges: list[_Job]) -> dict[Link, Link | None]:
-        """``merged_into`` of every merge's source and of the ids on its target's path, up to
-        MAX_HOPS - 1 links from the target (one pipelined round trip per link followed)."""
-        links: dict[Link, Link | None] = {}
-        path = {(job.tenant, job.candidate) for job in merges}
-        ask = path | {(job.tenant, job.source or "") for job in merges}
-        for _ in range(MAX_HOPS):
-            missing = sorted(ask - links.keys())
-            profiles = [("HGET", self.keys.candidate(*link).profile, "m") for link in missing]
-            replies = await run_pipelined(self.redis, profiles, self._sources) if missing else []
-            for (tenant, candidate), reply in zip(missing, replies, strict=True):
-                links[(tenant, candidate)] = None if reply is None else (tenant, text(reply))
-            ask = path = {nxt for node in path if (nxt := links[node]) is not None}
-        return links
+    async def _merge_links(self, merges: list[Job]) -> dict[Link, Link | None]:
+        """``merged_into`` links on the paths of ``merges`` (``merge_store.path_links``)."""
+        return await merge_store.path_links(self.redis, self.keys, self._sources, merges)
 
     async def _round(
         self,
-        jobs: list[_Job],
+        jobs: list[Job],
         outcomes: list[ApplyOutcome | None],
         on_outcome: OnOutcome | None,
-    ) -> list[_Job]:
+    ) -> list[Job]:
         commands = [self._command(job) for job in jobs]
-        follow: list[_Job] = []
+        follow: list[Job] = []
 
         def settle(k: int, result: Any) -> None:  # as each reply arrives, while Redis goes on
             job = jobs[k]
@@ -223,7 +153,7 @@ class ScoreStore:
         await run_pipelined(self.redis, commands, self._sources, on_reply=settle)
         return follow
 
-    def _command(self, job: _Job) -> Command:
+    def _command(self, job: Job) -> Command:
         if job.event is not None:
             base = self.keys.candidate_base(job.tenant, job.candidate)
             keys = (f"{base}:p", f"{base}:d", f"{base}:k", f"{base}:c")
@@ -241,87 +171,31 @@ class ScoreStore:
         return ("EVALSHA", self._scripts["merge_add"].sha, 4, *keys, *job.frozen)
 
     def _settle(
-        self, job: _Job, result: list[Any], outcomes: list[ApplyOutcome | None]
-    ) -> list[_Job]:
+        self, job: Job, result: list[Any], outcomes: list[ApplyOutcome | None]
+    ) -> list[Job]:
         kind = text(result[0])
         if kind == "redirect":
             return self._redirect(job, text(result[1]), outcomes)
         if job.stage == "take":
-            return self._after_take(job, kind, result, outcomes)
+            return merge_store.after_take(job, kind, result, outcomes, rules=self.rules)
         if job.stage == "release":
-            return self._refuse(job, job.refusal or "cycle", outcomes, result[1], "merge_release")
+            return merge_store.released(job, result, outcomes, rules=self.rules)
         before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
-        outcomes[job.index] = self._outcome(job, outcome, before, after)
+        outcomes[job.index] = outcome_of(job, outcome, before, after, self.rules.version)
         return []
 
-    def _redirect(self, job: _Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[_Job]:
+    def _redirect(self, job: Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[Job]:
         if job.stage == "add" and (target == job.source or job.hops >= MAX_HOPS):
-            # only a merge racing on another worker (or a chain grown since _screen) gets here
-            refusal = "cycle" if target == job.source else "too_deep"
-            if job.marked:  # nothing of the source was added anywhere: undo step 1
-                return [replace(job, stage="release", refusal=refusal)]
-            return self._refuse(job, refusal, outcomes, at="merge_add")
+            return merge_store.refuse_add(job, target, outcomes, rules=self.rules)
         if job.hops >= MAX_HOPS:
-            outcomes[job.index] = self._outcome(job, "conflict", None, None)
+            outcomes[job.index] = outcome_of(job, "conflict", None, None, self.rules.version)
             fields: dict[str, Any] = {"event": "store.redirect_conflict", "tenant": job.tenant}
             fields |= {"candidate": job.redirected_from, "messageId": job.interaction.messageId}
             log.warning("event not scored: %s", orjson.dumps(fields).decode(), extra=fields)
             return []
         redirected = job.redirected_from or job.candidate
         return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
-
-    def _after_take(
-        self, job: _Job, kind: str, result: list[Any], outcomes: list[ApplyOutcome | None]
-    ) -> list[_Job]:
-        if kind == "conflict":
-            return self._refuse(job, "merged_elsewhere", outcomes, result[1], "merge_take")
-        frozen = frozen_args(job.source or "", result)
-        source_state = parse_snapshot(result[1], self.rules)
-        marked = kind == "taken"
-        return [replace(job, stage="add", frozen=frozen, source_state=source_state, marked=marked)]
-
-    def _refuse(
-        self,
-        job: _Job,
-        refusal: str,
-        outcomes: list[ApplyOutcome | None],
-        source_snapshot: Any = None,
-        at: str = "screen",
-    ) -> list[_Job]:
-        """Settle a merge as a conflict (nothing of the source moved); log why and where."""
-        target = job.interaction.userId or ""
-        state = None if source_snapshot is None else parse_snapshot(source_snapshot, self.rules)
-        job = replace(job, candidate=target, source_state=None)
-        outcomes[job.index] = self._outcome(job, "conflict", None, None, state)
-        fields: dict[str, Any] = {"event": "store.merge_refused", "reason": refusal}
-        fields |= {"why": REFUSALS[refusal], "tenant": job.tenant, "source": job.source}
-        fields |= {"target": target, "messageId": job.interaction.messageId, "at": at}
-        log.warning("identity merge refused: %s", orjson.dumps(fields).decode(), extra=fields)
-        return []
-
-    def _outcome(
-        self,
-        job: _Job,
-        outcome: Outcome,
-        before: Snapshot | None,
-        after: Snapshot | None,
-        source_state: Snapshot | None = None,
-    ) -> ApplyOutcome:
-        event = job.event.event if job.event else job.interaction.type
-        return ApplyOutcome(
-            outcome=outcome,
-            tenant_id=job.tenant,
-            candidate_id=job.candidate,
-            message_id=job.interaction.messageId,
-            event=event,
-            rules_version=self.rules.version,
-            before=before,
-            after=after,
-            redirected_from=job.redirected_from if job.event else None,
-            merged_from=job.source,
-            merged_source=source_state or job.source_state,
-        )
 
     async def _update_ranks(
         self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None
@@ -369,23 +243,15 @@ class ScoreStore:
         ranks. Idempotent, and complete when repeated after a failure at any point: the merged ids
         and the last sequence are recorded first in a pending erasure, which outlives the keys
         (``erasure_published`` deletes it), so a retry returns them again."""
-        last_sequence, merged = await pending_erasure.record(
-            self.redis, self.keys, tenant_id, candidate_id
+        return await pending_erasure.erase(
+            self.redis,
+            self.keys,
+            tenant_id,
+            candidate_id,
+            wipe=self._scripts["erase"],
+            rank=self._scripts["rank"],
+            rank_keys=self._rank_keys(tenant_id),
         )
-        todo, removed = [candidate_id, *merged], 0
-        while todo:
-            keys = self.keys.candidate(tenant_id, todo.pop())
-            _seq, count, nested = await self._scripts["erase"](keys=list(keys.all), args=[])
-            removed += int(count)
-            late = {text(m) for m in nested} - {candidate_id, *merged}
-            if late:  # merged in after ``record`` looked (a concurrent identify or alias)
-                last_sequence, merged = await pending_erasure.record(
-                    self.redis, self.keys, tenant_id, candidate_id, late
-                )
-                todo.extend(late)
-        for cand in (candidate_id, *merged):
-            await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=[cand, 0, -1, "0"])
-        return Erasure(tenant_id, candidate_id, removed > 0, removed, last_sequence, merged)
 
     async def erasure_published(self, erasure: Erasure) -> None:
         """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""

@@ -18,8 +18,9 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engagement.merge_store import MAX_HOPS
 from engagement.records import Interaction
-from engagement.redis_store import MAX_HOPS, ScoreStore
+from engagement.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
 EVENTS = {"A": ["Article Read"], "B": ["Job Viewed"], "C": ["Application Submitted"]}

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from engagement.records import ScoreChange
+from engagement.score_records import OutRecord, record
 from engagement.score_views import ApplyOutcome, Snapshot
-from services.scorer.publishing import OutRecord, record, score_records
+from services.scorer.publishing import score_records
 
 AS_OF = 1795638516.341882  # 2026-11-25T20:28:36.341882Z
 VALUE = (

@@ -1,0 +1,93 @@
+"""The score store's unit of work: one interaction's job through ``ScoreStore.apply_batch``.
+
+``plan`` turns an interaction into a job (an event to apply, or step 1 of an identity merge) or
+None (nothing to score: ``unscored``); the rounds move a job through its stages, and
+``outcome_of`` turns a settled job into its ``ApplyOutcome``. No IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engagement.records import Interaction
+from engagement.rules import Rules
+from engagement.score_views import ApplyOutcome, Outcome, Snapshot
+from engagement.scoring import ScoredEvent, event_points
+from engagement.store_scripts import merge_source
+
+Stage = Literal["apply", "take", "add", "release"]
+OnOutcome = Callable[[int, ApplyOutcome], None]
+
+
+@dataclass
+class Job:
+    """One interaction on its way through the rounds."""
+
+    index: int
+    interaction: Interaction
+    tenant: str
+    candidate: str
+    stage: Stage
+    event: ScoredEvent | None = None
+    source: str | None = None  # merges: the candidate folded into ``candidate``
+    redirected_from: str | None = None
+    hops: int = 0
+    frozen: list[str] = field(default_factory=list)  # merge step 2 arguments
+    source_state: Snapshot | None = None
+    marked: bool = False  # step 1 of this job marked the source (only then may it release it)
+    refusal: str | None = None  # why a marked source is released (a key of merge_store.REFUSALS)
+
+
+def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
+    """The job of the ``index``-th interaction of a batch; None when nothing of it is scored."""
+    tenant = interaction.tenantId
+    if interaction.type in ("identify", "alias") and interaction.userId:
+        source = merge_source(interaction)
+        if source and source != interaction.userId:
+            return Job(index, interaction, tenant, interaction.userId, "take", source=source)
+        return None
+    scored = event_points(interaction, rules)
+    if scored is None:
+        return None
+    candidate = interaction.userId or f"anon:{interaction.anonymousId}"
+    return Job(index, interaction, tenant, candidate, "apply", event=scored)
+
+
+def unscored(interaction: Interaction, rules_version: str) -> ApplyOutcome:
+    """The outcome of an interaction that changes no score."""
+    candidate = interaction.userId or f"anon:{interaction.anonymousId}"
+    return ApplyOutcome(
+        outcome="unscored",
+        tenant_id=interaction.tenantId,
+        candidate_id=candidate,
+        message_id=interaction.messageId,
+        event=interaction.event or interaction.type,
+        rules_version=rules_version,
+    )
+
+
+def outcome_of(
+    job: Job,
+    outcome: Outcome,
+    before: Snapshot | None,
+    after: Snapshot | None,
+    rules_version: str,
+    source_state: Snapshot | None = None,
+) -> ApplyOutcome:
+    """The outcome of a settled job (``source_state``: a merge source's state, if not the job's)."""
+    event = job.event.event if job.event else job.interaction.type
+    return ApplyOutcome(
+        outcome=outcome,
+        tenant_id=job.tenant,
+        candidate_id=job.candidate,
+        message_id=job.interaction.messageId,
+        event=event,
+        rules_version=rules_version,
+        before=before,
+        after=after,
+        redirected_from=job.redirected_from if job.event else None,
+        merged_from=job.source,
+        merged_source=source_state or job.source_state,
+    )
