@@ -11,6 +11,7 @@ import heapq
 import math
 from typing import TYPE_CHECKING, Any
 
+from engagement.merge_store import MAX_HOPS
 from engagement.score_views import (
     PILLAR_FIELDS,
     PILLAR_OF_FIELD,
@@ -26,8 +27,6 @@ from engagement.tiers import decayed_index
 
 if TYPE_CHECKING:
     from engagement.redis_store import ScoreStore
-
-MAX_HOPS = 3
 
 
 def _text(value: Any) -> str:
