@@ -5,6 +5,8 @@ Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, 
   (a) kafka   a raw aiokafka consumer reading and decoding (orjson + Interaction) the same topic
   (b) redis   ScoreStore.apply_batch (the same Lua, pipelined) straight into Redis, no Kafka
   (c) naive   a Faust agent doing one store call (Redis round trips) per event
+  (d) Faust   the scorer's Faust app (same settings, transport, take_events) whose agent does
+              nothing: the framework's own ceiling, not part of the ratio
 then end-to-end latency (HTTP accepted -> score in Redis) at a steady rate, Redis bytes per
 candidate over 100,000 candidates, and the scorer's RSS over the run.
 Usage: python bench/scorer.py [--events 100000] [--naive-events 6000] [--rate 2000] [--seconds 20]
@@ -230,19 +232,49 @@ def naive_agent_main() -> None:
     Worker(app, loglevel="WARNING", redirect_stdouts=False).execute_from_commandline()
 
 
-def naive_rate(env: dict[str, str], n: int) -> float:
+def null_agent_main() -> None:
+    """(d) the scorer's Faust app with an agent that only takes batches; prints when it saw N."""
+    import faust
+
+    from services.scorer.settings import ScorerSettings
+    from services.worker.faust_app import faust_app, raw_topic
+    from services.worker.run import run_worker
+
+    n = int(os.environ["NAIVE_EVENTS"])
+
+    def build(settings: ScorerSettings) -> faust.App:
+        app = faust_app(settings, stream_buffer_maxsize=8192, topic_disable_leader=True)
+        state = {"seen": 0, "first": 0.0}
+
+        @app.agent(raw_topic(app, settings.topics.interactions), concurrency=1)
+        async def null(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(
+                settings.batch_size, within=settings.batch_within
+            ):  # type: ignore[attr-defined]
+                if state["seen"] == 0:
+                    state["first"] = time.perf_counter()
+                state["seen"] += len(events)
+                if state["seen"] >= n > state["seen"] - len(events):
+                    print(f"NAIVE {n / (time.perf_counter() - state['first']):.1f}", flush=True)
+
+        return app
+
+    run_worker([], settings_type=ScorerSettings, build_app=build, description=None)
+
+
+def naive_rate(env: dict[str, str], n: int, flag: str = "--naive-agent") -> float:
     env = {**env, "NAIVE_EVENTS": str(n)}
     log_path = tempfile.mktemp(suffix="-naive.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--naive-agent"], env=env, stdout=subprocess.PIPE, stderr=log
+            [sys.executable, __file__, flag], env=env, stdout=subprocess.PIPE, stderr=log
         )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(b"NAIVE "):
                 return float(line.split()[1])
-        raise RuntimeError(f"naive agent exited:\n{Path(log_path).read_text()[-3000:]}")
+        raise RuntimeError(f"{flag[2:]} exited:\n{Path(log_path).read_text()[-3000:]}")
     finally:
         proc.terminate()
         proc.wait(20)
@@ -357,9 +389,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--memory-candidates", type=int, default=100_000)
     parser.add_argument("--naive-agent", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--null-agent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_agent:
         return naive_agent_main()
+    if args.null_agent:
+        return null_agent_main()
     broker, redis_proc = localstack.start_tansu(), localstack.start_redis()
     try:
         run(args, broker.address, redis_proc.address)
@@ -391,11 +426,21 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
             scorer_env(kafka, redis_url, prefix, f"naive{uuid.uuid4().hex[:6]}", 0),
             args.naive_events,
         )
+        d = naive_rate(
+            scorer_env(
+                kafka, redis_url, prefix, f"null{uuid.uuid4().hex[:6]}", localstack.free_port()
+            ),
+            args.events,
+            "--null-agent",
+        )
         print(f"  ours   (scorer, 1 worker process)      {ours:10,.0f} events/s")
         print(f"  (a)    raw aiokafka consume + decode   {a:10,.0f} events/s")
         print(f"  (b)    pipelined Lua straight to Redis {b:10,.0f} events/s")
         print(
             f"  (c)    naive Faust agent, 1 call/event {c:10,.0f} events/s (first {args.naive_events:,} events)"
+        )
+        print(
+            f"  (d)    Faust alone, agent does nothing {d:10,.0f} events/s (the framework's ceiling)"
         )
         print(
             f"  ours / min(a, b) = {ours / min(a, b):.2f}   (targets: >= 20,000 events/s and >= 0.4)"
