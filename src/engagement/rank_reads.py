@@ -1,4 +1,4 @@
-"""Reads of the score store: candidate views, leaderboard, tier counts, decay crossings.
+"""Reads of the score store: candidate views, leaderboard, tier counts.
 
 Everything is valued at an instant passed in; the tier sets are read with rank-space bounds
 (layout and reasoning: ``engagement.redis_keys``), never by scanning candidates.
@@ -20,9 +20,8 @@ from engagement.score_views import (
     LeaderboardEntry,
     LeaderboardPage,
     Snapshot,
-    TierCrossing,
 )
-from engagement.scoring import crossing_time, decay, rank_bound, raw_at_rank, score_of
+from engagement.scoring import decay, rank_bound, raw_at_rank, score_of
 from engagement.tiers import decayed_index
 
 if TYPE_CHECKING:
@@ -196,45 +195,3 @@ async def tier_counts(store: ScoreStore, tenant_id: str, now: float) -> dict[str
     for j, n in zip(plan, await pipe.execute(), strict=True):
         counts[tiers[j].name] += int(n)
     return counts
-
-
-async def decay_crossings(
-    store: ScoreStore, tenant_id: str, since: float, until: float
-) -> list[TierCrossing]:
-    """Members whose tier at ``until`` is below their tier at ``since`` through decay alone."""
-    tiers, found = store.rules.tiers, dict[bytes, tuple[float, int]]()
-    for k in range(1, len(tiers)):
-        key = store.keys.tier_set(tenant_id, tiers[k].name)
-        for j in range(1, k + 1):
-            lo = _rank_bound(store, tiers[j].exit, since)
-            hi = _rank_bound(store, tiers[j].exit, until)
-            rows: list[Any] = await store.redis.zrange(
-                key, _bound(lo), _bound(hi, exclusive=True), byscore=True, withscores=True
-            )
-            for member, rank in rows:
-                found[member] = (float(rank), k)
-    if not found:
-        return []
-    members = list(found)
-    sequences = await store.redis.hmget(store.keys.sequences(tenant_id), members)
-    out = [
-        _crossing(store, m, *found[m], s, since, until)
-        for m, s in zip(members, sequences, strict=True)
-    ]
-    return [c for c in out if c is not None]
-
-
-def _crossing(
-    store: ScoreStore, member: bytes, rank: float, k: int, seq: Any, since: float, until: float
-) -> TierCrossing | None:
-    rules, h = store.rules, store.rules.half_life_seconds
-    before = score_of(raw_at_rank(rank, since, h), rules.score_scale)
-    after = score_of(raw_at_rank(rank, until, h), rules.score_scale)
-    old, new = decayed_index(k, before, rules.tiers), decayed_index(k, after, rules.tiers)
-    if new >= old:
-        return None
-    crossed = crossing_time(rank, rules.tiers[new + 1].exit, rules.score_scale, h)
-    return TierCrossing(
-        member.decode(), rules.tiers[old].name, rules.tiers[new].name, after,
-        int(seq or 0), crossed,
-    )  # fmt: skip

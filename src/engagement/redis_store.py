@@ -35,7 +35,6 @@ from engagement.score_views import (
     LeaderboardPage,
     Outcome,
     Snapshot,
-    TierCrossing,
     parse_replies,
 )
 from engagement.scoring import rank_key
@@ -278,12 +277,6 @@ class ScoreStore:
     async def tier_counts(self, tenant_id: str, now: float) -> dict[str, int]:
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""
         return await rank_reads.tier_counts(self, tenant_id, now)
-
-    async def decay_crossings(
-        self, tenant_id: str, since: float, until: float
-    ) -> list[TierCrossing]:
-        """Candidates whose tier fell by decay alone during (since, until]."""
-        return await rank_reads.decay_crossings(self, tenant_id, since, until)
 
     async def tenants(self) -> list[str]:
         """Every tenant id with scored candidates, sorted."""

@@ -245,18 +245,6 @@ class LeaderboardPage:
 
 
 @dataclass(frozen=True)
-class TierCrossing:
-    """A candidate whose tier fell through decay alone between two instants."""
-
-    candidate_id: str
-    previous_tier: str
-    tier: str
-    score: int
-    sequence: int
-    crossed_at: float
-
-
-@dataclass(frozen=True)
 class Erasure:
     """What ``erase`` removed: key count, merged anonymous ids erased with it, last sequence."""
 

@@ -191,24 +191,6 @@ async def test_stale_rank_update_never_overwrites_a_newer_one(store: ScoreStore)
     assert await store.tier_counts("acme", T0 + 1) == {"cold": 0, "warm": 0, "hot": 1}
 
 
-async def test_decay_crossings_find_a_hot_candidate_that_cooled(store: ScoreStore) -> None:
-    await store.apply_batch(
-        [
-            interaction("m1", T0, event="Application Submitted"),
-            interaction("m2", T0, event="Application Submitted"),
-            interaction("m3", T0, event="Application Submitted", user_id="u2"),
-        ]
-    )
-    assert await store.decay_crossings("acme", T0, T0 + 60) == []
-    hot, warm = sorted(
-        await store.decay_crossings("acme", T0, T0 + 1.5 * H), key=lambda c: c.candidate_id
-    )
-    assert (hot.candidate_id, hot.previous_tier, hot.tier, hot.sequence) == ("u1", "hot", "warm", 2)
-    assert (warm.candidate_id, warm.previous_tier, warm.tier) == ("u2", "warm", "cold")
-    assert T0 < hot.crossed_at < T0 + 1.5 * H
-    assert await store.decay_crossings("acme", T0 + 1.5 * H, T0 + 1.6 * H) == []
-
-
 async def test_candidate_view_explains_the_score_with_decayed_contributions(
     store: ScoreStore,
 ) -> None:
