@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -103,24 +102,10 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
 class RawSchema(faust.Schema):
     """Keys and values as the bytes on the wire, without Faust's codec lookups per record."""
 
-    def loads_key(
-        self,
-        app: faust.types.AppT,
-        message: Message,
-        *,
-        loads: Callable[..., Any] | None = None,
-        serializer: Any = None,
-    ) -> Any:
+    def loads_key(self, app: faust.types.AppT, message: Message, **_: Any) -> Any:
         return message.key
 
-    def loads_value(
-        self,
-        app: faust.types.AppT,
-        message: Message,
-        *,
-        loads: Callable[..., Any] | None = None,
-        serializer: Any = None,
-    ) -> Any:
+    def loads_value(self, app: faust.types.AppT, message: Message, **_: Any) -> Any:
         return message.value
 
 

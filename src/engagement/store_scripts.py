@@ -112,17 +112,9 @@ async def _exchange(
         if meanwhile is not None:
             meanwhile()
         parser = conn._parser
-        if isinstance(parser, _AsyncHiredisParser):
-            return await _read_all(parser, len(commands), conn.socket_timeout, on_reply)
-        replies: list[Any] = []
-        for k in range(len(commands)):
-            try:
-                reply = await conn.read_response()
-            except ResponseError as exc:
-                reply = exc
-            _deliver(k, reply, on_reply)
-            replies.append(reply)
-        return replies
+        if not isinstance(parser, _AsyncHiredisParser):  # the default wherever hiredis is installed
+            raise TypeError("the score store needs redis-py's hiredis parser (package hiredis)")
+        return await _read_all(parser, len(commands), conn.socket_timeout, on_reply)
     except BaseException:
         await conn.disconnect()  # replies may be left unread: never reuse the socket
         raise
