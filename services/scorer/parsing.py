@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -15,9 +15,8 @@ from engagement.records import Interaction
 PROCESSOR = "engagement-scorer"
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """One consumed Kafka record, as bytes, with where it came from."""
+class RawRecord(NamedTuple):
+    """One consumed Kafka record, as bytes, with where it came from (built per record)."""
 
     key: bytes | None
     value: bytes | None

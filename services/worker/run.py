@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -14,6 +15,15 @@ from engagement.kafka_admin import ensure_topics
 from services.worker.settings import WorkerSettings
 
 S = TypeVar("S", bound=WorkerSettings)
+
+# Garbage collection tuned for a streaming worker. A batch holds tens of thousands of young
+# objects at once; with CPython's default thresholds (700, 10, 10) each batch ran several young
+# collections and, every few seconds, a full one over the whole heap (Faust, aiokafka, pydantic:
+# hundreds of thousands of objects): 1.3 s of CPU in collections over 90,000 scored events, 14 µs
+# an event. With a young threshold above a batch's live objects and the objects alive at startup
+# frozen (never scanned again), it was 0.1 s. Cycles are still collected: a full collection of
+# what was allocated after startup runs about every 10 million allocations.
+GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -39,6 +49,7 @@ def run_worker(
     args = parser.parse_args(list(argv or []))
     overrides = {f"{service}_web_port": args.web_port} if args.web_port is not None else {}
     settings = settings_type(**overrides)
+    gc.set_threshold(*GC_THRESHOLDS)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(_ensure_topics(settings))
@@ -58,7 +69,12 @@ async def _ensure_topics(settings: WorkerSettings) -> None:
 def _start(app: faust.App, *, loop: asyncio.AbstractEventLoop, log_level: str) -> None:
     from faust.worker import Worker
 
-    worker = Worker(
+    class TunedWorker(Worker):  # type: ignore[misc]
+        async def on_startup_finished(self) -> None:
+            await super().on_startup_finished()
+            freeze_startup_objects()
+
+    worker = TunedWorker(
         app,
         loop=loop,
         loglevel=logging.getLevelName(logging.getLevelName(log_level.upper())),
@@ -69,3 +85,10 @@ def _start(app: faust.App, *, loop: asyncio.AbstractEventLoop, log_level: str) -
     # debug call in Faust and aiokafka builds a record (a tenth of the hot path)
     worker.spinner = None
     worker.execute_from_commandline()  # exits the process (SystemExit) when the worker stops
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (modules, the app, its services) out of the collector's
+    reach: later full collections scan only what was allocated since (see ``GC_THRESHOLDS``)."""
+    gc.collect()
+    gc.freeze()

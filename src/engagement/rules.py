@@ -8,6 +8,7 @@ every band), the alert tier exists, pillars are the three of DESIGN.md §1, half
 from __future__ import annotations
 
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,15 @@ class Rules(_Frozen):
         """The half-life h in seconds."""
         return self.half_life_days * SECONDS_PER_DAY
 
-    @property
+    @cached_property
     def tier_names(self) -> tuple[str, ...]:
         """Tier names, lowest first."""
         return tuple(tier.name for tier in self.tiers)
+
+    @cached_property
+    def tier_by_number(self) -> dict[str, str]:
+        """Tier names by their 1-based number as text (how the Lua scripts return a tier)."""
+        return {str(k): name for k, name in enumerate(self.tier_names, start=1)}
 
     def tier_index(self, name: str) -> int:
         """Index of a tier by name (0 = the floor); ValueError when unknown."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from engagement.rules import Rules
 
@@ -23,9 +23,11 @@ def iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A candidate's state at instant ``as_of`` (sums decayed to it; score/tier from them)."""
+class Snapshot(NamedTuple):
+    """A candidate's state at instant ``as_of`` (sums decayed to it; score/tier from them).
+
+    A named tuple (immutable; built for every scored event, several times faster than a frozen
+    dataclass), like ``ApplyOutcome``."""
 
     as_of: float | None
     raw: float
@@ -59,9 +61,12 @@ def _text(value: Any) -> str:
 
 def _tier_name(g: str, rules: Rules) -> str:
     """The name of a Lua tier number (1-based), clamped to the template's tiers."""
-    tiers = rules.tiers
+    name = rules.tier_by_number.get(g)
+    if name is not None:
+        return name
+    tiers = rules.tier_names
     k = int(g) - 1
-    return tiers[0 if k < 0 else min(k, len(tiers) - 1)].name
+    return tiers[0 if k < 0 else min(k, len(tiers) - 1)]
 
 
 # The two decoders below run for every scored event: positional Snapshot arguments, in field
@@ -75,15 +80,16 @@ def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     t, r, e, a, i, seq, g, score, last, version, merged, *channels = text
     if len(channels) % 2:
         raise ValueError(f"snapshot has an unpaired channel field: {channels[-1]!r}")
+    as_of = float(t) if t else None
     return Snapshot(
-        float(t) if t else None,
+        as_of,
         float(r),
         {"entrance": float(e), "activity": float(a), "interaction": float(i)},
-        {channels[j]: float(channels[j + 1]) for j in range(0, len(channels), 2)},
+        dict(zip(channels[::2], map(float, channels[1::2]), strict=True)) if channels else {},
         int(seq),
         int(score),
         _tier_name(g, rules),
-        float(last) if last else None,
+        as_of if last == t else float(last) if last else None,
         version or None,
         merged or None,
     )
@@ -125,8 +131,7 @@ def parse_replies(kind: str, result: list[Any], rules: Rules) -> tuple[Snapshot,
     return parse_snapshot(result[1], rules), after
 
 
-@dataclass(frozen=True)
-class ApplyOutcome:
+class ApplyOutcome(NamedTuple):
     """What applying one interaction did.
 
     ``before`` is the state just before the change at the new ``as_of`` instant (previous tier

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from engagement.records import PILLARS, Interaction
 from engagement.rules import Rules
@@ -78,9 +79,11 @@ def crossing_time(rank: float, score: int, scale: float, half_life_seconds: floa
     return half_life_seconds * (rank - math.log2(threshold))
 
 
-@dataclass(frozen=True)
-class ScoredEvent:
-    """One scoreable interaction: points already multiplied by the channel multiplier."""
+class ScoredEvent(NamedTuple):
+    """One scoreable interaction: points already multiplied by the channel multiplier.
+
+    Immutable like the other per-event values (``Snapshot``, ``ApplyOutcome``): a named tuple,
+    built several times faster than a frozen dataclass on the scorer's hot path."""
 
     message_id: str
     event: str

@@ -7,8 +7,8 @@ None (nothing to score: ``unscored``); the rounds move a job through its stages,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from engagement.records import Interaction
@@ -21,7 +21,7 @@ Stage = Literal["apply", "take", "add", "release"]
 OnOutcome = Callable[[int, ApplyOutcome], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One interaction on its way through the rounds."""
 
@@ -34,7 +34,7 @@ class Job:
     source: str | None = None  # merges: the candidate folded into ``candidate``
     redirected_from: str | None = None
     hops: int = 0
-    frozen: list[str] = field(default_factory=list)  # merge step 2 arguments
+    frozen: Sequence[str] = ()  # merge step 2 arguments
     source_state: Snapshot | None = None
     marked: bool = False  # step 1 of this job marked the source (only then may it release it)
     refusal: str | None = None  # why a marked source is released (a key of merge_store.REFUSALS)

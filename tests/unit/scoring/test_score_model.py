@@ -109,7 +109,7 @@ def test_incremental_sum_equals_closed_form_in_any_order(events: list, rnd) -> N
 
 @given(scored_events(), scored_events())
 def test_merging_two_profiles_equals_the_closed_form_of_all_events(left: list, right: list) -> None:  # type: ignore[no-untyped-def]
-    right = [e.__class__(**{**e.__dict__, "message_id": "r" + e.message_id}) for e in right]
+    right = [e._replace(message_id="r" + e.message_id) for e in right]
     a, b = Profile(), Profile()
     for e in left:
         a = add_event(a, e, H)
