@@ -37,7 +37,7 @@ def lua_source(name: str, config: str = "") -> str:
 
 def config_block(rules: Rules, contributions_kept: int) -> str:
     """Lua redefining ``read_config`` to return the config as constants (exact float literals)."""
-    tiers = ", ".join(f"{{{tier.enter}, {tier.exit}}}" for tier in rules.tiers)
+    tiers = ", ".join(f"{tier.enter}, {tier.exit}" for tier in rules.tiers)  # flat, see common.lua
     version = "".join(f"\\{b}" for b in rules.version.encode())  # decimal escapes: any bytes
     return (
         f"local CONFIG = {{h = {rules.half_life_seconds!r}, scale = {rules.score_scale!r},"

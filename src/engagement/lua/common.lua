@@ -3,56 +3,99 @@
 -- The config (h, scale, version, keep, enter_1, exit_1, ...) is either baked in by the store (a
 -- block after this file redefines read_config to return constants: nothing to parse per call, the
 -- script's arguments start at ARGV[1]) or, without that block, ARGV[1] joined by \31 (arguments
--- from ARGV[2]).
-local function fmt(x) return string.format('%.17g', x) end
+-- from ARGV[2]). cfg.tiers is flat: {enter_1, exit_1, enter_2, exit_2, ...}.
+--
+-- Cost notes (every call runs this whole chunk): globals are read once into locals below, strings
+-- are joined with one `..` chain (one string built, no table), numbers that did not change keep
+-- their stored text and are not written again, integers are formatted with '%d'.
+local call, format, floor, exp, tonumber, tostring, pairs, unpack, byte, sub =
+  redis.call, string.format, math.floor, math.exp, tonumber, tostring, pairs, unpack,
+  string.byte, string.sub
+
+-- Exact text of a number: '%.17g', which for an integer below 1e15 in magnitude (but -0) is its
+-- digits, written much faster by '%d'.
+local function fmt(x)
+  if x == floor(x) and x < 1e15 and x > -1e15 and (x ~= 0 or 1 / x > 0) then
+    return format('%d', x)
+  end
+  return format('%.17g', x)
+end
+
+-- tostring(x) (Lua's '%.14g'), with the same '%d' shortcut for integers below 1e14.
+local function int(x)
+  if x == floor(x) and x < 1e14 and x > -1e14 and (x ~= 0 or 1 / x > 0) then
+    return format('%d', x)
+  end
+  return tostring(x)
+end
+
+-- tostring(x) given s = fmt(x) (or x's stored text): s itself for an integer below 1e14.
+local function short(x, s)
+  if x == floor(x) and x < 1e14 and x > -1e14 then return s end
+  return tostring(x)
+end
 
 local function read_config()
   local parts = {}
   for x in string.gmatch(ARGV[1], '[^\31]+') do parts[#parts + 1] = x end
   local cfg = {h = tonumber(parts[1]), scale = tonumber(parts[2]), version = parts[3],
                keep = tonumber(parts[4]), tiers = {}}
-  for j = 1, (#parts - 4) / 2 do
-    cfg.tiers[j] = {tonumber(parts[3 + 2 * j]), tonumber(parts[4 + 2 * j])}
-  end
+  for j = 5, #parts do cfg.tiers[j - 4] = tonumber(parts[j]) end
   return cfg, 2
 end
 
 local function score_of(r, scale)
-  local positive = r
-  if positive < 0 then positive = 0 end
-  local s = math.floor(100 * (1 - math.exp(-positive / scale)) + 0.5)
+  if r < 0 then r = 0 end
+  local s = floor(100 * (1 - exp(-r / scale)) + 0.5)
   if s > 100 then s = 100 end
   if s < 1 then s = 1 end
   return s
 end
 
 local function tier_after_decay(k, s, tiers)
-  if k > #tiers then k = #tiers end
+  local n = #tiers / 2
+  if k > n then k = n end
   for j = k, 2, -1 do
-    if s >= tiers[j][2] then return j end
+    if s >= tiers[2 * j] then return j end
   end
   return 1
 end
 
 local function tier_move(k, s, tiers)
-  for j = #tiers, k + 1, -1 do
-    if s >= tiers[j][1] then return j end
+  for j = #tiers / 2, k + 1, -1 do
+    if s >= tiers[2 * j - 1] then return j end
   end
   return tier_after_decay(k, s, tiers)
 end
 
 -- profile hash fields: t ref time, r total, e/a/i pillars, c:<channel>, s sequence, g tier (1-based),
--- v rules version, m merged_into (the last event time is t: only scored events move it)
+-- v rules version, m merged_into (the last event time is t: only scored events move it).
+-- p.raw and p.old keep each stored field's text and value: a value that did not change keeps its
+-- stored text (which is fmt of it: every writer formats with fmt or Redis's '%.17g') and is not
+-- written again.
 local function load(key)
-  local flat = redis.call('HGETALL', key)
-  local p = {r = 0, e = 0, a = 0, i = 0, s = 0, g = 1, ch = {}}
+  local flat = call('HGETALL', key)
+  local ch, raw, old = {}, {}, {}
+  local p = {r = 0, e = 0, a = 0, i = 0, s = 0, g = 1, ch = ch, raw = raw, old = old}
   for n = 1, #flat, 2 do
     local f, v = flat[n], flat[n + 1]
-    if string.sub(f, 1, 2) == 'c:' then p.ch[string.sub(f, 3)] = tonumber(v)
-    elseif f == 'm' or f == 'v' then p[f] = v
-    else p[f] = tonumber(v) end
+    raw[f] = v
+    if f == 'm' or f == 'v' then p[f] = v
+    else
+      local x = tonumber(v)
+      old[f] = x
+      local b1, b2 = byte(f, 1, 2)
+      if b1 == 99 and b2 == 58 then ch[sub(f, 3)] = x  -- 'c:'
+      else p[f] = x end
+    end
   end
   return p
+end
+
+-- The text of field f whose value is now x (its stored text if x did not change).
+local function text(p, f, x)
+  if x == p.old[f] and x ~= 0 then return p.raw[f] end
+  return fmt(x)
 end
 
 local function decay_to(p, t, h)
@@ -60,39 +103,54 @@ local function decay_to(p, t, h)
   if t <= p.t then return end
   local f = 2 ^ (-(t - p.t) / h)
   p.r, p.e, p.a, p.i = p.r * f, p.e * f, p.a * f, p.i * f
-  for c, v in pairs(p.ch) do p.ch[c] = v * f end
+  local ch = p.ch
+  for c, v in pairs(ch) do ch[c] = v * f end
   p.t = t
 end
 
--- Writes the whole profile; returns its snapshot (see encode), built from the same formatted
--- strings so each value is formatted once.
+-- Writes the profile (HSET of the fields whose text changed); returns its snapshot (see encode),
+-- built from the same strings so each value is formatted once. Sets p.tt, the text of t.
 local function save(key, p, cfg)
-  local t, r = fmt(p.t), fmt(p.r)
-  local e, a, i = fmt(p.e), fmt(p.a), fmt(p.i)
-  local args = {'t', t, 'r', r, 'e', e, 'a', a, 'i', i, 's', p.s, 'g', p.g}
-  local out = {t, r, e, a, i, tostring(p.s), tostring(p.g), tostring(score_of(p.r, cfg.scale)), t,
-               p.v or '', p.m or ''}
-  local na, no = #args, #out
-  if p.v then args[na + 1] = 'v'; args[na + 2] = p.v; na = na + 2 end
-  if p.m then args[na + 1] = 'm'; args[na + 2] = p.m; na = na + 2 end
-  for c, v in pairs(p.ch) do
-    local x = fmt(v)
-    args[na + 1] = 'c:' .. c; args[na + 2] = x; na = na + 2
-    out[no + 1] = c; out[no + 2] = x; no = no + 2
+  local raw = p.raw
+  local t, r, e, a, i = text(p, 't', p.t), text(p, 'r', p.r), text(p, 'e', p.e),
+                        text(p, 'a', p.a), text(p, 'i', p.i)
+  local s, g, v, m = text(p, 's', p.s), text(p, 'g', p.g), p.v, p.m
+  p.tt = t
+  local args = {false, false, false, false, false, false, false, false, false, false, false, false,
+                false, false, false, false}
+  local na = 0
+  if t ~= raw.t then args[1] = 't'; args[2] = t; na = 2 end
+  if r ~= raw.r then args[na + 1] = 'r'; args[na + 2] = r; na = na + 2 end
+  if e ~= raw.e then args[na + 1] = 'e'; args[na + 2] = e; na = na + 2 end
+  if a ~= raw.a then args[na + 1] = 'a'; args[na + 2] = a; na = na + 2 end
+  if i ~= raw.i then args[na + 1] = 'i'; args[na + 2] = i; na = na + 2 end
+  if s ~= raw.s then args[na + 1] = 's'; args[na + 2] = s; na = na + 2 end
+  if g ~= raw.g then args[na + 1] = 'g'; args[na + 2] = g; na = na + 2 end
+  if v and v ~= raw.v then args[na + 1] = 'v'; args[na + 2] = v; na = na + 2 end
+  if m and m ~= raw.m then args[na + 1] = 'm'; args[na + 2] = m; na = na + 2 end
+  local tail = ''
+  for c, x in pairs(p.ch) do
+    local f = 'c:' .. c
+    local xs = text(p, f, x)
+    if xs ~= raw[f] then args[na + 1] = f; args[na + 2] = xs; na = na + 2 end
+    tail = tail .. '\31' .. c .. '\31' .. xs
   end
-  redis.call('HSET', key, unpack(args))
-  return table.concat(out, '\31')
+  if na > 0 then call('HSET', key, unpack(args, 1, na)) end
+  return t .. '\31' .. r .. '\31' .. e .. '\31' .. a .. '\31' .. i .. '\31' .. short(p.s, s) ..
+         '\31' .. short(p.g, g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. t .. '\31' ..
+         (v or '') .. '\31' .. (m or '') .. tail
 end
 
 -- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values.
 -- One string, not an array: the client decodes one bulk reply instead of ~15.
 local function encode(p, cfg)
-  local t = p.t and fmt(p.t) or ''
-  local out = {t, fmt(p.r), fmt(p.e), fmt(p.a), fmt(p.i), tostring(p.s), tostring(p.g),
-               tostring(score_of(p.r, cfg.scale)), t, p.v or '', p.m or ''}
-  local no = #out
-  for c, v in pairs(p.ch) do out[no + 1] = c; out[no + 2] = fmt(v); no = no + 2 end
-  return table.concat(out, '\31')
+  local t = p.t and text(p, 't', p.t) or ''
+  local tail = ''
+  for c, x in pairs(p.ch) do tail = tail .. '\31' .. c .. '\31' .. text(p, 'c:' .. c, x) end
+  return t .. '\31' .. text(p, 'r', p.r) .. '\31' .. text(p, 'e', p.e) .. '\31' ..
+         text(p, 'a', p.a) .. '\31' .. text(p, 'i', p.i) .. '\31' .. int(p.s) .. '\31' ..
+         int(p.g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. t .. '\31' ..
+         (p.v or '') .. '\31' .. (p.m or '') .. tail
 end
 
 -- The state just before an event is added, as the fields that differ from the snapshot after it
@@ -100,11 +158,13 @@ end
 -- score␟v', channel value '' when the channel had no sum yet.
 local function encode_before(p, pillar, channel, cfg)
   local cv = p.ch[channel]
-  return table.concat({fmt(p.r), pillar, fmt(p[pillar]), channel, cv and fmt(cv) or '',
-                       tostring(p.s), tostring(p.g), tostring(score_of(p.r, cfg.scale)), p.v or ''},
-                      '\31')
+  return text(p, 'r', p.r) .. '\31' .. pillar .. '\31' .. text(p, pillar, p[pillar]) .. '\31' ..
+         channel .. '\31' .. (cv and text(p, 'c:' .. channel, cv) or '') .. '\31' .. int(p.s) ..
+         '\31' .. int(p.g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. (p.v or '')
 end
 
-local function contribution(t, w, pillar, channel, event, mid)
-  return table.concat({fmt(t), fmt(w), pillar, channel, event, mid}, '\31')
+-- ts: fmt(t), when the caller has it
+local function contribution(t, w, pillar, channel, event, mid, ts)
+  return (ts or fmt(t)) .. '\31' .. fmt(w) .. '\31' .. pillar .. '\31' .. channel .. '\31' ..
+         event .. '\31' .. mid
 end

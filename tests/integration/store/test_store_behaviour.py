@@ -191,6 +191,27 @@ async def test_stale_rank_update_never_overwrites_a_newer_one(store: ScoreStore)
     assert await store.tier_counts("acme", T0 + 1) == {"cold": 0, "warm": 0, "hot": 1}
 
 
+async def test_rank_sequences_keep_the_tier_and_a_plain_sequence_still_works(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    seqs, cold = f"{redis_prefix}{{acme}}:seq", f"{redis_prefix}{{acme}}:tier:cold"
+    [first] = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
+    assert first.after is not None and first.after.tier == "warm"
+    assert await redis_client.hget(seqs, "u1") == b"1.2"  # type: ignore[misc]
+    # a store from before the tier was kept: plain sequence, candidate in some other set
+    await redis_client.hset(seqs, "u1", "1")  # type: ignore[misc]
+    await redis_client.zadd(cold, {"u1": 0.0})
+    assert await store.update_rank("acme", "u1", first.after) is False  # equal: no change
+    [second] = await store.apply_batch([interaction("m2", T0 + 1, event="Job Viewed")])
+    assert second.after is not None and second.after.sequence == 2
+    assert await redis_client.hget(seqs, "u1") == b"2.%d" % (  # type: ignore[misc]
+        RULES.tier_names.index(second.after.tier) + 1
+    )
+    assert await redis_client.zscore(cold, "u1") is None
+    counts = await store.tier_counts("acme", T0 + 1)
+    assert counts == {name: int(name == second.after.tier) for name in RULES.tier_names}
+
+
 async def test_candidate_view_explains_the_score_with_decayed_contributions(
     store: ScoreStore,
 ) -> None:
