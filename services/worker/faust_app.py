@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -10,6 +12,7 @@ from faust.types import TP, EventT, Message, ProducerT, RecordMetadata, StreamT
 from faust.types.tuples import PendingMessage
 
 from services.worker.settings import WorkerSettings
+from services.worker.streams import FastStream
 from services.worker.transport import use_fast_transport
 
 
@@ -93,6 +96,7 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
         web_graph_enabled=False,
         web_metrics_enabled=False,
         Monitor=QuietMonitor,
+        Stream=FastStream,
         **options,
     )
     use_fast_transport(app, settings.fetch_max_wait_ms)
@@ -100,13 +104,39 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
 
 
 class RawSchema(faust.Schema):
-    """Keys and values as the bytes on the wire, without Faust's codec lookups per record."""
+    """Keys and values as the bytes on the wire, without Faust's codec lookups per record.
+
+    Its compiled ``decode`` (what a topic turns a consumed message into an event with) makes the
+    event straight away: the loads below cannot fail, so Faust's error handling around them has
+    nothing to do. It carries that event factory as ``decode.make_event``, which the consumer's
+    inline delivery (``services.worker.transport``) calls without the coroutine."""
 
     def loads_key(self, app: faust.types.AppT, message: Message, **_: Any) -> Any:
         return message.key
 
     def loads_value(self, app: faust.types.AppT, message: Message, **_: Any) -> Any:
         return message.value
+
+    def compile(self, app: faust.types.AppT, **kwargs: Any) -> Any:
+        if (
+            type(self).loads_key is not RawSchema.loads_key
+            or type(self).loads_value is not RawSchema.loads_value
+        ):
+            return super().compile(app, **kwargs)
+        make_event = event_factory(app)
+
+        async def decode(message: Message, *, propagate: bool = False) -> EventT:
+            return make_event(message.key, message.value, message.headers, message)
+
+        decode.make_event = make_event  # type: ignore[attr-defined]
+        return decode
+
+
+def event_factory(app: faust.types.AppT) -> Callable[[Any, Any, Any, Message], EventT]:
+    """``app.create_event``, without its settings lookup per event when the app's is Faust's."""
+    if type(app).create_event is not faust.App.create_event:
+        return app.create_event
+    return functools.partial(app.conf.Event, app)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:

@@ -1,14 +1,18 @@
-"""A worker's Faust app (services.worker.faust_app): the fast transport and the quiet monitor."""
+"""A worker's Faust app (services.worker.faust_app): the fast transport, the quiet monitor, raw
+topics and the fast stream's batch ack (services.worker.streams)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from faust import Stream
 from faust.types import TP, Message
+from faust.types.tuples import ConsumerMessage
 
 from services.scorer.settings import ScorerSettings
-from services.worker.faust_app import QuietMonitor, faust_app
+from services.worker.faust_app import QuietMonitor, faust_app, raw_topic
+from services.worker.streams import FastStream
 from services.worker.transport import FastConsumer, FastTransport
 
 TOPIC_PARTITION = TP("engagement.interactions.v1", 2)
@@ -57,3 +61,82 @@ def test_the_quiet_monitor_still_tracks_committed_offsets() -> None:
     monitor = QuietMonitor()
     monitor.on_tp_commit({TOPIC_PARTITION: 42})
     assert monitor.tp_committed_offsets[TOPIC_PARTITION] == 42
+
+
+def test_worker_apps_take_batches_with_the_fast_stream(tmp_path: Path) -> None:
+    app = faust_app(ScorerSettings(scorer_data_dir=tmp_path))
+    assert app.conf.Stream is FastStream
+
+
+async def test_a_raw_topic_makes_the_event_from_the_bytes_on_the_wire(tmp_path: Path) -> None:
+    # given a raw topic
+    app = faust_app(ScorerSettings(scorer_data_dir=tmp_path))
+    topic = raw_topic(app, TOPIC_PARTITION.topic)
+    received = message(41)
+    # when it decodes a message, the coroutine and the inline delivery's factory alike
+    decoded = await topic.decode(received, propagate=True)
+    made = topic.decode.make_event(received.key, received.value, received.headers, received)  # type: ignore[attr-defined]
+    # then each is Faust's event of the key and value bytes, pointing at the message
+    for event in (decoded, made):
+        assert isinstance(event, app.conf.Event)
+        assert (event.key, event.value, event.message, event.headers) == (
+            b"key",
+            b"value",
+            received,
+            {},
+        )
+
+
+def test_a_batch_is_acked_as_faust_acks_each_event(tmp_path: Path) -> None:
+    # given two apps' streams, each with the same three consumed messages taken (tracked)
+    def taken(app: Any) -> tuple[Any, list[Any]]:
+        app.topics._acking_topics.add(TOPIC_PARTITION.topic)
+        consumer = app.consumer
+        consumer._committed_offset[TOPIC_PARTITION] = 40
+        stream = app.stream(raw_topic(app, TOPIC_PARTITION.topic))
+        events = []
+        for offset in (39, 41, 42):  # 39: already committed
+            received = consumer_message(offset)
+            received.refcount = 1
+            received.tracked = True
+            consumer._unacked_messages.add(received)
+            events.append(app.create_event(received.key, received.value, [], received))
+        return stream, events
+
+    faust_way, ours = (
+        taken(faust_app(ScorerSettings(scorer_data_dir=tmp_path / name))) for name in "ab"
+    )
+    # when one acks them with Faust's Stream.ack, one event at a time, the other as a batch
+    for event in faust_way[1]:
+        _ack(faust_way[0], event)
+    ours[0]._ack_events(ours[1], quiet=True)
+
+    # then the consumers' bookkeeping is the same: offsets 41 and 42 are ready to commit
+    def bookkeeping(stream: Any, events: list[Any]) -> Any:
+        consumer = stream.app.consumer
+        return (
+            [e.message.acked for e in events],
+            [e.message.refcount for e in events],
+            dict(consumer._acked),
+            dict(consumer._acked_index),
+            consumer._n_acked,
+            len(consumer._unacked_messages),
+        )
+
+    assert bookkeeping(*ours) == bookkeeping(*faust_way)
+    assert bookkeeping(*ours)[2] == {TOPIC_PARTITION: [41, 42]}
+
+
+def _ack(stream: Any, event: Any) -> None:
+    """Run Faust's ``Stream.ack`` (a coroutine that never waits) to completion."""
+    try:
+        Stream.ack(stream, event).send(None)
+    except StopIteration:
+        return
+    raise AssertionError("Stream.ack waited")
+
+
+def consumer_message(offset: int) -> ConsumerMessage:
+    return ConsumerMessage(
+        TOPIC_PARTITION.topic, 2, offset, 0.0, 0, [], b"key", b"value", None, tp=TOPIC_PARTITION
+    )
