@@ -1,9 +1,10 @@
 """The score store: exact scores in Redis, one Lua script per operation, pipelined in batches.
 
 Key layout and how to read the tier sets: see ``engagement.redis_keys``. ``apply_batch`` does a
-batch in three pipelined round trips (``transaction=False``): (1) every apply script and merge
-step 1, (2) redirects of merged anonymous ids and merge step 2, (3) rank updates with sequence
-compare-and-set. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
+batch in pipelined rounds (``transaction=False``): (1) every apply script and merge step 1,
+written in chunks as the jobs are planned, (2) redirects of merged anonymous ids and merge step 2,
+then rank updates with sequence compare-and-set; in a batch without merges those are sent every
+``RANK_CHUNK`` settled outcomes, on a second connection, while round (1) goes on. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
 A batch with merges first reads the ``merged_into`` links on their targets' paths (one round trip
 per link followed) and refuses the merges that would close a loop.
 
@@ -15,8 +16,9 @@ rounds of ``apply_batch`` and the rank updates.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +40,7 @@ from engagement.score_views import (
     parse_replies,
 )
 from engagement.scoring import rank_key
-from engagement.store_jobs import Job, OnOutcome, outcome_of, plan, unscored
+from engagement.store_jobs import MERGE_TYPES, Job, OnOutcome, outcome_of, plan, unscored
 from engagement.store_scripts import (
     Command,
     config_block,
@@ -49,6 +51,7 @@ from engagement.store_scripts import (
 )
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
+RANK_CHUNK = 128  # settled outcomes per rank update sent while a batch's first round goes on
 CONTRIBUTIONS_KEPT = 6
 
 log = logging.getLogger("engagement.store")
@@ -95,29 +98,66 @@ class ScoreStore:
         ``while_ranking(outcomes)`` once every outcome is known, while Redis updates the ranks.
         """
         outcomes: list[ApplyOutcome | None] = [None] * len(interactions)
-        pending: list[Job] = []
-        for index, interaction in enumerate(interactions):
-            job = plan(index, interaction, self.rules)
-            if job is None:
-                outcomes[index] = unscored(interaction, self.rules.version)
-                if on_outcome is not None:
-                    on_outcome(index, outcomes[index])  # type: ignore[arg-type]
-            else:
-                pending.append(job)
-        pending = await self._screen(pending, outcomes, on_outcome)
-        while pending:
-            pending = await self._round(pending, outcomes, on_outcome)
-        done: list[ApplyOutcome] = []
-        for index, outcome in enumerate(outcomes):
-            if outcome is None:  # defensive: every job settles with an outcome
-                outcome = unscored(interactions[index], self.rules.version)
+        unranked: list[ApplyOutcome] = []
+        early: list[asyncio.Task[None]] = []
+        merges = any(interaction.type in MERGE_TYPES for interaction in interactions)
+        if merges:
+            settled = on_outcome  # merges: every rank update waits for the whole batch
+            jobs: Iterable[Job] = await self._screen(
+                list(self._jobs(interactions, outcomes, settled)), outcomes, settled
+            )
+        else:
+            # Jobs are planned as the first round sends them (Redis runs the first commands while
+            # the rest are planned), and ranks are updated every RANK_CHUNK settled outcomes, on
+            # another connection while the round goes on (the sequence compare-and-set makes
+            # their order irrelevant).
+            def settled(index: int, outcome: ApplyOutcome) -> None:
+                unranked.append(outcome)
+                if len(unranked) >= RANK_CHUNK:
+                    early.append(asyncio.ensure_future(self._update_ranks(unranked[:])))
+                    unranked.clear()
                 if on_outcome is not None:
                     on_outcome(index, outcome)
-            done.append(outcome)
-        await self._update_ranks(
-            done, None if while_ranking is None else lambda: while_ranking(done)
-        )
+
+            jobs = self._jobs(interactions, outcomes, settled)
+        try:
+            follow = await self._round(jobs, outcomes, settled)
+            while follow:
+                follow = await self._round(follow, outcomes, settled)
+            done: list[ApplyOutcome] = []
+            for index, outcome in enumerate(outcomes):
+                if outcome is None:  # defensive: every job settles with an outcome
+                    outcome = unscored(interactions[index], self.rules.version)
+                    if on_outcome is not None:
+                        on_outcome(index, outcome)
+                done.append(outcome)
+            await self._update_ranks(
+                done if merges else unranked,  # what no early update took
+                None if while_ranking is None else lambda: while_ranking(done),
+            )
+        finally:
+            failures = await asyncio.gather(*early, return_exceptions=True)
+        for failure in failures:
+            if isinstance(failure, BaseException):
+                raise failure
         return done
+
+    def _jobs(
+        self,
+        interactions: Sequence[Interaction],
+        outcomes: list[ApplyOutcome | None],
+        on_outcome: OnOutcome | None,
+    ) -> Iterator[Job]:
+        """The jobs of a batch, in order; an interaction with nothing to score settles here."""
+        rules = self.rules
+        for index, interaction in enumerate(interactions):
+            job = plan(index, interaction, rules)
+            if job is not None:
+                yield job
+                continue
+            outcome = outcomes[index] = unscored(interaction, rules.version)
+            if on_outcome is not None:
+                on_outcome(index, outcome)
 
     async def _screen(
         self, jobs: list[Job], outcomes: list[ApplyOutcome | None], on_outcome: OnOutcome | None
@@ -135,21 +175,26 @@ class ScoreStore:
 
     async def _round(
         self,
-        jobs: list[Job],
+        jobs: Iterable[Job],
         outcomes: list[ApplyOutcome | None],
         on_outcome: OnOutcome | None,
     ) -> list[Job]:
-        commands = [self._command(job) for job in jobs]
+        sent: list[Job] = []
         follow: list[Job] = []
 
+        def commands() -> Iterator[Command]:  # taken lazily, chunk by chunk, as they are sent
+            for job in jobs:
+                sent.append(job)
+                yield self._command(job)
+
         def settle(k: int, result: Any) -> None:  # as each reply arrives, while Redis goes on
-            job = jobs[k]
+            job = sent[k]
             follow.extend(self._settle(job, result, outcomes))
             outcome = outcomes[job.index]
             if on_outcome is not None and outcome is not None:
                 on_outcome(job.index, outcome)
 
-        await run_pipelined(self.redis, commands, self._sources, on_reply=settle)
+        await run_pipelined(self.redis, commands(), self._sources, on_reply=settle)
         return follow
 
     def _command(self, job: Job) -> Command:

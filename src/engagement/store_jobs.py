@@ -19,6 +19,7 @@ from engagement.store_scripts import merge_source
 
 Stage = Literal["apply", "take", "add", "release"]
 OnOutcome = Callable[[int, ApplyOutcome], None]
+MERGE_TYPES = ("identify", "alias")  # the interaction types that may merge two profiles
 
 
 @dataclass(slots=True)
@@ -43,7 +44,7 @@ class Job:
 def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
     """The job of the ``index``-th interaction of a batch; None when nothing of it is scored."""
     tenant = interaction.tenantId
-    if interaction.type in ("identify", "alias") and interaction.userId:
+    if interaction.type in MERGE_TYPES and interaction.userId:
         source = merge_source(interaction)
         if source and source != interaction.userId:
             return Job(index, interaction, tenant, interaction.userId, "take", source=source)

@@ -10,8 +10,9 @@ arguments start at ARGV[1]. Without that block a script reads the config from AR
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
+from itertools import islice
 from typing import Any
 
 import hiredis
@@ -67,7 +68,7 @@ CHUNK = 64  # commands packed per socket write: Redis starts on the first while 
 
 async def run_pipelined(
     redis: aioredis.Redis,
-    commands: Sequence[Command],
+    commands: Iterable[Command],
     sources: dict[str, str],
     on_reply: OnReply | None = None,
     meanwhile: Callable[[], None] | None = None,
@@ -76,17 +77,20 @@ async def run_pipelined(
     in chunks); ``EVALSHA`` of a script the server lacks (``sources``: sha -> text) is loaded and
     resent. Raises the first other error, after every reply is read.
 
+    ``commands`` may be a lazy iterable: each chunk is taken from it just before it is written,
+    so Redis runs the first commands while the caller still builds the next ones.
     ``on_reply(k, reply)`` sees each successful reply as soon as it arrives, so the caller works
     on early replies while Redis still runs the later commands; ``meanwhile()`` runs once every
     command is written, before any reply is read.
     """
-    replies = await _exchange(redis, commands, on_reply, meanwhile)
+    sent: list[Command] = []
+    replies = await _exchange(redis, commands, sent, on_reply, meanwhile)
     missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
     if missing:
-        for sha in {commands[k][1] for k in missing}:
+        for sha in {sent[k][1] for k in missing}:
             await redis.script_load(sources[sha])
         again = None if on_reply is None else lambda j, reply: on_reply(missing[j], reply)
-        resent = await _exchange(redis, [commands[k] for k in missing], again, None)
+        resent = await _exchange(redis, [sent[k] for k in missing], [], again, None)
         for k, reply in zip(missing, resent, strict=True):
             replies[k] = reply
     for reply in replies:
@@ -97,24 +101,29 @@ async def run_pipelined(
 
 async def _exchange(
     redis: aioredis.Redis,
-    commands: Sequence[Command],
+    commands: Iterable[Command],
+    sent: list[Command],
     on_reply: OnReply | None,
     meanwhile: Callable[[], None] | None,
 ) -> list[Any]:
+    """Write ``commands`` (appending each to ``sent``), then read as many replies."""
     pool = redis.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         pack = hiredis.pack_command
-        for at in range(0, len(commands), CHUNK):
-            chunk = commands[at : at + CHUNK]
+        pending = iter(commands)
+        while chunk := list(islice(pending, CHUNK)):
+            sent.extend(chunk)
             packed = b"".join([pack(c) for c in chunk])
-            await conn.send_packed_command(packed, check_health=at == 0)
+            await conn.send_packed_command(packed, check_health=len(sent) == len(chunk))
         if meanwhile is not None:
             meanwhile()
+        if not sent:
+            return []
         parser = conn._parser
         if not isinstance(parser, _AsyncHiredisParser):  # the default wherever hiredis is installed
             raise TypeError("the score store needs redis-py's hiredis parser (package hiredis)")
-        return await _read_all(parser, len(commands), conn.socket_timeout, on_reply)
+        return await _read_all(parser, len(sent), conn.socket_timeout, on_reply)
     except BaseException:
         await conn.disconnect()  # replies may be left unread: never reuse the socket
         raise

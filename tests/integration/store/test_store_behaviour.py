@@ -8,7 +8,7 @@ import math
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.redis_store import ScoreStore
+from engagement.redis_store import RANK_CHUNK, ScoreStore
 from engagement.scoring import closed_form, decay, event_points
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
@@ -161,6 +161,32 @@ async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
         scores = {v.candidate_id: v.state.score for v in views if v}
         assert [e.score for e in page.entries] == sorted(scores.values(), reverse=True)
         assert all(scores[e.candidate_id] == e.score for e in page.entries)
+
+
+async def test_a_batch_ranked_in_chunks_ranks_each_candidate_once_at_its_last_state(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # more outcomes than RANK_CHUNK: ranks are updated in chunks while the batch runs, and a
+    # candidate's events fall in several chunks, the last one not always in the last chunk
+    events = ["Application Submitted", "Article Read", "Job Viewed", "Job Alert Unsubscribed"]
+    n = 3 * RANK_CHUNK + 17
+    batch = [
+        interaction(f"m{k}", T0 + 60 * (k % 7), event=events[k % 4], user_id=f"c{k % 40}")
+        for k in range(n)
+    ]
+    outcomes = await store.apply_batch(batch)
+    last = {o.candidate_id: o.after for o in outcomes if o.after is not None}
+    assert len(last) == 40
+    seqs = await redis_client.hgetall(f"{redis_prefix}{{acme}}:seq")  # type: ignore[misc]
+    for candidate, state in last.items():
+        tier = RULES.tier_names.index(state.tier) + 1
+        assert seqs[candidate.encode()] == f"{state.sequence}.{tier}".encode()
+    now = T0 + 3600
+    page = await store.leaderboard("acme", limit=100, now=now)
+    assert sorted(e.candidate_id for e in page.entries) == sorted(last)
+    for entry in page.entries:
+        view = await store.get_candidate("acme", entry.candidate_id, now)
+        assert view is not None and (entry.score, entry.tier) == (view.state.score, view.state.tier)
 
 
 async def test_leaderboard_pages_cover_every_candidate_of_a_tier_once(store: ScoreStore) -> None:
