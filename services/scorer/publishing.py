@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from engagement.cloudevents import ce_type, format_time
+from engagement.cloudevents import ce_type
 from engagement.score_records import SOURCE, OutRecord
 from engagement.score_views import ApplyOutcome, Snapshot
 from engagement.topics import candidate_key
@@ -97,25 +97,31 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
     after = outcome.after
     if after is None or after.sequence == 0 or after.as_of is None:
         return None
-    as_of = datetime.fromtimestamp(after.as_of, UTC)
-    value = _score_change(outcome, after, None if replay else outcome.before, as_of)
+    # asOf once as JSON text: embedded as is in the value, and its milliseconds are ce_time
+    stamp = orjson.dumps(datetime.fromtimestamp(after.as_of, UTC), option=orjson.OPT_UTC_Z)
+    value = _score_change(outcome, after, None if replay else outcome.before, stamp)
     key = candidate_key(outcome.tenant_id, outcome.candidate_id)
     encoded_key = key.encode()
     sequence = str(after.sequence).encode()
     tail = (
-        ("ce_time", format_time(as_of).encode()),
+        ("ce_time", _ce_time(stamp)),
         ("ce_subject", encoded_key),
         ("ce_sequence", sequence),
         _JSON,
     )
-    encoded = orjson.dumps(value, default=dict, option=orjson.OPT_UTC_Z)
+    encoded = orjson.dumps(value, default=dict)
     return EncodedChange(
         key, after.sequence, encoded, encoded_key, encoded_key + b":" + sequence, tail
     )
 
 
+def _ce_time(stamp: bytes) -> bytes:
+    """``format_time`` of an instant from its orjson text (``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"``)."""
+    return stamp[1:24] + b"Z" if len(stamp) > 22 else stamp[1:20] + b".000Z"
+
+
 def _score_change(
-    outcome: ApplyOutcome, after: Snapshot, previous: Snapshot | None, as_of: datetime
+    outcome: ApplyOutcome, after: Snapshot, previous: Snapshot | None, as_of: bytes
 ) -> dict[str, Any]:
     return {
         "tenantId": outcome.tenant_id,
@@ -128,7 +134,7 @@ def _score_change(
         "pillars": after.pillars,  # a dict; any other Mapping goes through default=dict
         "channels": after.channels,
         "sequence": after.sequence,
-        "asOf": as_of,
+        "asOf": orjson.Fragment(as_of),
         "rulesVersion": after.rules_version or outcome.rules_version,
         "cause": _cause(outcome),
     }

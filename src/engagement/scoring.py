@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone, tzinfo
 from typing import NamedTuple
+
+from pydantic_core import TzInfo
 
 from engagement.records import PILLARS, Interaction
 from engagement.rules import Rules
@@ -102,9 +104,22 @@ class ScoredEvent(NamedTuple):
 
 def epoch(moment: datetime) -> float:
     """Epoch seconds of an aware (or UTC-naive) datetime."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    zone = moment.tzinfo
+    if zone is None:
+        return moment.replace(tzinfo=UTC).timestamp()
+    start = _EPOCH_IN.get(zone)
+    if start is None:
+        if type(zone) not in _FIXED_OFFSET_ZONES:
+            return moment.timestamp()
+        start = _EPOCH_IN[zone] = _EPOCH.astimezone(zone)
+    # timestamp() without its utcoffset() calls (slow for pydantic's TzInfo): the difference of
+    # two datetimes with the same fixed-offset tzinfo is exact without offsets
+    return (moment - start).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIXED_OFFSET_ZONES = (timezone, TzInfo)  # what orjson/pydantic/fromisoformat give
+_EPOCH_IN: dict[tzinfo, datetime] = {}  # the epoch in each fixed offset seen (a few)
 
 
 def event_name(interaction: Interaction) -> str | None:

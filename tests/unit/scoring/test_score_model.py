@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic_core import TzInfo
 
 from engagement.scoring import (
     Profile,
@@ -14,6 +17,7 @@ from engagement.scoring import (
     closed_form,
     crossing_time,
     decay,
+    epoch,
     event_points,
     merge_profiles,
     rank_bound,
@@ -148,3 +152,17 @@ def test_closed_form_counts_a_duplicate_message_once_and_applies_daily_caps() ->
     events.append(events[0])
     profile = closed_form([e for e in events if e], T0 + 10, RULES)
     assert profile.raw == pytest.approx(3.0, rel=1e-3)  # cap 3 per day
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    st.sampled_from(
+        [UTC, timezone(timedelta(hours=-5)), TzInfo(0), TzInfo(19800), ZoneInfo("Europe/Berlin")]
+    ),
+)
+def test_epoch_equals_timestamp_in_any_zone(instant: datetime, zone: tzinfo) -> None:
+    moment = instant.astimezone(zone)
+    assert epoch(moment) == moment.timestamp()
+    assert epoch(instant.replace(tzinfo=None)) == instant.timestamp()  # naive = UTC
