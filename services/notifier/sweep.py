@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 
 from engagement.alerts import Decayed, Notified, decide_decay, tier_level
 from engagement.records import CandidateAlert
-from engagement.redis_keys import KeyLayout, stored_sequence
+from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
 from engagement.scoring import crossing_time, rank_bound, raw_at_rank, score_of
 from services.notifier.handler import AlertPublisher
@@ -110,7 +110,7 @@ class DecaySweep:
         for cand, seq in zip(ids, sequences, strict=True):
             if seq is None:
                 continue  # erased or merged away meanwhile
-            found = self._found(tenant, hits[cand], stored_sequence(seq), now)
+            found = self._found(tenant, hits[cand], int(seq), now)
             decision = decide_decay(found, known[f"{tenant}:{cand}"], self.rules, moment)
             alerts.extend(decision.alerts)
             if decision.state is not None:

@@ -9,12 +9,14 @@ twice for each. ``FastStream.take_events`` gives the same batches from the agent
 * it waits for a batch the same way -- until ``max_`` events are there or ``within`` seconds
   have passed since it started waiting, yielding only a non-empty batch, and stops with the
   stream;
-* it takes each event from the buffer as the stream iterator does: an event fetched before a
-  rebalance (another consumer generation, or the flow suspended) is skipped and acked, the
-  others are tracked as unacked (what a rebalance waits for, ``stream_wait_empty``) and counted;
-* after the agent is done with a batch (it asked for the next one, or closed the generator)
-  it acks the batch as ``Stream.ack`` does for each event, under one acquisition of the ack lock,
-  and wakes the consumer's ack waiter once.
+* it takes each event from the buffer as the (Cython) stream iterator does: an event fetched
+  before a rebalance (another consumer generation, or the flow suspended) is skipped, not acked,
+  the others are tracked as unacked (what a rebalance waits for, ``stream_wait_empty``) and
+  counted;
+* once the agent asks for the next batch it acks the batch as ``Stream.ack`` does for each
+  event, under one acquisition of the ack lock, and wakes the consumer's ack waiter once. Unlike
+  Faust's, a batch whose agent is cancelled or closes the generator is not acked (at-least-once:
+  its offsets are never committed before the handler returned).
 
 The stream sensors (``on_stream_event_in``/``out``, ``on_message_in``/``out``) are called as
 Faust calls them, except when the app's only sensor is ``QuietMonitor``, whose are no-ops. A
@@ -102,7 +104,8 @@ class FastStream(Stream):  # type: ignore[misc]
                         continue
                     message = value.message
                     if not is_flow_active() or message.generation_id != app.consumer_generation_id:
-                        self._ack_events((value,), quiet)  # as Faust acks a skipped event
+                        # fetched before a rebalance: skipped and not acked, as Faust's (Cython)
+                        # stream iterator does; the new assignment fetches it again
                         continue
                     if message.topic in acking_topics and not message.tracked:
                         message.tracked = True
@@ -114,11 +117,11 @@ class FastStream(Stream):  # type: ignore[misc]
                     events.append(value)
                 if events:
                     self.events_total += len(events)
-                    try:
-                        yield events
-                    finally:
-                        batch, events = events, []
-                        self._ack_events(batch, self._sensors_quiet())
+                    # acked only once the agent asks for the next batch: an agent cancelled or
+                    # closing the generator while it handles this one leaves it to be replayed
+                    yield events
+                    batch, events = events, []
+                    self._ack_events(batch, self._sensors_quiet())
         finally:
             self.enable_acks = stream_enable_acks
             self._channel_stop_iteration(self.channel)

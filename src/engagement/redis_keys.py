@@ -29,10 +29,8 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
 ==================  =========  =================================================================
 ``P{T}:tier:<name>`` zset      candidates whose *stored* tier is ``<name>``: member = candidate
                                id, score = rank key ``log2(R_ref) + t_ref/h`` (-inf if R <= 0)
-``P{T}:seq``        hash       candidate → ``<sequence>.<tier>`` of the state in the tier sets
-                               (compare-and-set: stale or replayed rank updates never win; merged
-                               ids keep theirs): tier = the 1-based set it is in, 0 none; a plain
-                               ``<sequence>`` (older stores) means any (``stored_sequence``)
+``P{T}:seq``        hash       candidate → sequence of the state in the tier sets (compare-and-set:
+                               stale or replayed rank updates never win; merged ids keep theirs)
 ==================  =========  =================================================================
 
 Global: ``Ptenants`` (set of tenant ids).
@@ -103,16 +101,10 @@ class KeyLayout:
         return f"{self.prefix}{{{tenant_id}}}:tier:{tier}"
 
     def sequences(self, tenant_id: str) -> str:
-        """The tenant's candidate → ``<sequence>.<tier>`` hash (rank compare-and-set)."""
+        """The tenant's candidate → sequence hash (rank compare-and-set)."""
         return f"{self.prefix}{{{tenant_id}}}:seq"
 
     @property
     def tenants(self) -> str:
         """The set of tenant ids with scored candidates."""
         return f"{self.prefix}tenants"
-
-
-def stored_sequence(value: bytes | str) -> int:
-    """The sequence in a value of the sequences hash: ``<sequence>.<tier>`` or ``<sequence>``."""
-    text = value.decode() if isinstance(value, bytes) else value
-    return int(text.partition(".")[0])

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from engagement.redis_store import RANK_CHUNK, ScoreStore
+from engagement.rules import Rules
 from engagement.scoring import closed_form, decay, event_points
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
@@ -178,9 +179,7 @@ async def test_a_batch_ranked_in_chunks_ranks_each_candidate_once_at_its_last_st
     last = {o.candidate_id: o.after for o in outcomes if o.after is not None}
     assert len(last) == 40
     seqs = await redis_client.hgetall(f"{redis_prefix}{{acme}}:seq")  # type: ignore[misc]
-    for candidate, state in last.items():
-        tier = RULES.tier_names.index(state.tier) + 1
-        assert seqs[candidate.encode()] == f"{state.sequence}.{tier}".encode()
+    assert seqs == {c.encode(): str(state.sequence).encode() for c, state in last.items()}
     now = T0 + 3600
     page = await store.leaderboard("acme", limit=100, now=now)
     assert sorted(e.candidate_id for e in page.entries) == sorted(last)
@@ -217,25 +216,26 @@ async def test_stale_rank_update_never_overwrites_a_newer_one(store: ScoreStore)
     assert await store.tier_counts("acme", T0 + 1) == {"cold": 0, "warm": 0, "hot": 1}
 
 
-async def test_rank_sequences_keep_the_tier_and_a_plain_sequence_still_works(
+async def test_a_changed_tier_list_keeps_each_candidate_in_one_tier_set(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    seqs, cold = f"{redis_prefix}{{acme}}:seq", f"{redis_prefix}{{acme}}:tier:cold"
+    # given a candidate ranked warm under the rules' three tiers
     [first] = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
     assert first.after is not None and first.after.tier == "warm"
-    assert await redis_client.hget(seqs, "u1") == b"1.2"  # type: ignore[misc]
-    # a store from before the tier was kept: plain sequence, candidate in some other set
-    await redis_client.hset(seqs, "u1", "1")  # type: ignore[misc]
-    await redis_client.zadd(cold, {"u1": 0.0})
-    assert await store.update_rank("acme", "u1", first.after) is False  # equal: no change
-    [second] = await store.apply_batch([interaction("m2", T0 + 1, event="Job Viewed")])
-    assert second.after is not None and second.after.sequence == 2
-    assert await redis_client.hget(seqs, "u1") == b"2.%d" % (  # type: ignore[misc]
-        RULES.tier_names.index(second.after.tier) + 1
+    # when the rules gain a tier below warm and the candidate's next event makes it hot
+    tiers = [t.model_dump() for t in RULES.tiers]
+    tiers.insert(1, {"name": "lukewarm", "enter": 20, "exit": 15})
+    rules = Rules.model_validate({**RULES.model_dump(), "tiers": tiers})
+    changed = ScoreStore(redis_client, prefix=redis_prefix, rules=rules)
+    await changed.apply_batch(
+        [interaction(f"m{k}", T0 + k, event="Application Submitted") for k in range(2, 5)]
     )
-    assert await redis_client.zscore(cold, "u1") is None
-    counts = await store.tier_counts("acme", T0 + 1)
-    assert counts == {name: int(name == second.after.tier) for name in RULES.tier_names}
+    # then it is in the hot set only
+    members = {
+        name: await redis_client.zrange(f"{redis_prefix}{{acme}}:tier:{name}", 0, -1)
+        for name in rules.tier_names
+    }
+    assert members == {name: [b"u1"] if name == "hot" else [] for name in rules.tier_names}
 
 
 async def test_candidate_view_explains_the_score_with_decayed_contributions(

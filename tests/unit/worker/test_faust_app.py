@@ -3,6 +3,8 @@ topics and the fast stream's batch ack (services.worker.streams)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,53 @@ def consumer_message(offset: int) -> ConsumerMessage:
     return ConsumerMessage(
         TOPIC_PARTITION.topic, 2, offset, 0.0, 0, [], b"key", b"value", None, tp=TOPIC_PARTITION
     )
+
+
+def _stream_with(app: Any, *offsets_generations: tuple[int, int]) -> Any:
+    """A stream of the app with consumed messages (offset, consumer generation) in its buffer."""
+    app.topics._acking_topics.add(TOPIC_PARTITION.topic)
+    app.consumer._committed_offset[TOPIC_PARTITION] = 10
+    app.consumer_generation_id = 2
+    app.flow_control.resume()
+    stream = app.stream(raw_topic(app, TOPIC_PARTITION.topic))
+    for offset, generation in offsets_generations:
+        received = consumer_message(offset)
+        received.generation_id = generation
+        received.refcount = 1
+        stream.channel.queue.put_nowait(
+            app.create_event(received.key, received.value, [], received)
+        )
+    return stream
+
+
+async def test_an_event_fetched_before_a_rebalance_is_skipped_and_never_acked(
+    tmp_path: Path,
+) -> None:
+    # given a buffered event of the previous consumer generation, then one of the current
+    app = faust_app(ScorerSettings(scorer_data_dir=tmp_path))
+    stream = _stream_with(app, (10, 1), (11, 2))
+    # when the agent takes batches and asks for the next one
+    batches = stream.take_events(10, within=0.05)
+    first = await batches.__anext__()
+    with contextlib.suppress(StopAsyncIteration, TimeoutError):
+        await asyncio.wait_for(batches.__anext__(), 0.2)
+    await batches.aclose()
+    # then only the current event was handed over and acked (offset 10 is fetched again by the
+    # new assignment; an ack of the stale copy would make it committable before it is handled)
+    assert [e.message.offset for e in first] == [11]
+    assert app.consumer._acked[TOPIC_PARTITION] == [11]
+
+
+async def test_a_batch_whose_agent_stops_while_handling_it_is_not_acked(tmp_path: Path) -> None:
+    # given a batch handed to the agent
+    app = faust_app(ScorerSettings(scorer_data_dir=tmp_path))
+    stream = _stream_with(app, (10, 2), (11, 2))
+    batches = stream.take_events(10, within=0.05)
+    batch = await batches.__anext__()
+    assert [e.message.offset for e in batch] == [10, 11]
+    # when the agent is stopped (the generator closed) before it asks for the next batch
+    await batches.aclose()
+    # then nothing of the batch is acked: its offsets are not committed, it is replayed
+    assert not app.consumer._acked[TOPIC_PARTITION]
+    assert app.consumer._new_offset(TOPIC_PARTITION) is None
+    assert all(not e.message.acked for e in batch)
