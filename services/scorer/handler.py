@@ -1,4 +1,4 @@
-"""The batch handler: parse → DLQ the bad → apply in Redis (retried) → publish score records.
+"""The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad.
 
 Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
 returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,33 +61,25 @@ class BatchHandler:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result."""
-        interactions, bad = self._split(records)
-        for row in bad:
-            await self._dead_letter(row)
-        if interactions:
+        parsed = ParsedBatch(records)  # parsed as the store takes them
+        if records:
             # score records are built while Redis works: each record value as soon as Redis
             # answers for its event, the batch's records while Redis updates the ranks
-            encoded: list[Encoded] = [MISSING] * len(interactions)
+            encoded: list[Encoded] = [MISSING] * len(records)
             out: list[OutRecord] = []
 
             def build(outcomes: list[ApplyOutcome]) -> None:
                 out[:] = self._score_records(outcomes, encoded)
 
-            await self._apply(interactions, lambda k, o: _encode(encoded, k, o), build)
+            await self._apply(parsed, lambda k, o: _encode(encoded, k, o), build)
             await self._publish(out)
+        for row in parsed.bad:
+            await self._dead_letter(row)
         self.metrics.batch_events.observe(len(records))
         for record in records:
             self.positions[record.partition] = max(
                 self.positions.get(record.partition, 0), record.offset + 1
             )
-
-    def _split(self, records: Sequence[RawRecord]) -> tuple[list[Interaction], list[BadRow]]:
-        interactions: list[Interaction] = []
-        bad: list[BadRow] = []
-        for record in records:
-            parsed = parse(record)
-            (bad if isinstance(parsed, BadRow) else interactions).append(parsed)
-        return interactions, bad
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
         record = row.record
@@ -107,7 +99,7 @@ class BatchHandler:
 
     async def _apply(
         self,
-        interactions: list[Interaction],
+        parsed: ParsedBatch,
         on_outcome: OnOutcome,
         while_ranking: Callable[[list[ApplyOutcome]], None],
     ) -> list[ApplyOutcome]:
@@ -115,10 +107,11 @@ class BatchHandler:
         outcomes: list[ApplyOutcome] = await self._retrying(
             "redis",
             lambda: self.store.apply_batch(
-                interactions, on_outcome=on_outcome, while_ranking=while_ranking
+                parsed, on_outcome=on_outcome, while_ranking=while_ranking
             ),
         )
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
+        interactions = parsed.interactions
         now = self.clock().timestamp()
         counts: Counter[tuple[str, str]] = Counter()
         observe = self.metrics.end_to_end.observe
@@ -186,6 +179,27 @@ class BatchHandler:
     def stuck_for(self) -> float:
         """Seconds the current batch has been failing (0 when healthy)."""
         return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
+
+
+class ParsedBatch:
+    """A batch's records parsed as they are taken (the store takes them as it sends commands):
+    the valid ones are ``interactions``, the others ``bad``. Iterating again (a retried attempt)
+    gives the ones parsed so far, then parses the rest."""
+
+    def __init__(self, records: Sequence[RawRecord]) -> None:
+        self._records = iter(records)
+        self.interactions: list[Interaction] = []
+        self.bad: list[BadRow] = []
+
+    def __iter__(self) -> Iterator[Interaction]:
+        yield from self.interactions[:]
+        for record in self._records:
+            parsed = parse(record)
+            if isinstance(parsed, BadRow):
+                self.bad.append(parsed)
+            else:
+                self.interactions.append(parsed)
+                yield parsed
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -85,54 +85,73 @@ class ScoreStore:
 
     async def apply_batch(
         self,
-        interactions: Sequence[Interaction],
+        interactions: Iterable[Interaction],
         *,
         on_outcome: OnOutcome | None = None,
         while_ranking: Callable[[list[ApplyOutcome]], None] | None = None,
     ) -> list[ApplyOutcome]:
         """Apply a batch; one outcome per interaction, in order. Idempotent per messageId.
 
+        ``interactions`` may be lazy (records parsed as they are taken): the first round takes
+        them as it sends their commands, so Redis runs the first while the rest are parsed and
+        planned, and ranks are updated every ``RANK_CHUNK`` settled outcomes, on another
+        connection, while the round goes on (the sequence compare-and-set makes their order
+        irrelevant). From the first identify/alias on, the rest of the batch is taken at once:
+        its merges are screened first and its ranks updated at the end.
+
         Two hooks let the caller work while Redis does (nothing here waits for them to be
         useful): ``on_outcome(index, outcome)`` is called once per interaction as soon as its
         outcome is known, most of them while Redis still runs the rest of the batch, and
         ``while_ranking(outcomes)`` once every outcome is known, while Redis updates the ranks.
         """
-        outcomes: list[ApplyOutcome | None] = [None] * len(interactions)
+        taken: list[Interaction] = []
+        outcomes: list[ApplyOutcome | None] = []
+        source = iter(interactions)
+        merge_from: list[int] = []  # where the first identify/alias is, once taken
         unranked: list[ApplyOutcome] = []
         early: list[asyncio.Task[None]] = []
-        merges = any(interaction.type in MERGE_TYPES for interaction in interactions)
-        if merges:
-            settled = on_outcome  # merges: every rank update waits for the whole batch
-            jobs: Iterable[Job] = await self._screen(
-                list(self._jobs(interactions, outcomes, settled)), outcomes, settled
-            )
-        else:
-            # Jobs are planned as the first round sends them (Redis runs the first commands while
-            # the rest are planned), and ranks are updated every RANK_CHUNK settled outcomes, on
-            # another connection while the round goes on (the sequence compare-and-set makes
-            # their order irrelevant).
-            def settled(index: int, outcome: ApplyOutcome) -> None:
-                unranked.append(outcome)
-                if len(unranked) >= RANK_CHUNK:
-                    early.append(asyncio.ensure_future(self._update_ranks(unranked[:])))
-                    unranked.clear()
-                if on_outcome is not None:
-                    on_outcome(index, outcome)
 
-            jobs = self._jobs(interactions, outcomes, settled)
+        def until_merge() -> Iterator[tuple[int, Interaction]]:
+            for interaction in source:
+                taken.append(interaction)
+                outcomes.append(None)
+                if interaction.type in MERGE_TYPES:
+                    merge_from.append(len(taken) - 1)
+                    return
+                yield len(taken) - 1, interaction
+
+        def ranked_early(index: int, outcome: ApplyOutcome) -> None:
+            unranked.append(outcome)
+            if len(unranked) >= RANK_CHUNK:
+                early.append(asyncio.ensure_future(self._update_ranks(unranked[:])))
+                unranked.clear()
+            if on_outcome is not None:
+                on_outcome(index, outcome)
+
         try:
-            follow = await self._round(jobs, outcomes, settled)
+            follow = await self._round(
+                self._jobs(until_merge(), outcomes, ranked_early), outcomes, ranked_early
+            )
             while follow:
-                follow = await self._round(follow, outcomes, settled)
+                follow = await self._round(follow, outcomes, ranked_early)
+            if merge_from:
+                for interaction in source:
+                    taken.append(interaction)
+                    outcomes.append(None)
+                rest = ((k, taken[k]) for k in range(merge_from[0], len(taken)))
+                jobs = list(self._jobs(rest, outcomes, on_outcome))
+                follow = await self._screen(jobs, outcomes, on_outcome)
+                while follow:
+                    follow = await self._round(follow, outcomes, on_outcome)
             done: list[ApplyOutcome] = []
             for index, outcome in enumerate(outcomes):
                 if outcome is None:  # defensive: every job settles with an outcome
-                    outcome = unscored(interactions[index], self.rules.version)
+                    outcome = unscored(taken[index], self.rules.version)
                     if on_outcome is not None:
                         on_outcome(index, outcome)
                 done.append(outcome)
             await self._update_ranks(
-                done if merges else unranked,  # what no early update took
+                unranked + done[merge_from[0] :] if merge_from else unranked,  # the rest
                 None if while_ranking is None else lambda: while_ranking(done),
             )
         finally:
@@ -144,13 +163,13 @@ class ScoreStore:
 
     def _jobs(
         self,
-        interactions: Sequence[Interaction],
+        interactions: Iterable[tuple[int, Interaction]],
         outcomes: list[ApplyOutcome | None],
         on_outcome: OnOutcome | None,
     ) -> Iterator[Job]:
-        """The jobs of a batch, in order; an interaction with nothing to score settles here."""
+        """The jobs of (index, interaction)s, in order; one with nothing to score settles here."""
         rules = self.rules
-        for index, interaction in enumerate(interactions):
+        for index, interaction in interactions:
             job = plan(index, interaction, rules)
             if job is not None:
                 yield job
