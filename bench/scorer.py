@@ -161,20 +161,28 @@ class RssSampler(threading.Thread):
 
 
 def wait_count(web: str, n: float, timeout: float = 600) -> tuple[float, float]:
-    """Poll the scorer's event counter; return (time first > 0, time >= n). A scrape costs the
-    scorer a few milliseconds (lag and tier gauges), so it is polled fast only until it starts."""
+    """Poll the scorer's event counter; return (time it first counted, time it reached n). A
+    scrape costs the scorer a few milliseconds (lag and tier gauges), so once it has started it
+    is polled every half second and the instant it reached n is interpolated between the last
+    two polls (the rate is steady), instead of polling fast and slowing it down."""
     first = None
+    previous = (0.0, 0.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             done = events_done(web)
         except httpx.HTTPError:
             done = 0.0
+        now = time.perf_counter()
         if done > 0 and first is None:
-            first = time.perf_counter()
+            first = now
         if done >= n:
-            return first or time.perf_counter(), time.perf_counter()
-        time.sleep(0.02 if first is None else 0.2)
+            at, count = previous
+            if first is None or count <= 0:
+                return first or now, now
+            return first, at + (now - at) * (n - count) / (done - count)
+        previous = (now, done)
+        time.sleep(0.02 if first is None else 0.5)
     raise RuntimeError(f"scorer did not reach {n} events")
 
 
