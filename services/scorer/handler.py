@@ -64,15 +64,24 @@ class BatchHandler:
         parsed = ParsedBatch(records)  # parsed as the store takes them
         if records:
             # score records are built while Redis works: each record value as soon as Redis
-            # answers for its event, the batch's records while Redis updates the ranks
+            # answers for its event, and the batch's records, handed to the producer, while Redis
+            # updates the ranks (an attempt retried after that publishes them again: consumers
+            # dedupe by sequence)
             encoded: list[Encoded] = [MISSING] * len(records)
-            out: list[OutRecord] = []
+            publishing: list[asyncio.Future[None]] = []
 
             def build(outcomes: list[ApplyOutcome]) -> None:
-                out[:] = self._score_records(outcomes, encoded)
+                out = self._score_records(outcomes, encoded)
+                publishing.append(asyncio.ensure_future(self._publish(out)))
 
-            await self._apply(parsed, lambda k, o: _encode(encoded, k, o), build)
-            await self._publish(out)
+            try:
+                await self._apply(parsed, lambda k, o: _encode(encoded, k, o), build)
+            except BaseException:  # cancelled (the worker stops): the batch will be replayed
+                for published in publishing:
+                    published.cancel()
+                raise
+            for published in publishing:
+                await published  # never raises: _publish retries until the producer has them
         for row in parsed.bad:
             await self._dead_letter(row)
         self.metrics.batch_events.observe(len(records))

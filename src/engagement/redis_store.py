@@ -3,8 +3,7 @@
 Key layout and how to read the tier sets: see ``engagement.redis_keys``. ``apply_batch`` does a
 batch in pipelined rounds (``transaction=False``): (1) every apply script and merge step 1,
 written in chunks as the jobs are planned, (2) redirects of merged anonymous ids and merge step 2,
-then rank updates with sequence compare-and-set; in a batch without merges those are sent every
-``RANK_CHUNK`` settled outcomes, on a second connection, while round (1) goes on. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
+(3) rank updates with sequence compare-and-set. Every step is idempotent, so replaying a batch (after a crash) changes nothing.
 A batch with merges first reads the ``merged_into`` links on their targets' paths (one round trip
 per link followed) and refuses the merges that would close a loop.
 
@@ -16,7 +15,6 @@ rounds of ``apply_batch`` and the rank updates.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -51,7 +49,6 @@ from engagement.store_scripts import (
 )
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
-RANK_CHUNK = 128  # settled outcomes per rank update sent while a batch's first round goes on
 CONTRIBUTIONS_KEPT = 6
 
 log = logging.getLogger("engagement.store")
@@ -94,10 +91,8 @@ class ScoreStore:
 
         ``interactions`` may be lazy (records parsed as they are taken): the first round takes
         them as it sends their commands, so Redis runs the first while the rest are parsed and
-        planned, and ranks are updated every ``RANK_CHUNK`` settled outcomes, on another
-        connection, while the round goes on (the sequence compare-and-set makes their order
-        irrelevant). From the first identify/alias on, the rest of the batch is taken at once:
-        its merges are screened first and its ranks updated at the end.
+        planned. From the first identify/alias on, the rest of the batch is taken at once: its
+        merges are screened before they are sent.
 
         Two hooks let the caller work while Redis does (nothing here waits for them to be
         useful): ``on_outcome(index, outcome)`` is called once per interaction as soon as its
@@ -108,8 +103,6 @@ class ScoreStore:
         outcomes: list[ApplyOutcome | None] = []
         source = iter(interactions)
         merge_from: list[int] = []  # where the first identify/alias is, once taken
-        unranked: list[ApplyOutcome] = []
-        early: list[asyncio.Task[None]] = []
 
         def until_merge() -> Iterator[tuple[int, Interaction]]:
             for interaction in source:
@@ -120,45 +113,31 @@ class ScoreStore:
                     return
                 yield len(taken) - 1, interaction
 
-        def ranked_early(index: int, outcome: ApplyOutcome) -> None:
-            unranked.append(outcome)
-            if len(unranked) >= RANK_CHUNK:
-                early.append(asyncio.ensure_future(self._update_ranks(unranked[:])))
-                unranked.clear()
-            if on_outcome is not None:
-                on_outcome(index, outcome)
-
-        try:
-            follow = await self._round(
-                self._jobs(until_merge(), outcomes, ranked_early), outcomes, ranked_early
+        follow = await self._round(
+            self._jobs(until_merge(), outcomes, on_outcome), outcomes, on_outcome
+        )
+        while follow:
+            follow = await self._round(follow, outcomes, on_outcome)
+        if merge_from:
+            for interaction in source:
+                taken.append(interaction)
+                outcomes.append(None)
+            rest = ((k, taken[k]) for k in range(merge_from[0], len(taken)))
+            follow = await self._screen(
+                list(self._jobs(rest, outcomes, on_outcome)), outcomes, on_outcome
             )
             while follow:
-                follow = await self._round(follow, outcomes, ranked_early)
-            if merge_from:
-                for interaction in source:
-                    taken.append(interaction)
-                    outcomes.append(None)
-                rest = ((k, taken[k]) for k in range(merge_from[0], len(taken)))
-                jobs = list(self._jobs(rest, outcomes, on_outcome))
-                follow = await self._screen(jobs, outcomes, on_outcome)
-                while follow:
-                    follow = await self._round(follow, outcomes, on_outcome)
-            done: list[ApplyOutcome] = []
-            for index, outcome in enumerate(outcomes):
-                if outcome is None:  # defensive: every job settles with an outcome
-                    outcome = unscored(taken[index], self.rules.version)
-                    if on_outcome is not None:
-                        on_outcome(index, outcome)
-                done.append(outcome)
-            await self._update_ranks(
-                unranked + done[merge_from[0] :] if merge_from else unranked,  # the rest
-                None if while_ranking is None else lambda: while_ranking(done),
-            )
-        finally:
-            failures = await asyncio.gather(*early, return_exceptions=True)
-        for failure in failures:
-            if isinstance(failure, BaseException):
-                raise failure
+                follow = await self._round(follow, outcomes, on_outcome)
+        done: list[ApplyOutcome] = []
+        for index, outcome in enumerate(outcomes):
+            if outcome is None:  # defensive: every job settles with an outcome
+                outcome = unscored(taken[index], self.rules.version)
+                if on_outcome is not None:
+                    on_outcome(index, outcome)
+            done.append(outcome)
+        await self._update_ranks(
+            done, None if while_ranking is None else lambda: while_ranking(done)
+        )
         return done
 
     def _jobs(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.redis_store import RANK_CHUNK, ScoreStore
+from engagement.records import Interaction
+from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
+from engagement.score_views import ApplyOutcome
 from engagement.scoring import closed_form, decay, event_points
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
@@ -74,6 +77,47 @@ async def test_late_event_adds_its_decayed_points_at_the_reference_time(store: S
     assert late.after.as_of == T0 + DAY
     assert late.after.raw == pytest.approx(4 + decay(40, DAY, H))
     assert late.after.last_event_at == T0 + DAY
+
+
+async def test_a_lazy_batch_with_a_merge_midway_settles_every_interaction_once_in_order(
+    store: ScoreStore,
+) -> None:
+    # given a batch produced lazily (as the scorer parses records while the store takes them):
+    # anonymous history, an unscored event, an identify, then more anonymous events
+    batch = [
+        interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+        interaction("n1", T0 + 1, event="Not A Rule", user_id="u1"),
+        interaction("i1", T0 + 2, kind="identify", user_id="u1", anonymous_id="x"),
+        interaction("a2", T0 + 3, event="Job Viewed", user_id=None, anonymous_id="x"),
+        interaction("u2", T0 + 4, event="Application Submitted", user_id="u1"),
+    ]
+    taken: list[str] = []
+
+    def lazily() -> Iterator[Interaction]:
+        for item in batch:
+            taken.append(item.messageId)
+            yield item
+
+    seen: dict[int, ApplyOutcome] = {}
+
+    def on_outcome(index: int, outcome: ApplyOutcome) -> None:
+        assert index not in seen
+        seen[index] = outcome
+
+    # when it is applied
+    outcomes = await store.apply_batch(lazily(), on_outcome=on_outcome)
+    # then each interaction has its outcome, in order, reported once to the callback
+    assert taken == [i.messageId for i in batch]
+    assert [o.message_id for o in outcomes] == taken
+    assert [o.outcome for o in outcomes] == ["scored", "unscored", "merged", "scored", "scored"]
+    assert outcomes[3].candidate_id == "u1" and outcomes[3].redirected_from == "anon:x"
+    assert seen == dict(enumerate(outcomes))
+    # and the candidate holds the whole history exactly
+    events = [e for i in batch if (e := event_points(i, RULES)) is not None]
+    expected = closed_form(events, T0 + 4, RULES)
+    view = await store.get_candidate("acme", "u1", T0 + 4)
+    assert view is not None and view.state.sequence == 3  # the merge, then two events
+    assert view.state.raw == pytest.approx(expected.raw, rel=1e-12)
 
 
 async def test_identify_folds_the_anonymous_history_into_the_candidate(store: ScoreStore) -> None:
@@ -164,13 +208,12 @@ async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
         assert all(scores[e.candidate_id] == e.score for e in page.entries)
 
 
-async def test_a_batch_ranked_in_chunks_ranks_each_candidate_once_at_its_last_state(
+async def test_a_large_batch_ranks_each_candidate_once_at_its_last_state(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    # more outcomes than RANK_CHUNK: ranks are updated in chunks while the batch runs, and a
-    # candidate's events fall in several chunks, the last one not always in the last chunk
+    # a batch larger than a chunk of sent commands, each candidate's events spread over it
     events = ["Application Submitted", "Article Read", "Job Viewed", "Job Alert Unsubscribed"]
-    n = 3 * RANK_CHUNK + 17
+    n = 500
     batch = [
         interaction(f"m{k}", T0 + 60 * (k % 7), event=events[k % 4], user_id=f"c{k % 40}")
         for k in range(n)
