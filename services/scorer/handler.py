@@ -25,8 +25,9 @@ from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_records import OutRecord
 from engagement.score_views import ApplyOutcome
+from engagement.scoring import epoch
 from engagement.store_jobs import OnOutcome
-from services.scorer.metrics import ScorerMetrics
+from services.scorer.metrics import ScorerMetrics, observe_all
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 from services.scorer.publishing import (
     MISSING,
@@ -85,10 +86,9 @@ class BatchHandler:
         for row in parsed.bad:
             await self._dead_letter(row)
         self.metrics.batch_events.observe(len(records))
-        for record in records:
-            self.positions[record.partition] = max(
-                self.positions.get(record.partition, 0), record.offset + 1
-            )
+        positions = self.positions
+        for partition, offset in {r.partition: r.offset for r in records}.items():  # the last
+            positions[partition] = max(positions.get(partition, 0), offset + 1)
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
         record = row.record
@@ -123,12 +123,14 @@ class BatchHandler:
         interactions = parsed.interactions
         now = self.clock().timestamp()
         counts: Counter[tuple[str, str]] = Counter()
-        observe = self.metrics.end_to_end.observe
+        latencies: list[float] = []
         for interaction, outcome in zip(interactions, outcomes, strict=True):
-            name = outcome_name(outcome)
+            name = outcome.outcome
+            if name == "scored" or name == "merged":
+                name = "scored"
+                latencies.append(max(0.0, now - epoch(interaction.receivedAt)))
             counts[interaction.tenantId, name] += 1
-            if name == "scored":
-                observe(max(0.0, now - interaction.receivedAt.timestamp()))
+        observe_all(self.metrics.end_to_end, latencies)
         for (tenant, name), count in counts.items():
             self.metrics.events.labels(tenant, name).inc(count)
         return outcomes
@@ -218,8 +220,3 @@ def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:
         encoded[k] = encoded_change(outcome)
     except Exception:
         encoded[k] = MISSING
-
-
-def outcome_name(outcome: ApplyOutcome) -> str:
-    """Return the metrics outcome label: scored (merges too), duplicate, unscored, capped, conflict."""
-    return "scored" if outcome.outcome == "merged" else outcome.outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,21 @@ class CandidatesCollector(Collector):
             for tier, count in tiers.items():
                 family.add_metric([tenant, tier], count)
         yield family
+
+
+def observe_all(histogram: Histogram, amounts: Iterable[float]) -> None:
+    """``histogram.observe(a)`` for each of ``amounts``, one increment per bucket and one for the
+    sum (a batch's end-to-end latencies: a lock round and a bucket scan per event otherwise)."""
+    bounds = histogram._upper_bounds  # as observe: the first bucket whose bound is >= the amount
+    counts = [0] * len(bounds)
+    total = 0.0
+    for amount in amounts:
+        counts[bisect_left(bounds, amount)] += 1
+        total += amount
+    histogram._sum.inc(total)
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 @dataclass
