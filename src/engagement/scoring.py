@@ -138,15 +138,16 @@ def event_points(interaction: Interaction, rules: Rules) -> ScoredEvent | None:
     if rule is None or name is None:
         return None
     received = epoch(interaction.receivedAt)
-    return ScoredEvent(
-        message_id=interaction.messageId,
-        event=name,
-        pillar=rule.pillar,
-        channel=interaction.channel,
-        points=rule.points * rules.multiplier(interaction.channel),
-        t=min(epoch(interaction.timestamp), received),
-        received_at=received,
-        daily_cap=rule.daily_cap,
+    channel = interaction.channel
+    return ScoredEvent(  # positional: this runs for every scored event
+        interaction.messageId,
+        name,
+        rule.pillar,
+        channel,
+        rule.points * rules.channels.get(channel, 1.0),  # rules.multiplier(channel)
+        min(epoch(interaction.timestamp), received),
+        received,
+        rule.daily_cap,
     )
 
 
