@@ -7,9 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck, settings
 
 from engagement.topics import Topics
 from tests.support.services import Services, provision
+
+# No timed assertions: hypothesis' default 200 ms deadline per example (and its too-slow health
+# check) failed property tests at random on a loaded 2-core machine; examples are still random.
+settings.register_profile("engagement", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("engagement")
 
 SESSION_ID = uuid.uuid4().hex[:8]
 
