@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from engagement.merge_store import MAX_HOPS
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, interaction
+from tests.unit.scoring.strategies import RULES, T0, interaction, random_batches
 
 EVENTS = {"A": ["Article Read"], "B": ["Job Viewed"], "C": ["Application Submitted"]}
 EVENTS["D"] = ["Job Viewed", "Article Read"]
@@ -265,15 +265,6 @@ merge_pairs = st.lists(
 )
 
 
-def batches(items: list[Interaction], rnd: random.Random) -> list[list[Interaction]]:
-    out, i = [], 0
-    while i < len(items):
-        size = rnd.randint(1, 4)
-        out.append(items[i : i + size])
-        i += size
-    return out
-
-
 @settings(
     max_examples=30,
     deadline=None,
@@ -288,10 +279,10 @@ async def test_any_aliases_in_any_batches_leave_no_loop_lose_nothing_and_replay_
     await store.apply_batch(events_of(*IDS, tenant=tenant))
     aliases = [alias(f"al{k}", s, t, tenant) for k, (s, t) in enumerate(pairs)]
     # when any aliases among them are applied in random batches, then replayed shuffled
-    for batch in batches(aliases, rnd):
+    for batch in random_batches(aliases, rnd, 4):
         await store.apply_batch(batch)
     state = await profiles(store, IDS, tenant)
-    for batch in batches(rnd.sample(aliases, k=len(aliases)), rnd):
+    for batch in random_batches(rnd.sample(aliases, k=len(aliases)), rnd, 4):
         await store.apply_batch(batch)
     # then the replay changed nothing, every id resolves, every point is held exactly once,
     # and later events of every id are scored

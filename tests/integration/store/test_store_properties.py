@@ -13,7 +13,7 @@ from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_views import Snapshot
 from engagement.scoring import Profile, closed_form, event_points, raw_threshold, score_of
-from tests.unit.scoring.strategies import RULES, T0, interaction, scored_events
+from tests.unit.scoring.strategies import RULES, T0, interaction, random_batches, scored_events
 
 # Every delivery of the test events is received within the dedupe window (8 days), as replays
 # after a crash or rebalance are; the event times themselves spread over 10 days.
@@ -61,15 +61,6 @@ def as_interactions(
     ]
 
 
-def batches(items: list[Interaction], rnd: random.Random) -> list[list[Interaction]]:
-    out, i = [], 0
-    while i < len(items):
-        size = rnd.randint(1, 5)
-        out.append(items[i : i + size])
-        i += size
-    return out
-
-
 @REDIS_EXAMPLES
 @given(scored_events(), st.randoms(use_true_random=False))
 async def test_stored_state_equals_closed_form_for_any_order_batching_and_duplication(
@@ -81,7 +72,7 @@ async def test_stored_state_equals_closed_form_for_any_order_batching_and_duplic
     items = as_interactions(events, candidate)
     delivered = items + rnd.sample(items, k=rnd.randint(0, len(items)))
     rnd.shuffle(delivered)
-    for batch in batches(delivered, rnd):
+    for batch in random_batches(delivered, rnd, 5):
         await store.apply_batch(batch)
     scored = [e for e in (event_points(i, RULES) for i in items) if e]
     t_ref = max(e.t for e in scored)
@@ -105,7 +96,7 @@ async def test_merge_with_redirects_and_replays_equals_closed_form_of_all_events
     delivered = [*items]
     delivered.insert(rnd.randint(0, len(delivered)), identify)
     replay = rnd.sample(delivered, k=rnd.randint(0, len(delivered)))
-    for batch in batches(delivered + replay, rnd):
+    for batch in random_batches(delivered + replay, rnd, 5):
         await store.apply_batch(batch)
     scored = [e for e in (event_points(i, RULES) for i in items) if e]
     t_ref = max(e.t for e in scored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 from hypothesis import strategies as st
@@ -94,4 +95,16 @@ def scored_events(draw: st.DrawFn, *, names: list[str] = UNCAPPED) -> list[Score
                 daily_cap=rule.daily_cap,
             )
         )
+    return out
+
+
+def random_batches(
+    items: list[Interaction], rnd: random.Random, largest: int
+) -> list[list[Interaction]]:
+    """``items`` cut into consecutive batches of 1 to ``largest`` (how a consumer may see them)."""
+    out, i = [], 0
+    while i < len(items):
+        size = rnd.randint(1, largest)
+        out.append(items[i : i + size])
+        i += size
     return out
