@@ -100,12 +100,11 @@ def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapsho
     the fields that differ from ``after`` (the state once the event is added)."""
     text = encoded.decode() if isinstance(encoded, bytes) else encoded
     r, pillar, pillar_value, channel, channel_value, seq, g, score, version = text.split("\x1f")
-    pillars = dict(after.pillars)
-    pillars[PILLAR_OF_FIELD[pillar]] = float(pillar_value)
-    channels = dict(after.channels)
+    pillars = {**after.pillars, PILLAR_OF_FIELD[pillar]: float(pillar_value)}
     if channel_value:
-        channels[channel] = float(channel_value)
+        channels = {**after.channels, channel: float(channel_value)}
     else:
+        channels = dict(after.channels)
         del channels[channel]
     return Snapshot(
         after.as_of,

@@ -162,10 +162,11 @@ def _deliver(k: int, reply: Any, on_reply: OnReply | None) -> None:
 def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
     """ARGV of apply.lua (``window``: the dedupe window in seconds, as text); the separator
     \\x1f of the script's replies never reaches them inside a client-chosen channel."""
+    t = repr(event.t)
     return (
         event.message_id,
-        repr(event.t),
-        repr(event.received_at),
+        t,
+        t if event.received_at == event.t else repr(event.received_at),
         repr(event.points),
         PILLAR_FIELDS[event.pillar],
         event.channel.replace("\x1f", " "),
