@@ -121,7 +121,7 @@ class FastStream(Stream):  # type: ignore[misc]
                     # closing the generator while it handles this one leaves it to be replayed
                     yield events
                     batch, events = events, []
-                    self._ack_events(batch, self._sensors_quiet())
+                    self._ack_events(batch, quiet)
         finally:
             self.enable_acks = stream_enable_acks
             self._channel_stop_iteration(self.channel)
