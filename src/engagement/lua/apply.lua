@@ -39,23 +39,26 @@ end
 
 local h, scale, tiers = cfg.h, cfg.scale, cfg.tiers
 decay_to(p, t, h)
-p.g = tier_after_decay(p.g, score_of(p.r, scale), tiers)
-local before = encode_before(p, pillar, channel, cfg)
+local score = score_of(p.r, scale)
+p.g = tier_after_decay(p.g, score, tiers)
+local before = encode_before(p, pillar, channel, score)
 local x = w * 2 ^ (-(p.t - t) / h)
 p.r = p.r + x
 p[pillar] = p[pillar] + x
 p.ch[channel] = (p.ch[channel] or 0) + x
 p.s = p.s + 1
 p.v = cfg.version
-p.g = tier_move(p.g, score_of(p.r, scale), tiers)
-local after = save(P, p, cfg)
+score = score_of(p.r, scale)
+p.g = tier_move(p.g, score, tiers)
+local after = save(P, p, cfg, score)
 -- the window is a lower bound: trimming every 16th write keeps at most 15 older ids around
 if p.s % 16 == 0 then
   call('ZREMRANGEBYSCORE', D, '-inf', '(' .. fmt(tonumber(recv) - tonumber(argv[n + 8])))
 end
-local ts = nil
-if t == p.t then ts = p.tt end
-if call('LPUSH', C, contribution(t, w, pillar, channel, event, mid, ts)) > cfg.keep then
+-- the contribution keeps t and the points as the store sent them (exact texts of the numbers)
+local item = argv[n + 1] .. '\31' .. argv[n + 3] .. '\31' .. pillar .. '\31' .. channel .. '\31' ..
+             event .. '\31' .. mid
+if call('LPUSH', C, item) > cfg.keep then
   call('LTRIM', C, 0, cfg.keep - 1)
 end
 return {'scored', before, after}

@@ -8,9 +8,8 @@
 -- Cost notes (every call runs this whole chunk): globals are read once into locals below, strings
 -- are joined with one `..` chain (one string built, no table), numbers that did not change keep
 -- their stored text and are not written again, integers are formatted with '%d'.
-local call, format, floor, exp, tonumber, tostring, pairs, unpack, byte, sub =
-  redis.call, string.format, math.floor, math.exp, tonumber, tostring, pairs, unpack,
-  string.byte, string.sub
+local call, format, floor, exp, tonumber, tostring, pairs, unpack, sub =
+  redis.call, string.format, math.floor, math.exp, tonumber, tostring, pairs, unpack, string.sub
 
 -- Exact text of a number: '%.17g', which for an integer below 1e15 in magnitude (but -0) is its
 -- digits, written much faster by '%d'.
@@ -84,8 +83,7 @@ local function load(key)
     else
       local x = tonumber(v)
       old[f] = x
-      local b1, b2 = byte(f, 1, 2)
-      if b1 == 99 and b2 == 58 then ch[sub(f, 3)] = x  -- 'c:'
+      if #f > 1 then ch[sub(f, 3)] = x  -- 'c:<channel>' (every other field is one letter)
       else p[f] = x end
     end
   end
@@ -94,7 +92,8 @@ end
 
 -- The text of field f whose value is now x (its stored text if x did not change).
 local function text(p, f, x)
-  if x == p.old[f] and x ~= 0 then return p.raw[f] end
+  local old = p.old[f]
+  if x == old and (x ~= 0 or 1 / x == 1 / old) then return p.raw[f] end  -- 0 and -0: by sign
   return fmt(x)
 end
 
@@ -109,13 +108,13 @@ local function decay_to(p, t, h)
 end
 
 -- Writes the profile (HSET of the fields whose text changed); returns its snapshot (see encode),
--- built from the same strings so each value is formatted once. Sets p.tt, the text of t.
-local function save(key, p, cfg)
+-- built from the same strings so each value is formatted once. score: score_of(p.r, cfg.scale),
+-- when the caller has it.
+local function save(key, p, cfg, score)
   local raw = p.raw
   local t, r, e, a, i = text(p, 't', p.t), text(p, 'r', p.r), text(p, 'e', p.e),
                         text(p, 'a', p.a), text(p, 'i', p.i)
   local s, g, v, m = text(p, 's', p.s), text(p, 'g', p.g), p.v, p.m
-  p.tt = t
   local args = {false, false, false, false, false, false, false, false, false, false, false, false,
                 false, false, false, false}
   local na = 0
@@ -137,8 +136,8 @@ local function save(key, p, cfg)
   end
   if na > 0 then call('HSET', key, unpack(args, 1, na)) end
   return t .. '\31' .. r .. '\31' .. e .. '\31' .. a .. '\31' .. i .. '\31' .. short(p.s, s) ..
-         '\31' .. short(p.g, g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. t .. '\31' ..
-         (v or '') .. '\31' .. (m or '') .. tail
+         '\31' .. short(p.g, g) .. '\31' .. int(score or score_of(p.r, cfg.scale)) .. '\31' .. t ..
+         '\31' .. (v or '') .. '\31' .. (m or '') .. tail
 end
 
 -- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values.
@@ -155,16 +154,11 @@ end
 
 -- The state just before an event is added, as the fields that differ from the snapshot after it
 -- (same t, l, m, other pillars and channels): 'r␟pillar␟pillar value␟channel␟channel value␟s␟g␟
--- score␟v', channel value '' when the channel had no sum yet.
-local function encode_before(p, pillar, channel, cfg)
+-- score␟v', channel value '' when the channel had no sum yet. score: score_of(p.r, cfg.scale).
+local function encode_before(p, pillar, channel, score)
   local cv = p.ch[channel]
   return text(p, 'r', p.r) .. '\31' .. pillar .. '\31' .. text(p, pillar, p[pillar]) .. '\31' ..
-         channel .. '\31' .. (cv and text(p, 'c:' .. channel, cv) or '') .. '\31' .. int(p.s) ..
-         '\31' .. int(p.g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. (p.v or '')
-end
-
--- ts: fmt(t), when the caller has it
-local function contribution(t, w, pillar, channel, event, mid, ts)
-  return (ts or fmt(t)) .. '\31' .. fmt(w) .. '\31' .. pillar .. '\31' .. channel .. '\31' ..
-         event .. '\31' .. mid
+         channel .. '\31' .. (cv and text(p, 'c:' .. channel, cv) or '') .. '\31' ..
+         text(p, 's', p.s) .. '\31' .. text(p, 'g', p.g) .. '\31' .. int(score) .. '\31' ..
+         (p.v or '')
 end
