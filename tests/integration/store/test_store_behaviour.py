@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -229,6 +230,33 @@ async def test_a_large_batch_ranks_each_candidate_once_at_its_last_state(
     for entry in page.entries:
         view = await store.get_candidate("acme", entry.candidate_id, now)
         assert view is not None and (entry.score, entry.tier) == (view.state.score, view.state.tier)
+
+
+async def test_candidates_moving_up_and_down_the_tiers_are_in_their_stored_tier_set_only(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given candidates whose batches raise them (applications) and lower them (unsubscribes)
+    up, down = "Application Submitted", "Job Alert Unsubscribed"
+    moves = [up, up, down, down, down]
+    path: dict[str, list[str]] = collections.defaultdict(list)
+    for k in range(10):
+        batch = [
+            interaction(f"m{k}-{c}", T0 + k, event=moves[(k + c) % 5], user_id=f"c{c}")
+            for c in range(5)
+        ]
+        # when each batch is applied
+        outcomes = await store.apply_batch(batch)
+        # then every candidate is a member of its stored tier's set and of no other
+        for outcome in outcomes:
+            assert outcome.after is not None
+            path[outcome.candidate_id].append(outcome.after.tier)
+            for name in RULES.tier_names:
+                member = await redis_client.zscore(
+                    f"{redis_prefix}{{acme}}:tier:{name}", outcome.candidate_id
+                )
+                assert (member is not None) == (name == outcome.after.tier)
+    crossings = sum(a != b for tiers in path.values() for a, b in itertools.pairwise(tiers))
+    assert crossings >= 10  # the candidates did move up and down
 
 
 async def test_leaderboard_pages_cover_every_candidate_of_a_tier_once(store: ScoreStore) -> None:
