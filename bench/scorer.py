@@ -7,7 +7,8 @@ Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, 
   (c) naive   a Faust agent doing one store call (Redis round trips) per event
   (d) Faust   the scorer's Faust app (same settings, transport, take_events) whose agent does
               nothing: the framework's own ceiling, not part of the ratio
-then end-to-end latency (HTTP accepted -> score in Redis) at a steady rate, Redis bytes per
+and Redis CPU per event (the capacity of one Redis core); then end-to-end latency (HTTP accepted
+-> score in Redis) at a steady rate, Redis bytes per
 candidate over 100,000 candidates, and the scorer's RSS over the run.
 Usage: python bench/scorer.py [--events 100000] [--naive-events 6000] [--rate 2000] [--seconds 20]
 """
@@ -108,18 +109,29 @@ async def raw_consumer(bootstrap: str, topic: str, n: int) -> float:
         await consumer.stop()
 
 
-async def direct_redis(redis_url: str, n: int, candidates: int, tenant: str) -> float:
-    """(b) events/s of the store's pipelined Lua alone (batches of 500, parsed in advance)."""
+async def direct_redis(redis_url: str, n: int, candidates: int, tenant: str) -> tuple[float, float]:
+    """(b) events/s of the store's pipelined Lua alone (batches of 500, parsed in advance), and
+    Redis's CPU seconds per event meanwhile."""
     client = aioredis.Redis.from_url(redis_url)
     store = ScoreStore(client, prefix=f"bench:b:{uuid.uuid4().hex[:6]}:", rules=load_rules(RULES))
     now = time.time()
     batch = [Interaction.model_validate(interaction(i, candidates, tenant, now)) for i in range(n)]
+    cpu = redis_cpu_seconds(redis_url)
     start = time.perf_counter()
     for i in range(0, n, 500):
         await store.apply_batch(batch[i : i + 500])
     rate = n / (time.perf_counter() - start)
     await client.aclose()
-    return rate
+    return rate, (redis_cpu_seconds(redis_url) - cpu) / n
+
+
+def redis_cpu_seconds(redis_url: str) -> float:
+    """CPU seconds the Redis server has used (INFO cpu: user + system, main thread included)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def scorer_env(kafka: str, redis_url: str, prefix: str, group: str, port: int) -> dict[str, str]:
@@ -420,7 +432,7 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
         f"scorer bench: {args.events:,} events, {args.candidates:,} candidates, {PARTITIONS} partitions, Tansu + Redis on this box"
     )
     a = asyncio.run(raw_consumer(kafka, topics.interactions, args.events))
-    b = asyncio.run(direct_redis(redis_url, args.events, args.candidates, "bench"))
+    b, redis_b = asyncio.run(direct_redis(redis_url, args.events, args.candidates, "bench"))
     env = scorer_env(
         kafka, redis_url, prefix, f"ours{uuid.uuid4().hex[:6]}", localstack.free_port()
     )
@@ -428,7 +440,9 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
     rss = RssSampler(proc.pid)
     rss.start()
     try:
+        redis_cpu = redis_cpu_seconds(redis_url)
         first, last = wait_count(web, args.events)
+        redis_ours = (redis_cpu_seconds(redis_url) - redis_cpu) / args.events
         ours = (args.events - 1) / max(last - first, 1e-9)
         c = naive_rate(
             scorer_env(kafka, redis_url, prefix, f"naive{uuid.uuid4().hex[:6]}", 0),
@@ -453,6 +467,9 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
         print(
             f"  ours / min(a, b) = {ours / min(a, b):.2f}   (targets: >= 20,000 events/s and >= 0.4)"
         )
+        print(f"  Redis CPU per event: {redis_ours * 1e6:.1f} µs under ours (scripts, rank updates, "
+              f"scrapes), {redis_b * 1e6:.1f} µs under (b): one Redis core serves about "
+              f"{1 / max(redis_ours, 1e-9):,.0f} events/s")  # fmt: skip
         e2e = asyncio.run(end_to_end(kafka, redis_url, prefix, web, args.rate, args.seconds))
         print(f"  end-to-end (HTTP received -> score in Redis) at {e2e['rate']:,.0f} events/s for {args.seconds}s "
               f"({e2e['n']:,.0f} events): p50 {e2e['p50'] * 1000:.0f} ms, p99 {e2e['p99'] * 1000:.0f} ms (histogram-interpolated)")  # fmt: skip
