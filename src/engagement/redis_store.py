@@ -243,13 +243,19 @@ class ScoreStore:
         self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None
     ) -> None:
         latest: dict[tuple[str, str], Snapshot] = {}
+
+        def keep(tenant: str, cand: str, snap: Snapshot) -> None:
+            seen = latest.get((tenant, cand))
+            if seen is None or snap.sequence > seen.sequence:
+                latest[(tenant, cand)] = snap
+
         for o in outcomes:
-            for cand, snap in ((o.candidate_id, o.after), (o.merged_from, o.merged_source)):
-                if cand is None or snap is None or snap.sequence == 0:
-                    continue
-                seen = latest.get((o.tenant_id, cand))
-                if seen is None or snap.sequence > seen.sequence:
-                    latest[(o.tenant_id, cand)] = snap
+            after = o.after
+            if after is not None and after.sequence:
+                keep(o.tenant_id, o.candidate_id, after)
+            source = o.merged_source
+            if o.merged_from is not None and source is not None and source.sequence:
+                keep(o.tenant_id, o.merged_from, source)
         if not latest:
             if meanwhile is not None:
                 meanwhile()

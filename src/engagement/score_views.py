@@ -77,15 +77,19 @@ def _tier_name(g: str, rules: Rules) -> str:
 def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
     text = (encoded.decode() if isinstance(encoded, bytes) else encoded).split("\x1f")
-    t, r, e, a, i, seq, g, score, last, version, merged, *channels = text
-    if len(channels) % 2:
-        raise ValueError(f"snapshot has an unpaired channel field: {channels[-1]!r}")
+    t, r, e, a, i, seq, g, score, last, version, merged = text[:11]
+    if len(text) == 13:  # one channel, the usual case
+        channels = {text[11]: float(text[12])}
+    elif len(text) % 2 == 0:
+        raise ValueError(f"snapshot has an unpaired channel field: {text[-1]!r}")
+    else:
+        channels = dict(zip(text[11::2], map(float, text[12::2]), strict=True))
     as_of = float(t) if t else None
     return Snapshot(
         as_of,
         float(r),
         {"entrance": float(e), "activity": float(a), "interaction": float(i)},
-        dict(zip(channels[::2], map(float, channels[1::2]), strict=True)) if channels else {},
+        channels,
         int(seq),
         int(score),
         _tier_name(g, rules),

@@ -78,17 +78,17 @@ def outcome_of(
     source_state: Snapshot | None = None,
 ) -> ApplyOutcome:
     """The outcome of a settled job (``source_state``: a merge source's state, if not the job's)."""
-    event = job.event.event if job.event else job.interaction.type
-    return ApplyOutcome(
-        outcome=outcome,
-        tenant_id=job.tenant,
-        candidate_id=job.candidate,
-        message_id=job.interaction.messageId,
-        event=event,
-        rules_version=rules_version,
-        before=before,
-        after=after,
-        redirected_from=job.redirected_from if job.event else None,
-        merged_from=job.source,
-        merged_source=source_state or job.source_state,
+    scored = job.event
+    return ApplyOutcome(  # positional, in field order: this runs for every scored event
+        outcome,
+        job.tenant,
+        job.candidate,
+        job.interaction.messageId,
+        scored.event if scored else job.interaction.type,
+        rules_version,
+        before,
+        after,
+        job.redirected_from if scored else None,
+        job.source,
+        source_state or job.source_state,
     )
