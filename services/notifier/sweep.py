@@ -8,7 +8,9 @@ tier's compare-and-set) and never skips one. No full scans: each query returns c
 except a tenant's very first sweep (no watermark yet), which starts from -inf so that a crossing
 that happened before any notifier swept is still found; the announced tiers dedupe it. A range is
 read in keyset-paged slices (``ranked_members``): the scorer moving members in and out of it
-meanwhile never shifts a member that stays out of the sweep.
+meanwhile never shifts a member that stays out of the sweep. Crossings are decided and published
+a page at a time (``crossings``), so a sweep's memory is bounded by a page, whatever the tenant's
+size.
 """
 
 from __future__ import annotations
@@ -80,23 +82,11 @@ class DecaySweep:
             since = -math.inf
         if since >= now:
             return []
-        hits = await self._hits(tenant, since, now)
-        alerts = await self._decide_and_publish(tenant, hits, now) if hits else []
+        alerts: list[CandidateAlert] = []
+        async for hits in crossings(self.redis, self.layout, self.rules, tenant, since, now):
+            alerts += await self._decide_and_publish(tenant, hits, now)
         await self.state.set_watermark(tenant, now)
         return alerts
-
-    async def _hits(self, tenant: str, since: float, now: float) -> dict[str, Hit]:
-        """Return, per candidate, the lowest exit crossed in (since, now] and its tier set."""
-        h, scale = self.rules.half_life_seconds, self.rules.score_scale
-        hits: dict[str, Hit] = {}
-        for k in range(len(self.rules.tiers) - 1, 0, -1):  # highest exit first; lower ones win
-            exit_ = self.rules.tiers[k].exit
-            low, high = rank_bound(exit_, since, scale, h), rank_bound(exit_, now, scale, h)
-            for j in range(k, len(self.rules.tiers)):
-                key = self.layout.tier_set(tenant, self.rules.tiers[j].name)
-                async for member, rank in ranked_members(self.redis, key, low, high):
-                    hits[member] = Hit(member, j, rank, k)
-        return hits
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float
@@ -134,6 +124,48 @@ class DecaySweep:
             score=score_of(raw_at_rank(hit.rank, now, h), scale),
             crossed_at=datetime.fromtimestamp(crossed, UTC),
         )
+
+
+async def crossings(
+    redis: aioredis.Redis,
+    layout: KeyLayout,
+    rules: Rules,
+    tenant: str,
+    since: float,
+    now: float,
+    *,
+    page: int = PAGE,
+) -> AsyncIterator[dict[str, Hit]]:
+    """Yield, a page at a time, each candidate of ``tenant`` that crossed an exit in (since, now],
+    with the lowest exit it crossed and its tier set. Memory is bounded by a page, not by the
+    tenant (a first sweep finds every warm and hot candidate below an exit).
+
+    A member's rank x crossed exit k when ``bound(exit_k, since) <= x < bound(exit_k, now)``;
+    both bounds grow with k, so the exits it crossed are consecutive and the lowest is the one
+    whose range holds x while the range of the exit below does not: a member is taken from that
+    range only, once.
+    """
+    h, scale = rules.half_life_seconds, rules.score_scale
+    tiers = rules.tiers
+    ranges = [
+        (rank_bound(tier.exit, since, scale, h), rank_bound(tier.exit, now, scale, h))
+        for tier in tiers
+    ]
+    hits: dict[str, Hit] = {}
+    for k in range(1, len(tiers)):
+        low, high = ranges[k]
+        below_low, below_high = ranges[k - 1] if k > 1 else (math.inf, math.inf)
+        for j in range(k, len(tiers)):
+            key = layout.tier_set(tenant, tiers[j].name)
+            async for member, rank in ranked_members(redis, key, low, high, page=page):
+                if below_low <= rank < below_high:
+                    continue  # it crossed exit k - 1 too: taken from that range
+                hits[member] = Hit(member, j, rank, k)
+                if len(hits) >= page:
+                    yield hits
+                    hits = {}
+    if hits:
+        yield hits
 
 
 async def ranked_members(
