@@ -136,8 +136,12 @@ async def _page(
     after: tuple[float, bytes] | None,
     limit: int,
 ) -> list[tuple[float, bytes]]:
+    """Up to ``limit`` members of one tier set in ``span``, after the cursor ``after``."""
     lo, hi, hi_excl = span
     if after is not None and after[0] <= hi:
+        following = await _after_member(store, key, after, limit)
+        if following is not None:  # read by position: ties with the cursor cost nothing
+            return [(rank, member) for rank, member in following if rank >= lo]
         hi, hi_excl = after[0], False
     out: list[tuple[float, bytes]] = []
     offset = 0
@@ -153,6 +157,18 @@ async def _page(
             break
         offset += len(batch)
     return out[:limit]
+
+
+async def _after_member(
+    store: ScoreStore, key: str, after: tuple[float, bytes], limit: int
+) -> list[tuple[float, bytes]] | None:
+    """The set's members right after the cursor's member, or None when it is not in the set at
+    the cursor's rank key (then the set is read by rank key, skipping the cursor's ties)."""
+    rank, member = after
+    reply = await store.rank_after(key, member, rank, limit)
+    if reply is None:
+        return None
+    return [(float(reply[i + 1]), reply[i]) for i in range(0, len(reply), 2)]
 
 
 async def leaderboard(

@@ -74,7 +74,15 @@ class ScoreStore:
         block = config_block(rules, contributions_kept)
         self._scripts = {
             name: redis.register_script(lua_source(name, block))
-            for name in ("apply", "merge_take", "merge_add", "merge_release", "erase", "rank")
+            for name in (
+                "apply",
+                "merge_take",
+                "merge_add",
+                "merge_release",
+                "erase",
+                "rank",
+                "rank_after",
+            )
         }
         self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
         self._window = repr(float(dedupe_window_seconds))
@@ -322,6 +330,14 @@ class ScoreStore:
     ) -> LeaderboardPage:
         """Candidates by current score (optionally only those in ``tier`` now), keyset-paginated."""
         return await rank_reads.leaderboard(self, tenant_id, tier, limit, cursor, now)
+
+    async def rank_after(
+        self, key: str, member: bytes, rank: float, limit: int
+    ) -> list[Any] | None:
+        """Up to ``limit`` members of tier set ``key`` right after ``(rank, member)`` in
+        leaderboard order, flat with their rank keys; None when ``member`` is not at ``rank``."""
+        reply = await self._scripts["rank_after"](keys=[key], args=[member, repr(rank), limit])
+        return None if reply is None else list(reply)
 
     async def tier_counts(self, tenant_id: str, now: float) -> dict[str, int]:
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""

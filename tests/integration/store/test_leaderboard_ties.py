@@ -1,0 +1,73 @@
+"""Leaderboard pages through candidates tied on the rank key (real Redis).
+
+Candidates whose scored events are the same at the same instant (a batch import, a campaign
+blast) have the same rank key; the cursor then orders them by id.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from engagement.redis_store import ScoreStore
+from tests.unit.scoring.strategies import T0, interaction
+
+TIED = 400
+
+
+async def tied_candidates(store: ScoreStore, n: int = TIED) -> list[str]:
+    """``n`` warm candidates with the same single event at the same instant, best first."""
+    batch = [
+        interaction(f"m{c}", T0, event="Application Submitted", user_id=f"c{c:03}")
+        for c in range(n)
+    ]
+    await store.apply_batch(batch)
+    return sorted((f"c{c:03}" for c in range(n)), reverse=True)  # ties: id descending
+
+
+async def range_reads(redis: aioredis.Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_zrange", {}).get("calls", 0))
+
+
+async def test_pages_deep_in_a_tie_read_each_candidate_once_at_the_cost_of_the_first(
+    store: ScoreStore, redis_client: aioredis.Redis
+) -> None:
+    # given 400 candidates tied on the rank key
+    expected = await tied_candidates(store)
+    # when the warm tier is paged 50 at a time
+    seen: list[str] = []
+    reads: list[int] = []
+    cursor = None
+    while True:
+        before = await range_reads(redis_client)
+        page = await store.leaderboard("acme", "warm", limit=50, cursor=cursor, now=T0)
+        reads.append(await range_reads(redis_client) - before)
+        seen += [e.candidate_id for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # then every candidate comes once, in leaderboard order, and the last page costs as many
+    # range reads as the first (reading by rank key, it would step through the whole tie)
+    assert seen == expected
+    assert max(reads) <= reads[0] + 1
+
+
+async def test_a_cursor_whose_candidate_moved_away_still_continues_after_it(
+    store: ScoreStore,
+) -> None:
+    # given 120 tied candidates and a first page of 50
+    expected = await tied_candidates(store, 120)
+    page = await store.leaderboard("acme", "warm", limit=50, now=T0)
+    assert [e.candidate_id for e in page.entries] == expected[:50]
+    # when the page's last candidate scores again (it leaves the tie) before the next page
+    await store.apply_batch(
+        [interaction("again", T0 + 60, event="Article Read", user_id=expected[49])]
+    )
+    rest: list[str] = []
+    cursor = page.next_cursor
+    while cursor is not None:
+        page = await store.leaderboard("acme", "warm", limit=50, cursor=cursor, now=T0 + 60)
+        rest += [e.candidate_id for e in page.entries]
+        cursor = page.next_cursor
+    # then the following pages hold exactly the candidates after it in the tie
+    assert rest == expected[50:]
