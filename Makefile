@@ -21,10 +21,10 @@ run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, noti
 test: $(STAMP) ## every test, against a real Kafka-protocol broker and a real Redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package)
+lint: $(STAMP) ## ruff (lint + format check) and mypy (strict, domain package and services)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src/engagement
+	$(BIN)/mypy src/engagement services
 
 format: $(STAMP)
 	$(BIN)/ruff format .

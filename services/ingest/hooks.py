@@ -28,7 +28,7 @@ from engagement.platform_hooks import (
     meta_challenge,
     meta_signature_valid,
 )
-from engagement.sources import Source
+from engagement.sources import KeyRegistry, Source
 from services.ingest import routes
 from services.ingest.body import parse_object
 from services.ingest.errors import ApiError
@@ -151,7 +151,8 @@ async def deliver(
 
 
 def _source_of(request: Request, hook: HookSource) -> Source:
-    for source in request.app.state.keys.sources:
+    keys: KeyRegistry = request.app.state.keys
+    for source in keys.sources:
         if source.source_id == hook.source_id and source.tenant_id == hook.tenant_id:
             return source
     return Source(

@@ -75,7 +75,7 @@ def exposition(metrics: IngestMetrics) -> bytes:
     if not path:
         return generate_latest(metrics.registry)
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=path)
+    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
 
 

@@ -93,14 +93,16 @@ def build_app(settings: NotifierSettings) -> faust.App:
 
     @app.agent(source, concurrency=1)
     async def notify(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_size, within=settings.batch_within
+        ):
             await handler.handle([_record(event) for event in events])
 
-    @app.timer(settings.notifier_sweep_interval, on_leader=True)
+    @app.timer(settings.notifier_sweep_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:
         await _sweep_once(sweeper, metrics)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def deliver() -> None:
         try:
             await _delivery_loop(deliverer, queue, metrics, wake, settings.webhook_poll_interval)
@@ -116,7 +118,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     return app
 
 
-def _record(event: faust.EventT) -> ScoreRecord:
+def _record(event: faust.EventT[bytes]) -> ScoreRecord:
     message = event.message
     return ScoreRecord(
         message.value or b"", int(message.timestamp * 1000) if message.timestamp else None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from engagement.store_scripts import text
+
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'endpoint', ARGV[2], 'msg_id', ARGV[3], 'key', ARGV[4],
@@ -96,7 +98,7 @@ class DeliveryQueue:
         now_ms: int,
     ) -> bool:
         """Schedule a delivery now; a delivery id seen before (pending or finished) is ignored."""
-        args = [delivery_id, endpoint_id, msg_id, record_key, body, now_ms]
+        args: list[str | bytes | int] = [delivery_id, endpoint_id, msg_id, record_key, body, now_ms]
         keys = [self.delivery_key(delivery_id), self.due_key]
         return bool(await self._enqueue(keys=keys, args=args))
 
@@ -131,7 +133,7 @@ class DeliveryQueue:
     ) -> bool:
         """Finish an attempt: ``pending`` reschedules at ``next_due_ms``; anything else is final."""
         keys = [self.delivery_key(claimed.delivery_id), self.due_key]
-        args = [
+        args: list[str | int] = [
             claimed.token,
             status,
             next_due_ms,
@@ -146,7 +148,7 @@ class DeliveryQueue:
     async def status(self, delivery_id: str) -> dict[str, str]:
         """Return a delivery's state fields (without the body)."""
         raw = await self._redis.hgetall(self.delivery_key(delivery_id))
-        return {k.decode(): v.decode() for k, v in raw.items() if k != b"body"}
+        return {text(k): text(v) for k, v in raw.items() if k != b"body"}
 
     async def pending(self) -> int:
         """Return how many deliveries are waiting (due now or later, or in flight)."""
@@ -159,4 +161,4 @@ class DeliveryQueue:
     async def disabled(self) -> dict[str, str]:
         """Return the disabled endpoints and why."""
         raw = await self._redis.hgetall(self._base + "disabled")
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}

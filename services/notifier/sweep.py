@@ -31,6 +31,7 @@ from engagement.records import CandidateAlert
 from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
 from engagement.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from engagement.store_scripts import text
 from services.notifier.handler import AlertPublisher
 from services.notifier.state import NotifiedStore
 
@@ -68,9 +69,7 @@ class DecaySweep:
         try:
             now = time.time() if now is None else now
             alerts: list[CandidateAlert] = []
-            for tenant in sorted(
-                m.decode() for m in await self.redis.smembers(self.layout.tenants)
-            ):
+            for tenant in sorted(text(m) for m in await self.redis.smembers(self.layout.tenants)):
                 alerts.extend(await self._tenant(tenant, now))
             return alerts
         finally:

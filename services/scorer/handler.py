@@ -125,7 +125,7 @@ class BatchHandler:
         counts: Counter[tuple[str, str]] = Counter()
         latencies: list[float] = []
         for interaction, outcome in zip(interactions, outcomes, strict=True):
-            name = outcome.outcome
+            name: str = outcome.outcome
             if name == "scored" or name == "merged":
                 name = "scored"
                 latencies.append(max(0.0, now - epoch(interaction.receivedAt)))

@@ -26,7 +26,7 @@ class QuietMonitor(Monitor):
         return None
 
     def on_stream_event_in(
-        self, tp: TP, offset: int, stream: StreamT, event: EventT
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
     ) -> dict[str, Any] | None:
         return None
 
@@ -34,8 +34,8 @@ class QuietMonitor(Monitor):
         self,
         tp: TP,
         offset: int,
-        stream: StreamT,
-        event: EventT,
+        stream: StreamT[Any],
+        event: EventT[Any],
         state: dict[str, Any] | None = None,
     ) -> None:
         return None
@@ -103,7 +103,7 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
     return app
 
 
-class RawSchema(faust.Schema):
+class RawSchema(faust.Schema):  # type: ignore[type-arg]
     """Keys and values as the bytes on the wire, without Faust's codec lookups per record.
 
     Its compiled ``decode`` (what a topic turns a consumed message into an event with) makes the
@@ -125,18 +125,19 @@ class RawSchema(faust.Schema):
             return super().compile(app, **kwargs)
         make_event = event_factory(app)
 
-        async def decode(message: Message, *, propagate: bool = False) -> EventT:
+        async def decode(message: Message, *, propagate: bool = False) -> EventT[Any]:
             return make_event(message.key, message.value, message.headers, message)
 
         decode.make_event = make_event  # type: ignore[attr-defined]
         return decode
 
 
-def event_factory(app: faust.types.AppT) -> Callable[[Any, Any, Any, Message], EventT]:
+def event_factory(app: faust.types.AppT) -> Callable[[Any, Any, Any, Message], EventT[Any]]:
     """``app.create_event``, without its settings lookup per event when the app's is Faust's."""
     if type(app).create_event is not faust.App.create_event:
         return app.create_event
-    return functools.partial(app.conf.Event, app)
+    event_type: Any = app.conf.Event  # an EventT subclass (typed as the generic's alias)
+    return functools.partial(event_type, app)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:

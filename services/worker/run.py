@@ -69,7 +69,7 @@ async def _ensure_topics(settings: WorkerSettings) -> None:
 def _start(app: faust.App, *, loop: asyncio.AbstractEventLoop, log_level: str) -> None:
     from faust.worker import Worker
 
-    class TunedWorker(Worker):  # type: ignore[misc]
+    class TunedWorker(Worker):
         async def on_startup_finished(self) -> None:
             await super().on_startup_finished()
             freeze_startup_objects()

@@ -43,17 +43,17 @@ from mode.utils.futures import notify
 from mode.utils.times import Seconds, want_seconds
 
 
-class FastStream(Stream):  # type: ignore[misc]
+class FastStream(Stream):  # type: ignore[type-arg]
     """Faust's stream whose ``take_events`` fills and acks a batch in one go (see above)."""
 
-    def take_events(  # type: ignore[override]
+    def take_events(
         self, max_: int, within: Seconds
-    ) -> AsyncGenerator[Sequence[EventT], None]:
+    ) -> AsyncGenerator[Sequence[EventT[Any]], None]:
         channel: Any = self.channel
         if (
             not within
             or not isinstance(channel, ChannelT)
-            or not channel.is_iterator
+            or not getattr(channel, "is_iterator", False)
             or self._processors
             or self.combined
             or self.join_strategy is not None
@@ -66,7 +66,7 @@ class FastStream(Stream):  # type: ignore[misc]
 
     async def _take_events(
         self, max_: int, timeout: float, queue: Any
-    ) -> AsyncGenerator[Sequence[EventT], None]:
+    ) -> AsyncGenerator[Sequence[EventT[Any]], None]:
         loop = asyncio.get_running_loop()
         app = self.app
         is_flow_active = app.flow_control.is_active
@@ -77,7 +77,7 @@ class FastStream(Stream):  # type: ignore[misc]
         started_by_aiter = await self.maybe_start()
         stream_enable_acks = self.enable_acks
         self.enable_acks = False  # as Faust's take_events: events are acked after the batch
-        events: list[EventT] = []
+        events: list[EventT[Any]] = []
         try:
             ended = False
             while not (ended or self.should_stop):
@@ -134,7 +134,7 @@ class FastStream(Stream):  # type: ignore[misc]
 
         return all(type(sensor) is QuietMonitor for sensor in self.app.sensors)
 
-    def _ack_events(self, events: Sequence[EventT], quiet: bool) -> None:
+    def _ack_events(self, events: Sequence[EventT[Any]], quiet: bool) -> None:
         """``Stream.ack`` for each event (``Event.ack`` -> ``Message.ack`` -> ``Consumer.ack``,
         those inlined for Faust's own classes), under one acquisition of the ack lock."""
         consumer: Any = self.app.consumer

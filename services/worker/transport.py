@@ -164,7 +164,7 @@ class FastConsumer(faust_aiokafka.Consumer):
         def put(message: Message) -> bool:
             # Faust's handler would first wait for the callback map's lock, the flow (suspended
             # during a rebalance) and a producer buffer over its limit: any of those -> Faust's
-            if lock.locked() or lock._waiters or not flow_active():  # type: ignore[attr-defined]
+            if lock.locked() or lock._waiters or not flow_active():
                 return False
             if len(buffer.pending._queue) > buffer.max_messages:  # type: ignore[attr-defined]
                 return False
