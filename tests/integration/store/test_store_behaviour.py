@@ -309,6 +309,33 @@ async def test_a_changed_tier_list_keeps_each_candidate_in_one_tier_set(
     assert members == {name: [b"u1"] if name == "hot" else [] for name in rules.tier_names}
 
 
+async def test_scorers_with_different_tier_lists_side_by_side_leave_no_candidate_in_two_sets(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a rolling rules change: one scorer knows a "lukewarm" tier, the other does not
+    tiers = [t.model_dump() for t in RULES.tiers]
+    tiers.insert(1, {"name": "lukewarm", "enter": 20, "exit": 15})
+    rules = Rules.model_validate({**RULES.model_dump(), "tiers": tiers})
+    new = ScoreStore(redis_client, prefix=redis_prefix, rules=rules)
+    old = store
+
+    async def sets_of(candidate: str) -> list[str]:
+        names = list(rules.tier_names)
+        found = [
+            await redis_client.zscore(f"{redis_prefix}{{acme}}:tier:{n}", candidate) for n in names
+        ]
+        return [name for name, rank in zip(names, found, strict=True) if rank is not None]
+
+    # when the new scorer ranks the candidate lukewarm, the old one moves it to warm (it cannot
+    # see the lukewarm set), and the new one then scores it again, still warm
+    await new.apply_batch([interaction(f"m{k}", T0 + k, event="Article Read") for k in (1, 2, 3)])
+    assert await sets_of("u1") == ["lukewarm"]
+    await old.apply_batch([interaction("m4", T0 + 4, event="Application Submitted")])
+    await new.apply_batch([interaction("m5", T0 + 5, event="Job Viewed")])
+    # then the candidate is in the warm set only
+    assert await sets_of("u1") == ["warm"]
+
+
 async def test_candidate_view_explains_the_score_with_decayed_contributions(
     store: ScoreStore,
 ) -> None:
