@@ -138,11 +138,11 @@ async def _page(
 ) -> list[tuple[float, bytes]]:
     """Up to ``limit`` members of one tier set in ``span``, after the cursor ``after``."""
     lo, hi, hi_excl = span
-    if after is not None and after[0] <= hi:
+    if after is not None and (after[0] < hi or (after[0] == hi and not hi_excl)):
         following = await _after_member(store, key, after, limit)
         if following is not None:  # read by position: ties with the cursor cost nothing
             return [(rank, member) for rank, member in following if rank >= lo]
-        hi, hi_excl = after[0], False
+        hi, hi_excl = after[0], False  # else read by rank key from the cursor's, skipping ties
     out: list[tuple[float, bytes]] = []
     offset = 0
     while len(out) < limit:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from engagement.redis_store import ScoreStore
-from tests.unit.scoring.strategies import T0, interaction
+from engagement.scoring import rank_bound
+from tests.unit.scoring.strategies import RULES, T0, interaction
 
 TIED = 400
 
@@ -71,3 +72,27 @@ async def test_a_cursor_whose_candidate_moved_away_still_continues_after_it(
         cursor = page.next_cursor
     # then the following pages hold exactly the candidates after it in the tie
     assert rest == expected[50:]
+
+
+async def test_a_cursor_on_a_tiers_upper_bound_never_brings_in_a_candidate_of_the_tier_above(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given, at the rank key where "hot" starts now (its exit bound), two warm-set candidates and
+    # a hot-set candidate (still hot: it has not decayed below that bound)
+    now = T0
+    edge = rank_bound(RULES.tiers[2].exit, now, RULES.score_scale, RULES.half_life_seconds)
+    await redis_client.zadd(f"{redis_prefix}{{acme}}:tier:warm", {"w1": edge, "w2": edge})
+    await redis_client.zadd(f"{redis_prefix}{{acme}}:tier:hot", {"h": edge})
+    # when the warm tier is paged one candidate at a time (the cursor sits on that bound)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await store.leaderboard("acme", "warm", limit=1, cursor=cursor, now=now)
+        seen += [e.candidate_id for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # then the warm candidates come once each and the hot one is not listed as warm
+    assert seen == ["w2", "w1"]
+    hot = await store.leaderboard("acme", "hot", limit=5, now=now)
+    assert [e.candidate_id for e in hot.entries] == ["h"]
