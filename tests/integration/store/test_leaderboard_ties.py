@@ -6,6 +6,8 @@ blast) have the same rank key; the cursor then orders them by id.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import redis.asyncio as aioredis
 
 from engagement.redis_store import ScoreStore
@@ -25,6 +27,30 @@ async def tied_candidates(store: ScoreStore, n: int = TIED) -> list[str]:
     return sorted((f"c{c:03}" for c in range(n)), reverse=True)  # ties: id descending
 
 
+async def paged(
+    store: ScoreStore,
+    tier: str,
+    *,
+    limit: int,
+    now: float,
+    before_page: Callable[[], Awaitable[None]] | None = None,
+    after_page: Callable[[], Awaitable[None]] | None = None,
+) -> list[str]:
+    """Every candidate id of ``tier``'s leaderboard, page after page (hooks around each page)."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        if before_page is not None:
+            await before_page()
+        page = await store.leaderboard("acme", tier, limit=limit, cursor=cursor, now=now)
+        if after_page is not None:
+            await after_page()
+        seen += [e.candidate_id for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+
+
 async def range_reads(redis: aioredis.Redis) -> int:
     stats = await redis.info("commandstats")
     return int(stats.get("cmdstat_zrange", {}).get("calls", 0))
@@ -36,17 +62,17 @@ async def test_pages_deep_in_a_tie_read_each_candidate_once_at_the_cost_of_the_f
     # given 400 candidates tied on the rank key
     expected = await tied_candidates(store)
     # when the warm tier is paged 50 at a time
-    seen: list[str] = []
     reads: list[int] = []
-    cursor = None
-    while True:
-        before = await range_reads(redis_client)
-        page = await store.leaderboard("acme", "warm", limit=50, cursor=cursor, now=T0)
-        reads.append(await range_reads(redis_client) - before)
-        seen += [e.candidate_id for e in page.entries]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+
+    async def count_before() -> None:
+        reads.append(-(await range_reads(redis_client)))
+
+    async def count_after() -> None:
+        reads[-1] += await range_reads(redis_client)
+
+    seen = await paged(
+        store, "warm", limit=50, now=T0, before_page=count_before, after_page=count_after
+    )
     # then every candidate comes once, in leaderboard order, and the last page costs as many
     # range reads as the first (reading by rank key, it would step through the whole tie)
     assert seen == expected
@@ -84,14 +110,7 @@ async def test_a_cursor_on_a_tiers_upper_bound_never_brings_in_a_candidate_of_th
     await redis_client.zadd(f"{redis_prefix}{{acme}}:tier:warm", {"w1": edge, "w2": edge})
     await redis_client.zadd(f"{redis_prefix}{{acme}}:tier:hot", {"h": edge})
     # when the warm tier is paged one candidate at a time (the cursor sits on that bound)
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = await store.leaderboard("acme", "warm", limit=1, cursor=cursor, now=now)
-        seen += [e.candidate_id for e in page.entries]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+    seen = await paged(store, "warm", limit=1, now=now)
     # then the warm candidates come once each and the hot one is not listed as warm
     assert seen == ["w2", "w1"]
     hot = await store.leaderboard("acme", "hot", limit=5, now=now)
