@@ -139,7 +139,7 @@ async def _page(
     """Up to ``limit`` members of one tier set in ``span``, after the cursor ``after``."""
     lo, hi, hi_excl = span
     if after is not None and (after[0] < hi or (after[0] == hi and not hi_excl)):
-        following = await _after_member(store, key, after, limit)
+        following = await store.rank_after(key, after[1], after[0], limit)
         if following is not None:  # read by position: ties with the cursor cost nothing
             return [(rank, member) for rank, member in following if rank >= lo]
         hi, hi_excl = after[0], False  # else read by rank key from the cursor's, skipping ties
@@ -157,18 +157,6 @@ async def _page(
             break
         offset += len(batch)
     return out[:limit]
-
-
-async def _after_member(
-    store: ScoreStore, key: str, after: tuple[float, bytes], limit: int
-) -> list[tuple[float, bytes]] | None:
-    """The set's members right after the cursor's member, or None when it is not in the set at
-    the cursor's rank key (then the set is read by rank key, skipping the cursor's ties)."""
-    rank, member = after
-    reply = await store.rank_after(key, member, rank, limit)
-    if reply is None:
-        return None
-    return [(float(reply[i + 1]), reply[i]) for i in range(0, len(reply), 2)]
 
 
 async def leaderboard(

@@ -333,11 +333,13 @@ class ScoreStore:
 
     async def rank_after(
         self, key: str, member: bytes, rank: float, limit: int
-    ) -> list[Any] | None:
-        """Up to ``limit`` members of tier set ``key`` right after ``(rank, member)`` in
-        leaderboard order, flat with their rank keys; None when ``member`` is not at ``rank``."""
+    ) -> list[tuple[float, bytes]] | None:
+        """Up to ``limit`` (rank key, member) of tier set ``key`` right after ``(rank, member)`` in
+        leaderboard order; None when ``member`` is not in the set at ``rank`` (any more)."""
         reply = await self._scripts["rank_after"](keys=[key], args=[member, repr(rank), limit])
-        return None if reply is None else list(reply)
+        if reply is None:
+            return None
+        return [(float(reply[i + 1]), reply[i]) for i in range(0, len(reply), 2)]
 
     async def tier_counts(self, tenant_id: str, now: float) -> dict[str, int]:
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""
