@@ -16,7 +16,7 @@ import orjson
 
 from engagement.cloudevents import ce_type
 from engagement.score_records import SOURCE, OutRecord
-from engagement.score_views import ApplyOutcome, Snapshot
+from engagement.score_views import ApplyOutcome, Previous, Snapshot
 from engagement.topics import candidate_key
 
 _SPEC = ("ce_specversion", b"1.0")
@@ -121,7 +121,7 @@ def _ce_time(stamp: bytes) -> bytes:
 
 
 def _score_change(
-    outcome: ApplyOutcome, after: Snapshot, previous: Snapshot | None, as_of: bytes
+    outcome: ApplyOutcome, after: Snapshot, previous: Previous | None, as_of: bytes
 ) -> dict[str, Any]:
     return {
         "tenantId": outcome.tenant_id,

@@ -55,6 +55,20 @@ class Snapshot(NamedTuple):
         }
 
 
+class Previous(NamedTuple):
+    """A candidate's state just before a change, as far as a score record needs it (its
+    ``previousScore`` and ``previousTier``, and the sequence that tells a change happened)."""
+
+    sequence: int
+    score: int
+    tier: str
+
+
+def previous(snapshot: Snapshot) -> Previous:
+    """The ``Previous`` of a full snapshot."""
+    return Previous(snapshot.sequence, snapshot.score, snapshot.tier)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -99,49 +113,31 @@ def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
     )
 
 
-def parse_before(encoded: bytes | str, after: Snapshot, rules: Rules) -> Snapshot:
-    """Decode apply.lua's state before an event: ``r␟pillar␟value␟channel␟value␟s␟g␟score␟v``,
-    the fields that differ from ``after`` (the state once the event is added)."""
+def parse_before(encoded: bytes | str, rules: Rules) -> Previous:
+    """Decode apply.lua's state just before an event: ``s␟g␟score``."""
     text = encoded.decode() if isinstance(encoded, bytes) else encoded
-    r, pillar, pillar_value, channel, channel_value, seq, g, score, version = text.split("\x1f")
-    pillars = {**after.pillars, PILLAR_OF_FIELD[pillar]: float(pillar_value)}
-    if channel_value:
-        channels = {**after.channels, channel: float(channel_value)}
-    else:
-        channels = dict(after.channels)
-        del channels[channel]
-    return Snapshot(
-        after.as_of,
-        float(r),
-        pillars,
-        channels,
-        int(seq),
-        int(score),
-        _tier_name(g, rules),
-        after.last_event_at,
-        version or None,
-        after.merged_into,
-    )
+    seq, g, score = text.split("\x1f")
+    return Previous(int(seq), int(score), _tier_name(g, rules))
 
 
-def parse_replies(kind: str, result: list[Any], rules: Rules) -> tuple[Snapshot, Snapshot]:
+def parse_replies(kind: str, result: list[Any], rules: Rules) -> tuple[Previous, Snapshot]:
     """(before, after) of a candidate script reply; one snapshot means both (nothing changed)."""
     after = parse_snapshot(result[-1], rules)
     if len(result) == 2:
-        return after, after
+        return previous(after), after
     if kind == "scored":
-        return parse_before(result[1], after, rules), after
-    return parse_snapshot(result[1], rules), after
+        return parse_before(result[1], rules), after
+    return previous(parse_snapshot(result[1], rules)), after
 
 
 class ApplyOutcome(NamedTuple):
     """What applying one interaction did.
 
     ``before`` is the state just before the change at the new ``as_of`` instant (previous tier
-    already decayed to it), ``after`` the state after it; for duplicates and capped events both
-    are the current stored state; both are None for unscored interactions. ``candidate_id`` is
-    the candidate finally written (after a redirect of a merged anonymous id, whose id is then in
-    ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the candidate ``userId``
+    already decayed to it; its sequence, score and tier), ``after`` the state after it; for
+    duplicates and capped events both are the current stored state; both are None for unscored
+    interactions. ``candidate_id`` is the candidate finally written (after a redirect of a
+    merged anonymous id, whose id is then in ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the candidate ``userId``
     resolves to (``userId`` itself for a refused merge, a ``conflict``), ``merged_from`` the
     folded-in id and ``merged_source`` its state after step 1 (or after it was undone; None when
     refused before step 1).
@@ -153,7 +149,7 @@ class ApplyOutcome(NamedTuple):
     message_id: str
     event: str | None
     rules_version: str
-    before: Snapshot | None = None
+    before: Previous | None = None
     after: Snapshot | None = None
     redirected_from: str | None = None
     merged_from: str | None = None

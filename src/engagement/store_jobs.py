@@ -13,7 +13,7 @@ from typing import Literal
 
 from engagement.records import Interaction
 from engagement.rules import Rules
-from engagement.score_views import ApplyOutcome, Outcome, Snapshot
+from engagement.score_views import ApplyOutcome, Outcome, Previous, Snapshot
 from engagement.scoring import ScoredEvent, event_points
 from engagement.store_scripts import merge_source
 
@@ -72,7 +72,7 @@ def unscored(interaction: Interaction, rules_version: str) -> ApplyOutcome:
 def outcome_of(
     job: Job,
     outcome: Outcome,
-    before: Snapshot | None,
+    before: Previous | None,
     after: Snapshot | None,
     rules_version: str,
     source_state: Snapshot | None = None,

@@ -1,8 +1,9 @@
 -- Apply one scored event to one candidate. KEYS: profile, dedupe zset, caps hash, contributions.
 -- ARGV from the script's first argument (see read_config): messageId, t, receivedAt, points,
 -- pillar (e|a|i), channel, event, daily cap (0 = none), dedupe window seconds.
--- Returns {'scored', before (encode_before), after (snapshot)}, {'duplicate'|'capped', current
--- snapshot} or {'redirect', target}.
+-- Returns {'scored', before, after (snapshot)}, {'duplicate'|'capped', current snapshot} or
+-- {'redirect', target}; before: 's␟g␟score' of the state just before the event, at its instant
+-- (all a score record needs of it: sums are not formatted twice).
 local P, D, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cfg, n = read_config()
 local argv = ARGV
@@ -41,7 +42,7 @@ local h, scale, tiers = cfg.h, cfg.scale, cfg.tiers
 decay_to(p, t, h)
 local score = score_of(p.r, scale)
 p.g = tier_after_decay(p.g, score, tiers)
-local before = encode_before(p, pillar, channel, score)
+local before = text(p, 's', p.s) .. '\31' .. text(p, 'g', p.g) .. '\31' .. int(score)
 local x = w * 2 ^ (-(p.t - t) / h)
 p.r = p.r + x
 p[pillar] = p[pillar] + x

@@ -152,13 +152,3 @@ local function encode(p, cfg)
          (p.v or '') .. '\31' .. (p.m or '') .. tail
 end
 
--- The state just before an event is added, as the fields that differ from the snapshot after it
--- (same t, l, m, other pillars and channels): 'r␟pillar␟pillar value␟channel␟channel value␟s␟g␟
--- score␟v', channel value '' when the channel had no sum yet. score: score_of(p.r, cfg.scale).
-local function encode_before(p, pillar, channel, score)
-  local cv = p.ch[channel]
-  return text(p, 'r', p.r) .. '\31' .. pillar .. '\31' .. text(p, pillar, p[pillar]) .. '\31' ..
-         channel .. '\31' .. (cv and text(p, 'c:' .. channel, cv) or '') .. '\31' ..
-         text(p, 's', p.s) .. '\31' .. text(p, 'g', p.g) .. '\31' .. int(score) .. '\31' ..
-         (p.v or '')
-end

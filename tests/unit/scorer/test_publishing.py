@@ -9,7 +9,7 @@ import orjson
 
 from engagement.records import ScoreChange
 from engagement.score_records import OutRecord, record
-from engagement.score_views import ApplyOutcome, Snapshot
+from engagement.score_views import ApplyOutcome, Previous, Snapshot, previous
 from services.scorer.publishing import score_records
 
 AS_OF = 1795638516.341882  # 2026-11-25T20:28:36.341882Z
@@ -40,7 +40,7 @@ def scored(
     outcome = kw.pop("outcome", "scored")
     merged_from = kw.pop("merged_from", None)
     after = snapshot(sequence, 9, "warm", as_of=as_of, **kw)
-    before = snapshot(sequence - 1, 8, "cold", as_of=as_of, raw=3.0)
+    before = Previous(sequence - 1, 8, "cold")
     return ApplyOutcome(
         outcome,
         "acme",
@@ -48,7 +48,7 @@ def scored(
         f"m{sequence + 4}",
         "Job Viewed",
         "2026-11",
-        before=after if outcome == "duplicate" else before,  # a duplicate changes nothing
+        before=previous(after) if outcome == "duplicate" else before,  # a duplicate changes nothing
         after=after,
         merged_from=merged_from,
     )
