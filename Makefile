@@ -19,6 +19,7 @@ run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, noti
 	$(BIN)/engagement dev
 
 test: $(STAMP) ## every test, against a real Kafka-protocol broker and a real Redis
+	scripts/system_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy (strict, domain package and services)

@@ -54,7 +54,9 @@ TANSU = {
 
 
 def interaction(i: int, candidates: int, tenant: str, now: float) -> dict[str, object]:
-    t = datetime.fromtimestamp(now - (i % 86400) * 0.5, UTC).isoformat()
+    """Event ``i``: half a second after event ``i - 1`` over the 12 hours before ``now`` (as live
+    traffic arrives, so the store decays each candidate forward), then again from 12 hours back."""
+    t = datetime.fromtimestamp(now - 43200 + (i % 86400) * 0.5, UTC).isoformat()
     return {
         "type": "track", "messageId": f"m{i}", "tenantId": tenant, "sourceId": "bench",
         "channel": "web", "receivedAt": t, "timestamp": t, "userId": f"u{i % candidates}",
