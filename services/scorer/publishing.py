@@ -99,7 +99,10 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
         return None
     # asOf once as JSON text: embedded as is in the value, and its milliseconds are ce_time
     stamp = orjson.dumps(datetime.fromtimestamp(after.as_of, UTC), option=orjson.OPT_UTC_Z)
-    value = _score_change(outcome, after, None if replay else outcome.before, stamp)
+    before = outcome.before
+    # no previous values in a re-published record, nor for a new candidate (nothing stored before)
+    previous = None if replay or before is None or before.sequence == 0 else before
+    value = _score_change(outcome, after, previous, stamp)
     key = candidate_key(outcome.tenant_id, outcome.candidate_id)
     encoded_key = key.encode()
     sequence = str(after.sequence).encode()

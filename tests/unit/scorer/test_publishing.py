@@ -131,6 +131,17 @@ def test_a_replayed_duplicate_republishes_the_current_state_without_previous_val
     assert dict(latest.headers)["ce_id"] == b"latest:acme:u1:3"
 
 
+def test_a_new_candidates_first_change_has_no_previous_values():
+    first = scored(1)._replace(before=Previous(0, 1, "cold"))
+
+    changed, latest = records(first)
+
+    value = orjson.loads(changed.value or b"")
+    assert (value["score"], value["previousScore"], value["previousTier"]) == (9, None, None)
+    assert (value["tier"], value["sequence"]) == ("warm", 1)
+    assert changed.topic == "changes" and latest.topic == "latest"
+
+
 def test_snapshots_are_coalesced_to_the_highest_sequence_of_the_batch():
     out = records(scored(3), scored(4))
 
