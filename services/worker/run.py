@@ -27,15 +27,13 @@ GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """Return a uvloop loop when uvloop is installed, else asyncio's default loop. With uvloop,
-    its policy becomes the default too, so the loop Faust starts for the Kafka consumer's thread
-    (``asyncio.new_event_loop()`` in mode's ``ServiceThread``) is a uvloop loop as well."""
+    """Return a uvloop loop when uvloop is installed, else asyncio's default loop (the Kafka
+    consumer's thread gets one too: ``transport.FastConsumer``)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
         return asyncio.new_event_loop()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def run_worker(

@@ -40,6 +40,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode import Service, ServiceT
 
+from services.worker.run import new_event_loop
+
 RESUME_POLL = 0.05  # seconds: longest wait for records while some partitions are paused
 
 
@@ -51,7 +53,12 @@ def use_fast_transport(app: faust.App, fetch_max_wait_ms: int) -> None:
 
 
 class FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """The aiokafka consumer thread, creating its consumer with the transport's fetch wait."""
+    """The aiokafka consumer thread, creating its consumer with the transport's fetch wait, on a
+    uvloop loop like the worker's (mode would make an asyncio one: a tenth more CPU per record)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, thread_loop=new_event_loop(), **kwargs)
+        self._close_thread_loop_on_stop = True  # ours to close, as mode closes the one it makes
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
