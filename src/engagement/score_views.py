@@ -137,10 +137,10 @@ class ApplyOutcome(NamedTuple):
     already decayed to it; its sequence, score and tier), ``after`` the state after it; for
     duplicates and capped events both are the current stored state; both are None for unscored
     interactions. ``candidate_id`` is the candidate finally written (after a redirect of a
-    merged anonymous id, whose id is then in ``redirected_from``). Merges (identify/alias): ``candidate_id`` is the candidate ``userId``
-    resolves to (``userId`` itself for a refused merge, a ``conflict``), ``merged_from`` the
-    folded-in id and ``merged_source`` its state after step 1 (or after it was undone; None when
-    refused before step 1).
+    merged anonymous id, whose id is then in ``redirected_from``). Merges (identify/alias):
+    ``candidate_id`` is the candidate ``userId`` resolves to (``userId`` itself for a refused
+    merge, a ``conflict``), ``merged_from`` the folded-in id and ``merged_source`` its state after
+    step 1 (or after it was undone; None when refused before step 1).
     """
 
     outcome: Outcome
