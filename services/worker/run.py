@@ -28,7 +28,7 @@ GC_THRESHOLDS = (50_000, 20, 10)
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """Return a uvloop loop when uvloop is installed, else asyncio's default loop (the Kafka
-    consumer's thread gets one too: ``transport.FastConsumer``)."""
+    consumer's thread gets one too: ``transport.FetchWaitConsumerThread``)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]

@@ -22,14 +22,11 @@ from engagement.score_views import (
     Snapshot,
 )
 from engagement.scoring import decay, rank_bound, raw_at_rank, score_of
+from engagement.store_scripts import text
 from engagement.tiers import decayed_index
 
 if TYPE_CHECKING:
     from engagement.redis_store import ScoreStore
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _bound(value: float, *, exclusive: bool = False) -> str:
@@ -50,15 +47,15 @@ async def candidate_view(
     pipe.lrange(keys.contributions, 0, -1)
     pipe.smembers(keys.merged)
     raw_profile, raw_contribs, merged = await pipe.execute()
-    profile = {_text(k): _text(v) for k, v in raw_profile.items()}
+    profile = {text(k): text(v) for k, v in raw_profile.items()}
     if "m" in profile and hops < MAX_HOPS:
         return await candidate_view(store, tenant_id, profile["m"], now, hops + 1)
     if "t" not in profile:
         return None
     state = profile_snapshot(store, profile, now)
     h = store.rules.half_life_seconds
-    contributions = tuple(_contribution(_text(c), state.as_of or now, h) for c in raw_contribs)
-    ids = tuple(sorted(_text(m) for m in merged))
+    contributions = tuple(_contribution(text(c), state.as_of or now, h) for c in raw_contribs)
+    ids = tuple(sorted(text(m) for m in merged))
     return CandidateView(tenant_id, candidate_id, state, contributions, ids)
 
 

@@ -69,10 +69,6 @@ def previous(snapshot: Snapshot) -> Previous:
     return Previous(snapshot.sequence, snapshot.score, snapshot.tier)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _tier_name(g: str, rules: Rules) -> str:
     """The name of a Lua tier number (1-based), clamped to the template's tiers."""
     name = rules.tier_by_number.get(g)
