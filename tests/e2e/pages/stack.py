@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from playwright.async_api import Browser, async_playwright
@@ -119,6 +120,33 @@ def pages_app(ingest_url: str) -> Starlette:
     )
 
 
+class Arrivals:
+    """ASGI wrapper noting each POST's path and body as the server got it.
+
+    What the browser really sent, whichever way it went: Playwright's request events miss
+    some that leave while a page unloads (a beacon, a keepalive fetch).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.posts: list[tuple[str, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+
+        async def tap() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):  # noted before the app produces to Kafka
+                    self.posts.append((scope["path"], b"".join(chunks)))
+            return message
+
+        await self.app(scope, tap, send)
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -140,6 +168,7 @@ class WebStack:
     ingest_url: str
     site_url: str
     ingest_port: int
+    arrivals: Arrivals
     hook_sources: list[HookSource] = field(default_factory=list)
 
     def app(self) -> FastAPI:
@@ -164,11 +193,12 @@ def web_stack(
         sources=sources,
     )
     ingest_url = f"http://127.0.0.1:{ingest_port}"
+    arrivals = Arrivals(web_app(settings))
     with (
-        serve(web_app(settings), port=ingest_port, ready_path="/readyz") as ingest,
+        serve(arrivals, port=ingest_port, ready_path="/readyz") as ingest,
         serve(pages_app(ingest_url), port=site_port) as site,
     ):
-        yield WebStack(tenant, settings, ingest, site, ingest_port)
+        yield WebStack(tenant, settings, ingest, site, ingest_port, arrivals)
 
 
 @contextlib.asynccontextmanager
