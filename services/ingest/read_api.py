@@ -13,12 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 
-from engagement.records import PILLARS, Cause, ScoreChange
+from engagement.erasure_records import erasure_records, erasure_requests
 from engagement.redis_store import ScoreStore
-from engagement.rules import Rules
-from engagement.score_records import record
-from engagement.score_views import Erasure, iso
-from engagement.topics import candidate_key
+from engagement.score_views import iso
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError
 from services.ingest.routes import ERROR
@@ -98,47 +95,29 @@ async def erase_candidate(
     candidate_id: CandidateId, tenant: AdminTenant, store: Store, request: Request
 ) -> Response:
     """Delete every key of the candidate (and of ids merged into it), then publish a tombstone
-    for each of them on the latest topic and a ``cause{type: erasure}`` record. Idempotent: 204
-    again; a retry after a 503 publishes the same records (the store remembers them until Kafka
-    acknowledged them)."""
+    for each of them on the latest topic, a ``cause{type: erasure}`` record and, on the
+    interactions topic, an erasure request per id for the scorer. Idempotent: 204 again; a retry
+    after a 503 publishes the same records (the store remembers them until Kafka acknowledged
+    them)."""
     erasure = await store.erase(tenant, candidate_id)
     settings: IngestSettings = request.app.state.settings
-    await _publish(request.app.state.sink, _erasure_records(settings, store.rules, erasure))
+    topics, now, sequence = settings.topics, datetime.now(UTC), erasure.last_sequence + 1
+    records = erasure_records(
+        erasure,
+        store.rules,
+        changes_topic=topics.scores_changed,
+        latest_topic=topics.scores_latest,
+        sequence=sequence,
+        now=now,
+    )
+    # and the requests that have the scorer erase again behind the events in flight
+    records += erasure_requests(
+        erasure, interactions_topic=topics.interactions, sequence=sequence, now=now
+    )
+    sink_records = [OutRecord(r.topic, r.key or b"", r.value, r.headers) for r in records]
+    await _publish(request.app.state.sink, sink_records)
     await store.erasure_published(erasure)
     return Response(status_code=204)
-
-
-def _erasure_records(settings: IngestSettings, rules: Rules, erasure: Erasure) -> list[OutRecord]:
-    """The erasure record (the sequence after the candidate's last one), then one tombstone for
-    the candidate and for each id merged into it."""
-    tenant, candidate_id = erasure.tenant_id, erasure.candidate_id
-    sequence = erasure.last_sequence + 1
-    records = [_erasure_record(settings, rules, tenant, candidate_id, sequence)]
-    for cand in (candidate_id, *erasure.merged_ids):
-        key = candidate_key(tenant, cand).encode()
-        records.append(OutRecord(settings.topics.scores_latest, key, None, []))
-    return records
-
-
-def _erasure_record(
-    settings: IngestSettings, rules: Rules, tenant: str, candidate_id: str, sequence: int
-) -> OutRecord:
-    change = ScoreChange(
-        tenantId=tenant,
-        candidateId=candidate_id,
-        score=1,
-        previousScore=None,
-        tier=rules.tiers[0].name,
-        raw=0.0,
-        pillars=dict.fromkeys(PILLARS, 0.0),
-        channels={},
-        sequence=sequence,
-        asOf=datetime.now(UTC),
-        rulesVersion=rules.version,
-        cause=Cause(type="erasure"),
-    )
-    out = record(settings.topics.scores_changed, change, "score.changed")
-    return OutRecord(out.topic, out.key or b"", out.value, out.headers)
 
 
 async def _publish(sink: KafkaSink, records: list[OutRecord]) -> None:

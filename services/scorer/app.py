@@ -15,7 +15,7 @@ from engagement.score_records import OutRecord
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
-from services.scorer.producing import produce_all
+from services.scorer.producing import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
 from services.worker.faust_app import faust_app, raw_topic
 from services.worker.web import add_ops_views, assignment
@@ -48,6 +48,9 @@ def build_app(settings: ScorerSettings) -> faust.App:
         # straight to aiokafka, one record batch per partition (no future per record)
         await produce_all(app.producer._ensure_producer(), records)  # type: ignore[attr-defined]
 
+    async def send_acked(records: Sequence[OutRecord]) -> None:
+        await produce_and_wait(app.producer._ensure_producer(), records)  # type: ignore[attr-defined]
+
     async def send_and_wait(out: OutRecord) -> Any:
         sent = await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
         return await sent
@@ -56,6 +59,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         store=store,
         send_all=send_all,
         send_and_wait=send_and_wait,
+        send_acked=send_acked,
         metrics=metrics,
         dlq_topic=topics.interactions_dlq,
         changes_topic=topics.scores_changed,

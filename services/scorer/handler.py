@@ -1,4 +1,5 @@
-"""The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad.
+"""The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad;
+an erasure request splits the batch there and erases its candidate again.
 
 Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
 returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
@@ -21,10 +22,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engagement.records import Interaction
+from engagement.erasure_records import erasure_records
+from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_records import OutRecord
-from engagement.score_views import ApplyOutcome
+from engagement.score_views import ApplyOutcome, Erasure
 from engagement.scoring import epoch
 from engagement.store_jobs import OnOutcome
 from services.scorer.metrics import ScorerMetrics, observe_all
@@ -50,6 +52,7 @@ class BatchHandler:
     store: ScoreStore
     send_all: SendAll  # buffered produce (flushed by Faust before the offsets are committed)
     send_and_wait: Send  # acknowledged produce (the DLQ)
+    send_acked: SendAll  # acknowledged produce of records in order (an erasure's, tombstones too)
     metrics: ScorerMetrics
     dlq_topic: str
     changes_topic: str
@@ -64,31 +67,66 @@ class BatchHandler:
         """Process a batch; returns only once Redis has every valid record's result."""
         parsed = ParsedBatch(records)  # parsed as the store takes them
         if records:
-            # score records are built while Redis works: each record value as soon as Redis
-            # answers for its event, and the batch's records, handed to the producer, while Redis
-            # updates the ranks (an attempt retried after that publishes them again: consumers
-            # dedupe by sequence)
-            encoded: list[Encoded] = [MISSING] * len(records)
-            publishing: list[asyncio.Future[None]] = []
-
-            def build(outcomes: list[ApplyOutcome]) -> None:
-                out = self._score_records(outcomes, encoded)
-                publishing.append(asyncio.ensure_future(self._publish(out)))
-
-            try:
-                await self._apply(parsed, lambda k, o: _encode(encoded, k, o), build)
-            except BaseException:  # cancelled (the worker stops): the batch will be replayed
-                for published in publishing:
-                    published.cancel()
-                raise
-            for published in publishing:
-                await published  # never raises: _publish retries until the producer has them
+            segment = parsed.segment()
+            await self._score(segment, len(records))
+            while segment.request is not None:  # an erasure: the events after it go on after it
+                await self._erase(segment.request)
+                segment = parsed.segment()
+                await self._score(segment, len(records))
         for row in parsed.bad:
             await self._dead_letter(row)
         self.metrics.batch_events.observe(len(records))
         positions = self.positions
         for partition, offset in {r.partition: r.offset for r in records}.items():  # the last
             positions[partition] = max(positions.get(partition, 0), offset + 1)
+
+    async def _score(self, segment: Segment, most: int) -> None:
+        """Apply a segment's interactions (``most``: at most that many) and publish their records."""
+        # score records are built while Redis works: each record value as soon as Redis answers
+        # for its event, and the batch's records, handed to the producer, while Redis updates the
+        # ranks (an attempt retried after that publishes them again: consumers dedupe by sequence)
+        encoded: list[Encoded] = [MISSING] * most
+        publishing: list[asyncio.Future[None]] = []
+
+        def build(outcomes: list[ApplyOutcome]) -> None:
+            out = self._score_records(outcomes, encoded)
+            publishing.append(asyncio.ensure_future(self._publish(out)))
+
+        try:
+            await self._apply(segment, lambda k, o: _encode(encoded, k, o), build)
+        except BaseException:  # cancelled (the worker stops): the batch will be replayed
+            for published in publishing:
+                published.cancel()
+            raise
+        for published in publishing:
+            await published  # never raises: _publish retries until the producer has them
+
+    async def _erase(self, request: ErasureRequest) -> None:
+        """Erase the candidate again where its erasure request is in its partition: what the
+        events before it (in flight during the DELETE) put back in Redis goes, and the erasure's
+        records (acknowledged) follow theirs, the sequence past any they had."""
+        tenant, candidate = request.tenantId, request.candidateId
+        erasure: Erasure = await self._retrying(
+            "redis", lambda: self.store.erase(tenant, candidate)
+        )
+        records = erasure_records(
+            erasure,
+            self.store.rules,
+            changes_topic=self.changes_topic,
+            latest_topic=self.latest_topic,
+            sequence=max(request.sequence, erasure.last_sequence + 1),
+            now=self.clock(),
+        )
+        await self._retrying("kafka", lambda: self.send_acked(records))
+        await self._retrying("redis", lambda: self.store.erasure_published(erasure))
+        self.metrics.events.labels(tenant, "erased").inc()
+        fields: dict[str, Any] = {
+            "event": "scorer.erased",
+            "tenant": tenant,
+            "candidate": candidate,
+        }
+        fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
+        log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
         record = row.record
@@ -108,7 +146,7 @@ class BatchHandler:
 
     async def _apply(
         self,
-        parsed: ParsedBatch,
+        parsed: Segment,
         on_outcome: OnOutcome,
         while_ranking: Callable[[list[ApplyOutcome]], None],
     ) -> list[ApplyOutcome]:
@@ -193,24 +231,45 @@ class BatchHandler:
 
 
 class ParsedBatch:
-    """A batch's records parsed as they are taken (the store takes them as it sends commands):
-    the valid ones are ``interactions``, the others ``bad``. Iterating again (a retried attempt)
-    gives the ones parsed so far, then parses the rest."""
+    """A batch's records parsed as they are taken (the store takes them as it sends commands), in
+    segments that each end at an erasure request or with the batch: the bad ones are ``bad``."""
 
     def __init__(self, records: Sequence[RawRecord]) -> None:
         self._records = iter(records)
-        self.interactions: list[Interaction] = []
         self.bad: list[BadRow] = []
+
+    def segment(self) -> Segment:
+        """The next segment (empty once every record is taken)."""
+        return Segment(self._records, self.bad)
+
+
+class Segment:
+    """The valid interactions up to the next erasure request, parsed as they are taken; once
+    iterated to its end, ``request`` is the request that ended it (None: the batch ended).
+    Iterating again (a retried attempt) gives the ones parsed so far, then parses the rest."""
+
+    def __init__(self, records: Iterator[RawRecord], bad: list[BadRow]) -> None:
+        self._records = records
+        self._bad = bad
+        self._ended = False
+        self.interactions: list[Interaction] = []
+        self.request: ErasureRequest | None = None
 
     def __iter__(self) -> Iterator[Interaction]:
         yield from self.interactions[:]
+        if self._ended:
+            return
         for record in self._records:
             parsed = parse(record)
-            if isinstance(parsed, BadRow):
-                self.bad.append(parsed)
-            else:
+            if isinstance(parsed, Interaction):
                 self.interactions.append(parsed)
                 yield parsed
+            elif isinstance(parsed, BadRow):
+                self._bad.append(parsed)
+            else:
+                self.request = parsed
+                break
+        self._ended = True
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

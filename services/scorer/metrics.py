@@ -59,7 +59,8 @@ class ScorerMetrics:
         r = self.registry
         self.events = Counter(
             "engagement_scorer_events",
-            "Interactions consumed, by tenant and outcome.",
+            "Records consumed, by tenant and outcome (scored, duplicate, unscored, capped, "
+            "conflict, dlq; erased: an erasure request).",
             ["tenant", "outcome"],
             registry=r,
         )

@@ -1,4 +1,5 @@
-"""Raw interaction records → validated ``Interaction`` values or DLQ bad rows (pure)."""
+"""Raw interaction records → validated ``Interaction`` values, erasure requests or DLQ bad rows
+(pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from engagement.cloudevents import format_time
-from engagement.records import Interaction
+from engagement.records import ErasureRequest, Interaction
 
 PROCESSOR = "engagement-scorer"
 
@@ -35,8 +36,9 @@ class BadRow:
     tenant_id: str | None
 
 
-def parse(record: RawRecord) -> Interaction | BadRow:
-    """Return the record's ``Interaction``, or a ``BadRow`` saying why it is not one."""
+def parse(record: RawRecord) -> Interaction | ErasureRequest | BadRow:
+    """Return the record's ``Interaction`` (or ``ErasureRequest``), or a ``BadRow`` saying why it
+    is neither."""
     if not record.value:
         return BadRow(record, "decode_error", ("empty value",), _tenant_of_key(record.key))
     try:
@@ -53,12 +55,21 @@ def parse(record: RawRecord) -> Interaction | BadRow:
         # NaN / Infinity / 1e400, which must stay decode errors.
         interaction: Interaction = Interaction.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
+        if data.get("type") == "erasure":  # rare: checked only once it is no interaction
+            return _erasure_request(data, record)
         return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
     if not (interaction.userId or interaction.anonymousId):
         return BadRow(
             record, "schema_violation", ("needs userId or anonymousId",), _tenant_of(data, record)
         )
     return interaction
+
+
+def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest | BadRow:
+    try:
+        return ErasureRequest.model_validate(data)
+    except ValidationError as exc:
+        return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
 
 
 def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:

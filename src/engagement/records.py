@@ -1,7 +1,8 @@
 """Wire records on the Kafka topics (DESIGN.md §3). Field names are a contract: camelCase, never renamed.
 
 ``Interaction`` is the value of ``engagement.interactions.v1``: the Segment envelope as ingest
-normalised it. ``ScoreChange`` is the value of ``engagement.scores.changed.v1`` and of
+normalised it; ``ErasureRequest`` is the other value there (a ``DELETE`` of the candidate, in its
+partition). ``ScoreChange`` is the value of ``engagement.scores.changed.v1`` and of
 ``engagement.scores.latest.v1``. ``CandidateAlert`` is the value of ``engagement.candidate-alerts.v1``.
 """
 
@@ -44,6 +45,21 @@ class Interaction(_Record):
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErasureRequest(_Record):
+    """A candidate's erasure on the interactions topic, keyed and partitioned like its events.
+
+    ``DELETE /v1/candidates/{id}`` wipes Redis at once and writes one per erased id; the scorer
+    erases the id again when it reaches it, after every event before it in the partition (those
+    in flight during the DELETE), and publishes the erasure's records after theirs.
+    """
+
+    type: Literal["erasure"]
+    tenantId: str
+    candidateId: str
+    sequence: int = Field(ge=1, description="The erasure record's sequence, at least")
+    requestedAt: datetime
 
 
 class Cause(_Record):

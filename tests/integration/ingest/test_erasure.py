@@ -112,6 +112,9 @@ async def test_a_delete_retried_after_a_kafka_outage_publishes_the_whole_erasure
                 await ensure_topics(broker.address, topics, partitions=3, replication_factor=1)
                 retried = await delete_until_answered(client, "/v1/candidates/u1")
         tombstones, changes = await read_erasure(broker.address, topics, tenant)
+        requests = await read_topic(
+            broker.address, topics.interactions, until=lambda rs: len(rs) >= 1 + len(MERGED)
+        )
     finally:
         broker.stop()
     # then the first answer says to retry, and the retry succeeds
@@ -126,6 +129,16 @@ async def test_a_delete_retried_after_a_kafka_outage_publishes_the_whole_erasure
     erasures = [orjson.loads(r.value) for r in changes]
     assert {(e["candidateId"], e["cause"]["type"]) for e in erasures} == {("u1", "erasure")}
     assert {e["sequence"] for e in erasures} == {last_sequence + 1}
+    # and one erasure request per erased id for the scorer, keyed (partitioned) as its events
+    asked = {r.key.decode(): orjson.loads(r.value) for r in requests}
+    assert set(asked) == {f"{tenant}:{cand}" for cand in ("u1", *MERGED)}
+    assert {(v["type"], v["tenantId"], f"{tenant}:{v['candidateId']}") for v in asked.values()} == {
+        ("erasure", tenant, key) for key in asked
+    }
+    assert asked[f"{tenant}:u1"]["sequence"] == last_sequence + 1
+    assert {dict(r.headers)["ce_type"] for r in requests} == {
+        b"org.candidate-engagement.interaction.erasure.v1"
+    }
     # and nothing of u1 or of a merged id is left in Redis
     left = [k async for k in redis_client.scan_iter(match=f"{redis_prefix}{{{tenant}:*")]
     assert left == []

@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from engagement.records import Interaction
+from engagement.erasure_records import erasure_requests
+from engagement.records import ErasureRequest, Interaction
+from engagement.score_views import Erasure
+from services.scorer.handler import ParsedBatch
 from services.scorer.parsing import BadRow, RawRecord, parse
 
 VALID = {
@@ -104,3 +107,58 @@ def test_an_interaction_without_user_or_anonymous_id_is_a_schema_violation():
         ("needs userId or anonymousId",),
         "acme",
     )
+
+
+def _request_value(**overrides: object) -> bytes:
+    value = {
+        "type": "erasure",
+        "tenantId": "acme",
+        "candidateId": "u1",
+        "sequence": 7,
+        "requestedAt": "2026-12-02T04:00:00.000Z",
+    }
+    return orjson.dumps(value | overrides)
+
+
+def test_an_erasure_request_written_by_ingest_parses_as_one():
+    # given the request ingest writes for DELETE /v1/candidates/u1
+    erasure = Erasure("acme", "u1", True, 4, 6, ("anon:a1",))
+    now = datetime(2026, 12, 2, 4, tzinfo=UTC)
+    [mine, merged] = erasure_requests(erasure, interactions_topic="t", sequence=7, now=now)
+    # when the scorer parses them
+    parsed = [parse(raw(r.value, r.key)) for r in (mine, merged)]
+    # then they are requests for each id, in each id's partition (keyed as its events)
+    assert [(p.candidateId, p.sequence) for p in parsed] == [("u1", 7), ("anon:a1", 1)]  # type: ignore[union-attr]
+    assert [r.key for r in (mine, merged)] == [b"acme:u1", b"acme:anon:a1"]
+    assert all(isinstance(p, ErasureRequest) and p.requestedAt == now for p in parsed)
+
+
+def test_an_erasure_request_missing_fields_is_a_schema_violation():
+    row = bad(_request_value(candidateId=None, sequence=0))
+    assert row.failure_type == "schema_violation"
+    assert {m.split(":")[0] for m in row.messages} == {"candidateId", "sequence"}
+
+
+def test_segments_end_at_each_erasure_request_and_bad_rows_are_kept_aside():
+    # given a batch: two events, a bad row, an erasure request, an event, a request
+    event = orjson.dumps(VALID)
+    records = [
+        raw(event),
+        raw(event.replace(b'"m1"', b'"m2"')),
+        raw(b"not json"),
+        raw(_request_value()),
+        raw(event.replace(b'"m1"', b'"m3"')),
+        raw(_request_value(sequence=8)),
+    ]
+    batch = ParsedBatch(records)
+    # when the segments are taken one after the other, one of them twice (a retried attempt)
+    first = batch.segment()
+    assert [i.messageId for i in first] == ["m1", "m2"]
+    assert [i.messageId for i in first] == ["m1", "m2"]
+    second = batch.segment()
+    third = batch.segment()
+    seen = [[i.messageId for i in second], [i.messageId for i in third]]
+    # then each ends at its request, the last one with the batch, and the bad row is aside
+    assert seen == [["m3"], []]
+    assert (first.request.sequence, second.request.sequence, third.request) == (7, 8, None)  # type: ignore[union-attr]
+    assert [row.failure_type for row in batch.bad] == ["decode_error"]

@@ -1,0 +1,79 @@
+"""The Kafka records of an erasure (pure), the same from ingest's ``DELETE`` and from the scorer.
+
+Ingest publishes them once it wiped the candidate in Redis, with one ``ErasureRequest`` per erased
+id on the interactions topic; the scorer, on reaching a request in the id's partition, erases the
+id again and publishes them once more, after the records of the events before the request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.records import PILLARS, Cause, ScoreChange
+from engagement.rules import Rules
+from engagement.score_records import SOURCE, OutRecord, record
+from engagement.score_views import Erasure
+from engagement.topics import candidate_key
+
+
+def erasure_records(
+    erasure: Erasure,
+    rules: Rules,
+    *,
+    changes_topic: str,
+    latest_topic: str,
+    sequence: int,
+    now: datetime,
+) -> list[OutRecord]:
+    """The erasure record (``cause{type: erasure}``, ``sequence``), then a tombstone on the latest
+    topic for the candidate and for each id merged into it."""
+    tenant, candidate_id = erasure.tenant_id, erasure.candidate_id
+    change = ScoreChange(
+        tenantId=tenant,
+        candidateId=candidate_id,
+        score=1,
+        previousScore=None,
+        tier=rules.tiers[0].name,
+        raw=0.0,
+        pillars=dict.fromkeys(PILLARS, 0.0),
+        channels={},
+        sequence=sequence,
+        asOf=now,
+        rulesVersion=rules.version,
+        cause=Cause(type="erasure"),
+    )
+    records = [record(changes_topic, change, "score.changed")]
+    for cand in (candidate_id, *erasure.merged_ids):
+        records.append(OutRecord(latest_topic, candidate_key(tenant, cand).encode(), None, []))
+    return records
+
+
+def erasure_requests(
+    erasure: Erasure, *, interactions_topic: str, sequence: int, now: datetime
+) -> list[OutRecord]:
+    """One ``ErasureRequest`` per erased id (the candidate, then each id merged into it), keyed as
+    that id's events are; the candidate's carries ``sequence``, a merged id's 1 (the scorer
+    raises either past what it finds)."""
+    tenant = erasure.tenant_id
+    requests: list[OutRecord] = []
+    for cand in (erasure.candidate_id, *erasure.merged_ids):
+        value = {
+            "type": "erasure",
+            "tenantId": tenant,
+            "candidateId": cand,
+            "sequence": sequence if cand == erasure.candidate_id else 1,
+            "requestedAt": format_time(now),
+        }
+        key = candidate_key(tenant, cand)
+        headers = binary_headers(
+            event_id=f"erasure:{key}:{value['sequence']}",
+            source=SOURCE,
+            type_=ce_type("interaction.erasure"),
+            time=now,
+            subject=key,
+        )
+        requests.append(OutRecord(interactions_topic, key.encode(), orjson.dumps(value), headers))
+    return requests
