@@ -1,4 +1,10 @@
-"""Send claimed webhook deliveries: SSRF check, signed POST, then delivered / retry / DLQ."""
+"""Send claimed webhook deliveries: SSRF check, signed POST, then delivered / retry / DLQ.
+
+The SSRF check and the connection use the same lookup: each attempt resolves the endpoint's host
+once, checks every address, then connects to a checked address (the URL's host replaced by it;
+``Host`` and, for https, TLS SNI and certificate check stay on the host). A second lookup by the
+HTTP client could be answered differently (DNS rebinding) and reach an internal address.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -32,6 +38,7 @@ from services.notifier.metrics import NotifierMetrics
 log = logging.getLogger(__name__)
 
 PublishDlq = Callable[[bytes, bytes], Awaitable[None]]
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class Deliverer:
     lease_s: float
     batch: int = 16
     rng: random.Random = field(default_factory=random.Random)
+    resolver: Resolver = resolve
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{random.getrandbits(32):08x}"
     )
@@ -93,26 +101,41 @@ class Deliverer:
         if claimed.attempt > self.policy.max_attempts:  # died after the last attempt, before DLQ
             await self._dead(claimed, Attempt(None, "attempts exhausted"), outcome="dlq")
             return
-        refusal = await self._refusal(endpoint)
+        parts = urlsplit(endpoint.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = await self.resolver(parts.hostname or "", port)
+        refusal = destination_refusal(
+            endpoint.url, addresses, endpoint=endpoint, config=self.config
+        )
         if refusal is not None:
             await self._dead(claimed, Attempt(None, refusal), outcome="refused")
             return
-        attempt = await self._post(endpoint, claimed)
+        attempt = await self._post(endpoint, claimed, parts, addresses)
         await self._settle(endpoint, claimed, attempt)
 
-    async def _refusal(self, endpoint: WebhookEndpoint) -> str | None:
-        parts = urlsplit(endpoint.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = await resolve(parts.hostname or "", port)
-        return destination_refusal(endpoint.url, addresses, endpoint=endpoint, config=self.config)
-
-    async def _post(self, endpoint: WebhookEndpoint, claimed: Claimed) -> Attempt:
+    async def _post(
+        self, endpoint: WebhookEndpoint, claimed: Claimed, parts: SplitResult, addresses: list[str]
+    ) -> Attempt:
+        """POST to the first of the checked ``addresses`` that accepts a connection."""
         headers = request_headers(
             endpoint, msg_id=claimed.msg_id, sent_at=datetime.now(UTC), body=claimed.body
         )
+        headers["Host"] = _host_header(parts)
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         started = time.perf_counter()
         try:
-            response = await self.http.post(endpoint.url, content=claimed.body, headers=headers)
+            for k, address in enumerate(addresses):
+                try:
+                    response = await self.http.post(
+                        _pinned(parts, address),
+                        content=claimed.body,
+                        headers=headers,
+                        extensions=extensions,
+                    )
+                    break
+                except httpx.ConnectError:
+                    if k == len(addresses) - 1:
+                        raise
         except httpx.HTTPError as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}")
         finally:
@@ -167,6 +190,22 @@ class Deliverer:
             outcome,
             attempt.error or attempt.status,
         )
+
+
+def _pinned(parts: SplitResult, address: str) -> str:
+    """The endpoint URL with its host replaced by ``address`` (port, path and query kept)."""
+    host = f"[{address.replace('%', '%25')}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    userinfo = parts.netloc.rpartition("@")[0]  # credentials in the URL still go (basic auth)
+    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _host_header(parts: SplitResult) -> str:
+    """The ``Host`` header of the endpoint URL (no credentials; IPv6 hosts in brackets)."""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def dlq_record(claimed: Claimed, attempt: Attempt, outcome: str) -> bytes:

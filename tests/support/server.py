@@ -15,15 +15,20 @@ from engagement.localstack import free_port
 
 @contextlib.contextmanager
 def serve(
-    app, *, port: int | None = None, ready_path: str = "/healthz", timeout: float = 30.0
+    app,
+    *,
+    port: int | None = None,
+    ready_path: str = "/healthz",
+    timeout: float = 30.0,
+    host: str = "127.0.0.1",
 ) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 and yield its base URL once ``ready_path`` answers."""
+    """Serve ``app`` on ``host`` and yield its base URL once ``ready_path`` answers."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         _wait_ready(base + ready_path, thread, timeout)
         yield base

@@ -1,0 +1,65 @@
+"""A webhook goes to the address the SSRF check passed, never to a second DNS answer (rebinding)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import redis.asyncio as aioredis
+
+from engagement.localstack import free_port
+from engagement.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
+from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery import Deliverer
+from services.notifier.metrics import NotifierMetrics
+from tests.integration.notifier.conftest import SECRET, Receiver
+from tests.support.server import serve
+
+
+async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_lookup(
+    redis_client: aioredis.Redis, redis_prefix: str
+):
+    # given an internal service on localhost (127.0.0.1) and the ATS on 127.0.0.2, same port
+    port = free_port()
+    internal, ats = Receiver(), Receiver()
+    with serve(internal, port=port), serve(ats, port=port, host="127.0.0.2"):
+        # and an endpoint whose host the (attacker's) DNS answers with the allowlisted 127.0.0.2,
+        # while the system resolver says localhost is the internal 127.0.0.1
+        endpoint = WebhookEndpoint(id="ats", url=f"http://localhost:{port}/hook", secret=SECRET)
+        config = WebhookConfig(
+            require_https=False, allow_private_networks=("127.0.0.2/32",), endpoints=(endpoint,)
+        )
+        lookups: list[tuple[str, int]] = []
+
+        async def rebinding_dns(host: str, port: int) -> list[str]:
+            lookups.append((host, port))
+            return ["127.0.0.2"]
+
+        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+        body = b'{"type":"candidate.hot"}'
+        now_ms = int(time.time() * 1000)
+        await queue.enqueue(
+            delivery_id="d1", endpoint_id="ats", msg_id="msg_1", record_key="t:u1", body=body,
+            now_ms=now_ms,
+        )  # fmt: skip
+        dead: list[bytes] = []
+
+        async def publish_dlq(_key: bytes, value: bytes) -> None:
+            dead.append(value)
+
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+            deliverer = Deliverer(
+                queue, config, RetryPolicy(), http, publish_dlq, NotifierMetrics(), lease_s=30,
+                resolver=rebinding_dns,
+            )  # fmt: skip
+            # when the notifier delivers it
+            assert await deliverer.drain() == 1
+    # then one lookup decided it, and the ATS at the checked address got it, for the endpoint's host
+    assert lookups == [("localhost", port)]
+    assert [(r.path, r.headers["host"], r.body) for r in ats.received] == [
+        ("/hook", f"localhost:{port}", body)
+    ]
+    # and the internal service got nothing
+    assert internal.received == []
+    assert (await queue.status("d1"))["status"] == "delivered"
+    assert dead == []
