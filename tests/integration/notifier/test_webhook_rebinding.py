@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 
 import httpx
 import redis.asyncio as aioredis
+import trustme
 
 from engagement.localstack import free_port
 from engagement.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
@@ -63,3 +65,45 @@ async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_loo
     assert internal.received == []
     assert (await queue.status("d1"))["status"] == "delivered"
     assert dead == []
+
+
+async def test_an_https_delivery_to_the_checked_address_verifies_the_endpoints_certificate(
+    redis_client: aioredis.Redis, redis_prefix: str, tmp_path
+):
+    # given an ATS on 127.0.0.2 serving https with a certificate for ats.example only
+    ca = trustme.CA()
+    cert = ca.issue_cert("ats.example")
+    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
+    cert.private_key_pem.write_to_path(key_file)
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    ats = Receiver()
+    port = free_port()
+    with serve(ats, port=port, host="127.0.0.2", tls=(key_file, cert_file)):
+        # and an https endpoint on that name, resolved to 127.0.0.2 (allowlisted)
+        endpoint = WebhookEndpoint(id="ats", url=f"https://ats.example:{port}/hook", secret=SECRET)
+        config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(endpoint,))
+
+        async def dns(_host: str, _port: int) -> list[str]:
+            return ["127.0.0.2"]
+
+        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+        await queue.enqueue(
+            delivery_id="d2", endpoint_id="ats", msg_id="msg_2", record_key="t:u2", body=b"{}",
+            now_ms=int(time.time() * 1000),
+        )  # fmt: skip
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        async with httpx.AsyncClient(timeout=10, verify=context) as http:
+            deliverer = Deliverer(
+                queue, config, RetryPolicy(), http, _no_dlq, NotifierMetrics(), lease_s=30,
+                resolver=dns,
+            )  # fmt: skip
+            # when the notifier delivers it over TLS to the address
+            assert await deliverer.drain() == 1
+    # then the TLS handshake named ats.example and its certificate checked out: delivered
+    assert (await queue.status("d2"))["status"] == "delivered"
+    assert [r.headers["host"] for r in ats.received] == [f"ats.example:{port}"]
+
+
+async def _no_dlq(_key: bytes, _value: bytes) -> None:
+    raise AssertionError("nothing goes to the DLQ here")
