@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import httpx
 import redis.asyncio as aioredis
 
 from engagement.cloudevents import binary_headers, ce_type
@@ -19,6 +18,7 @@ from engagement.rules import load_rules
 from engagement.webhooks import load_webhooks
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
+from services.notifier.egress import pinned_client
 from services.notifier.handler import CE_SOURCE, AlertPublisher, ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.settings import NotifierSettings
@@ -79,12 +79,13 @@ def build_app(settings: NotifierSettings) -> faust.App:
         publisher=publisher,
         interval=settings.notifier_sweep_interval,
     )
-    http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+    http, pins = pinned_client(timeout=settings.webhook_timeout)
     deliverer = Deliverer(
         queue=queue,
         config=webhooks,
         policy=settings.retry_policy,
         http=http,
+        pins=pins,
         publish_dlq=send_dlq,
         metrics=metrics,
         lease_s=settings.claim_lease,

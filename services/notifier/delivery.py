@@ -1,9 +1,8 @@
 """Send claimed webhook deliveries: SSRF check, signed POST, then delivered / retry / DLQ.
 
 The SSRF check and the connection use the same lookup: each attempt resolves the endpoint's host
-once, checks every address, then connects to a checked address (the URL's host replaced by it;
-``Host`` and, for https, TLS SNI and certificate check stay on the host). A second lookup by the
-HTTP client could be answered differently (DNS rebinding) and reach an internal address.
+once, checks every address and pins them (``services.notifier.egress``): the HTTP client connects
+to those and never looks the host up again (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -33,6 +31,7 @@ from engagement.webhooks import (
     request_headers,
 )
 from services.notifier.deliveries import Claimed, DeliveryQueue
+from services.notifier.egress import PinnedBackend
 from services.notifier.metrics import NotifierMetrics
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ async def resolve(host: str, port: int) -> list[str]:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         return []
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the resolver's order
 
 
 @dataclass
@@ -66,7 +65,8 @@ class Deliverer:
     queue: DeliveryQueue
     config: WebhookConfig
     policy: RetryPolicy
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # on ``pins`` (``egress.pinned_client``)
+    pins: PinnedBackend
     publish_dlq: PublishDlq
     metrics: NotifierMetrics
     lease_s: float
@@ -101,41 +101,30 @@ class Deliverer:
         if claimed.attempt > self.policy.max_attempts:  # died after the last attempt, before DLQ
             await self._dead(claimed, Attempt(None, "attempts exhausted"), outcome="dlq")
             return
-        parts = urlsplit(endpoint.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = await self.resolver(parts.hostname or "", port)
+        url = httpx.URL(endpoint.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        host = url.raw_host.decode("ascii")  # IDNA: what the client connects to
+        addresses = await self.resolver(host, port)
+        if not addresses:  # DNS down or the name gone: retried like any failed attempt
+            await self._settle(endpoint, claimed, Attempt(None, "host does not resolve"))
+            return
         refusal = destination_refusal(
             endpoint.url, addresses, endpoint=endpoint, config=self.config
         )
         if refusal is not None:
             await self._dead(claimed, Attempt(None, refusal), outcome="refused")
             return
-        attempt = await self._post(endpoint, claimed, parts, addresses)
+        self.pins.pin(host, port, addresses)
+        attempt = await self._post(endpoint, claimed)
         await self._settle(endpoint, claimed, attempt)
 
-    async def _post(
-        self, endpoint: WebhookEndpoint, claimed: Claimed, parts: SplitResult, addresses: list[str]
-    ) -> Attempt:
-        """POST to the first of the checked ``addresses`` that accepts a connection."""
+    async def _post(self, endpoint: WebhookEndpoint, claimed: Claimed) -> Attempt:
         headers = request_headers(
             endpoint, msg_id=claimed.msg_id, sent_at=datetime.now(UTC), body=claimed.body
         )
-        headers["Host"] = _host_header(parts)
-        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
         started = time.perf_counter()
         try:
-            for k, address in enumerate(addresses):
-                try:
-                    response = await self.http.post(
-                        _pinned(parts, address),
-                        content=claimed.body,
-                        headers=headers,
-                        extensions=extensions,
-                    )
-                    break
-                except httpx.ConnectError:
-                    if k == len(addresses) - 1:
-                        raise
+            response = await self.http.post(endpoint.url, content=claimed.body, headers=headers)
         except httpx.HTTPError as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}")
         finally:
@@ -190,22 +179,6 @@ class Deliverer:
             outcome,
             attempt.error or attempt.status,
         )
-
-
-def _pinned(parts: SplitResult, address: str) -> str:
-    """The endpoint URL with its host replaced by ``address`` (port, path and query kept)."""
-    host = f"[{address.replace('%', '%25')}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    userinfo = parts.netloc.rpartition("@")[0]  # credentials in the URL still go (basic auth)
-    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
-def _host_header(parts: SplitResult) -> str:
-    """The ``Host`` header of the endpoint URL (no credentials; IPv6 hosts in brackets)."""
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 def dlq_record(claimed: Claimed, attempt: Attempt, outcome: str) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 import time
 
-import httpx
 import redis.asyncio as aioredis
 import trustme
 
@@ -13,6 +12,7 @@ from engagement.localstack import free_port
 from engagement.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
+from services.notifier.egress import pinned_client
 from services.notifier.metrics import NotifierMetrics
 from tests.integration.notifier.conftest import SECRET, Receiver
 from tests.support.server import serve
@@ -49,10 +49,11 @@ async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_loo
         async def publish_dlq(_key: bytes, value: bytes) -> None:
             dead.append(value)
 
-        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+        http, pins = pinned_client(timeout=10)
+        async with http:
             deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, publish_dlq, NotifierMetrics(), lease_s=30,
-                resolver=rebinding_dns,
+                queue, config, RetryPolicy(), http, pins, publish_dlq, NotifierMetrics(),
+                lease_s=30, resolver=rebinding_dns,
             )  # fmt: skip
             # when the notifier delivers it
             assert await deliverer.drain() == 1
@@ -93,9 +94,10 @@ async def test_an_https_delivery_to_the_checked_address_verifies_the_endpoints_c
         )  # fmt: skip
         context = ssl.create_default_context()
         ca.configure_trust(context)
-        async with httpx.AsyncClient(timeout=10, verify=context) as http:
+        http, pins = pinned_client(timeout=10, verify=context)
+        async with http:
             deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, _no_dlq, NotifierMetrics(), lease_s=30,
+                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
                 resolver=dns,
             )  # fmt: skip
             # when the notifier delivers it over TLS to the address
@@ -107,3 +109,79 @@ async def test_an_https_delivery_to_the_checked_address_verifies_the_endpoints_c
 
 async def _no_dlq(_key: bytes, _value: bytes) -> None:
     raise AssertionError("nothing goes to the DLQ here")
+
+
+async def test_two_host_names_on_one_address_never_share_a_tls_connection(
+    redis_client: aioredis.Redis, redis_prefix: str, tmp_path
+):
+    # given one https server on 127.0.0.2 with a certificate for ats.example only, and a second
+    # endpoint whose (poisoned) DNS also points at it
+    ca = trustme.CA()
+    cert = ca.issue_cert("ats.example")
+    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
+    cert.private_key_pem.write_to_path(key_file)
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    server, port = Receiver(), free_port()
+    with serve(server, port=port, host="127.0.0.2", tls=(key_file, cert_file)):
+        good = WebhookEndpoint(id="good", url=f"https://ats.example:{port}/a", secret=SECRET)
+        spoof = WebhookEndpoint(id="spoof", url=f"https://other.example:{port}/b", secret=SECRET)
+        config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(good, spoof))
+
+        async def dns(_host: str, _port: int) -> list[str]:
+            return ["127.0.0.2"]
+
+        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        http, pins = pinned_client(timeout=10, verify=context)
+        async with http:
+            deliverer = Deliverer(
+                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
+                resolver=dns,
+            )  # fmt: skip
+            # when the good endpoint gets a webhook (its connection stays in the pool), then the
+            # spoofed one
+            for n, endpoint in enumerate((good, spoof)):
+                await queue.enqueue(
+                    delivery_id=f"d{n}", endpoint_id=endpoint.id, msg_id=f"msg_{n}",
+                    record_key="t:u", body=b"{}", now_ms=int(time.time() * 1000),
+                )  # fmt: skip
+                assert await deliverer.drain() == 1
+    # then the spoofed name got its own handshake, whose certificate check failed: not delivered
+    assert (await queue.status("d0"))["status"] == "delivered"
+    spoofed = await queue.status("d1")
+    assert spoofed["status"] == "pending"
+    assert "CERTIFICATE_VERIFY_FAILED" in spoofed["last_error"]
+    assert [r.path for r in server.received] == ["/a"]
+
+
+async def test_an_address_that_refuses_is_skipped_for_the_next_checked_one(
+    redis_client: aioredis.Redis, redis_prefix: str
+):
+    # given a host resolving to 127.0.0.3 (nothing listens) and then 127.0.0.2 (the ATS)
+    ats, port = Receiver(), free_port()
+    with serve(ats, port=port, host="127.0.0.2"):
+        endpoint = WebhookEndpoint(id="ats", url=f"http://ats.example:{port}/hook", secret=SECRET)
+        config = WebhookConfig(
+            require_https=False, allow_private_networks=("127.0.0.0/8",), endpoints=(endpoint,)
+        )
+
+        async def dns(_host: str, _port: int) -> list[str]:
+            return ["127.0.0.3", "127.0.0.2"]
+
+        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+        await queue.enqueue(
+            delivery_id="d3", endpoint_id="ats", msg_id="msg_3", record_key="t:u3", body=b"{}",
+            now_ms=int(time.time() * 1000),
+        )  # fmt: skip
+        http, pins = pinned_client(timeout=10)
+        async with http:
+            deliverer = Deliverer(
+                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
+                resolver=dns,
+            )  # fmt: skip
+            # when the notifier delivers it
+            assert await deliverer.drain() == 1
+    # then it reached the ATS at the second address
+    assert (await queue.status("d3"))["status"] == "delivered"
+    assert [r.headers["host"] for r in ats.received] == [f"ats.example:{port}"]
