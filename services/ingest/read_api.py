@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 
-from engagement.erasure_records import erasure_records, erasure_requests
+from engagement.erasure_records import INGEST_SOURCE, erasure_records, erasure_requests
 from engagement.redis_store import ScoreStore
 from engagement.score_views import iso
 from services.ingest.auth import require_admin_key, require_read_key
@@ -110,9 +110,14 @@ async def erase_candidate(
         sequence=sequence,
         now=now,
     )
-    # and the requests that have the scorer erase again behind the events in flight
+    # events accepted before this but not scored yet would put the ids back: the requests go
+    # behind them in their partitions, and the scorer erases again when it gets there
     records += erasure_requests(
-        erasure, interactions_topic=topics.interactions, sequence=sequence, now=now
+        erasure,
+        interactions_topic=topics.interactions,
+        sequence=sequence,
+        now=now,
+        source=INGEST_SOURCE,
     )
     sink_records = [OutRecord(r.topic, r.key or b"", r.value, r.headers) for r in records]
     await _publish(request.app.state.sink, sink_records)

@@ -64,6 +64,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         dlq_topic=topics.interactions_dlq,
         changes_topic=topics.scores_changed,
         latest_topic=topics.scores_latest,
+        interactions_topic=topics.interactions,
         retry_max=settings.redis_retry_max,
     )
 

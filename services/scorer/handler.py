@@ -22,10 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engagement.erasure_records import erasure_records
+from engagement.erasure_records import erasure_records, erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
-from engagement.score_records import OutRecord
+from engagement.score_records import SOURCE, OutRecord
 from engagement.score_views import ApplyOutcome, Erasure
 from engagement.scoring import epoch
 from engagement.store_jobs import OnOutcome
@@ -57,6 +57,7 @@ class BatchHandler:
     dlq_topic: str
     changes_topic: str
     latest_topic: str
+    interactions_topic: str  # where erasure requests go (the topic it consumes)
     retry_max: float = 5.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     positions: dict[int, int] = field(default_factory=dict)
@@ -104,19 +105,13 @@ class BatchHandler:
     async def _erase(self, request: ErasureRequest) -> None:
         """Erase the candidate again where its erasure request is in its partition: what the
         events before it (in flight during the DELETE) put back in Redis goes, and the erasure's
-        records (acknowledged) follow theirs, the sequence past any they had."""
+        records (acknowledged) follow theirs, the sequence past any they had. Ids those events
+        merged into it get requests of their own, behind their own events."""
         tenant, candidate = request.tenantId, request.candidateId
         erasure: Erasure = await self._retrying(
             "redis", lambda: self.store.erase(tenant, candidate)
         )
-        records = erasure_records(
-            erasure,
-            self.store.rules,
-            changes_topic=self.changes_topic,
-            latest_topic=self.latest_topic,
-            sequence=max(request.sequence, erasure.last_sequence + 1),
-            now=self.clock(),
-        )
+        records = self._erasure_records(request, erasure)
         await self._retrying("kafka", lambda: self.send_acked(records))
         await self._retrying("redis", lambda: self.store.erasure_published(erasure))
         self.metrics.events.labels(tenant, "erased").inc()
@@ -127,6 +122,28 @@ class BatchHandler:
         }
         fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
+
+    def _erasure_records(self, request: ErasureRequest, erasure: Erasure) -> list[OutRecord]:
+        now = self.clock()
+        try:
+            return erasure_records(
+                erasure,
+                self.store.rules,
+                changes_topic=self.changes_topic,
+                latest_topic=self.latest_topic,
+                sequence=max(request.sequence, erasure.last_sequence + 1),
+                now=now,
+            ) + erasure_requests(
+                erasure,
+                interactions_topic=self.interactions_topic,
+                sequence=1,
+                now=now,
+                source=SOURCE,
+                merged_only=True,
+            )
+        except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
+            log.exception("could not build erasure records", extra={"event": "scorer.publish_bug"})
+            return []
 
     async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
         record = row.record

@@ -67,9 +67,14 @@ def parse(record: RawRecord) -> Interaction | ErasureRequest | BadRow:
 
 def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest | BadRow:
     try:
-        return ErasureRequest.model_validate(data)
+        request = ErasureRequest.model_validate(data)
     except ValidationError as exc:
         return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
+    if record.key != f"{request.tenantId}:{request.candidateId}".encode():
+        # elsewhere than the id's partition it is not behind the id's events
+        message = "$: an erasure request is keyed tenantId:candidateId"
+        return BadRow(record, "schema_violation", (message,), request.tenantId)
+    return request
 
 
 def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:

@@ -1,5 +1,8 @@
 """The Kafka records of an erasure (pure), the same from ingest's ``DELETE`` and from the scorer.
 
+``INGEST_SOURCE`` is the ``ce_source`` of the requests ingest writes (the scorer's are
+``score_records.SOURCE``, as are every score record's).
+
 Ingest publishes them once it wiped the candidate in Redis, with one ``ErasureRequest`` per erased
 id on the interactions topic; the scorer, on reaching a request in the id's partition, erases the
 id again and publishes them once more, after the records of the events before the request.
@@ -14,9 +17,11 @@ import orjson
 from engagement.cloudevents import binary_headers, ce_type, format_time
 from engagement.records import PILLARS, Cause, ScoreChange
 from engagement.rules import Rules
-from engagement.score_records import SOURCE, OutRecord, record
+from engagement.score_records import OutRecord, record
 from engagement.score_views import Erasure
 from engagement.topics import candidate_key
+
+INGEST_SOURCE = "/engagement/ingest"
 
 
 def erasure_records(
@@ -52,14 +57,21 @@ def erasure_records(
 
 
 def erasure_requests(
-    erasure: Erasure, *, interactions_topic: str, sequence: int, now: datetime
+    erasure: Erasure,
+    *,
+    interactions_topic: str,
+    sequence: int,
+    now: datetime,
+    source: str,
+    merged_only: bool = False,
 ) -> list[OutRecord]:
-    """One ``ErasureRequest`` per erased id (the candidate, then each id merged into it), keyed as
-    that id's events are; the candidate's carries ``sequence``, a merged id's 1 (the scorer
-    raises either past what it finds)."""
+    """One ``ErasureRequest`` per erased id (the candidate unless ``merged_only``, then each id
+    merged into it), keyed as that id's events are; the candidate's carries ``sequence``, a
+    merged id's 1 (the scorer raises either past what it finds). ``source``: the ``ce_source``."""
     tenant = erasure.tenant_id
     requests: list[OutRecord] = []
-    for cand in (erasure.candidate_id, *erasure.merged_ids):
+    ids = erasure.merged_ids if merged_only else (erasure.candidate_id, *erasure.merged_ids)
+    for cand in ids:
         value = {
             "type": "erasure",
             "tenantId": tenant,
@@ -69,8 +81,8 @@ def erasure_requests(
         }
         key = candidate_key(tenant, cand)
         headers = binary_headers(
-            event_id=f"erasure:{key}:{value['sequence']}",
-            source=SOURCE,
+            event_id=f"erasure:{key}:{value['sequence']}:{value['requestedAt']}",
+            source=source,
             type_=ce_type("interaction.erasure"),
             time=now,
             subject=key,

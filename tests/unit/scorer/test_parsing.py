@@ -124,7 +124,9 @@ def test_an_erasure_request_written_by_ingest_parses_as_one():
     # given the request ingest writes for DELETE /v1/candidates/u1
     erasure = Erasure("acme", "u1", True, 4, 6, ("anon:a1",))
     now = datetime(2026, 12, 2, 4, tzinfo=UTC)
-    [mine, merged] = erasure_requests(erasure, interactions_topic="t", sequence=7, now=now)
+    [mine, merged] = erasure_requests(
+        erasure, interactions_topic="t", sequence=7, now=now, source="/engagement/ingest"
+    )
     # when the scorer parses them
     parsed = [parse(raw(r.value, r.key)) for r in (mine, merged)]
     # then they are requests for each id, in each id's partition (keyed as its events)
@@ -134,7 +136,7 @@ def test_an_erasure_request_written_by_ingest_parses_as_one():
 
 
 def test_an_erasure_request_missing_fields_is_a_schema_violation():
-    row = bad(_request_value(candidateId=None, sequence=0))
+    row = bad(_request_value(candidateId=None, sequence=0), key=b"acme:u1")
     assert row.failure_type == "schema_violation"
     assert {m.split(":")[0] for m in row.messages} == {"candidateId", "sequence"}
 
@@ -146,9 +148,9 @@ def test_segments_end_at_each_erasure_request_and_bad_rows_are_kept_aside():
         raw(event),
         raw(event.replace(b'"m1"', b'"m2"')),
         raw(b"not json"),
-        raw(_request_value()),
+        raw(_request_value(), key=b"acme:u1"),
         raw(event.replace(b'"m1"', b'"m3"')),
-        raw(_request_value(sequence=8)),
+        raw(_request_value(sequence=8), key=b"acme:u1"),
     ]
     batch = ParsedBatch(records)
     # when the segments are taken one after the other, one of them twice (a retried attempt)
@@ -162,3 +164,11 @@ def test_segments_end_at_each_erasure_request_and_bad_rows_are_kept_aside():
     assert seen == [["m3"], []]
     assert (first.request.sequence, second.request.sequence, third.request) == (7, 8, None)  # type: ignore[union-attr]
     assert [row.failure_type for row in batch.bad] == ["decode_error"]
+
+
+def test_an_erasure_request_outside_its_ids_partition_is_a_schema_violation():
+    # given a request keyed for another candidate (it would not be behind u1's events)
+    row = bad(_request_value(), key=b"acme:u2")
+    # then it is dead-lettered, not obeyed
+    assert (row.failure_type, row.tenant_id) == ("schema_violation", "acme")
+    assert "keyed tenantId:candidateId" in row.messages[0]
