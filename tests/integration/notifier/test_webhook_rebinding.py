@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import redis.asyncio as aioredis
 import trustme
@@ -11,11 +14,59 @@ import trustme
 from engagement.localstack import free_port
 from engagement.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
 from services.notifier.deliveries import DeliveryQueue
-from services.notifier.delivery import Deliverer
+from services.notifier.delivery import Deliverer, Resolver
 from services.notifier.egress import pinned_client
 from services.notifier.metrics import NotifierMetrics
 from tests.integration.notifier.conftest import SECRET, Receiver
 from tests.support.server import serve
+
+
+def _certificate(name: str, folder: Path) -> tuple[ssl.SSLContext, tuple[Path, Path]]:
+    """A client context trusting a fresh CA, and that CA's key and certificate files for ``name``."""
+    ca = trustme.CA()
+    cert = ca.issue_cert(name)
+    key_file, cert_file = folder / "key.pem", folder / "cert.pem"
+    cert.private_key_pem.write_to_path(key_file)
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context, (key_file, cert_file)
+
+
+def _dns(*addresses: str, asked: list[tuple[str, int]] | None = None) -> Resolver:
+    async def resolve(host: str, port: int) -> list[str]:
+        if asked is not None:
+            asked.append((host, port))
+        return list(addresses)
+
+    return resolve
+
+
+async def _enqueue(queue: DeliveryQueue, delivery_id: str, endpoint_id: str, body: bytes) -> None:
+    await queue.enqueue(
+        delivery_id=delivery_id, endpoint_id=endpoint_id, msg_id=f"msg_{delivery_id}",
+        record_key="t:u", body=body, now_ms=int(time.time() * 1000),
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _deliverer(
+    queue: DeliveryQueue,
+    config: WebhookConfig,
+    dns: Resolver,
+    verify: ssl.SSLContext | bool = True,
+    dead: list[bytes] | None = None,
+) -> AsyncIterator[Deliverer]:
+    async def publish_dlq(_key: bytes, value: bytes) -> None:
+        if dead is not None:
+            dead.append(value)
+
+    http, pins = pinned_client(timeout=10, verify=verify)
+    async with http:
+        yield Deliverer(
+            queue, config, RetryPolicy(), http, pins, publish_dlq, NotifierMetrics(), lease_s=30,
+            resolver=dns,
+        )  # fmt: skip
 
 
 async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_lookup(
@@ -24,6 +75,7 @@ async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_loo
     # given an internal service on localhost (127.0.0.1) and the ATS on 127.0.0.2, same port
     port = free_port()
     internal, ats = Receiver(), Receiver()
+    queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
     with serve(internal, port=port), serve(ats, port=port, host="127.0.0.2"):
         # and an endpoint whose host the (attacker's) DNS answers with the allowlisted 127.0.0.2,
         # while the system resolver says localhost is the internal 127.0.0.1
@@ -31,34 +83,14 @@ async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_loo
         config = WebhookConfig(
             require_https=False, allow_private_networks=("127.0.0.2/32",), endpoints=(endpoint,)
         )
-        lookups: list[tuple[str, int]] = []
-
-        async def rebinding_dns(host: str, port: int) -> list[str]:
-            lookups.append((host, port))
-            return ["127.0.0.2"]
-
-        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-        body = b'{"type":"candidate.hot"}'
-        now_ms = int(time.time() * 1000)
-        await queue.enqueue(
-            delivery_id="d1", endpoint_id="ats", msg_id="msg_1", record_key="t:u1", body=body,
-            now_ms=now_ms,
-        )  # fmt: skip
-        dead: list[bytes] = []
-
-        async def publish_dlq(_key: bytes, value: bytes) -> None:
-            dead.append(value)
-
-        http, pins = pinned_client(timeout=10)
-        async with http:
-            deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, pins, publish_dlq, NotifierMetrics(),
-                lease_s=30, resolver=rebinding_dns,
-            )  # fmt: skip
+        asked: list[tuple[str, int]] = []
+        body, dead = b'{"type":"candidate.hot"}', []
+        await _enqueue(queue, "d1", "ats", body)
+        async with _deliverer(queue, config, _dns("127.0.0.2", asked=asked), dead=dead) as sender:
             # when the notifier delivers it
-            assert await deliverer.drain() == 1
+            assert await sender.drain() == 1
     # then one lookup decided it, and the ATS at the checked address got it, for the endpoint's host
-    assert lookups == [("localhost", port)]
+    assert asked == [("localhost", port)]
     assert [(r.path, r.headers["host"], r.body) for r in ats.received] == [
         ("/hook", f"localhost:{port}", body)
     ]
@@ -69,84 +101,43 @@ async def test_a_delivery_connects_to_the_address_it_checked_not_to_a_second_loo
 
 
 async def test_an_https_delivery_to_the_checked_address_verifies_the_endpoints_certificate(
-    redis_client: aioredis.Redis, redis_prefix: str, tmp_path
+    redis_client: aioredis.Redis, redis_prefix: str, tmp_path: Path
 ):
     # given an ATS on 127.0.0.2 serving https with a certificate for ats.example only
-    ca = trustme.CA()
-    cert = ca.issue_cert("ats.example")
-    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
-    cert.private_key_pem.write_to_path(key_file)
-    cert.cert_chain_pems[0].write_to_path(cert_file)
-    ats = Receiver()
-    port = free_port()
-    with serve(ats, port=port, host="127.0.0.2", tls=(key_file, cert_file)):
+    context, tls = _certificate("ats.example", tmp_path)
+    ats, port = Receiver(), free_port()
+    queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+    with serve(ats, port=port, host="127.0.0.2", tls=tls):
         # and an https endpoint on that name, resolved to 127.0.0.2 (allowlisted)
         endpoint = WebhookEndpoint(id="ats", url=f"https://ats.example:{port}/hook", secret=SECRET)
         config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(endpoint,))
-
-        async def dns(_host: str, _port: int) -> list[str]:
-            return ["127.0.0.2"]
-
-        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-        await queue.enqueue(
-            delivery_id="d2", endpoint_id="ats", msg_id="msg_2", record_key="t:u2", body=b"{}",
-            now_ms=int(time.time() * 1000),
-        )  # fmt: skip
-        context = ssl.create_default_context()
-        ca.configure_trust(context)
-        http, pins = pinned_client(timeout=10, verify=context)
-        async with http:
-            deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
-                resolver=dns,
-            )  # fmt: skip
+        await _enqueue(queue, "d2", "ats", b"{}")
+        async with _deliverer(queue, config, _dns("127.0.0.2"), verify=context) as sender:
             # when the notifier delivers it over TLS to the address
-            assert await deliverer.drain() == 1
+            assert await sender.drain() == 1
     # then the TLS handshake named ats.example and its certificate checked out: delivered
     assert (await queue.status("d2"))["status"] == "delivered"
     assert [r.headers["host"] for r in ats.received] == [f"ats.example:{port}"]
 
 
-async def _no_dlq(_key: bytes, _value: bytes) -> None:
-    raise AssertionError("nothing goes to the DLQ here")
-
-
 async def test_two_host_names_on_one_address_never_share_a_tls_connection(
-    redis_client: aioredis.Redis, redis_prefix: str, tmp_path
+    redis_client: aioredis.Redis, redis_prefix: str, tmp_path: Path
 ):
     # given one https server on 127.0.0.2 with a certificate for ats.example only, and a second
     # endpoint whose (poisoned) DNS also points at it
-    ca = trustme.CA()
-    cert = ca.issue_cert("ats.example")
-    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
-    cert.private_key_pem.write_to_path(key_file)
-    cert.cert_chain_pems[0].write_to_path(cert_file)
+    context, tls = _certificate("ats.example", tmp_path)
     server, port = Receiver(), free_port()
-    with serve(server, port=port, host="127.0.0.2", tls=(key_file, cert_file)):
+    queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
+    with serve(server, port=port, host="127.0.0.2", tls=tls):
         good = WebhookEndpoint(id="good", url=f"https://ats.example:{port}/a", secret=SECRET)
         spoof = WebhookEndpoint(id="spoof", url=f"https://other.example:{port}/b", secret=SECRET)
         config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(good, spoof))
-
-        async def dns(_host: str, _port: int) -> list[str]:
-            return ["127.0.0.2"]
-
-        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-        context = ssl.create_default_context()
-        ca.configure_trust(context)
-        http, pins = pinned_client(timeout=10, verify=context)
-        async with http:
-            deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
-                resolver=dns,
-            )  # fmt: skip
+        async with _deliverer(queue, config, _dns("127.0.0.2"), verify=context) as sender:
             # when the good endpoint gets a webhook (its connection stays in the pool), then the
             # spoofed one
             for n, endpoint in enumerate((good, spoof)):
-                await queue.enqueue(
-                    delivery_id=f"d{n}", endpoint_id=endpoint.id, msg_id=f"msg_{n}",
-                    record_key="t:u", body=b"{}", now_ms=int(time.time() * 1000),
-                )  # fmt: skip
-                assert await deliverer.drain() == 1
+                await _enqueue(queue, f"d{n}", endpoint.id, b"{}")
+                assert await sender.drain() == 1
     # then the spoofed name got its own handshake, whose certificate check failed: not delivered
     assert (await queue.status("d0"))["status"] == "delivered"
     spoofed = await queue.status("d1")
@@ -160,28 +151,16 @@ async def test_an_address_that_refuses_is_skipped_for_the_next_checked_one(
 ):
     # given a host resolving to 127.0.0.3 (nothing listens) and then 127.0.0.2 (the ATS)
     ats, port = Receiver(), free_port()
+    queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
     with serve(ats, port=port, host="127.0.0.2"):
         endpoint = WebhookEndpoint(id="ats", url=f"http://ats.example:{port}/hook", secret=SECRET)
         config = WebhookConfig(
             require_https=False, allow_private_networks=("127.0.0.0/8",), endpoints=(endpoint,)
         )
-
-        async def dns(_host: str, _port: int) -> list[str]:
-            return ["127.0.0.3", "127.0.0.2"]
-
-        queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-        await queue.enqueue(
-            delivery_id="d3", endpoint_id="ats", msg_id="msg_3", record_key="t:u3", body=b"{}",
-            now_ms=int(time.time() * 1000),
-        )  # fmt: skip
-        http, pins = pinned_client(timeout=10)
-        async with http:
-            deliverer = Deliverer(
-                queue, config, RetryPolicy(), http, pins, _no_dlq, NotifierMetrics(), lease_s=30,
-                resolver=dns,
-            )  # fmt: skip
+        await _enqueue(queue, "d3", "ats", b"{}")
+        async with _deliverer(queue, config, _dns("127.0.0.3", "127.0.0.2")) as sender:
             # when the notifier delivers it
-            assert await deliverer.drain() == 1
+            assert await sender.drain() == 1
     # then it reached the ATS at the second address
     assert (await queue.status("d3"))["status"] == "delivered"
     assert [r.headers["host"] for r in ats.received] == [f"ats.example:{port}"]
