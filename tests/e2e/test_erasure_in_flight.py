@@ -7,7 +7,6 @@ ingest writes into each erased id's partition have the scorer erase again behind
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 
@@ -18,7 +17,7 @@ import redis
 from engagement.redis_keys import KeyLayout
 from tests.e2e.test_scoring_pipeline import _assert_exact, _events, _raw_reached, _score_reached
 from tests.integration.scorer.harness import start_scorer
-from tests.integration.scorer.pipeline import Pipeline, running_pipeline, track
+from tests.integration.scorer.pipeline import Pipeline, counted, running_pipeline, track
 from tests.support.kafka import read_topic
 
 
@@ -28,17 +27,9 @@ def pipeline(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator
         yield p
 
 
-def _erased(pipeline: Pipeline) -> float:
-    text = pipeline.scorer.metrics()
-    found = re.findall(
-        r'^engagement_scorer_events_total\{outcome="erased",[^}]*\} (\S+)$', text, re.M
-    )
-    return sum(float(v) for v in found)
-
-
 def _wait_erased(pipeline: Pipeline, n: int) -> None:
-    response = pipeline.wait_for("/v1/tiers", lambda _r: _erased(pipeline) >= n)
-    assert _erased(pipeline) >= n, (response.text, pipeline.scorer.log_tail())
+    response = pipeline.wait_for("/v1/tiers", lambda _r: counted(pipeline, "erased") >= n)
+    assert counted(pipeline, "erased") >= n, (response.text, pipeline.scorer.log_tail())
 
 
 async def test_events_in_flight_during_an_erasure_are_erased_behind_it(pipeline: Pipeline):

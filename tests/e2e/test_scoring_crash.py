@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from tests.e2e.test_scoring_pipeline import CHANNELS, EVENTS, _epoch
 from tests.integration.scorer.expected import Sent, expected_raw, score_of
 from tests.integration.scorer.harness import start_scorer
-from tests.integration.scorer.pipeline import Pipeline, at, running_pipeline, track
+from tests.integration.scorer.pipeline import Pipeline, at, counted, running_pipeline, track
 
 N_EVENTS, N_CANDIDATES, PER_REQUEST = 3000, 50, 100
 
@@ -23,13 +22,6 @@ N_EVENTS, N_CANDIDATES, PER_REQUEST = 3000, 50, 100
 def pipeline(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator[Pipeline]:
     with running_pipeline(kafka_bootstrap, redis_url, tmp_path_factory.mktemp("crash")) as p:
         yield p
-
-
-def _scored(pipeline: Pipeline) -> float:
-    text = pipeline.scorer.metrics()
-    return sum(
-        float(v) for v in re.findall(r"^engagement_scorer_events_total\{[^}]*\} (\S+)$", text, re.M)
-    )
 
 
 def test_sigkill_mid_stream_then_restart_scores_every_event_exactly_once(pipeline: Pipeline):
@@ -55,9 +47,9 @@ def test_sigkill_mid_stream_then_restart_scores_every_event_exactly_once(pipelin
     with ThreadPoolExecutor(2) as pool:
         sending = pool.map(pipeline.send, requests)
         deadline = time.monotonic() + 120
-        while _scored(pipeline) < N_EVENTS * 0.2 and time.monotonic() < deadline:
+        while counted(pipeline) < N_EVENTS * 0.2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        processed_before_kill = _scored(pipeline)
+        processed_before_kill = counted(pipeline)
         pipeline.scorer.kill()
         list(sending)
     assert 0 < processed_before_kill < N_EVENTS

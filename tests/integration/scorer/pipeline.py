@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -84,6 +85,13 @@ class Pipeline:
             time.sleep(0.2)
             response = self.get(path)
         return response
+
+
+def counted(pipeline: Pipeline, outcome: str | None = None) -> float:
+    """Records the scorer counted (``engagement_scorer_events_total``), of one outcome or all."""
+    label = f'outcome="{outcome}",' if outcome else ""
+    pattern = rf"^engagement_scorer_events_total\{{{label}[^}}]*\}} (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, pipeline.scorer.metrics(), re.M))
 
 
 def track(
