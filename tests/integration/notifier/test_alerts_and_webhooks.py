@@ -56,7 +56,7 @@ async def alerts_until(bootstrap: str, candidate: str, done) -> list[dict]:
     records = await read_topic(
         bootstrap,
         TOPICS.candidate_alerts,
-        timeout=30,
+        timeout=60,  # returns as soon as ``done``; a loaded box may need a rebalance or two
         until=lambda rs: done(alerts_for(rs, candidate)),
     )
     return alerts_for(records, candidate)
