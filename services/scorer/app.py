@@ -34,10 +34,6 @@ def build_app(settings: ScorerSettings) -> faust.App:
     )
     topics = settings.topics
     source = raw_topic(app, topics.interactions)
-    sinks = {
-        name: raw_topic(app, name)
-        for name in (topics.interactions_dlq, topics.scores_changed, topics.scores_latest)
-    }
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
     store = ScoreStore(
         redis, prefix=settings.redis_key_prefix, rules=load_rules(settings.rules_file)
@@ -51,14 +47,9 @@ def build_app(settings: ScorerSettings) -> faust.App:
     async def send_acked(records: Sequence[OutRecord]) -> None:
         await produce_and_wait(app.producer._ensure_producer(), records)  # type: ignore[attr-defined]
 
-    async def send_and_wait(out: OutRecord) -> Any:
-        sent = await sinks[out.topic].send(key=out.key, value=out.value, headers=out.headers)
-        return await sent
-
     handler = BatchHandler(
         store=store,
         send_all=send_all,
-        send_and_wait=send_and_wait,
         send_acked=send_acked,
         metrics=metrics,
         dlq_topic=topics.interactions_dlq,

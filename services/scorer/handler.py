@@ -40,7 +40,6 @@ from services.scorer.publishing import (
 
 log = logging.getLogger("engagement.scorer")
 
-Send = Callable[[OutRecord], Awaitable[Any]]
 SendAll = Callable[[Sequence[OutRecord]], Awaitable[Any]]
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
@@ -51,8 +50,7 @@ class BatchHandler:
 
     store: ScoreStore
     send_all: SendAll  # buffered produce (flushed by Faust before the offsets are committed)
-    send_and_wait: Send  # acknowledged produce (the DLQ)
-    send_acked: SendAll  # acknowledged produce of records in order (an erasure's, tombstones too)
+    send_acked: SendAll  # acknowledged produce of records in order (DLQ rows, an erasure's)
     metrics: ScorerMetrics
     dlq_topic: str
     changes_topic: str
@@ -158,7 +156,7 @@ class BatchHandler:
         }
         log.warning("dead-lettered record %s", orjson.dumps(fields).decode(), extra=fields)
         out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
-        await self._retrying("dlq", lambda: self.send_and_wait(out))
+        await self._retrying("dlq", lambda: self.send_acked([out]))
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
 
     async def _apply(

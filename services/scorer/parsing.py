@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from engagement.cloudevents import format_time
 from engagement.records import ErasureRequest, Interaction
+from engagement.topics import candidate_key
 
 PROCESSOR = "engagement-scorer"
 
@@ -70,7 +71,7 @@ def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest 
         request = ErasureRequest.model_validate(data)
     except ValidationError as exc:
         return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
-    if record.key != f"{request.tenantId}:{request.candidateId}".encode():
+    if record.key != candidate_key(request.tenantId, request.candidateId).encode():
         # elsewhere than the id's partition it is not behind the id's events
         message = "$: an erasure request is keyed tenantId:candidateId"
         return BadRow(record, "schema_violation", (message,), request.tenantId)
