@@ -7,7 +7,8 @@ Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, 
   (c) naive   a Faust agent doing one store call (Redis round trips) per event
   (d) Faust   the scorer's Faust app (same settings, transport, take_events) whose agent does
               nothing: the framework's own ceiling, not part of the ratio
-and Redis CPU per event (the capacity of one Redis core); then end-to-end latency (HTTP accepted
+and Redis CPU per event (the capacity of one Redis core), the CPU per event of the scorer,
+Redis and the broker together (the most events/s this box's cores hold at that cost); then end-to-end latency (HTTP accepted
 -> score in Redis) at a steady rate, Redis bytes per
 candidate over 100,000 candidates, and the scorer's RSS over the run.
 Usage: python bench/scorer.py [--events 100000] [--naive-events 6000] [--rate 2000] [--seconds 20]
@@ -134,6 +135,29 @@ def redis_cpu_seconds(redis_url: str) -> float:
     with redis.Redis.from_url(redis_url) as client:
         info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used, all its threads (utime + stime of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuBudget:
+    """CPU seconds per event of the scorer, Redis and the broker while the scorer drains the
+    topic: what the run costs the whole box, against the cores it has."""
+
+    def __init__(self, scorer_pid: int, redis_url: str, broker_pid: int) -> None:
+        self.pids, self.redis_url = {"scorer": scorer_pid, "broker": broker_pid}, redis_url
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        used = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        return used | {"redis": redis_cpu_seconds(self.redis_url)}
+
+    def per_event(self, events: int) -> dict[str, float]:
+        end = self._read()
+        return {name: (end[name] - self.start[name]) / events for name in end}
 
 
 def scorer_env(kafka: str, redis_url: str, prefix: str, group: str, port: int) -> dict[str, str]:
@@ -419,13 +443,13 @@ def main() -> None:
         return null_agent_main()
     broker, redis_proc = localstack.start_tansu(), localstack.start_redis()
     try:
-        run(args, broker.address, redis_proc.address)
+        run(args, broker.address, redis_proc.address, broker.proc.pid)
     finally:
         broker.stop()
         redis_proc.stop()
 
 
-def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
+def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -> None:
     prefix = f"b{uuid.uuid4().hex[:6]}."
     topics = Topics(prefix)
     asyncio.run(ensure_topics(kafka, topics, partitions=PARTITIONS, replication_factor=1))
@@ -442,9 +466,10 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
     rss = RssSampler(proc.pid)
     rss.start()
     try:
-        redis_cpu = redis_cpu_seconds(redis_url)
+        budget = CpuBudget(proc.pid, redis_url, broker_pid)
         first, last = wait_count(web, args.events)
-        redis_ours = (redis_cpu_seconds(redis_url) - redis_cpu) / args.events
+        cpu = budget.per_event(args.events)
+        redis_ours = cpu["redis"]
         ours = (args.events - 1) / max(last - first, 1e-9)
         c = naive_rate(
             scorer_env(kafka, redis_url, prefix, f"naive{uuid.uuid4().hex[:6]}", 0),
@@ -472,6 +497,12 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str) -> None:
         print(f"  Redis CPU per event: {redis_ours * 1e6:.1f} µs under ours (scripts, rank updates, "
               f"scrapes), {redis_b * 1e6:.1f} µs under (b): one Redis core serves about "
               f"{1 / max(redis_ours, 1e-9):,.0f} events/s")  # fmt: skip
+        total = sum(cpu.values())
+        cores = len(os.sched_getaffinity(0))
+        print(f"  CPU per event while ours drains: scorer {cpu['scorer'] * 1e6:.1f} µs (all its threads), "
+              f"Redis {cpu['redis'] * 1e6:.1f} µs, broker {cpu['broker'] * 1e6:.1f} µs; {total * 1e6:.1f} µs "
+              f"in all: {cores} cores hold at most {cores / total:,.0f} events/s at that cost; one core "
+              f"of scorer CPU scores {1 / max(cpu['scorer'], 1e-9):,.0f} events/s")  # fmt: skip
         e2e = asyncio.run(end_to_end(kafka, redis_url, prefix, web, args.rate, args.seconds))
         print(f"  end-to-end (HTTP received -> score in Redis) at {e2e['rate']:,.0f} events/s for {args.seconds}s "
               f"({e2e['n']:,.0f} events): p50 {e2e['p50'] * 1000:.0f} ms, p99 {e2e['p99'] * 1000:.0f} ms (histogram-interpolated)")  # fmt: skip
