@@ -94,14 +94,20 @@ async def tiers(tenant: ReadTenant, store: Store) -> Any:
 async def erase_candidate(
     candidate_id: CandidateId, tenant: AdminTenant, store: Store, request: Request
 ) -> Response:
-    """Delete every key of the candidate (and of ids merged into it), then publish a tombstone
-    for each of them on the latest topic, a ``cause{type: erasure}`` record and, on the
-    interactions topic, an erasure request per id for the scorer. Idempotent: 204 again; a retry
-    after a 503 publishes the same records (the store remembers them until Kafka acknowledged
-    them)."""
+    """Fence the candidate and the ids merged into it (their events in flight are not scored),
+    delete every key of them, then publish a tombstone for each of them on the latest topic, a
+    ``cause{type: erasure}`` record and, on the interactions topic, an erasure request per id for
+    the scorer. Idempotent: 204 again; a retry after a 503 publishes the same records (the store
+    remembers them until Kafka acknowledged them)."""
+    now = datetime.now(UTC)
+    # events of the ids already on Kafka are withheld from scoring until the scorer reaches the
+    # requests below (no score record, alert or webhook about them): the candidate is fenced
+    # before its keys go, the ids merged into it once the erasure found them
+    await store.raise_fences(tenant, [candidate_id], now)
     erasure = await store.erase(tenant, candidate_id)
+    await store.raise_fences(tenant, erasure.merged_ids, now)
     settings: IngestSettings = request.app.state.settings
-    topics, now, sequence = settings.topics, datetime.now(UTC), erasure.last_sequence + 1
+    topics, sequence = settings.topics, erasure.last_sequence + 1
     records = erasure_records(
         erasure,
         store.rules,

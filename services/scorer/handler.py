@@ -1,5 +1,6 @@
 """The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad;
-an erasure request splits the batch there and erases its candidate again.
+an erasure request splits the batch there and erases its candidate again, and the events of ids
+behind an erasure fence (``engagement.erasure_fence``) are withheld.
 
 Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
 returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
@@ -22,13 +23,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from engagement.erasure_fence import fence_id
 from engagement.erasure_records import erasure_records, erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_records import SOURCE, OutRecord
 from engagement.score_views import ApplyOutcome, Erasure
 from engagement.scoring import epoch
-from engagement.store_jobs import OnOutcome
+from engagement.store_jobs import MERGE_TYPES, OnOutcome
+from engagement.store_scripts import merge_source
 from services.scorer.metrics import ScorerMetrics, observe_all
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 from services.scorer.publishing import (
@@ -64,14 +67,20 @@ class BatchHandler:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result."""
-        parsed = ParsedBatch(records)  # parsed as the store takes them
+        fences: frozenset[str] = frozenset()
+        if records:  # ids being erased (usually none): their events are withheld
+            now = self.clock().timestamp()
+            fences = await self._retrying("redis", lambda: self.store.fences(now))
+        parsed = ParsedBatch(records, fences)  # parsed as the store takes them
         if records:
             segment = parsed.segment()
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
-                await self._erase(segment.request)
+                await self._erase(segment.request, parsed)
                 segment = parsed.segment()
                 await self._score(segment, len(records))
+        for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
+            self.metrics.events.labels(tenant, "erasing").inc(count)
         for row in parsed.bad:
             await self._dead_letter(row)
         self.metrics.batch_events.observe(len(records))
@@ -100,11 +109,12 @@ class BatchHandler:
         for published in publishing:
             await published  # never raises: _publish retries until the producer has them
 
-    async def _erase(self, request: ErasureRequest) -> None:
+    async def _erase(self, request: ErasureRequest, parsed: ParsedBatch) -> None:
         """Erase the candidate again where its erasure request is in its partition: what the
-        events before it (in flight during the DELETE) put back in Redis goes, and the erasure's
-        records (acknowledged) follow theirs, the sequence past any they had. Ids those events
-        merged into it get requests of their own, behind their own events."""
+        events before it (in flight during the DELETE, scored before its fence was seen) put back
+        in Redis goes, and the erasure's records (acknowledged) follow theirs, the sequence past
+        any they had. Ids those events merged into it get requests of their own, behind their own
+        events. Then its fence is lowered: the id's events after the request are scored."""
         tenant, candidate = request.tenantId, request.candidateId
         erasure: Erasure = await self._retrying(
             "redis", lambda: self.store.erase(tenant, candidate)
@@ -112,6 +122,9 @@ class BatchHandler:
         records = self._erasure_records(request, erasure)
         await self._retrying("kafka", lambda: self.send_acked(records))
         await self._retrying("redis", lambda: self.store.erasure_published(erasure))
+        requested = request.requestedAt
+        await self._retrying("redis", lambda: self.store.lower_fence(tenant, candidate, requested))
+        parsed.lower(tenant, candidate)
         self.metrics.events.labels(tenant, "erased").inc()
         fields: dict[str, Any] = {
             "event": "scorer.erased",
@@ -247,15 +260,22 @@ class BatchHandler:
 
 class ParsedBatch:
     """A batch's records parsed as they are taken (the store takes them as it sends commands), in
-    segments that each end at an erasure request or with the batch: the bad ones are ``bad``."""
+    segments that each end at an erasure request or with the batch: the bad ones are ``bad``,
+    the interactions of ids behind an erasure fence (``fences``: fence ids) ``withheld``."""
 
-    def __init__(self, records: Sequence[RawRecord]) -> None:
+    def __init__(self, records: Sequence[RawRecord], fences: frozenset[str] = frozenset()) -> None:
         self._records = iter(records)
         self.bad: list[BadRow] = []
+        self.withheld: list[Interaction] = []
+        self.fences = set(fences)
 
     def segment(self) -> Segment:
         """The next segment (empty once every record is taken)."""
-        return Segment(self._records, self.bad)
+        return Segment(self._records, self)
+
+    def lower(self, tenant_id: str, candidate_id: str) -> None:
+        """The id's erasure request was reached: its events after it are scored."""
+        self.fences.discard(fence_id(tenant_id, candidate_id))
 
 
 class Segment:
@@ -263,9 +283,9 @@ class Segment:
     iterated to its end, ``request`` is the request that ended it (None: the batch ended).
     Iterating again (a retried attempt) gives the ones parsed so far, then parses the rest."""
 
-    def __init__(self, records: Iterator[RawRecord], bad: list[BadRow]) -> None:
+    def __init__(self, records: Iterator[RawRecord], batch: ParsedBatch) -> None:
         self._records = records
-        self._bad = bad
+        self._batch = batch
         self._ended = False
         self.interactions: list[Interaction] = []
         self.request: ErasureRequest | None = None
@@ -274,17 +294,31 @@ class Segment:
         yield from self.interactions[:]
         if self._ended:
             return
+        batch = self._batch
         for record in self._records:
             parsed = parse(record)
             if isinstance(parsed, Interaction):
+                if batch.fences and _fenced(parsed, batch.fences):
+                    batch.withheld.append(parsed)
+                    continue
                 self.interactions.append(parsed)
                 yield parsed
             elif isinstance(parsed, BadRow):
-                self._bad.append(parsed)
+                batch.bad.append(parsed)
             else:
                 self.request = parsed
                 break
         self._ended = True
+
+
+def _fenced(interaction: Interaction, fences: set[str]) -> bool:
+    """Whether the interaction is of an id being erased: its candidate or, for an identify or
+    alias, the id it would fold in."""
+    tenant = interaction.tenantId
+    ids = [interaction.userId or f"anon:{interaction.anonymousId}"]
+    if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
+        ids.append(source)
+    return any(fence_id(tenant, cand) in fences for cand in ids)
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

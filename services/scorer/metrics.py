@@ -60,7 +60,7 @@ class ScorerMetrics:
         self.events = Counter(
             "engagement_scorer_events",
             "Records consumed, by tenant and outcome (scored, duplicate, unscored, capped, "
-            "conflict, dlq; erased: an erasure request).",
+            "conflict, dlq; erased: an erasure request; erasing: withheld, its id being erased).",
             ["tenant", "outcome"],
             registry=r,
         )

@@ -33,7 +33,9 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
                                stale or replayed rank updates never win; merged ids keep theirs)
 ==================  =========  =================================================================
 
-Global: ``Ptenants`` (set of tenant ids).
+Global: ``Ptenants`` (set of tenant ids) and ``Perasing`` (hash: the erasure fences,
+``engagement.erasure_fence``: a digest of ``T`` and ``C`` → the request's ``requestedAt``, from
+``DELETE`` until the scorer reaches C's erasure request; no id in it).
 
 Reading the tier sets (h = half-life, ``bound(s, t) = rank_bound(s, t, scale, h)``):
 
@@ -103,6 +105,11 @@ class KeyLayout:
     def sequences(self, tenant_id: str) -> str:
         """The tenant's candidate → sequence hash (rank compare-and-set)."""
         return f"{self.prefix}{{{tenant_id}}}:seq"
+
+    @property
+    def erasing(self) -> str:
+        """The hash of erasure fences (ids being erased: their events in flight are withheld)."""
+        return f"{self.prefix}erasing"
 
     @property
     def tenants(self) -> str:

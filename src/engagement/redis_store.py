@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from engagement import merge_store, pending_erasure, rank_reads
+from engagement import erasure_fence, merge_store, pending_erasure, rank_reads
 from engagement.merge_store import MAX_HOPS, Link
 from engagement.records import Interaction
 from engagement.redis_keys import KeyLayout
@@ -312,6 +313,25 @@ class ScoreStore:
     async def erasure_published(self, erasure: Erasure) -> None:
         """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""
         await pending_erasure.forget(self.redis, self.keys, erasure)
+
+    async def raise_fences(
+        self, tenant_id: str, candidate_ids: Iterable[str], requested_at: datetime
+    ) -> None:
+        """Withhold the ids' events from scoring until the scorer reaches their erasure requests
+        of ``requested_at`` (``engagement.erasure_fence``)."""
+        await erasure_fence.raise_fences(
+            self.redis, self.keys, tenant_id, candidate_ids, requested_at
+        )
+
+    async def fences(self, now: float) -> frozenset[str]:
+        """The erasure fences up at ``now`` (``erasure_fence.fence_id`` of each id)."""
+        return await erasure_fence.live_fences(self.redis, self.keys, now)
+
+    async def lower_fence(self, tenant_id: str, candidate_id: str, requested_at: datetime) -> None:
+        """Score the id's events again: its erasure request of ``requested_at`` was reached."""
+        await erasure_fence.lower_fence(
+            self.redis, self.keys, tenant_id, candidate_id, requested_at
+        )
 
     async def get_candidate(
         self, tenant_id: str, candidate_id: str, now: float

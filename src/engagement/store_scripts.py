@@ -25,14 +25,14 @@ from engagement.rules import Rules
 from engagement.score_views import PILLAR_FIELDS
 from engagement.scoring import ScoredEvent
 
-TENANT_SCRIPTS = ("rank", "rank_after")  # on a tenant's tier sets: no candidate model needed
+PLAIN_SCRIPTS = ("rank", "rank_after", "fence_lower")  # no candidate model needed
 
 
 def lua_source(name: str, config: str = "") -> str:
     """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it."""
     folder = resources.files("engagement").joinpath("lua")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in TENANT_SCRIPTS:
+    if name in PLAIN_SCRIPTS:
         return body
     common = folder.joinpath("common.lua").read_text(encoding="utf-8")
     return "\n".join(part for part in (common, config, body) if part)

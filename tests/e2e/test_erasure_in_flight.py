@@ -1,8 +1,10 @@
 """Erasure while the candidate's events are in flight: on Kafka, accepted, not yet in Redis.
 
 ``DELETE`` wipes Redis at once; events accepted before it but scored after it would put the
-candidate back (profile, leaderboard entry, snapshots after the tombstone). The erasure requests
-ingest writes into each erased id's partition have the scorer erase again behind those events.
+candidate back (profile, leaderboard entry, snapshots after the tombstone) and send score records
+(alerts, webhooks) about a person who asked to be erased. ``DELETE`` fences the ids, so the scorer
+withholds those events, and the erasure requests ingest writes into each erased id's partition
+have the scorer erase again behind them and lower the fences.
 """
 
 from __future__ import annotations
@@ -27,12 +29,20 @@ def pipeline(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator
         yield p
 
 
+def client_fences(pipeline: Pipeline) -> dict[bytes, bytes]:
+    client = redis.Redis.from_url(pipeline.redis_url)
+    try:
+        return client.hgetall(KeyLayout(pipeline.redis_prefix).erasing)  # type: ignore[return-value]
+    finally:
+        client.close()
+
+
 def _wait_erased(pipeline: Pipeline, n: int) -> None:
     response = pipeline.wait_for("/v1/tiers", lambda _r: counted(pipeline, "erased") >= n)
     assert counted(pipeline, "erased") >= n, (response.text, pipeline.scorer.log_tail())
 
 
-async def test_events_in_flight_during_an_erasure_are_erased_behind_it(pipeline: Pipeline):
+async def test_events_in_flight_during_an_erasure_are_never_scored(pipeline: Pipeline):
     # given a candidate with anonymous history merged in, scored
     anon, user = f"a-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
     scored = _events(user, 3, seed=41)
@@ -81,7 +91,10 @@ async def test_events_in_flight_during_an_erasure_are_erased_behind_it(pipeline:
         listed = pipeline.get("/v1/candidates?limit=500").json()["candidates"]
         mine = [e for e in listed if e["candidateId"] in (user, f"anon:{anon}")]
         assert [(e["candidateId"], e["score"]) for e in mine] == [(user, body["score"])]
-        # and on the latest topic a tombstone follows every snapshot of the events in flight
+        # and the events in flight were withheld: counted, never scored, their fences lowered
+        assert counted(pipeline, "erasing") == len(in_flight)
+        assert client_fences(pipeline) == {}
+        # and no score record on either topic is about an event in flight
         key = f"{pipeline.tenant}:{user}".encode()
         after_ids = {e.message_id for e in after}
         latest = await read_topic(
@@ -94,11 +107,9 @@ async def test_events_in_flight_during_an_erasure_are_erased_behind_it(pipeline:
                 for r in rs
             ),
         )
-        values = [r.value for r in latest if r.key == key]
         in_flight_ids = {e.message_id for e in in_flight}
-        causes = [orjson.loads(v)["cause"]["messageId"] if v else None for v in values]
-        last_in_flight = max(k for k, c in enumerate(causes) if c in in_flight_ids)
-        assert None in causes[last_in_flight:]
+        snapshots = [orjson.loads(r.value) for r in latest if r.value]
+        assert not [v for v in snapshots if v["cause"]["messageId"] in in_flight_ids]
         # and the changes topic's last erasure record outnumbers every sequence before it
         changes = await read_topic(
             pipeline.kafka,
@@ -112,5 +123,6 @@ async def test_events_in_flight_during_an_erasure_are_erased_behind_it(pipeline:
         before = [r["sequence"] for r in records[: erasures[-1]]]
         assert records[erasures[-1]]["sequence"] > max(before[erasures[0] + 1 :] or [0])
         assert all(r["cause"]["messageId"] in after_ids for r in records[erasures[-1] + 1 :])
+        assert not [r for r in records if r["cause"]["messageId"] in in_flight_ids]
     finally:
         pipeline.scorer.stop()

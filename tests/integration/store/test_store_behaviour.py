@@ -6,10 +6,12 @@ import collections
 import itertools
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
 
+from engagement.erasure_fence import FENCE_SECONDS, fence_id
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
@@ -186,6 +188,34 @@ async def test_erase_leaves_no_key_of_the_candidate_or_its_anonymous_ids(
             assert await redis_client.hkeys(key) == [b"u2"]  # type: ignore[misc]
     assert await store.get_candidate("acme", "u1", T0) is None
     assert (await store.erase("acme", "u1")).existed is False
+
+
+async def test_an_erasure_fence_is_lowered_by_its_own_request_only_and_expires(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given u1 and an id merged into it fenced by a DELETE, then u1 fenced again by another
+    first = datetime.fromtimestamp(T0, UTC)
+    again = first + timedelta(seconds=5)
+    u1, x = fence_id("acme", "u1"), fence_id("acme", "anon:x")
+    await store.raise_fences("acme", ["u1", "anon:x"], first)
+    await store.raise_fences("acme", ["u1"], again)
+    assert await store.fences(T0 + 10) == {u1, x}
+    # when the scorer reaches the first DELETE's requests
+    await store.lower_fence("acme", "u1", first)
+    await store.lower_fence("acme", "anon:x", first)
+    # then u1 stays fenced until the second DELETE's request, the merged id does not
+    assert await store.fences(T0 + 10) == {u1}
+    await store.lower_fence("acme", "u1", again)
+    assert await store.fences(T0 + 10) == frozenset()
+    # and a fence whose request never comes is dropped once it is older than FENCE_SECONDS
+    await store.raise_fences("acme", ["u2"], first)
+    assert await store.fences(T0 + FENCE_SECONDS) == {fence_id("acme", "u2")}
+    assert await store.fences(T0 + FENCE_SECONDS + 1) == frozenset()
+    assert await redis_client.exists(f"{redis_prefix}erasing") == 0
+    # and the fences hash names no one: only digests and instants
+    await store.raise_fences("acme", ["u1"], first)
+    stored = await redis_client.hgetall(f"{redis_prefix}erasing")  # type: ignore[misc]
+    assert not [part for item in stored.items() for part in item if b"u1" in part]
 
 
 async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from engagement.erasure_fence import fence_id
 from engagement.erasure_records import erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.score_views import Erasure
@@ -172,3 +173,38 @@ def test_an_erasure_request_outside_its_ids_partition_is_a_schema_violation():
     # then it is dead-lettered, not obeyed
     assert (row.failure_type, row.tenant_id) == ("schema_violation", "acme")
     assert "keyed tenantId:candidateId" in row.messages[0]
+
+
+def _event(message_id: str, **fields: object) -> RawRecord:
+    value = {k: v for k, v in (VALID | {"messageId": message_id} | fields).items() if v is not None}
+    return raw(orjson.dumps(value))
+
+
+def test_events_of_a_fenced_id_are_withheld_until_its_erasure_request():
+    # given u1 is being erased (fenced) and u2 is not; a1 was merged into u1
+    fences = frozenset({fence_id("acme", "u1"), fence_id("acme", "anon:a1")})
+    identify = {"type": "identify", "event": None, "userId": "u2", "anonymousId": "a1"}
+    records = [
+        _event("m1"),
+        _event("m2", userId="u2"),
+        _event("m3", userId=None, anonymousId="a1"),  # the merged anonymous id's event
+        _event("m4", **identify),  # would fold the erased a1 into u2
+        raw(_request_value(), key=b"acme:u1"),
+        _event("m5"),  # sent after the DELETE
+        _event("m6", userId=None, anonymousId="a1"),  # a1's own request is not reached yet
+    ]
+    batch = ParsedBatch(records, fences)
+    # when the scorer takes the segments, lowering u1's fence at its request
+    first = [i.messageId for i in batch.segment()]
+    batch.lower("acme", "u1")
+    second = [i.messageId for i in batch.segment()]
+    # then only u2's event is scored before the request, u1's after it, and a1 stays fenced
+    assert (first, second) == (["m2"], ["m5"])
+    assert [i.messageId for i in batch.withheld] == ["m1", "m3", "m4", "m6"]
+    assert batch.bad == []
+
+
+def test_a_fence_names_no_one_and_differs_per_tenant_and_id():
+    ids = {fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("other", "u1")}
+    assert len(ids) == 3
+    assert all("u1" not in f and "acme" not in f for f in ids)
