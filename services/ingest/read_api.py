@@ -100,12 +100,13 @@ async def erase_candidate(
     the scorer. Idempotent: 204 again; a retry after a 503 publishes the same records (the store
     remembers them until Kafka acknowledged them)."""
     now = datetime.now(UTC)
-    # events of the ids already on Kafka are withheld from scoring until the scorer reaches the
-    # requests below (no score record, alert or webhook about them): the candidate is fenced
-    # before its keys go, the ids merged into it once the erasure found them
-    await store.raise_fences(tenant, [candidate_id], now)
+    # events of the ids received up to now and still on their way are never scored (no score
+    # record, alert or webhook about them): the ids are fenced before their keys go (and ids the
+    # erasure finds merged in meanwhile right after)
+    merged = await store.merged_ids(tenant, candidate_id)
+    await store.raise_fences(tenant, [candidate_id, *merged], now)
     erasure = await store.erase(tenant, candidate_id)
-    await store.raise_fences(tenant, erasure.merged_ids, now)
+    await store.raise_fences(tenant, set(erasure.merged_ids) - merged, now)
     settings: IngestSettings = request.app.state.settings
     topics, sequence = settings.topics, erasure.last_sequence + 1
     records = erasure_records(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engagement.erasure_fence import fence_id
+from engagement.erasure_fence import Fences, fence_id
 from engagement.erasure_records import erasure_records, erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
@@ -67,8 +68,8 @@ class BatchHandler:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result."""
-        fences: frozenset[str] = frozenset()
-        if records:  # ids being erased (usually none): their events are withheld
+        fences: Fences = {}
+        if records:  # ids being erased (usually none): their events from before are withheld
             now = self.clock().timestamp()
             fences = await self._retrying("redis", lambda: self.store.fences(now))
         parsed = ParsedBatch(records, fences)  # parsed as the store takes them
@@ -76,7 +77,7 @@ class BatchHandler:
             segment = parsed.segment()
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
-                await self._erase(segment.request, parsed)
+                await self._erase(segment.request, parsed.fences)
                 segment = parsed.segment()
                 await self._score(segment, len(records))
         for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
@@ -109,22 +110,26 @@ class BatchHandler:
         for published in publishing:
             await published  # never raises: _publish retries until the producer has them
 
-    async def _erase(self, request: ErasureRequest, parsed: ParsedBatch) -> None:
+    async def _erase(self, request: ErasureRequest, fences: Fences) -> None:
         """Erase the candidate again where its erasure request is in its partition: what the
-        events before it (in flight during the DELETE, scored before its fence was seen) put back
-        in Redis goes, and the erasure's records (acknowledged) follow theirs, the sequence past
-        any they had. Ids those events merged into it get requests of their own, behind their own
-        events. Then its fence is lowered: the id's events after the request are scored."""
+        events before it (in flight during the DELETE, scored before a batch saw its fence) put
+        back in Redis goes, and the erasure's records (acknowledged) follow theirs, the sequence
+        past any they had. Ids those events merged into it are fenced and get requests of their
+        own, behind their own events. Then its fence is marked reached."""
         tenant, candidate = request.tenantId, request.candidateId
         erasure: Erasure = await self._retrying(
             "redis", lambda: self.store.erase(tenant, candidate)
         )
-        records = self._erasure_records(request, erasure)
+        now = self.clock()
+        if erasure.merged_ids:
+            merged = erasure.merged_ids
+            await self._retrying("redis", lambda: self.store.raise_fences(tenant, merged, now))
+            fences.update((fence_id(tenant, m), now.timestamp()) for m in merged)  # this batch's
+        records = self._erasure_records(request, erasure, now)
         await self._retrying("kafka", lambda: self.send_acked(records))
         await self._retrying("redis", lambda: self.store.erasure_published(erasure))
-        requested = request.requestedAt
-        await self._retrying("redis", lambda: self.store.lower_fence(tenant, candidate, requested))
-        parsed.lower(tenant, candidate)
+        asked = request.requestedAt
+        await self._retrying("redis", lambda: self.store.reach_fence(tenant, candidate, asked, now))
         self.metrics.events.labels(tenant, "erased").inc()
         fields: dict[str, Any] = {
             "event": "scorer.erased",
@@ -134,8 +139,9 @@ class BatchHandler:
         fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
 
-    def _erasure_records(self, request: ErasureRequest, erasure: Erasure) -> list[OutRecord]:
-        now = self.clock()
+    def _erasure_records(
+        self, request: ErasureRequest, erasure: Erasure, now: datetime
+    ) -> list[OutRecord]:
         try:
             return erasure_records(
                 erasure,
@@ -261,21 +267,18 @@ class BatchHandler:
 class ParsedBatch:
     """A batch's records parsed as they are taken (the store takes them as it sends commands), in
     segments that each end at an erasure request or with the batch: the bad ones are ``bad``,
-    the interactions of ids behind an erasure fence (``fences``: fence ids) ``withheld``."""
+    the interactions an erasure fence holds back (``fences``: ``erasure_fence.live_fences``)
+    ``withheld``."""
 
-    def __init__(self, records: Sequence[RawRecord], fences: frozenset[str] = frozenset()) -> None:
+    def __init__(self, records: Sequence[RawRecord], fences: Fences | None = None) -> None:
         self._records = iter(records)
         self.bad: list[BadRow] = []
         self.withheld: list[Interaction] = []
-        self.fences = set(fences)
+        self.fences = fences or {}
 
     def segment(self) -> Segment:
         """The next segment (empty once every record is taken)."""
         return Segment(self._records, self)
-
-    def lower(self, tenant_id: str, candidate_id: str) -> None:
-        """The id's erasure request was reached: its events after it are scored."""
-        self.fences.discard(fence_id(tenant_id, candidate_id))
 
 
 class Segment:
@@ -311,14 +314,15 @@ class Segment:
         self._ended = True
 
 
-def _fenced(interaction: Interaction, fences: set[str]) -> bool:
-    """Whether the interaction is of an id being erased: its candidate or, for an identify or
-    alias, the id it would fold in."""
+def _fenced(interaction: Interaction, fences: Fences) -> bool:
+    """Whether the interaction was received before an erasure of its candidate or, for an
+    identify or alias, of the id it would fold in (sent after the erasure, it is scored)."""
     tenant = interaction.tenantId
     ids = [interaction.userId or f"anon:{interaction.anonymousId}"]
     if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
         ids.append(source)
-    return any(fence_id(tenant, cand) in fences for cand in ids)
+    received = epoch(interaction.receivedAt)
+    return any(received <= fences.get(fence_id(tenant, cand), -math.inf) for cand in ids)
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

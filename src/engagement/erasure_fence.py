@@ -1,19 +1,22 @@
-"""Erasure fences: while an id is being erased, its events already on Kafka are not scored.
+"""Erasure fences: events of an id that were on their way when it was erased are never scored.
 
 ``DELETE /v1/candidates/{id}`` wipes Redis at once, but events accepted before it may not be
 scored yet. Scored after the wipe they would put the candidate back for a while and, worse, send
 score records, alerts and webhooks about a person who asked to be erased. So before it wipes
-anything the ``DELETE`` raises a fence for the candidate (and then for each id merged into it):
-a field of the global hash ``Perasing`` (``KeyLayout.erasing``) whose name is a digest of tenant
-and id (no id is kept) and whose value is its erasure request's ``requestedAt``.
+anything the ``DELETE`` raises a fence for the candidate and for each id merged into it: a field
+of the global hash ``Perasing`` (``KeyLayout.erasing``) whose name is a digest of tenant and id (no
+id is kept) and whose value is its erasure request's ``requestedAt``.
 
-The scorer reads the fences once per batch and withholds the events of a fenced id (outcome
-``erasing``: counted, not scored, no record). Its erasure request lies behind those events in the
-id's partition; once the scorer has erased the id again there and published the erasure's records,
-it lowers the fence (only if no later ``DELETE`` raised it again), so the id's events after the
-request, sent after the ``DELETE``, are scored as usual. A fence older than ``FENCE_SECONDS`` is
-ignored and removed (its request never reached the scorer: the ``DELETE`` failed and was not
-retried); the erasure request itself still erases what was scored.
+The scorer reads the fences once per batch and withholds every event of a fenced id received at
+or before the fence's ``requestedAt`` (outcome ``erasing``: counted, not scored, no record);
+events received after it, sent after the ``DELETE``, are scored as usual, in whatever partition
+and order they come. When the scorer reaches the id's erasure request it erases the id again
+(for an event scored before the batch saw the fence) and marks the fence reached; a reached
+fence is dropped ``REACHED_SECONDS`` later (so a batch replayed after a crash is still fenced), one
+never reached (its ``DELETE`` failed and was not retried) after ``FENCE_SECONDS``. A later
+``DELETE`` of the same id raises its fence again with its own instant.
+
+The fences hash is one key (one cluster slot); its scripts touch only it.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from datetime import datetime
 from functools import cache
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from engagement.cloudevents import format_time
 from engagement.redis_keys import KeyLayout
 from engagement.store_scripts import lua_source, text
 
 FENCE_SECONDS = 7 * 86400  # how long a fence holds without its request reaching the scorer
+REACHED_SECONDS = 3600  # how long a fence holds once the scorer reached its request (replays)
+
+Fences = dict[str, float]  # fence id -> requestedAt (epoch seconds): withhold what came before
 
 
 def fence_id(tenant_id: str, candidate_id: str) -> str:
@@ -45,50 +52,61 @@ async def raise_fences(
     candidate_ids: Iterable[str],
     requested_at: datetime,
 ) -> None:
-    """Fence the ids until the scorer reaches their erasure requests of ``requested_at``."""
+    """Withhold the ids' events received up to ``requested_at`` (the erasure request's)."""
     stamp = format_time(requested_at)
     fields = [part for cand in candidate_ids for part in (fence_id(tenant_id, cand), stamp)]
     if fields:
         await redis.hset(keys.erasing, items=fields)
 
 
-async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> frozenset[str]:
-    """The fence ids up now; fences older than ``FENCE_SECONDS`` are dropped (and removed)."""
-    fences = await redis.hgetall(keys.erasing)
-    if not fences:
-        return frozenset()
-    live: set[str] = set()
-    for field, value in fences.items():
+async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
+    """The fences up at ``now``; the ones past their time are dropped (and removed)."""
+    stored = await redis.hgetall(keys.erasing)
+    if not stored:
+        return {}
+    live: Fences = {}
+    dropped: list[str] = []
+    for field, value in stored.items():
         fid, stamp = text(field), text(value)
-        if _age(stamp, now) <= FENCE_SECONDS:
-            live.add(fid)
+        requested, reached = _instants(stamp)
+        if now - reached > REACHED_SECONDS or now - requested > FENCE_SECONDS:
+            dropped += [fid, stamp]
         else:
-            await lower_fence_id(redis, keys, fid, stamp)
-    return frozenset(live)
+            live[fid] = requested
+    if dropped:  # unless a DELETE raised one again meanwhile
+        await _script(redis, "fence_drop")(keys=[keys.erasing], args=dropped)
+    return live
 
 
-async def lower_fence(
+async def reach_fence(
     redis: aioredis.Redis,
     keys: KeyLayout,
     tenant_id: str,
     candidate_id: str,
     requested_at: datetime,
+    now: datetime,
 ) -> None:
-    """Lower the id's fence raised for the request of ``requested_at`` (kept if raised again)."""
-    await lower_fence_id(redis, keys, fence_id(tenant_id, candidate_id), format_time(requested_at))
+    """Mark the id's fence of ``requested_at`` reached at ``now`` (kept if raised again)."""
+    fid, stamp = fence_id(tenant_id, candidate_id), format_time(requested_at)
+    await _script(redis, "fence_reach")(
+        keys=[keys.erasing], args=[fid, stamp, f"{stamp} {format_time(now)}"]
+    )
 
 
-async def lower_fence_id(redis: aioredis.Redis, keys: KeyLayout, fid: str, stamp: str) -> None:
-    await redis.register_script(_source())(keys=[keys.erasing], args=[fid, stamp])
-
-
-def _age(stamp: str, now: float) -> float:
+def _instants(stamp: str) -> tuple[float, float]:
+    """(requestedAt, reachedAt) of a fence value (``inf`` reached: not yet; unreadable: long ago)."""
     try:
-        return now - datetime.fromisoformat(stamp).timestamp()
-    except ValueError:  # not written by raise_fences: treated as expired
-        return float("inf")
+        requested, _, reached = stamp.partition(" ")
+        at = datetime.fromisoformat(requested).timestamp()
+        return at, datetime.fromisoformat(reached).timestamp() if reached else float("inf")
+    except ValueError:  # not written by this module: dropped
+        return float("-inf"), float("-inf")
+
+
+def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
+    return redis.register_script(_source(name))
 
 
 @cache
-def _source() -> str:
-    return lua_source("fence_lower")
+def _source(name: str) -> str:
+    return lua_source(name)

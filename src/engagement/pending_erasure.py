@@ -68,7 +68,7 @@ async def record(
     Idempotent; ids and sequence recorded by an earlier attempt are kept, the TTL restarts.
     """
     if found is None:
-        found = await _merged_into(redis, keys, tenant_id, candidate_id)
+        found = await merged_into(redis, keys, tenant_id, candidate_id)
     candidate = keys.candidate(tenant_id, candidate_id)
     pending = keys.pending_erasure(tenant_id, candidate_id)
     seq, ids = await _script(redis, "erasure_pending")(
@@ -86,7 +86,7 @@ async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> No
     await _script(redis, "erasure_done")(keys=[pending], args=args)
 
 
-async def _merged_into(
+async def merged_into(
     redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
 ) -> set[str]:
     """Every id merged into the candidate, directly or through other merged ids (read only)."""

@@ -35,7 +35,7 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
 
 Global: ``Ptenants`` (set of tenant ids) and ``Perasing`` (hash: the erasure fences,
 ``engagement.erasure_fence``: a digest of ``T`` and ``C`` → the request's ``requestedAt``, from
-``DELETE`` until the scorer reaches C's erasure request; no id in it).
+``DELETE`` until an hour after the scorer reached C's erasure request; no id in it).
 
 Reading the tier sets (h = half-life, ``bound(s, t) = rank_bound(s, t, scale, h)``):
 

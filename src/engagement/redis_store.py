@@ -314,23 +314,29 @@ class ScoreStore:
         """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""
         await pending_erasure.forget(self.redis, self.keys, erasure)
 
+    async def merged_ids(self, tenant_id: str, candidate_id: str) -> set[str]:
+        """Every id merged into the candidate, directly or not (read only)."""
+        return await pending_erasure.merged_into(self.redis, self.keys, tenant_id, candidate_id)
+
     async def raise_fences(
         self, tenant_id: str, candidate_ids: Iterable[str], requested_at: datetime
     ) -> None:
-        """Withhold the ids' events from scoring until the scorer reaches their erasure requests
-        of ``requested_at`` (``engagement.erasure_fence``)."""
+        """Withhold the ids' events received up to ``requested_at``, an erasure request's
+        (``engagement.erasure_fence``)."""
         await erasure_fence.raise_fences(
             self.redis, self.keys, tenant_id, candidate_ids, requested_at
         )
 
-    async def fences(self, now: float) -> frozenset[str]:
-        """The erasure fences up at ``now`` (``erasure_fence.fence_id`` of each id)."""
+    async def fences(self, now: float) -> erasure_fence.Fences:
+        """The erasure fences up at ``now``: fence id -> the instant up to which it withholds."""
         return await erasure_fence.live_fences(self.redis, self.keys, now)
 
-    async def lower_fence(self, tenant_id: str, candidate_id: str, requested_at: datetime) -> None:
-        """Score the id's events again: its erasure request of ``requested_at`` was reached."""
-        await erasure_fence.lower_fence(
-            self.redis, self.keys, tenant_id, candidate_id, requested_at
+    async def reach_fence(
+        self, tenant_id: str, candidate_id: str, requested_at: datetime, now: datetime
+    ) -> None:
+        """The scorer reached the id's erasure request of ``requested_at``: its fence goes soon."""
+        await erasure_fence.reach_fence(
+            self.redis, self.keys, tenant_id, candidate_id, requested_at, now
         )
 
     async def get_candidate(

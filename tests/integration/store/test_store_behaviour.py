@@ -6,12 +6,12 @@ import collections
 import itertools
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.erasure_fence import FENCE_SECONDS, fence_id
+from engagement.erasure_fence import FENCE_SECONDS, REACHED_SECONDS, fence_id
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
@@ -190,30 +190,32 @@ async def test_erase_leaves_no_key_of_the_candidate_or_its_anonymous_ids(
     assert (await store.erase("acme", "u1")).existed is False
 
 
-async def test_an_erasure_fence_is_lowered_by_its_own_request_only_and_expires(
+async def test_an_erasure_fence_goes_after_its_own_request_was_reached_or_never_was(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     # given u1 and an id merged into it fenced by a DELETE, then u1 fenced again by another
-    first = datetime.fromtimestamp(T0, UTC)
-    again = first + timedelta(seconds=5)
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(T0 + seconds, UTC)
+
     u1, x = fence_id("acme", "u1"), fence_id("acme", "anon:x")
-    await store.raise_fences("acme", ["u1", "anon:x"], first)
-    await store.raise_fences("acme", ["u1"], again)
-    assert await store.fences(T0 + 10) == {u1, x}
+    await store.raise_fences("acme", ["u1", "anon:x"], at(0))
+    await store.raise_fences("acme", ["u1"], at(5))
+    assert await store.fences(T0 + 10) == {u1: T0 + 5, x: T0}
     # when the scorer reaches the first DELETE's requests
-    await store.lower_fence("acme", "u1", first)
-    await store.lower_fence("acme", "anon:x", first)
-    # then u1 stays fenced until the second DELETE's request, the merged id does not
-    assert await store.fences(T0 + 10) == {u1}
-    await store.lower_fence("acme", "u1", again)
-    assert await store.fences(T0 + 10) == frozenset()
-    # and a fence whose request never comes is dropped once it is older than FENCE_SECONDS
-    await store.raise_fences("acme", ["u2"], first)
-    assert await store.fences(T0 + FENCE_SECONDS) == {fence_id("acme", "u2")}
-    assert await store.fences(T0 + FENCE_SECONDS + 1) == frozenset()
+    await store.reach_fence("acme", "u1", at(0), at(20))
+    await store.reach_fence("acme", "anon:x", at(0), at(20))
+    # then the merged id's fence holds for REACHED_SECONDS more (replays), u1's until its own
+    assert await store.fences(T0 + 20 + REACHED_SECONDS) == {u1: T0 + 5, x: T0}
+    assert await store.fences(T0 + 21 + REACHED_SECONDS) == {u1: T0 + 5}
+    await store.reach_fence("acme", "u1", at(5), at(30))
+    assert await store.fences(T0 + 31 + REACHED_SECONDS) == {}
     assert await redis_client.exists(f"{redis_prefix}erasing") == 0
+    # and a fence whose request never comes is dropped once it is older than FENCE_SECONDS
+    await store.raise_fences("acme", ["u2"], at(0))
+    assert await store.fences(T0 + FENCE_SECONDS) == {fence_id("acme", "u2"): T0}
+    assert await store.fences(T0 + FENCE_SECONDS + 1) == {}
     # and the fences hash names no one: only digests and instants
-    await store.raise_fences("acme", ["u1"], first)
+    await store.raise_fences("acme", ["u1"], at(0))
     stored = await redis_client.hgetall(f"{redis_prefix}erasing")  # type: ignore[misc]
     assert not [part for item in stored.items() for part in item if b"u1" in part]
 

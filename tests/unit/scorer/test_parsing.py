@@ -180,9 +180,11 @@ def _event(message_id: str, **fields: object) -> RawRecord:
     return raw(orjson.dumps(value))
 
 
-def test_events_of_a_fenced_id_are_withheld_until_its_erasure_request():
-    # given u1 is being erased (fenced) and u2 is not; a1 was merged into u1
-    fences = frozenset({fence_id("acme", "u1"), fence_id("acme", "anon:a1")})
+def test_events_of_a_fenced_id_received_before_its_erasure_are_withheld():
+    # given u1 erased at DELETED (fenced) with a1, which was merged into it; u2 is not erased
+    deleted = datetime.fromisoformat(str(VALID["receivedAt"])).timestamp()
+    fences = {fence_id("acme", "u1"): deleted, fence_id("acme", "anon:a1"): deleted}
+    later = {"receivedAt": "2026-11-25T20:28:37.000Z"}  # accepted after the DELETE
     identify = {"type": "identify", "event": None, "userId": "u2", "anonymousId": "a1"}
     records = [
         _event("m1"),
@@ -190,17 +192,17 @@ def test_events_of_a_fenced_id_are_withheld_until_its_erasure_request():
         _event("m3", userId=None, anonymousId="a1"),  # the merged anonymous id's event
         _event("m4", **identify),  # would fold the erased a1 into u2
         raw(_request_value(), key=b"acme:u1"),
-        _event("m5"),  # sent after the DELETE
-        _event("m6", userId=None, anonymousId="a1"),  # a1's own request is not reached yet
+        _event("m5", **later),
+        _event("m6", **(identify | later)),  # a1 identified again after the DELETE
+        _event("m7"),  # received before the DELETE, replayed behind the request: still withheld
     ]
     batch = ParsedBatch(records, fences)
-    # when the scorer takes the segments, lowering u1's fence at its request
+    # when the scorer takes the segments
     first = [i.messageId for i in batch.segment()]
-    batch.lower("acme", "u1")
     second = [i.messageId for i in batch.segment()]
-    # then only u2's event is scored before the request, u1's after it, and a1 stays fenced
-    assert (first, second) == (["m2"], ["m5"])
-    assert [i.messageId for i in batch.withheld] == ["m1", "m3", "m4", "m6"]
+    # then what u1 and a1 sent before the DELETE is withheld, what they sent after it is scored
+    assert (first, second) == (["m2"], ["m5", "m6"])
+    assert [i.messageId for i in batch.withheld] == ["m1", "m3", "m4", "m7"]
     assert batch.bad == []
 
 
