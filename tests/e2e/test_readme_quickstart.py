@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from engagement.localstack import port_open
 
@@ -39,9 +40,10 @@ def make_run() -> Iterator[list[str]]:
     assert not taken, f"the quick start needs ports {DEFAULT_PORTS}; taken here: {taken}"
     commands = [line.split("#")[0].strip() for line in quick_start_blocks()[0].splitlines()]
     assert "make run" in commands
+    prefix = f"quickstart{os.getpid()}:"
     proc = subprocess.Popen(
         ["make", "run"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "REDIS_KEY_PREFIX": f"quickstart{os.getpid()}:"}, start_new_session=True,
+        env={**os.environ, "REDIS_KEY_PREFIX": prefix}, start_new_session=True,
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
@@ -55,6 +57,17 @@ def make_run() -> Iterator[list[str]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
+        finally:
+            _delete_keys(prefix)  # the machine's Redis outlives the test
+
+
+def _delete_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def _wait_ready(lines: list[str]) -> None:
