@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
@@ -32,8 +33,16 @@ def kafka_bootstrap(services: Services) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(services: Services) -> str:
-    return services.redis_url
+def redis_url(services: Services) -> Iterator[str]:
+    """The session's Redis; every key of the session (``test:<SESSION_ID>...``) goes at its end,
+    also those of services the tests ran (the machine's Redis outlives the session)."""
+    yield services.redis_url
+    client = redis.Redis.from_url(services.redis_url)
+    try:
+        for key in client.scan_iter(match=f"test:{SESSION_ID}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture

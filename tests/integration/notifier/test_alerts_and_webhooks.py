@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from engagement.topics import Topics
+from tests.conftest import SESSION_ID
 from tests.integration.notifier.conftest import SECRET, create_topics, score_change, webhooks_toml
 from tests.support.kafka import read_topic
 
@@ -34,7 +35,9 @@ async def notifier(kafka_bootstrap, receiver, make_notifier):
             "private": {"tenants": ["t-private"], "allow_private": False},
         },
     )
-    proc = make_notifier(prefix=TOPICS.prefix, redis_prefix=f"test:n{MODULE}:", webhooks=hooks)
+    proc = make_notifier(
+        prefix=TOPICS.prefix, redis_prefix=f"test:{SESSION_ID}n{MODULE}:", webhooks=hooks
+    )
     return await asyncio.to_thread(proc.start)
 
 
