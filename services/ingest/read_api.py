@@ -101,12 +101,9 @@ async def erase_candidate(
     remembers them until Kafka acknowledged them)."""
     now = datetime.now(UTC)
     # events of the ids received up to now and still on their way are never scored (no score
-    # record, alert or webhook about them): the ids are fenced before their keys go (and ids the
-    # erasure finds merged in meanwhile right after)
-    merged = await store.merged_ids(tenant, candidate_id)
-    await store.raise_fences(tenant, [candidate_id, *merged], now)
-    erasure = await store.erase(tenant, candidate_id)
-    await store.raise_fences(tenant, set(erasure.merged_ids) - merged, now)
+    # record, alert or webhook about them): each id is fenced before its keys go
+    await store.raise_fences(tenant, [candidate_id], now)
+    erasure = await store.erase(tenant, candidate_id, fence_at=now)
     settings: IngestSettings = request.app.state.settings
     topics, sequence = settings.topics, erasure.last_sequence + 1
     records = erasure_records(

@@ -31,7 +31,7 @@ from engagement.redis_store import ScoreStore
 from engagement.score_records import SOURCE, OutRecord
 from engagement.score_views import ApplyOutcome, Erasure
 from engagement.scoring import epoch
-from engagement.store_jobs import MERGE_TYPES, OnOutcome
+from engagement.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
 from engagement.store_scripts import merge_source
 from services.scorer.metrics import ScorerMetrics, observe_all
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
@@ -68,12 +68,11 @@ class BatchHandler:
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result."""
-        fences: Fences = {}
-        if records:  # ids being erased (usually none): their events from before are withheld
-            now = self.clock().timestamp()
-            fences = await self._retrying("redis", lambda: self.store.fences(now))
-        parsed = ParsedBatch(records, fences)  # parsed as the store takes them
+        parsed = ParsedBatch(records)  # parsed as the store takes them
         if records:
+            # ids being erased (usually none): their events from before are withheld
+            now = self.clock().timestamp()
+            parsed.fences = await self._retrying("redis", lambda: self.store.fences(now))
             segment = parsed.segment()
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
@@ -117,14 +116,11 @@ class BatchHandler:
         past any they had. Ids those events merged into it are fenced and get requests of their
         own, behind their own events. Then its fence is marked reached."""
         tenant, candidate = request.tenantId, request.candidateId
+        now = self.clock()  # the merged ids' fences and requests (the candidate's is the DELETE's)
         erasure: Erasure = await self._retrying(
-            "redis", lambda: self.store.erase(tenant, candidate)
+            "redis", lambda: self.store.erase(tenant, candidate, fence_at=now)
         )
-        now = self.clock()
-        if erasure.merged_ids:
-            merged = erasure.merged_ids
-            await self._retrying("redis", lambda: self.store.raise_fences(tenant, merged, now))
-            fences.update((fence_id(tenant, m), now.timestamp()) for m in merged)  # this batch's
+        fences.update((fence_id(tenant, m), now.timestamp()) for m in erasure.merged_ids)
         records = self._erasure_records(request, erasure, now)
         await self._retrying("kafka", lambda: self.send_acked(records))
         await self._retrying("redis", lambda: self.store.erasure_published(erasure))
@@ -318,7 +314,7 @@ def _fenced(interaction: Interaction, fences: Fences) -> bool:
     """Whether the interaction was received before an erasure of its candidate or, for an
     identify or alias, of the id it would fold in (sent after the erasure, it is scored)."""
     tenant = interaction.tenantId
-    ids = [interaction.userId or f"anon:{interaction.anonymousId}"]
+    ids = [candidate_of(interaction)]
     if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
         ids.append(source)
     received = epoch(interaction.receivedAt)

@@ -12,11 +12,13 @@ expires after ``PENDING_ERASURE_SECONDS`` and is deleted once Kafka acknowledged
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from engagement import erasure_fence
 from engagement.redis_keys import KeyLayout
 from engagement.score_views import Erasure
 from engagement.store_scripts import lua_source, text
@@ -33,14 +35,18 @@ async def erase(
     wipe: AsyncScript,
     rank: AsyncScript,
     rank_keys: list[str],
+    fence_at: datetime | None = None,
 ) -> Erasure:
     """Remove every key of the candidate and of ids merged into it (transitively), and their
-    ranks (``wipe``: the store's erase script, ``rank``: its rank script on ``rank_keys``).
+    ranks (``wipe``: the store's erase script, ``rank``: its rank script on ``rank_keys``);
+    ``fence_at``: fence each merged id as of then (``erasure_fence``) before its keys go.
 
     Idempotent, and complete when repeated after a failure at any point: the merged ids and the
     last sequence are recorded first (``record``), and the entry outlives the keys.
     """
     last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
+    if fence_at is not None:
+        await erasure_fence.raise_fences(redis, keys, tenant_id, merged, fence_at)
     todo, removed = [candidate_id, *merged], 0
     while todo:
         candidate = keys.candidate(tenant_id, todo.pop())
@@ -49,6 +55,8 @@ async def erase(
         late = {text(m) for m in nested} - {candidate_id, *merged}
         if late:  # merged in after ``record`` looked (a concurrent identify or alias)
             last_sequence, merged = await record(redis, keys, tenant_id, candidate_id, late)
+            if fence_at is not None:
+                await erasure_fence.raise_fences(redis, keys, tenant_id, late, fence_at)
             todo.extend(late)
     for cand in (candidate_id, *merged):
         await rank(keys=rank_keys, args=[cand, 0, -1, "0"])
@@ -68,7 +76,7 @@ async def record(
     Idempotent; ids and sequence recorded by an earlier attempt are kept, the TTL restarts.
     """
     if found is None:
-        found = await merged_into(redis, keys, tenant_id, candidate_id)
+        found = await _merged_into(redis, keys, tenant_id, candidate_id)
     candidate = keys.candidate(tenant_id, candidate_id)
     pending = keys.pending_erasure(tenant_id, candidate_id)
     seq, ids = await _script(redis, "erasure_pending")(
@@ -86,7 +94,7 @@ async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> No
     await _script(redis, "erasure_done")(keys=[pending], args=args)
 
 
-async def merged_into(
+async def _merged_into(
     redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
 ) -> set[str]:
     """Every id merged into the candidate, directly or through other merged ids (read only)."""

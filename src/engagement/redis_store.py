@@ -295,11 +295,15 @@ class ScoreStore:
         tiers = [self.keys.tier_set(tenant, name) for name in self.rules.tier_names]
         return [self.keys.sequences(tenant), *tiers]
 
-    async def erase(self, tenant_id: str, candidate_id: str) -> Erasure:
+    async def erase(
+        self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None
+    ) -> Erasure:
         """Remove every key of the candidate and of ids merged into it (transitively), and their
-        ranks. Idempotent, and complete when repeated after a failure at any point: the merged ids
-        and the last sequence are recorded first in a pending erasure, which outlives the keys
-        (``erasure_published`` deletes it), so a retry returns them again."""
+        ranks; ``fence_at``: fence each merged id as of then before its keys go (``raise_fences``;
+        the candidate's own fence is the caller's). Idempotent, and complete when repeated after a
+        failure at any point: the merged ids and the last sequence are recorded first in a pending
+        erasure, which outlives the keys (``erasure_published`` deletes it), so a retry returns
+        them again."""
         return await pending_erasure.erase(
             self.redis,
             self.keys,
@@ -308,15 +312,12 @@ class ScoreStore:
             wipe=self._scripts["erase"],
             rank=self._scripts["rank"],
             rank_keys=self._rank_keys(tenant_id),
+            fence_at=fence_at,
         )
 
     async def erasure_published(self, erasure: Erasure) -> None:
         """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""
         await pending_erasure.forget(self.redis, self.keys, erasure)
-
-    async def merged_ids(self, tenant_id: str, candidate_id: str) -> set[str]:
-        """Every id merged into the candidate, directly or not (read only)."""
-        return await pending_erasure.merged_into(self.redis, self.keys, tenant_id, candidate_id)
 
     async def raise_fences(
         self, tenant_id: str, candidate_ids: Iterable[str], requested_at: datetime

@@ -41,6 +41,11 @@ class Job:
     refusal: str | None = None  # why a marked source is released (a key of merge_store.REFUSALS)
 
 
+def candidate_of(interaction: Interaction) -> str:
+    """The candidate an interaction scores: its userId, else ``anon:<anonymousId>``."""
+    return interaction.userId or f"anon:{interaction.anonymousId}"
+
+
 def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
     """The job of the ``index``-th interaction of a batch; None when nothing of it is scored."""
     tenant = interaction.tenantId
@@ -52,17 +57,15 @@ def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
     scored = event_points(interaction, rules)
     if scored is None:
         return None
-    candidate = interaction.userId or f"anon:{interaction.anonymousId}"
-    return Job(index, interaction, tenant, candidate, "apply", event=scored)
+    return Job(index, interaction, tenant, candidate_of(interaction), "apply", event=scored)
 
 
 def unscored(interaction: Interaction, rules_version: str) -> ApplyOutcome:
     """The outcome of an interaction that changes no score."""
-    candidate = interaction.userId or f"anon:{interaction.anonymousId}"
     return ApplyOutcome(
         outcome="unscored",
         tenant_id=interaction.tenantId,
-        candidate_id=candidate,
+        candidate_id=candidate_of(interaction),
         message_id=interaction.messageId,
         event=interaction.event or interaction.type,
         rules_version=rules_version,
