@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -31,6 +31,16 @@ def _certificate(name: str, folder: Path) -> tuple[ssl.SSLContext, tuple[Path, P
     context = ssl.create_default_context()
     ca.configure_trust(context)
     return context, (key_file, cert_file)
+
+
+@contextlib.contextmanager
+def _https_server(folder: Path) -> Iterator[tuple[Receiver, int, ssl.SSLContext]]:
+    """An https server on 127.0.0.2 whose certificate names ats.example only: the server, its
+    port and a client context trusting its CA."""
+    context, tls = _certificate("ats.example", folder)
+    server, port = Receiver(), free_port()
+    with serve(server, port=port, host="127.0.0.2", tls=tls):
+        yield server, port, context
 
 
 def _dns(*addresses: str, asked: list[tuple[str, int]] | None = None) -> Resolver:
@@ -104,10 +114,8 @@ async def test_an_https_delivery_to_the_checked_address_verifies_the_endpoints_c
     redis_client: aioredis.Redis, redis_prefix: str, tmp_path: Path
 ):
     # given an ATS on 127.0.0.2 serving https with a certificate for ats.example only
-    context, tls = _certificate("ats.example", tmp_path)
-    ats, port = Receiver(), free_port()
     queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-    with serve(ats, port=port, host="127.0.0.2", tls=tls):
+    with _https_server(tmp_path) as (ats, port, context):
         # and an https endpoint on that name, resolved to 127.0.0.2 (allowlisted)
         endpoint = WebhookEndpoint(id="ats", url=f"https://ats.example:{port}/hook", secret=SECRET)
         config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(endpoint,))
@@ -125,10 +133,8 @@ async def test_two_host_names_on_one_address_never_share_a_tls_connection(
 ):
     # given one https server on 127.0.0.2 with a certificate for ats.example only, and a second
     # endpoint whose (poisoned) DNS also points at it
-    context, tls = _certificate("ats.example", tmp_path)
-    server, port = Receiver(), free_port()
     queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600)
-    with serve(server, port=port, host="127.0.0.2", tls=tls):
+    with _https_server(tmp_path) as (server, port, context):
         good = WebhookEndpoint(id="good", url=f"https://ats.example:{port}/a", secret=SECRET)
         spoof = WebhookEndpoint(id="spoof", url=f"https://other.example:{port}/b", secret=SECRET)
         config = WebhookConfig(allow_private_networks=("127.0.0.2/32",), endpoints=(good, spoof))
