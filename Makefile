@@ -34,6 +34,7 @@ format: $(STAMP)
 bench: $(STAMP) ## throughput and latency benchmarks (prints figures and their references)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scorer.py
+	$(BIN)/python bench/scorer_stages.py
 	$(BIN)/python bench/alerts.py
 
 config-docs: $(STAMP) ## regenerate .env.example and the README configuration table

@@ -1,0 +1,169 @@
+"""Where the scorer's CPU goes: CPU µs per event of each stage of its batch handler, in process.
+
+Runs its own Redis (engagement.localstack); no Kafka: the records are built in advance as the
+consumer hands them over, and the score records go into aiokafka record batches that are never
+sent. Same data as bench/scorer.py (10,000 candidates, batches of 500), the process set up as
+`engagement scorer` sets itself up (GC thresholds, startup objects frozen, its event loop).
+Stages, each over the same records (CPU time of this process, so Redis's own work is not in it):
+  parse       raw bytes -> Interaction (orjson + pydantic), as services.scorer.parsing does
+  store       ScoreStore.apply_batch of the parsed interactions (plan, Lua commands, replies)
+  handler     BatchHandler.handle: parse + store + metrics + score records + record batches
+The reference is the store stage: the handler's CPU beyond it is the price of Kafka in and out.
+The sum of the stages is what one scorer core must stay under for a target rate (20,000 events/s:
+50 µs), beside the framework's own cost per event (bench/scorer.py, (d)).
+Usage: python bench/scorer_stages.py [--events 60000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka.producer.message_accumulator import BatchBuilder
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engagement import localstack  # noqa: E402
+from engagement.partitioning import partition_of  # noqa: E402
+from engagement.records import Interaction  # noqa: E402
+from engagement.redis_store import ScoreStore  # noqa: E402
+from engagement.rules import load_rules  # noqa: E402
+from engagement.score_records import OutRecord  # noqa: E402
+from services.scorer.handler import BatchHandler  # noqa: E402
+from services.scorer.metrics import ScorerMetrics  # noqa: E402
+from services.scorer.parsing import RawRecord, parse  # noqa: E402
+from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
+
+RULES = ROOT / "config" / "rules.toml"
+EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
+BATCH = 500
+PARTITIONS = [0, 1, 2]
+
+
+def raw_records(n: int, candidates: int, now: float) -> list[RawRecord]:
+    """bench/scorer.py's events, as the consumer hands them to the handler."""
+    records = []
+    for i in range(n):
+        t = datetime.fromtimestamp(now - 43200 + (i % 86400) * 0.5, UTC).isoformat()
+        value = {
+            "type": "track", "messageId": f"m{i}", "tenantId": "bench", "sourceId": "bench",
+            "channel": "web", "receivedAt": t, "timestamp": t, "userId": f"u{i % candidates}",
+            "event": EVENTS[i % len(EVENTS)], "properties": {}, "traits": {}, "context": {},
+        }  # fmt: skip
+        key = f"bench:u{i % candidates}".encode()
+        records.append(RawRecord(key, orjson.dumps(value), "interactions", i % 3, i))
+    return records
+
+
+async def into_batches(records: Sequence[OutRecord]) -> None:
+    """What the scorer's producer does with a batch's score records, short of sending them."""
+    batches: dict[tuple[str, int], BatchBuilder] = {}
+    for out in records:
+        tp = (out.topic, partition_of(out.key or b"", PARTITIONS))
+        batch = batches.get(tp)
+        if batch is None:
+            batch = batches[tp] = BatchBuilder(512 * 1024, 0)
+        batch.append(timestamp=None, key=out.key, value=out.value, headers=out.headers)
+
+
+async def cpu_per_event(
+    step: Callable[[Sequence[RawRecord]], Awaitable[object]], records: list[RawRecord]
+) -> float:
+    """CPU seconds of this process per event for ``step`` over ``records`` in batches."""
+    await step(records[:BATCH])  # warm up (scripts loaded, caches filled)
+    gc.collect()
+    gc.freeze()  # as `engagement scorer` does once started
+    start = time.process_time()
+    for k in range(BATCH, len(records), BATCH):
+        await step(records[k : k + BATCH])
+    return (time.process_time() - start) / (len(records) - BATCH)
+
+
+async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]:
+    redis = aioredis.Redis.from_url(redis_url, socket_timeout=10)
+    rules = load_rules(RULES)
+    now = time.time()
+
+    def store(kind: str) -> ScoreStore:
+        return ScoreStore(redis, prefix=f"bench:{kind}{uuid.uuid4().hex[:6]}:", rules=rules)
+
+    async def parse_only(batch: Sequence[RawRecord]) -> list[object]:
+        return [parse(r) for r in batch]
+
+    parsed_store = store("s")
+
+    async def apply_parsed(batch: Sequence[RawRecord]) -> object:
+        return await parsed_store.apply_batch(parsed[batch[0].offset : batch[-1].offset + 1])
+
+    handler = BatchHandler(
+        store=store("h"),
+        send_all=into_batches,
+        send_acked=into_batches,
+        metrics=ScorerMetrics(),
+        dlq_topic="dlq",
+        changes_topic="changes",
+        latest_topic="latest",
+        interactions_topic="interactions",
+    )
+    try:
+        records = raw_records(n, candidates, now)
+        parsed = [Interaction.model_validate_json(r.value or b"") for r in records]
+        return {
+            "parse": await cpu_per_event(parse_only, records),
+            "store": await cpu_per_event(apply_parsed, records),
+            "handler": await cpu_per_event(handler.handle, records),
+        }
+    finally:
+        gc.unfreeze()
+        await redis.flushdb()  # its own throw-away Redis
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--candidates", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    gc.set_threshold(*GC_THRESHOLDS)
+    loop = new_event_loop()
+    redis_proc = localstack.start_redis()
+    try:
+        rounds = [
+            loop.run_until_complete(one_round(redis_proc.address, args.events, args.candidates))
+            for _ in range(args.rounds)
+        ]
+    finally:
+        redis_proc.stop()
+        loop.close()
+    median = {k: statistics.median(r[k] for r in rounds) * 1e6 for k in rounds[0]}
+    print(
+        f"scorer stages: {args.events:,} events, {args.candidates:,} candidates, batches of "
+        f"{BATCH}, median of {args.rounds} rounds (CPU of this process per event)"
+    )
+    print(f"  parse    raw bytes -> Interaction           {median['parse']:6.1f} µs")
+    print(f"  store    apply_batch of parsed (reference)  {median['store']:6.1f} µs")
+    print(f"  handler  parse + store + records + batches  {median['handler']:6.1f} µs")
+    beyond = median["handler"] - median["store"]
+    print(
+        f"  handler / store = {median['handler'] / median['store']:.2f}; beyond the store "
+        f"{beyond:.1f} µs (parse {median['parse']:.1f}, records, metrics and batches "
+        f"{beyond - median['parse']:.1f}); one core runs the handler alone at "
+        f"{1e6 / median['handler']:,.0f} events/s (target 20,000/s: under 50 µs with Faust)"
+    )
+
+
+if __name__ == "__main__":
+    main()
