@@ -23,7 +23,6 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -32,6 +31,8 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its events, its rules)
 
 from engagement import localstack  # noqa: E402
 from engagement.partitioning import partition_of  # noqa: E402
@@ -44,8 +45,6 @@ from services.scorer.metrics import ScorerMetrics  # noqa: E402
 from services.scorer.parsing import RawRecord, parse  # noqa: E402
 from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
 
-RULES = ROOT / "config" / "rules.toml"
-EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
 BATCH = 500
 PARTITIONS = [0, 1, 2]
 
@@ -54,13 +53,8 @@ def raw_records(n: int, candidates: int, now: float) -> list[RawRecord]:
     """bench/scorer.py's events, as the consumer hands them to the handler."""
     records = []
     for i in range(n):
-        t = datetime.fromtimestamp(now - 43200 + (i % 86400) * 0.5, UTC).isoformat()
-        value = {
-            "type": "track", "messageId": f"m{i}", "tenantId": "bench", "sourceId": "bench",
-            "channel": "web", "receivedAt": t, "timestamp": t, "userId": f"u{i % candidates}",
-            "event": EVENTS[i % len(EVENTS)], "properties": {}, "traits": {}, "context": {},
-        }  # fmt: skip
-        key = f"bench:u{i % candidates}".encode()
+        value = interaction(i, candidates, "bench", now)
+        key = f"bench:{value['userId']}".encode()
         records.append(RawRecord(key, orjson.dumps(value), "interactions", i % 3, i))
     return records
 
@@ -100,6 +94,8 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
     async def parse_only(batch: Sequence[RawRecord]) -> list[object]:
         return [parse(r) for r in batch]
 
+    records = raw_records(n, candidates, now)
+    parsed = [Interaction.model_validate_json(r.value or b"") for r in records]
     parsed_store = store("s")
 
     async def apply_parsed(batch: Sequence[RawRecord]) -> object:
@@ -116,8 +112,6 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
         interactions_topic="interactions",
     )
     try:
-        records = raw_records(n, candidates, now)
-        parsed = [Interaction.model_validate_json(r.value or b"") for r in records]
         return {
             "parse": await cpu_per_event(parse_only, records),
             "store": await cpu_per_event(apply_parsed, records),
