@@ -9,6 +9,8 @@ Stages, each over the same records (CPU time of this process, so Redis's own wor
   store       ScoreStore.apply_batch of the parsed interactions (plan, Lua commands, replies)
   handler     BatchHandler.handle: parse + store + metrics + score records + record batches
 The reference is the store stage: the handler's CPU beyond it is the price of Kafka in and out.
+Under the store stage, Redis's own time per event (INFO commandstats): in the scripts, and in the
+commands they call; the rest is Lua itself.
 The sum of the stages is what one scorer core must stay under for a target rate (20,000 events/s:
 50 µs), beside the framework's own cost per event (bench/scorer.py, (d)).
 Usage: python bench/scorer_stages.py [--events 60000] [--rounds 3]
@@ -71,10 +73,15 @@ async def into_batches(records: Sequence[OutRecord]) -> None:
 
 
 async def cpu_per_event(
-    step: Callable[[Sequence[RawRecord]], Awaitable[object]], records: list[RawRecord]
+    step: Callable[[Sequence[RawRecord]], Awaitable[object]],
+    records: list[RawRecord],
+    measured: Callable[[], Awaitable[object]] | None = None,
 ) -> float:
-    """CPU seconds of this process per event for ``step`` over ``records`` in batches."""
+    """CPU seconds of this process per event for ``step`` over ``records`` in batches
+    (``measured``: called once warmed up, as the measured part starts)."""
     await step(records[:BATCH])  # warm up (scripts loaded, caches filled)
+    if measured is not None:
+        await measured()
     gc.collect()
     gc.freeze()  # as `engagement scorer` does once started
     start = time.process_time()
@@ -112,15 +119,29 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
         interactions_topic="interactions",
     )
     try:
-        return {
+        figures = {
             "parse": await cpu_per_event(parse_only, records),
-            "store": await cpu_per_event(apply_parsed, records),
-            "handler": await cpu_per_event(handler.handle, records),
+            "store": await cpu_per_event(apply_parsed, records, redis.config_resetstat),
         }
+        figures |= await redis_per_event(redis, len(records) - BATCH)
+        figures["handler"] = await cpu_per_event(handler.handle, records)
+        return figures
     finally:
         gc.unfreeze()
         await redis.flushdb()  # its own throw-away Redis
         await redis.aclose()
+
+
+async def redis_per_event(redis: aioredis.Redis, events: int) -> dict[str, float]:
+    """Redis's own time per event (INFO commandstats, since the last reset): in its scripts
+    (EVALSHA, the commands they call included), and in those commands alone; the rest is Lua."""
+    stats: dict[str, dict[str, float]] = await redis.info("commandstats")
+    scripts = stats.get("cmdstat_evalsha", {}).get("usec", 0.0)
+    inside = sum(
+        v["usec"] for name, v in stats.items() if name not in ("cmdstat_evalsha",)
+        and not name.startswith(("cmdstat_config", "cmdstat_info", "cmdstat_script"))
+    )  # fmt: skip
+    return {"redis_scripts": scripts / events / 1e6, "redis_commands": inside / events / 1e6}
 
 
 def main() -> None:
@@ -150,6 +171,12 @@ def main() -> None:
     print(f"  parse    raw bytes -> Interaction           {median['parse']:6.1f} µs")
     print(f"  store    apply_batch of parsed (reference)  {median['store']:6.1f} µs")
     print(f"  handler  parse + store + records + batches  {median['handler']:6.1f} µs")
+    scripts, inside = median["redis_scripts"], median["redis_commands"]
+    print(
+        f"  Redis's own time per event under the store stage: {scripts:.1f} µs in the scripts "
+        f"(apply per event, rank per batch), {inside:.1f} µs of it in the commands they call, "
+        f"{scripts - inside:.1f} µs running Lua (script call, decoding, formatting numbers)"
+    )
     beyond = median["handler"] - median["store"]
     print(
         f"  handler / store = {median['handler'] / median['store']:.2f}; beyond the store "
