@@ -8,6 +8,9 @@ Stages, each over the same records (CPU time of this process, so Redis's own wor
   parse       raw bytes -> Interaction (orjson + pydantic), as services.scorer.parsing does
   store       ScoreStore.apply_batch of the parsed interactions (plan, Lua commands, replies)
   handler     BatchHandler.handle: parse + store + metrics + score records + record batches
+  fenced      the handler while 10,000 erasure fences are up (the hour after a bulk erasure),
+              none of them of these candidates: each batch checks the fences' change token;
+              beside it the same with every batch reading them all (erasure_fence.live_fences)
 The reference is the store stage: the handler's CPU beyond it is the price of Kafka in and out.
 Under the store stage, Redis's own time per event (INFO commandstats): in the scripts, and in the
 commands they call; the rest is Lua itself.
@@ -25,6 +28,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -37,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its events, its rules)
 
 from engagement import localstack  # noqa: E402
+from engagement.erasure_fence import Fences, live_fences  # noqa: E402
 from engagement.partitioning import partition_of  # noqa: E402
 from engagement.records import Interaction  # noqa: E402
 from engagement.redis_store import ScoreStore  # noqa: E402
@@ -48,6 +53,17 @@ from services.scorer.parsing import RawRecord, parse  # noqa: E402
 from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
 
 BATCH = 500
+FENCES = 10_000
+FULL_READ_EVENTS = 10_000  # enough: every batch of them reads all the fences
+
+
+class ReadingAllFences(ScoreStore):
+    """The store reading every fence for every batch, as before the change token."""
+
+    async def fences(self, now: float) -> Fences:
+        return await live_fences(self.redis, self.keys, now)
+
+
 PARTITIONS = [0, 1, 2]
 
 
@@ -108,23 +124,36 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
     async def apply_parsed(batch: Sequence[RawRecord]) -> object:
         return await parsed_store.apply_batch(parsed[batch[0].offset : batch[-1].offset + 1])
 
-    handler = BatchHandler(
-        store=store("h"),
-        send_all=into_batches,
-        send_acked=into_batches,
-        metrics=ScorerMetrics(),
-        dlq_topic="dlq",
-        changes_topic="changes",
-        latest_topic="latest",
-        interactions_topic="interactions",
-    )
+    def handler(kind: str) -> BatchHandler:
+        return BatchHandler(
+            store=store(kind),
+            send_all=into_batches,
+            send_acked=into_batches,
+            metrics=ScorerMetrics(),
+            dlq_topic="dlq",
+            changes_topic="changes",
+            latest_topic="latest",
+            interactions_topic="interactions",
+        )
+
+    fenced, full_reads = handler("f"), handler("r")
+    full_reads.store = ReadingAllFences(full_reads.store.redis, prefix=full_reads.store.keys.prefix,
+                                        rules=rules)  # fmt: skip
+    fenced_ids = [f"gone{k}" for k in range(FENCES)]
+    for fenced_store in (fenced.store, full_reads.store):
+        await fenced_store.raise_fences("other", fenced_ids, datetime.fromtimestamp(now, UTC))
+
     try:
         figures = {
             "parse": await cpu_per_event(parse_only, records),
             "store": await cpu_per_event(apply_parsed, records, redis.config_resetstat),
         }
         figures |= await redis_per_event(redis, len(records) - BATCH)
-        figures["handler"] = await cpu_per_event(handler.handle, records)
+        figures["handler"] = await cpu_per_event(handler("h").handle, records)
+        gc.unfreeze()
+        figures["fenced"] = await cpu_per_event(fenced.handle, records)
+        gc.unfreeze()
+        figures["full_reads"] = await cpu_per_event(full_reads.handle, records[:FULL_READ_EVENTS])
         return figures
     finally:
         gc.unfreeze()
@@ -176,6 +205,11 @@ def main() -> None:
         f"  Redis's own time per event under the store stage: {scripts:.1f} µs in the scripts "
         f"(apply per event, rank per batch), {inside:.1f} µs of it in the commands they call, "
         f"{scripts - inside:.1f} µs running Lua (script call, decoding, formatting numbers)"
+    )
+    print(
+        f"  fenced   the handler with {FENCES:,} fences up      {median['fenced']:6.1f} µs "
+        f"({median['fenced'] / median['handler']:.2f}x the handler; every batch reading them "
+        f"all: {median['full_reads']:.1f} µs, {median['full_reads'] / median['handler']:.2f}x)"
     )
     beyond = median["handler"] - median["store"]
     print(

@@ -76,7 +76,8 @@ class BatchHandler:
             segment = parsed.segment()
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
-                await self._erase(segment.request, parsed.fences)
+                merged = await self._erase(segment.request)
+                parsed.fences = {**parsed.fences, **merged}  # the store's own stays as it is
                 segment = parsed.segment()
                 await self._score(segment, len(records))
         for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
@@ -109,18 +110,19 @@ class BatchHandler:
         for published in publishing:
             await published  # never raises: _publish retries until the producer has them
 
-    async def _erase(self, request: ErasureRequest, fences: Fences) -> None:
+    async def _erase(self, request: ErasureRequest) -> Fences:
         """Erase the candidate again where its erasure request is in its partition: what the
         events before it (in flight during the DELETE, scored before a batch saw its fence) put
         back in Redis goes, and the erasure's records (acknowledged) follow theirs, the sequence
         past any they had. Ids those events merged into it are fenced and get requests of their
-        own, behind their own events. Then its fence is marked reached."""
+        own, behind their own events (their fences are returned: the rest of the batch keeps
+        to them). Then its fence is marked reached."""
         tenant, candidate = request.tenantId, request.candidateId
         now = self.clock()  # the merged ids' fences and requests (the candidate's is the DELETE's)
         erasure: Erasure = await self._retrying(
             "redis", lambda: self.store.erase(tenant, candidate, fence_at=now)
         )
-        fences.update((fence_id(tenant, m), now.timestamp()) for m in erasure.merged_ids)
+        fences = {fence_id(tenant, m): now.timestamp() for m in erasure.merged_ids}
         records = self._erasure_records(request, erasure, now)
         await self._retrying("kafka", lambda: self.send_acked(records))
         await self._retrying("redis", lambda: self.store.erasure_published(erasure))
@@ -134,6 +136,7 @@ class BatchHandler:
         }
         fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
+        return fences
 
     def _erasure_records(
         self, request: ErasureRequest, erasure: Erasure, now: datetime
@@ -314,11 +317,12 @@ def _fenced(interaction: Interaction, fences: Fences) -> bool:
     """Whether the interaction was received before an erasure of its candidate or, for an
     identify or alias, of the id it would fold in (sent after the erasure, it is scored)."""
     tenant = interaction.tenantId
-    ids = [candidate_of(interaction)]
-    if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
-        ids.append(source)
     received = epoch(interaction.receivedAt)
-    return any(received <= fences.get(fence_id(tenant, cand), -math.inf) for cand in ids)
+    if received <= fences.get(fence_id(tenant, candidate_of(interaction)), -math.inf):
+        return True
+    if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
+        return received <= fences.get(fence_id(tenant, source), -math.inf)
+    return False
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

@@ -16,15 +16,21 @@ fence is dropped ``REACHED_SECONDS`` later (so a batch replayed after a crash is
 never reached (its ``DELETE`` failed and was not retried) after ``FENCE_SECONDS``. A later
 ``DELETE`` of the same id raises its fence again with its own instant.
 
-The fences hash is one key (one cluster slot); its scripts touch only it.
+The fences hash is one key (one cluster slot); its scripts touch only it. Every write also sets
+its field ``#`` to a new random change token, so a reader (``FenceCache``) re-reads the hash only
+when it changed or one of the fences it holds is past its time, and otherwise checks the token
+alone (one ``HGET``): after a bulk erasure the hash holds many thousands of fences for an hour,
+and reading and parsing them all for every batch would slow the scorer down several times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -36,9 +42,12 @@ from engagement.store_scripts import lua_source, text
 FENCE_SECONDS = 7 * 86400  # how long a fence holds without its request reaching the scorer
 REACHED_SECONDS = 3600  # how long a fence holds once the scorer reached its request (replays)
 
+TOKEN = "#"  # the field holding the hash's change token (a fence id is a hex digest)
+
 Fences = dict[str, float]  # fence id -> requestedAt (epoch seconds): withhold what came before
 
 
+@lru_cache(maxsize=16_384)  # the scorer asks for every event while fences are up
 def fence_id(tenant_id: str, candidate_id: str) -> str:
     """The fence's field name: a digest of tenant and id (the fences hash names no one)."""
     raw = f"{tenant_id}\x1f{candidate_id}".encode()
@@ -56,26 +65,61 @@ async def raise_fences(
     stamp = format_time(requested_at)
     fields = [part for cand in candidate_ids for part in (fence_id(tenant_id, cand), stamp)]
     if fields:
-        await redis.hset(keys.erasing, items=fields)
+        await redis.hset(keys.erasing, items=[*fields, TOKEN, new_token()])
 
 
 async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
     """The fences up at ``now``; the ones past their time are dropped (and removed)."""
-    stored = await redis.hgetall(keys.erasing)
-    if not stored:
-        return {}
+    return (await _read(redis, keys, now))[0]
+
+
+class FenceCache:
+    """The fences up at each instant asked, as ``live_fences`` gives them, with the hash read in
+    full only when its change token moved (a DELETE raised a fence, the scorer reached one, one
+    was dropped) or a fence read last time is past its time by now; else one ``HGET``."""
+
+    def __init__(self) -> None:
+        self._token: str | None = None  # None: read in full next time (no hash, or no token)
+        self._fences: Fences = {}
+        self._until = -math.inf  # the instant the first of them is past its time
+
+    async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
+        """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
+        token = self._token
+        if token is not None and now <= self._until:
+            current = await redis.hget(keys.erasing, TOKEN)
+            if current is not None and text(current) == token:
+                return self._fences
+        self._fences, self._token, self._until = await _read(redis, keys, now)
+        return self._fences
+
+
+async def _read(
+    redis: aioredis.Redis, keys: KeyLayout, now: float
+) -> tuple[Fences, str | None, float]:
+    """(the fences up at ``now``, the change token read with them, the instant the first of them
+    is past its time); the ones past their time already are dropped (and removed)."""
+    stored = {text(k): text(v) for k, v in (await redis.hgetall(keys.erasing)).items()}
+    token = stored.pop(TOKEN, None)
     live: Fences = {}
+    until = math.inf
     dropped: list[str] = []
-    for field, value in stored.items():
-        fid, stamp = text(field), text(value)
+    for fid, stamp in stored.items():
         requested, reached = _instants(stamp)
         if now - reached > REACHED_SECONDS or now - requested > FENCE_SECONDS:
             dropped += [fid, stamp]
         else:
             live[fid] = requested
-    if dropped:  # unless a DELETE raised one again meanwhile
-        await _script(redis, "fence_drop")(keys=[keys.erasing], args=dropped)
-    return live
+            until = min(until, reached + REACHED_SECONDS, requested + FENCE_SECONDS)
+    if dropped:  # unless a DELETE raised one again meanwhile; the token moves: read again next
+        await _script(redis, "fence_drop")(keys=[keys.erasing], args=[new_token(), *dropped])
+    return live, token, until
+
+
+def new_token() -> str:
+    """A new change token of the fences hash (random: a hash deleted and written again never
+    repeats one)."""
+    return secrets.token_hex(8)
 
 
 async def reach_fence(
@@ -89,7 +133,7 @@ async def reach_fence(
     """Mark the id's fence of ``requested_at`` reached at ``now`` (kept if raised again)."""
     fid, stamp = fence_id(tenant_id, candidate_id), format_time(requested_at)
     await _script(redis, "fence_reach")(
-        keys=[keys.erasing], args=[fid, stamp, f"{stamp} {format_time(now)}"]
+        keys=[keys.erasing], args=[fid, stamp, f"{stamp} {format_time(now)}", new_token()]
     )
 
 

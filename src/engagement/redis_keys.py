@@ -35,7 +35,8 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
 
 Global: ``Ptenants`` (set of tenant ids) and ``Perasing`` (hash: the erasure fences,
 ``engagement.erasure_fence``: a digest of ``T`` and ``C`` → the request's ``requestedAt``, from
-``DELETE`` until an hour after the scorer reached C's erasure request; no id in it).
+``DELETE`` until an hour after the scorer reached C's erasure request; no id in it; field ``#``:
+its change token, set anew by every write).
 
 Reading the tier sets (h = half-life, ``bound(s, t) = rank_bound(s, t, scale, h)``):
 

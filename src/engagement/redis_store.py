@@ -88,6 +88,7 @@ class ScoreStore:
         self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
         self._window = repr(float(dedupe_window_seconds))
         self._tier_number = {name: k + 1 for k, name in enumerate(rules.tier_names)}  # Lua's
+        self._fences = erasure_fence.FenceCache()
 
     async def apply_batch(
         self,
@@ -329,8 +330,9 @@ class ScoreStore:
         )
 
     async def fences(self, now: float) -> erasure_fence.Fences:
-        """The erasure fences up at ``now``: fence id -> the instant up to which it withholds."""
-        return await erasure_fence.live_fences(self.redis, self.keys, now)
+        """The erasure fences up at ``now``: fence id -> the instant up to which it withholds
+        (read in full only when they changed: ``erasure_fence.FenceCache``; do not modify it)."""
+        return await self._fences.live(self.redis, self.keys, now)
 
     async def reach_fence(
         self, tenant_id: str, candidate_id: str, requested_at: datetime, now: datetime

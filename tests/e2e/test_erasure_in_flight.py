@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 
+from engagement.erasure_fence import TOKEN
 from engagement.redis_keys import KeyLayout
 from tests.e2e.test_scoring_pipeline import _assert_exact, _events, _raw_reached, _score_reached
 from tests.integration.scorer.harness import start_scorer
@@ -30,11 +31,14 @@ def pipeline(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator
 
 
 def client_fences(pipeline: Pipeline) -> dict[bytes, bytes]:
+    """The fences in Redis (without the hash's change token)."""
     client = redis.Redis.from_url(pipeline.redis_url)
     try:
-        return client.hgetall(KeyLayout(pipeline.redis_prefix).erasing)  # type: ignore[return-value]
+        stored: dict[bytes, bytes] = client.hgetall(KeyLayout(pipeline.redis_prefix).erasing)  # type: ignore[assignment]
     finally:
         client.close()
+    stored.pop(TOKEN.encode(), None)
+    return stored
 
 
 def _wait_erased(pipeline: Pipeline, n: int) -> None:

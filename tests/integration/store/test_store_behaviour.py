@@ -220,6 +220,39 @@ async def test_an_erasure_fence_goes_after_its_own_request_was_reached_or_never_
     assert not [part for item in stored.items() for part in item if b"u1" in part]
 
 
+async def test_the_scorer_reads_the_erasure_fences_in_full_only_once_they_changed(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a scorer's store and the ingest's, on the same Redis, and a fence raised by a DELETE
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(T0 + seconds, UTC)
+
+    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    u1, u2, planted = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "p")
+    erasing = f"{redis_prefix}erasing"
+    assert await store.fences(T0) == {}
+    await ingest.raise_fences("acme", ["u1"], at(0))
+    seen = await store.fences(T0 + 1)
+    assert seen == {u1: T0}
+    # when a field changes without its change token (no writer of this module did it)
+    await redis_client.hset(erasing, planted, "2026-01-01T00:00:00Z")  # type: ignore[misc]
+    # then the scorer keeps what it read: it asked for the token only, not for the fences
+    assert await store.fences(T0 + 2) is seen
+    # and a DELETE, a reached request or a fence past its time makes it read them all again
+    await ingest.raise_fences("acme", ["u2"], at(3))
+    assert await store.fences(T0 + 4) == {u1: T0, u2: T0 + 3, planted: 1767225600.0}
+    await store.reach_fence("acme", "u1", at(0), at(5))
+    await redis_client.hdel(erasing, planted)  # type: ignore[misc]
+    assert await store.fences(T0 + 6) == {u1: T0, u2: T0 + 3}
+    assert await store.fences(T0 + 5 + REACHED_SECONDS + 1) == {u2: T0 + 3}
+    # and a hash without a token (written before tokens, or by hand) is read in full each time
+    await redis_client.delete(erasing)
+    await redis_client.hset(erasing, u1, "2026-01-01T00:00:00Z")  # type: ignore[misc]
+    assert await store.fences(T0) == {u1: 1767225600.0}
+    await redis_client.hset(erasing, u2, "2026-01-01T00:00:00Z")  # type: ignore[misc]
+    assert await store.fences(T0) == {u1: 1767225600.0, u2: 1767225600.0}
+
+
 async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
     store: ScoreStore,
 ) -> None:
