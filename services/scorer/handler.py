@@ -77,7 +77,7 @@ class BatchHandler:
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
                 merged = await self._erase(segment.request)
-                parsed.fences = {**parsed.fences, **merged}  # the store's own stays as it is
+                parsed.fences = _with(parsed.fences, merged)  # the store's own stays as it is
                 segment = parsed.segment()
                 await self._score(segment, len(records))
         for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
@@ -266,8 +266,8 @@ class BatchHandler:
 class ParsedBatch:
     """A batch's records parsed as they are taken (the store takes them as it sends commands), in
     segments that each end at an erasure request or with the batch: the bad ones are ``bad``,
-    the interactions an erasure fence holds back (``fences``: ``erasure_fence.live_fences``)
-    ``withheld``."""
+    the interactions an erasure fence holds back (``fences``: ``ScoreStore.fences``, not to be
+    modified) ``withheld``."""
 
     def __init__(self, records: Sequence[RawRecord], fences: Fences | None = None) -> None:
         self._records = iter(records)
@@ -311,6 +311,11 @@ class Segment:
                 self.request = parsed
                 break
         self._ended = True
+
+
+def _with(fences: Fences, more: Fences) -> Fences:
+    """A copy of ``fences`` with ``more`` (an id in both keeps its later instant)."""
+    return fences | {fid: max(at, fences.get(fid, at)) for fid, at in more.items()}
 
 
 def _fenced(interaction: Interaction, fences: Fences) -> bool:

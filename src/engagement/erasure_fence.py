@@ -7,7 +7,7 @@ anything the ``DELETE`` raises a fence for the candidate and for each id merged 
 of the global hash ``Perasing`` (``KeyLayout.erasing``) whose name is a digest of tenant and id (no
 id is kept) and whose value is its erasure request's ``requestedAt``.
 
-The scorer reads the fences once per batch and withholds every event of a fenced id received at
+The scorer checks the fences once per batch and withholds every event of a fenced id received at
 or before the fence's ``requestedAt`` (outcome ``erasing``: counted, not scored, no record);
 events received after it, sent after the ``DELETE``, are scored as usual, in whatever partition
 and order they come. When the scorer reaches the id's erasure request it erases the id again
@@ -17,10 +17,11 @@ never reached (its ``DELETE`` failed and was not retried) after ``FENCE_SECONDS`
 ``DELETE`` of the same id raises its fence again with its own instant.
 
 The fences hash is one key (one cluster slot); its scripts touch only it. Every write also sets
-its field ``#`` to a new random change token, so a reader (``FenceCache``) re-reads the hash only
-when it changed or one of the fences it holds is past its time, and otherwise checks the token
-alone (one ``HGET``): after a bulk erasure the hash holds many thousands of fences for an hour,
-and reading and parsing them all for every batch would slow the scorer down several times.
+its field ``#`` to a new random change token, so a reader (``FenceCache``) re-reads the hash when
+it changed, when one of the fences it holds is past its time and every ``FULL_READ_SECONDS``, and
+otherwise checks the token and the size alone: after a bulk erasure the hash holds many
+thousands of fences for an hour, and reading and parsing them all for every batch would slow the
+scorer down about twice.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from engagement.store_scripts import lua_source, text
 
 FENCE_SECONDS = 7 * 86400  # how long a fence holds without its request reaching the scorer
 REACHED_SECONDS = 3600  # how long a fence holds once the scorer reached its request (replays)
+FULL_READ_SECONDS = 10.0  # FenceCache reads the hash in full at least this often
 
 TOKEN = "#"  # the field holding the hash's change token (a fence id is a hex digest)
 
@@ -75,31 +77,46 @@ async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fen
 
 class FenceCache:
     """The fences up at each instant asked, as ``live_fences`` gives them, with the hash read in
-    full only when its change token moved (a DELETE raised a fence, the scorer reached one, one
-    was dropped) or a fence read last time is past its time by now; else one ``HGET``."""
+    full only when needed; else one round trip for its change token and size.
+
+    It is read in full when the token or the number of fields moved (a DELETE raised a fence, the
+    scorer reached one, one was dropped), when a fence read last time is past its time by now, and
+    at least every ``FULL_READ_SECONDS`` (a writer that does not set the token, one of a release
+    before it during a rolling upgrade, is seen by then: it adds a field, seen at once, or raises
+    an existing fence again with a later instant). A hash without a token is read in full each
+    time."""
 
     def __init__(self) -> None:
         self._token: str | None = None  # None: read in full next time (no hash, or no token)
+        self._fields = 0  # how many fields the hash had, the token's included
         self._fences: Fences = {}
         self._until = -math.inf  # the instant the first of them is past its time
+        self._read_at = -math.inf
 
     async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
         """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
         token = self._token
-        if token is not None and now <= self._until:
-            current = await redis.hget(keys.erasing, TOKEN)
-            if current is not None and text(current) == token:
+        fresh = now <= self._until and now - self._read_at < FULL_READ_SECONDS
+        if token is not None and fresh:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.hget(keys.erasing, TOKEN)
+                pipe.hlen(keys.erasing)
+                current, fields = await pipe.execute()
+            if current is not None and text(current) == token and fields == self._fields:
                 return self._fences
-        self._fences, self._token, self._until = await _read(redis, keys, now)
+        self._fences, self._token, self._fields, self._until = await _read(redis, keys, now)
+        self._read_at = now
         return self._fences
 
 
 async def _read(
     redis: aioredis.Redis, keys: KeyLayout, now: float
-) -> tuple[Fences, str | None, float]:
-    """(the fences up at ``now``, the change token read with them, the instant the first of them
-    is past its time); the ones past their time already are dropped (and removed)."""
+) -> tuple[Fences, str | None, int, float]:
+    """(the fences up at ``now``, the change token read with them, the hash's number of fields,
+    the instant the first of them is past its time); the ones past their time already are dropped
+    (and removed)."""
     stored = {text(k): text(v) for k, v in (await redis.hgetall(keys.erasing)).items()}
+    fields = len(stored)
     token = stored.pop(TOKEN, None)
     live: Fences = {}
     until = math.inf
@@ -113,7 +130,7 @@ async def _read(
             until = min(until, reached + REACHED_SECONDS, requested + FENCE_SECONDS)
     if dropped:  # unless a DELETE raised one again meanwhile; the token moves: read again next
         await _script(redis, "fence_drop")(keys=[keys.erasing], args=[new_token(), *dropped])
-    return live, token, until
+    return live, token, fields, until
 
 
 def new_token() -> str:

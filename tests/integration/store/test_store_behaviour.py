@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.erasure_fence import FENCE_SECONDS, REACHED_SECONDS, fence_id
+from engagement.cloudevents import format_time
+from engagement.erasure_fence import FENCE_SECONDS, FULL_READ_SECONDS, REACHED_SECONDS, fence_id
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
@@ -228,29 +229,34 @@ async def test_the_scorer_reads_the_erasure_fences_in_full_only_once_they_change
         return datetime.fromtimestamp(T0 + seconds, UTC)
 
     ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
-    u1, u2, planted = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "p")
+    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
     erasing = f"{redis_prefix}erasing"
     assert await store.fences(T0) == {}
     await ingest.raise_fences("acme", ["u1"], at(0))
     seen = await store.fences(T0 + 1)
     assert seen == {u1: T0}
-    # when a field changes without its change token (no writer of this module did it)
-    await redis_client.hset(erasing, planted, "2026-01-01T00:00:00Z")  # type: ignore[misc]
-    # then the scorer keeps what it read: it asked for the token only, not for the fences
-    assert await store.fences(T0 + 2) is seen
+    # when a fence is raised again without the change token (as a writer of a release before it
+    # did, during a rolling upgrade)
+    await redis_client.hset(erasing, u1, format_time(at(2)))  # type: ignore[misc]
+    # then the scorer keeps what it read (it asked for the token and the size only) for at most
+    # FULL_READ_SECONDS, and a fence added that way is seen at once (the size moved)
+    assert await store.fences(T0 + 3) is seen
+    assert await store.fences(T0 + 1 + FULL_READ_SECONDS) == {u1: T0 + 2}
+    await redis_client.hset(erasing, u3, format_time(at(12)))  # type: ignore[misc]
+    assert await store.fences(T0 + 13) == {u1: T0 + 2, u3: T0 + 12}
     # and a DELETE, a reached request or a fence past its time makes it read them all again
-    await ingest.raise_fences("acme", ["u2"], at(3))
-    assert await store.fences(T0 + 4) == {u1: T0, u2: T0 + 3, planted: 1767225600.0}
-    await store.reach_fence("acme", "u1", at(0), at(5))
-    await redis_client.hdel(erasing, planted)  # type: ignore[misc]
-    assert await store.fences(T0 + 6) == {u1: T0, u2: T0 + 3}
-    assert await store.fences(T0 + 5 + REACHED_SECONDS + 1) == {u2: T0 + 3}
-    # and a hash without a token (written before tokens, or by hand) is read in full each time
+    await ingest.raise_fences("acme", ["u2"], at(14))
+    assert await store.fences(T0 + 15) == {u1: T0 + 2, u2: T0 + 14, u3: T0 + 12}
+    await store.reach_fence("acme", "u1", at(2), at(16))
+    await redis_client.hset(erasing, u3, format_time(at(13)))  # type: ignore[misc]
+    assert await store.fences(T0 + 17) == {u1: T0 + 2, u2: T0 + 14, u3: T0 + 13}
+    assert await store.fences(T0 + 16 + REACHED_SECONDS + 1) == {u2: T0 + 14, u3: T0 + 13}
+    # and a hash without a token is read in full each time
     await redis_client.delete(erasing)
-    await redis_client.hset(erasing, u1, "2026-01-01T00:00:00Z")  # type: ignore[misc]
-    assert await store.fences(T0) == {u1: 1767225600.0}
-    await redis_client.hset(erasing, u2, "2026-01-01T00:00:00Z")  # type: ignore[misc]
-    assert await store.fences(T0) == {u1: 1767225600.0, u2: 1767225600.0}
+    await redis_client.hset(erasing, u1, format_time(at(0)))  # type: ignore[misc]
+    assert await store.fences(T0 + 1) == {u1: T0}
+    await redis_client.hset(erasing, u1, format_time(at(1)))  # type: ignore[misc]
+    assert await store.fences(T0 + 2) == {u1: T0 + 1}
 
 
 async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
