@@ -64,6 +64,18 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise AssertionError("ingest --workers 2 did not become ready")
 
 
+def _sent(url: str, event: dict[str, object]) -> httpx.Response:
+    """POST ``event``, again while the process that took it answers 503 (/readyz answered for one
+    process: the other may still be connecting its Kafka producer, and says so with a 503 that a
+    client retries)."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.post(url, json=event, headers=basic(WRITE_KEY))
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
 def _tracked(metrics: str) -> float:
     """Requests answered by /v1/track (200), summed over the exposition's samples."""
     pattern = r'^engagement_ingest_requests_total\{endpoint="/v1/track",status="200"\} (\S+)$'
@@ -73,7 +85,7 @@ def _tracked(metrics: str) -> float:
 def test_each_process_scrapes_the_totals_of_all_processes(two_workers: str) -> None:
     event = {"type": "track", "event": "Job Viewed", "anonymousId": "a1", "properties": {}}
     for _ in range(REQUESTS):  # a new connection each: the kernel spreads them over both processes
-        response = httpx.post(f"{two_workers}/v1/track", json=event, headers=basic(WRITE_KEY))
+        response = _sent(f"{two_workers}/v1/track", event)
         assert response.status_code == 200
     seen = set()
     for _ in range(SCRAPES):  # new connections again: the scrapes reach both processes too
