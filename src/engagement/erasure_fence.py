@@ -17,11 +17,12 @@ never reached (its ``DELETE`` failed and was not retried) after ``FENCE_SECONDS`
 ``DELETE`` of the same id raises its fence again with its own instant.
 
 The fences hash is one key (one cluster slot); its scripts touch only it. Every write also sets
-its field ``#`` to a new random change token, so a reader (``FenceCache``) re-reads the hash when
-it changed, when one of the fences it holds is past its time and every ``FULL_READ_SECONDS``, and
-otherwise checks the token and the size alone: after a bulk erasure the hash holds many
-thousands of fences for an hour, and reading and parsing them all for every batch would slow the
-scorer down about twice.
+its field ``#`` to a new random change token, so a reader (``FenceCache``) re-reads the hash only
+when another writer changed it, and at least every ``FULL_READ_SECONDS``; otherwise it checks the
+token and the size alone, and applies its own writes (the fences past their time it drops, the
+ones it marks reached) to what it holds. After a bulk erasure the hash holds many thousands of
+fences for an hour, and reading and parsing them all for every batch would slow the scorer down
+about twice.
 """
 
 from __future__ import annotations
@@ -72,71 +73,7 @@ async def raise_fences(
 
 async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
     """The fences up at ``now``; the ones past their time are dropped (and removed)."""
-    return (await _read(redis, keys, now))[0]
-
-
-class FenceCache:
-    """The fences up at each instant asked, as ``live_fences`` gives them, with the hash read in
-    full only when needed; else one round trip for its change token and size.
-
-    It is read in full when the token or the number of fields moved (a DELETE raised a fence, the
-    scorer reached one, one was dropped), when a fence read last time is past its time by now, and
-    at least every ``FULL_READ_SECONDS`` (a writer that does not set the token, one of a release
-    before it during a rolling upgrade, is seen by then: it adds a field, seen at once, or raises
-    an existing fence again with a later instant). A hash without a token is read in full each
-    time."""
-
-    def __init__(self) -> None:
-        self._token: str | None = None  # None: read in full next time (no hash, or no token)
-        self._fields = 0  # how many fields the hash had, the token's included
-        self._fences: Fences = {}
-        self._until = -math.inf  # the instant the first of them is past its time
-        self._read_at = -math.inf
-
-    async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
-        """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
-        token = self._token
-        fresh = now <= self._until and now - self._read_at < FULL_READ_SECONDS
-        if token is not None and fresh:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.hget(keys.erasing, TOKEN)
-                pipe.hlen(keys.erasing)
-                current, fields = await pipe.execute()
-            if current is not None and text(current) == token and fields == self._fields:
-                return self._fences
-        self._fences, self._token, self._fields, self._until = await _read(redis, keys, now)
-        self._read_at = now
-        return self._fences
-
-
-async def _read(
-    redis: aioredis.Redis, keys: KeyLayout, now: float
-) -> tuple[Fences, str | None, int, float]:
-    """(the fences up at ``now``, the change token read with them, the hash's number of fields,
-    the instant the first of them is past its time); the ones past their time already are dropped
-    (and removed)."""
-    stored = {text(k): text(v) for k, v in (await redis.hgetall(keys.erasing)).items()}
-    fields = len(stored)
-    token = stored.pop(TOKEN, None)
-    live: Fences = {}
-    until = math.inf
-    dropped: list[str] = []
-    for fid, stamp in stored.items():
-        requested, reached = _instants(stamp)
-        if now - reached > REACHED_SECONDS or now - requested > FENCE_SECONDS:
-            dropped += [fid, stamp]
-        else:
-            live[fid] = requested
-            until = min(until, reached + REACHED_SECONDS, requested + FENCE_SECONDS)
-    if dropped:  # unless a DELETE raised one again meanwhile; the token moves: read again next
-        await _script(redis, "fence_drop")(keys=[keys.erasing], args=[new_token(), *dropped])
-    return live, token, fields, until
-
-
-def new_token() -> str:
-    """A new change token of the fences hash (random: a hash deleted and written again never
-    repeats one)."""
-    return secrets.token_hex(8)
+    return await FenceCache().live(redis, keys, now)
 
 
 async def reach_fence(
@@ -148,10 +85,115 @@ async def reach_fence(
     now: datetime,
 ) -> None:
     """Mark the id's fence of ``requested_at`` reached at ``now`` (kept if raised again)."""
-    fid, stamp = fence_id(tenant_id, candidate_id), format_time(requested_at)
-    await _script(redis, "fence_reach")(
-        keys=[keys.erasing], args=[fid, stamp, f"{stamp} {format_time(now)}", new_token()]
+    await FenceCache().reach(redis, keys, tenant_id, candidate_id, requested_at, now)
+
+
+Times = dict[str, tuple[str, float, float]]  # fence id -> (its value, requestedAt, reachedAt)
+
+
+class FenceCache:
+    """The fences up at each instant asked, as a full read of the hash gives them, with the hash
+    read in full only when needed; else one round trip for its change token and size.
+
+    It is read in full when the token or the number of fields moved (a DELETE raised a fence, a
+    fence was dropped or reached by another scorer), and at least every ``FULL_READ_SECONDS`` (a
+    writer that does not set the token, one of a release before it during a rolling upgrade, is
+    seen by then: it adds a field, seen at once, or raises an existing fence again with a later
+    instant). A hash without a token is read in full each time. Its own writes keep it current
+    without a read when the token they replace is the one it holds (nobody else wrote since):
+    the fences past their time are dropped from what it holds and from the hash, and a fence it
+    marks reached is updated in both."""
+
+    def __init__(self) -> None:
+        self._token: str | None = None  # None: read in full next time (no hash, or no token)
+        self._fields = 0  # how many fields the hash had, the token's included
+        self._fences: Fences = {}
+        self._times: Times = {}
+        self._until = math.inf  # the instant the first of them is past its time
+        self._read_at = -math.inf
+
+    async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
+        """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
+        if self._token is not None and now - self._read_at < FULL_READ_SECONDS:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.hget(keys.erasing, TOKEN)
+                pipe.hlen(keys.erasing)
+                current, fields = await pipe.execute()
+            if current is not None and text(current) == self._token and fields == self._fields:
+                await self._drop_past(redis, keys, now)
+                return self._fences
+        stored = {text(k): text(v) for k, v in (await redis.hgetall(keys.erasing)).items()}
+        self._fields = len(stored)
+        self._token = stored.pop(TOKEN, None)
+        self._times = {fid: (stamp, *_instants(stamp)) for fid, stamp in stored.items()}
+        self._fences = {fid: requested for fid, (_, requested, _) in self._times.items()}
+        self._until = _first_end(self._times)
+        self._read_at = now
+        await self._drop_past(redis, keys, now)
+        return self._fences
+
+    async def reach(
+        self,
+        redis: aioredis.Redis,
+        keys: KeyLayout,
+        tenant_id: str,
+        candidate_id: str,
+        requested_at: datetime,
+        now: datetime,
+    ) -> None:
+        """Mark the id's fence of ``requested_at`` reached at ``now`` (kept if raised again)."""
+        fid, stamp = fence_id(tenant_id, candidate_id), format_time(requested_at)
+        value, token = f"{stamp} {format_time(now)}", new_token()
+        done = await _script(redis, "fence_reach")(
+            keys=[keys.erasing], args=[fid, stamp, value, token, self._token or ""]
+        )
+        if done == 1 and fid in self._times:
+            self._token = token
+            self._times[fid] = (value, *_instants(value))
+            self._until = min(self._until, now.timestamp() + REACHED_SECONDS)
+        elif done != -1:  # written, over someone else's write: read it all next time
+            self._token = None
+
+    async def _drop_past(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> None:
+        """Drop the fences past their time from those held and from the hash (unless raised
+        again meanwhile)."""
+        if now <= self._until:
+            return
+        past = {
+            fid
+            for fid, (_, requested, reached) in self._times.items()
+            if now - reached > REACHED_SECONDS or now - requested > FENCE_SECONDS
+        }
+        pairs = [part for fid in past for part in (fid, self._times[fid][0])]
+        self._fences = {fid: at for fid, at in self._fences.items() if fid not in past}
+        for fid in past:
+            del self._times[fid]
+        self._until = _first_end(self._times)
+        if not pairs:
+            return
+        token = new_token()
+        current, left = await _script(redis, "fence_drop")(
+            keys=[keys.erasing], args=[self._token or "", token, *pairs]
+        )
+        if current == 1:  # nobody else wrote since: what it holds is the hash
+            self._token, self._fields = (token if left else None), left
+        else:
+            self._token = None
+
+
+def _first_end(times: Times) -> float:
+    """The instant the first of these fences is past its time (inf: none)."""
+    ends = (
+        min(reached + REACHED_SECONDS, requested + FENCE_SECONDS)
+        for _, requested, reached in times.values()
     )
+    return min(ends, default=math.inf)
+
+
+def new_token() -> str:
+    """A new change token of the fences hash (random: a hash deleted and written again never
+    repeats one)."""
+    return secrets.token_hex(8)
 
 
 def _instants(stamp: str) -> tuple[float, float]:

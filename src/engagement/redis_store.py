@@ -338,9 +338,7 @@ class ScoreStore:
         self, tenant_id: str, candidate_id: str, requested_at: datetime, now: datetime
     ) -> None:
         """The scorer reached the id's erasure request of ``requested_at``: its fence goes soon."""
-        await erasure_fence.reach_fence(
-            self.redis, self.keys, tenant_id, candidate_id, requested_at, now
-        )
+        await self._fences.reach(self.redis, self.keys, tenant_id, candidate_id, requested_at, now)
 
     async def get_candidate(
         self, tenant_id: str, candidate_id: str, now: float

@@ -244,19 +244,48 @@ async def test_the_scorer_reads_the_erasure_fences_in_full_only_once_they_change
     assert await store.fences(T0 + 1 + FULL_READ_SECONDS) == {u1: T0 + 2}
     await redis_client.hset(erasing, u3, format_time(at(12)))  # type: ignore[misc]
     assert await store.fences(T0 + 13) == {u1: T0 + 2, u3: T0 + 12}
-    # and a DELETE, a reached request or a fence past its time makes it read them all again
+    # and a DELETE makes it read them all again, and a fence past its time goes from the hash too
     await ingest.raise_fences("acme", ["u2"], at(14))
     assert await store.fences(T0 + 15) == {u1: T0 + 2, u2: T0 + 14, u3: T0 + 12}
     await store.reach_fence("acme", "u1", at(2), at(16))
-    await redis_client.hset(erasing, u3, format_time(at(13)))  # type: ignore[misc]
-    assert await store.fences(T0 + 17) == {u1: T0 + 2, u2: T0 + 14, u3: T0 + 13}
-    assert await store.fences(T0 + 16 + REACHED_SECONDS + 1) == {u2: T0 + 14, u3: T0 + 13}
+    assert await store.fences(T0 + 16 + REACHED_SECONDS + 1) == {u2: T0 + 14, u3: T0 + 12}
+    assert not await redis_client.hexists(erasing, u1)  # type: ignore[misc]
     # and a hash without a token is read in full each time
     await redis_client.delete(erasing)
     await redis_client.hset(erasing, u1, format_time(at(0)))  # type: ignore[misc]
     assert await store.fences(T0 + 1) == {u1: T0}
     await redis_client.hset(erasing, u1, format_time(at(1)))  # type: ignore[misc]
     assert await store.fences(T0 + 2) == {u1: T0 + 1}
+
+
+async def test_the_scorers_own_fence_writes_keep_what_it_read_current_without_a_read(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given fences read by the scorer: u2 raised a week ago, u1 ten seconds later, u3 since
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(T0 + seconds, UTC)
+
+    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
+    erasing = f"{redis_prefix}erasing"
+    await ingest.raise_fences("acme", ["u2"], at(0))
+    await ingest.raise_fences("acme", ["u1"], at(10))
+    await ingest.raise_fences("acme", ["u3"], at(FENCE_SECONDS - 10))
+    week = T0 + FENCE_SECONDS
+    assert await store.fences(week - 5) == {u1: T0 + 10, u2: T0, u3: week - 10}
+    # and a change to u3 that only a full read would see (no change token)
+    await redis_client.hset(erasing, u3, format_time(at(FENCE_SECONDS - 9)))  # type: ignore[misc]
+    # when the scorer reaches u1's request, and u2 is past its time a moment later
+    await store.reach_fence("acme", "u1", at(10), at(FENCE_SECONDS - 4))
+    assert await store.fences(week - 3) == {u1: T0 + 10, u2: T0, u3: week - 10}
+    # then u2 goes from what it holds and from the hash, u1 is marked reached in both, and
+    # none of it took a full read (u3's change is not seen yet)
+    assert await store.fences(week + 1) == {u1: T0 + 10, u3: week - 10}
+    assert not await redis_client.hexists(erasing, u2)  # type: ignore[misc]
+    stored = await redis_client.hget(erasing, u1)  # type: ignore[misc]
+    assert stored == f"{format_time(at(10))} {format_time(at(FENCE_SECONDS - 4))}".encode()
+    # and the next full read, FULL_READ_SECONDS after the last, sees it
+    assert await store.fences(week - 5 + FULL_READ_SECONDS) == {u1: T0 + 10, u3: week - 9}
 
 
 async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
