@@ -99,10 +99,11 @@ class FenceCache:
     fence was dropped or reached by another scorer), and at least every ``FULL_READ_SECONDS`` (a
     writer that does not set the token, one of a release before it during a rolling upgrade, is
     seen by then: it adds a field, seen at once, or raises an existing fence again with a later
-    instant). A hash without a token is read in full each time. Its own writes keep it current
-    without a read when the token they replace is the one it holds (nobody else wrote since):
-    the fences past their time are dropped from what it holds and from the hash, and a fence it
-    marks reached is updated in both."""
+    instant), and when the clock went back. A hash without a token is read in full each time.
+    Its own writes keep it current without a read when the token they replace is the one it
+    holds and the hash has the size it holds (nobody else wrote since): the fences past their
+    time are dropped from what it holds and from the hash, and a fence it marks reached is
+    updated in both."""
 
     def __init__(self) -> None:
         self._token: str | None = None  # None: read in full next time (no hash, or no token)
@@ -114,7 +115,7 @@ class FenceCache:
 
     async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
         """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
-        if self._token is not None and now - self._read_at < FULL_READ_SECONDS:
+        if self._token is not None and 0 <= now - self._read_at < FULL_READ_SECONDS:
             async with redis.pipeline(transaction=False) as pipe:
                 pipe.hget(keys.erasing, TOKEN)
                 pipe.hlen(keys.erasing)
@@ -150,7 +151,7 @@ class FenceCache:
         if done == 1 and fid in self._times:
             self._token = token
             self._times[fid] = (value, *_instants(value))
-            self._until = min(self._until, now.timestamp() + REACHED_SECONDS)
+            self._until = min(self._until, self._times[fid][2] + REACHED_SECONDS)
         elif done != -1:  # written, over someone else's write: read it all next time
             self._token = None
 
@@ -173,7 +174,7 @@ class FenceCache:
             return
         token = new_token()
         current, left = await _script(redis, "fence_drop")(
-            keys=[keys.erasing], args=[self._token or "", token, *pairs]
+            keys=[keys.erasing], args=[self._token or "", token, self._fields, *pairs]
         )
         if current == 1:  # nobody else wrote since: what it holds is the hash
             self._token, self._fields = (token if left else None), left

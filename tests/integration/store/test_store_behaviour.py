@@ -284,8 +284,38 @@ async def test_the_scorers_own_fence_writes_keep_what_it_read_current_without_a_
     assert not await redis_client.hexists(erasing, u2)  # type: ignore[misc]
     stored = await redis_client.hget(erasing, u1)  # type: ignore[misc]
     assert stored == f"{format_time(at(10))} {format_time(at(FENCE_SECONDS - 4))}".encode()
+    assert await store.fences(week + 2) == {u1: T0 + 10, u3: week - 10}  # its drop kept it so
     # and the next full read, FULL_READ_SECONDS after the last, sees it
     assert await store.fences(week - 5 + FULL_READ_SECONDS) == {u1: T0 + 10, u3: week - 9}
+
+
+async def test_a_fence_write_by_another_between_the_scorers_read_and_its_own_is_seen_next(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given fences read by the scorer
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(T0 + seconds, UTC)
+
+    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
+    erasing = f"{redis_prefix}erasing"
+    await ingest.raise_fences("acme", ["u1", "u2"], at(0))
+    assert await store.fences(T0 + 1) == {u1: T0, u2: T0}
+    # when a DELETE raises u2 again (a new token, the same size) before the scorer reaches u1
+    await ingest.raise_fences("acme", ["u2"], at(2))
+    await store.reach_fence("acme", "u1", at(0), at(3))
+    # then its own write does not hide the other: the next batch reads the hash
+    assert await store.fences(T0 + 4) == {u1: T0, u2: T0 + 2}
+    # and when a writer of a release before the token adds a fence between the scorer's check
+    # and its drop of a fence past its time (here: the drop run by hand right after the add)
+    week = T0 + FENCE_SECONDS
+    u4 = fence_id("acme", "u4")
+    await ingest.raise_fences("acme", ["u4"], at(0))  # never reached: past its time at `week`
+    assert await store.fences(week - 1) == {u2: T0 + 2, u4: T0}
+    await redis_client.hset(erasing, u3, format_time(at(FENCE_SECONDS)))  # type: ignore[misc]
+    await store._fences._drop_past(redis_client, store.keys, week + 1)
+    # then the next batch sees it (the hash's size is not the one the scorer held)
+    assert await store.fences(week + 2) == {u2: T0 + 2, u3: week}
 
 
 async def test_tier_counts_and_leaderboard_agree_with_per_candidate_scores(
