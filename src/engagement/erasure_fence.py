@@ -76,18 +76,6 @@ async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fen
     return await FenceCache().live(redis, keys, now)
 
 
-async def reach_fence(
-    redis: aioredis.Redis,
-    keys: KeyLayout,
-    tenant_id: str,
-    candidate_id: str,
-    requested_at: datetime,
-    now: datetime,
-) -> None:
-    """Mark the id's fence of ``requested_at`` reached at ``now`` (kept if raised again)."""
-    await FenceCache().reach(redis, keys, tenant_id, candidate_id, requested_at, now)
-
-
 Times = dict[str, tuple[str, float, float]]  # fence id -> (its value, requestedAt, reachedAt)
 
 

@@ -24,6 +24,22 @@ H = RULES.half_life_seconds
 DAY = 86400.0
 
 
+def at(seconds: float) -> datetime:
+    """The instant ``seconds`` after T0."""
+    return datetime.fromtimestamp(T0 + seconds, UTC)
+
+
+@pytest.fixture
+def ingest(redis_client: aioredis.Redis, redis_prefix: str) -> ScoreStore:
+    """The ingest's store beside the scorer's (``store``): another writer of the fences."""
+    return ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+
+
+def fences_of(*candidates: str) -> list[str]:
+    """The fence ids of candidates of tenant acme."""
+    return [fence_id("acme", candidate) for candidate in candidates]
+
+
 async def test_replayed_event_does_not_change_score(store: ScoreStore) -> None:
     first = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
     replay = await store.apply_batch([interaction("m1", T0, event="Application Submitted")])
@@ -195,9 +211,6 @@ async def test_an_erasure_fence_goes_after_its_own_request_was_reached_or_never_
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     # given u1 and an id merged into it fenced by a DELETE, then u1 fenced again by another
-    def at(seconds: float) -> datetime:
-        return datetime.fromtimestamp(T0 + seconds, UTC)
-
     u1, x = fence_id("acme", "u1"), fence_id("acme", "anon:x")
     await store.raise_fences("acme", ["u1", "anon:x"], at(0))
     await store.raise_fences("acme", ["u1"], at(5))
@@ -222,14 +235,10 @@ async def test_an_erasure_fence_goes_after_its_own_request_was_reached_or_never_
 
 
 async def test_the_scorer_reads_the_erasure_fences_in_full_only_once_they_changed(
-    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str, ingest: ScoreStore
 ) -> None:
     # given a scorer's store and the ingest's, on the same Redis, and a fence raised by a DELETE
-    def at(seconds: float) -> datetime:
-        return datetime.fromtimestamp(T0 + seconds, UTC)
-
-    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
-    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
+    u1, u2, u3 = fences_of("u1", "u2", "u3")
     erasing = f"{redis_prefix}erasing"
     assert await store.fences(T0) == {}
     await ingest.raise_fences("acme", ["u1"], at(0))
@@ -259,14 +268,10 @@ async def test_the_scorer_reads_the_erasure_fences_in_full_only_once_they_change
 
 
 async def test_the_scorers_own_fence_writes_keep_what_it_read_current_without_a_read(
-    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str, ingest: ScoreStore
 ) -> None:
     # given fences read by the scorer: u2 raised a week ago, u1 ten seconds later, u3 since
-    def at(seconds: float) -> datetime:
-        return datetime.fromtimestamp(T0 + seconds, UTC)
-
-    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
-    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
+    u1, u2, u3 = fences_of("u1", "u2", "u3")
     erasing = f"{redis_prefix}erasing"
     await ingest.raise_fences("acme", ["u2"], at(0))
     await ingest.raise_fences("acme", ["u1"], at(10))
@@ -290,14 +295,10 @@ async def test_the_scorers_own_fence_writes_keep_what_it_read_current_without_a_
 
 
 async def test_a_fence_write_by_another_between_the_scorers_read_and_its_own_is_seen_next(
-    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str, ingest: ScoreStore
 ) -> None:
     # given fences read by the scorer
-    def at(seconds: float) -> datetime:
-        return datetime.fromtimestamp(T0 + seconds, UTC)
-
-    ingest = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
-    u1, u2, u3 = fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("acme", "u3")
+    u1, u2, u3 = fences_of("u1", "u2", "u3")
     erasing = f"{redis_prefix}erasing"
     await ingest.raise_fences("acme", ["u1", "u2"], at(0))
     assert await store.fences(T0 + 1) == {u1: T0, u2: T0}
@@ -309,7 +310,7 @@ async def test_a_fence_write_by_another_between_the_scorers_read_and_its_own_is_
     # and when a writer of a release before the token adds a fence between the scorer's check
     # and its drop of a fence past its time (here: the drop run by hand right after the add)
     week = T0 + FENCE_SECONDS
-    u4 = fence_id("acme", "u4")
+    [u4] = fences_of("u4")
     await ingest.raise_fences("acme", ["u4"], at(0))  # never reached: past its time at `week`
     assert await store.fences(week - 1) == {u2: T0 + 2, u4: T0}
     await redis_client.hset(erasing, u3, format_time(at(FENCE_SECONDS)))  # type: ignore[misc]
