@@ -22,11 +22,13 @@ Usage: python bench/scorer_stages.py [--events 60000] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import statistics
 import sys
 import time
 import uuid
+from asyncio import Future
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +44,6 @@ from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its event
 
 from engagement import localstack  # noqa: E402
 from engagement.erasure_fence import Fences, live_fences  # noqa: E402
-from engagement.partitioning import partition_of  # noqa: E402
 from engagement.records import Interaction  # noqa: E402
 from engagement.redis_store import ScoreStore  # noqa: E402
 from engagement.rules import load_rules  # noqa: E402
@@ -50,10 +51,12 @@ from engagement.score_records import OutRecord  # noqa: E402
 from services.scorer.handler import BatchHandler  # noqa: E402
 from services.scorer.metrics import ScorerMetrics  # noqa: E402
 from services.scorer.parsing import RawRecord, parse  # noqa: E402
+from services.scorer.producing import produce_all  # noqa: E402
 from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
 
 BATCH = 500
 FENCES = 10_000
+PARTITIONS = [0, 1, 2]
 
 
 class ReadingAllFences(ScoreStore):
@@ -61,9 +64,6 @@ class ReadingAllFences(ScoreStore):
 
     async def fences(self, now: float) -> Fences:
         return await live_fences(self.redis, self.keys, now)
-
-
-PARTITIONS = [0, 1, 2]
 
 
 def raw_records(n: int, candidates: int, now: float) -> list[RawRecord]:
@@ -76,15 +76,24 @@ def raw_records(n: int, candidates: int, now: float) -> list[RawRecord]:
     return records
 
 
+class UnsentProducer:
+    """As much of ``AIOKafkaProducer`` as ``produce_all`` uses; batches are filled, never sent."""
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        return PARTITIONS
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(512 * 1024, 0)
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> Future[None]:
+        sent: Future[None] = asyncio.get_running_loop().create_future()
+        sent.set_result(None)
+        return sent
+
+
 async def into_batches(records: Sequence[OutRecord]) -> None:
     """What the scorer's producer does with a batch's score records, short of sending them."""
-    batches: dict[tuple[str, int], BatchBuilder] = {}
-    for out in records:
-        tp = (out.topic, partition_of(out.key or b"", PARTITIONS))
-        batch = batches.get(tp)
-        if batch is None:
-            batch = batches[tp] = BatchBuilder(512 * 1024, 0)
-        batch.append(timestamp=None, key=out.key, value=out.value, headers=out.headers)
+    await produce_all(UnsentProducer(), records)  # type: ignore[arg-type]
 
 
 async def cpu_per_event(
@@ -110,8 +119,8 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
     rules = load_rules(RULES)
     now = time.time()
 
-    def store(kind: str) -> ScoreStore:
-        return ScoreStore(redis, prefix=f"bench:{kind}{uuid.uuid4().hex[:6]}:", rules=rules)
+    def store(kind: str, store_class: type[ScoreStore] = ScoreStore) -> ScoreStore:
+        return store_class(redis, prefix=f"bench:{kind}{uuid.uuid4().hex[:6]}:", rules=rules)
 
     async def parse_only(batch: Sequence[RawRecord]) -> list[object]:
         return [parse(r) for r in batch]
@@ -123,9 +132,9 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
     async def apply_parsed(batch: Sequence[RawRecord]) -> object:
         return await parsed_store.apply_batch(parsed[batch[0].offset : batch[-1].offset + 1])
 
-    def handler(kind: str) -> BatchHandler:
+    def handler(kind: str, store_class: type[ScoreStore] = ScoreStore) -> BatchHandler:
         return BatchHandler(
-            store=store(kind),
+            store=store(kind, store_class),
             send_all=into_batches,
             send_acked=into_batches,
             metrics=ScorerMetrics(),
@@ -135,9 +144,7 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
             interactions_topic="interactions",
         )
 
-    fenced, full_reads = handler("f"), handler("r")
-    full_reads.store = ReadingAllFences(full_reads.store.redis, prefix=full_reads.store.keys.prefix,
-                                        rules=rules)  # fmt: skip
+    fenced, full_reads = handler("f"), handler("r", ReadingAllFences)
     fenced_ids = [f"gone{k}" for k in range(FENCES)]
     for fenced_store in (fenced.store, full_reads.store):
         await fenced_store.raise_fences("other", fenced_ids, datetime.fromtimestamp(now, UTC))

@@ -96,7 +96,7 @@ class FenceCache:
     def __init__(self) -> None:
         self._token: str | None = None  # None: read in full next time (no hash, or no token)
         self._fields = 0  # how many fields the hash had, the token's included
-        self._fences: Fences = {}
+        self._fences: Fences = {}  # what live() returns: the requestedAt of _times, kept built
         self._times: Times = {}
         self._until = math.inf  # the instant the first of them is past its time
         self._read_at = -math.inf
