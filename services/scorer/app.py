@@ -57,6 +57,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         latest_topic=topics.scores_latest,
         interactions_topic=topics.interactions,
         retry_max=settings.redis_retry_max,
+        publish=not settings.scorer_rebuild,
     )
 
     @app.agent(source, concurrency=1)

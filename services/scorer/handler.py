@@ -1,6 +1,7 @@
 """The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad;
 an erasure request splits the batch there and erases its candidate again, and the events of ids
-behind an erasure fence (``engagement.erasure_fence``) are withheld.
+behind an erasure fence (``engagement.erasure_fence``) are withheld. A rebuild (``publish``
+False) does the same in Redis and sends nothing to Kafka (docs/operations.md §3).
 
 Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
 returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
@@ -61,6 +62,7 @@ class BatchHandler:
     latest_topic: str
     interactions_topic: str  # where erasure requests go (the topic it consumes)
     retry_max: float = 5.0
+    publish: bool = True  # False: a rebuild (SCORER_REBUILD): Redis only, nothing goes to Kafka
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     positions: dict[int, int] = field(default_factory=dict)
     last_success: float = field(default_factory=time.monotonic)
@@ -72,7 +74,9 @@ class BatchHandler:
         if records:
             # ids being erased (usually none): their events from before are withheld
             now = self.clock().timestamp()
-            parsed.fences = await self._retrying("redis", lambda: self.store.fences(now))
+            parsed.fences = await self._retrying(
+                "redis", lambda: self.store.fences(now, drop=self.publish)
+            )
             segment = parsed.segment()
             await self._score(segment, len(records))
             while segment.request is not None:  # an erasure: the events after it go on after it
@@ -91,6 +95,9 @@ class BatchHandler:
 
     async def _score(self, segment: Segment, most: int) -> None:
         """Apply a segment's interactions (``most``: at most that many) and publish their records."""
+        if not self.publish:
+            await self._apply(segment, None, None)
+            return
         # score records are built while Redis works: each record value as soon as Redis answers
         # for its event, and the batch's records, handed to the producer, while Redis updates the
         # ranks (an attempt retried after that publishes them again: consumers dedupe by sequence)
@@ -118,15 +125,28 @@ class BatchHandler:
         own, behind their own events (their fences are returned: the rest of the batch keeps
         to them). Then its fence is marked reached."""
         tenant, candidate = request.tenantId, request.candidateId
-        now = self.clock()  # the merged ids' fences and requests (the candidate's is the DELETE's)
-        erasure: Erasure = await self._retrying(
-            "redis", lambda: self.store.erase(tenant, candidate, fence_at=now)
-        )
-        fences = {fence_id(tenant, m): now.timestamp() for m in erasure.merged_ids}
-        records = self._erasure_records(request, erasure, now)
-        await self._retrying("kafka", lambda: self.send_acked(records))
-        await self._retrying("redis", lambda: self.store.erasure_published(erasure))
         asked = request.requestedAt
+        now = self.clock()
+        fence_at = now  # the merged ids' fences and requests (the candidate's is the DELETE's)
+        fences: Fences = {}
+        if not self.publish:
+            # a rebuild replays partitions out of step with each other: the candidate's fence,
+            # the DELETE's on the store it replaces, withholds its events before the DELETE still
+            # to come from other partitions (a merge folding it in); the merged ids' requests are
+            # on the topic (ingest's, at the DELETE's instant): they are fenced as of then
+            fence_at = asked
+            await self._retrying(
+                "redis", lambda: self.store.raise_fences(tenant, [candidate], asked)
+            )
+            fences[fence_id(tenant, candidate)] = asked.timestamp()
+        erasure: Erasure = await self._retrying(
+            "redis", lambda: self.store.erase(tenant, candidate, fence_at=fence_at)
+        )
+        fences |= {fence_id(tenant, m): fence_at.timestamp() for m in erasure.merged_ids}
+        if self.publish:
+            records = self._erasure_records(request, erasure, now)
+            await self._retrying("kafka", lambda: self.send_acked(records))
+        await self._retrying("redis", lambda: self.store.erasure_published(erasure))
         await self._retrying("redis", lambda: self.store.reach_fence(tenant, candidate, asked, now))
         self.metrics.events.labels(tenant, "erased").inc()
         fields: dict[str, Any] = {
@@ -173,15 +193,16 @@ class BatchHandler:
             "offset": record.offset,
         }
         log.warning("dead-lettered record %s", orjson.dumps(fields).decode(), extra=fields)
-        out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
-        await self._retrying("dlq", lambda: self.send_acked([out]))
+        if self.publish:  # a rebuild's bad rows are on the DLQ already, from the live scorer
+            out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
+            await self._retrying("dlq", lambda: self.send_acked([out]))
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
 
     async def _apply(
         self,
         parsed: Segment,
-        on_outcome: OnOutcome,
-        while_ranking: Callable[[list[ApplyOutcome]], None],
+        on_outcome: OnOutcome | None,
+        while_ranking: Callable[[list[ApplyOutcome]], None] | None,
     ) -> list[ApplyOutcome]:
         started = time.perf_counter()
         outcomes: list[ApplyOutcome] = await self._retrying(

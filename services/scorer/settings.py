@@ -23,6 +23,10 @@ class ScorerSettings(WorkerSettings):
         Path(tempfile.gettempdir()) / "engagement-scorer",
         description="Faust data directory (no tables are kept; Faust still wants one).",
     )
+    scorer_rebuild: bool = Field(
+        False,
+        description="Rebuild mode: score into Redis only, publish nothing (no score records, erasure records or requests, DLQ rows); with a new REDIS_KEY_PREFIX and SCORER_GROUP_ID (docs/operations.md).",
+    )
     scorer_ready_after: float = Field(
         60.0, gt=0, description="/healthz fails when events wait and no batch succeeded this long."
     )

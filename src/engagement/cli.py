@@ -14,6 +14,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "notifier": ("services.notifier.main", "run", "the Faust notifier worker"),
     "dev": ("services.devstack.main", "run", "the whole pipeline locally, with demo traffic"),
     "rules": ("engagement.rules_cli", "run", "score template tools: `engagement rules check FILE`"),
+    "rebuild": (
+        "engagement.rebuild",
+        "run",
+        "finish a rebuild into a new key prefix: `engagement rebuild finish --from-prefix OLD`",
+    ),
 }
 
 

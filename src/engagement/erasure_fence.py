@@ -71,6 +71,21 @@ async def raise_fences(
         await redis.hset(keys.erasing, items=[*fields, TOKEN, new_token()])
 
 
+async def copy_fences(redis: aioredis.Redis, source: KeyLayout, target: KeyLayout) -> int:
+    """Copy the fences of ``source`` that ``target`` lacks (a rebuild taking over a store's
+    fences, ``engagement.rebuild``); how many, the change token of ``target`` moved if any."""
+    fields = {k: v for k, v in (await redis.hgetall(source.erasing)).items() if k != TOKEN.encode()}
+    if not fields:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for field, value in fields.items():
+            pipe.hsetnx(target.erasing, field, value)
+        copied = sum(bool(done) for done in await pipe.execute())
+    if copied:
+        await redis.hset(target.erasing, TOKEN, new_token())
+    return copied
+
+
 async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
     """The fences up at ``now``; the ones past their time are dropped (and removed)."""
     return await FenceCache().live(redis, keys, now)
@@ -101,15 +116,19 @@ class FenceCache:
         self._until = math.inf  # the instant the first of them is past its time
         self._read_at = -math.inf
 
-    async def live(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
-        """The fences up at ``now`` (the same dict while nothing changed: do not modify it)."""
+    async def live(
+        self, redis: aioredis.Redis, keys: KeyLayout, now: float, *, drop: bool = True
+    ) -> Fences:
+        """The fences up at ``now`` (the same dict while nothing changed: do not modify it);
+        ``drop=False``: none is past its time (a rebuild: ``ScoreStore.fences``)."""
         if self._token is not None and 0 <= now - self._read_at < FULL_READ_SECONDS:
             async with redis.pipeline(transaction=False) as pipe:
                 pipe.hget(keys.erasing, TOKEN)
                 pipe.hlen(keys.erasing)
                 current, fields = await pipe.execute()
             if current is not None and text(current) == self._token and fields == self._fields:
-                await self._drop_past(redis, keys, now)
+                if drop:
+                    await self._drop_past(redis, keys, now)
                 return self._fences
         stored = {text(k): text(v) for k, v in (await redis.hgetall(keys.erasing)).items()}
         self._fields = len(stored)
@@ -118,7 +137,8 @@ class FenceCache:
         self._fences = {fid: requested for fid, (_, requested, _) in self._times.items()}
         self._until = _first_end(self._times)
         self._read_at = now
-        await self._drop_past(redis, keys, now)
+        if drop:
+            await self._drop_past(redis, keys, now)
         return self._fences
 
     async def reach(

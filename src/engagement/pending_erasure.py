@@ -47,10 +47,16 @@ async def erase(
     last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
     if fence_at is not None:
         await erasure_fence.raise_fences(redis, keys, tenant_id, merged, fence_at)
-    todo, removed = [candidate_id, *merged], 0
+    todo, removed, kept = [candidate_id, *merged], 0, set()
     while todo:
-        candidate = keys.candidate(tenant_id, todo.pop())
-        _seq, count, nested = await wipe(keys=list(candidate.all), args=[])
+        cand = todo.pop()
+        owners = [] if cand == candidate_id else [candidate_id, *merged]  # see erase.lua
+        _seq, count, nested, keep = await wipe(
+            keys=list(keys.candidate(tenant_id, cand).all), args=owners
+        )
+        if keep:  # no longer merged into the candidate: a profile of its own since
+            kept.add(cand)
+            continue
         removed += int(count)
         late = {text(m) for m in nested} - {candidate_id, *merged}
         if late:  # merged in after ``record`` looked (a concurrent identify or alias)
@@ -58,6 +64,7 @@ async def erase(
             if fence_at is not None:
                 await erasure_fence.raise_fences(redis, keys, tenant_id, late, fence_at)
             todo.extend(late)
+    merged = tuple(m for m in merged if m not in kept)
     for cand in (candidate_id, *merged):
         await rank(keys=rank_keys, args=[cand, 0, -1, "0"])
     return Erasure(tenant_id, candidate_id, removed > 0, removed, last_sequence, merged)

@@ -16,7 +16,7 @@ rounds of ``apply_batch`` and the rank updates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -282,10 +282,16 @@ class ScoreStore:
 
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""
-        applied = await self._scripts["rank"](
-            keys=self._rank_keys(tenant_id), args=self._rank_args(candidate_id, snapshot)
-        )
-        return bool(applied)
+        return await self.update_ranks(tenant_id, [(candidate_id, snapshot)]) > 0
+
+    async def update_ranks(self, tenant_id: str, states: Sequence[tuple[str, Snapshot]]) -> int:
+        """Put stored states of a tenant's candidates into the tier sets in one call (each only if
+        its sequence is newer than the one there); how many were."""
+        if not states:
+            return 0
+        args = [arg for cand, snap in states for arg in self._rank_args(cand, snap)]
+        applied = await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=args)
+        return int(applied)
 
     def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:
         tier = 0 if snap.merged_into else self._tier_number[snap.tier]
@@ -329,10 +335,12 @@ class ScoreStore:
             self.redis, self.keys, tenant_id, candidate_ids, requested_at
         )
 
-    async def fences(self, now: float) -> erasure_fence.Fences:
+    async def fences(self, now: float, *, drop: bool = True) -> erasure_fence.Fences:
         """The erasure fences up at ``now``: fence id -> the instant up to which it withholds
-        (read in full only when they changed: ``erasure_fence.FenceCache``; do not modify it)."""
-        return await self._fences.live(self.redis, self.keys, now)
+        (read in full only when they changed: ``erasure_fence.FenceCache``; do not modify it).
+        ``drop=False`` (a rebuild, which replays history): every fence holds, none is past its
+        time; the live scorer drops them once it runs on the rebuilt store."""
+        return await self._fences.live(self.redis, self.keys, now, drop=drop)
 
     async def reach_fence(
         self, tenant_id: str, candidate_id: str, requested_at: datetime, now: datetime

@@ -25,7 +25,7 @@ from engagement.rules import Rules
 from engagement.score_views import PILLAR_FIELDS
 from engagement.scoring import ScoredEvent
 
-PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop")  # no candidate model needed
+PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop", "carry_sequence")  # no model
 
 
 def lua_source(name: str, config: str = "") -> str:

@@ -549,6 +549,30 @@ async def test_erase_follows_merges_of_merged_ids(
     assert not [k for k in keys if "u1" in k or "old-crm-id" in k or "anon:x" in k]
 
 
+async def test_erase_keeps_a_merged_id_that_started_anew_after_its_own_erasure(
+    store: ScoreStore,
+) -> None:
+    # given anon:x folded into u1, then erased on its own (DELETE of anon:x), and browsing on: a
+    # new profile of anon:x, no part of u1 (u1's merged ids still name it)
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
+        ]
+    )
+    await store.erasure_published(await store.erase("acme", "anon:x"))
+    await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
+    # when u1 is erased
+    erased = await store.erase("acme", "u1")
+    # then anon:x's new profile and its rank stay, and it is not reported as erased with u1
+    assert erased.merged_ids == ()
+    x = await store.get_candidate("acme", "anon:x", T0 + 60)
+    assert x is not None and x.candidate_id == "anon:x"
+    assert [c.message_id for c in x.contributions] == ["a2"]
+    board = await store.leaderboard("acme", now=T0 + 60)
+    assert [entry.candidate_id for entry in board.entries] == ["anon:x"]
+
+
 async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
