@@ -222,7 +222,8 @@ class BatchHandler:
                 name = "scored"
                 latencies.append(max(0.0, now - epoch(interaction.receivedAt)))
             counts[interaction.tenantId, name] += 1
-        observe_all(self.metrics.end_to_end, latencies)
+        if self.publish:  # a rebuild's events were received long ago: no latency of its own
+            observe_all(self.metrics.end_to_end, latencies)
         for (tenant, name), count in counts.items():
             self.metrics.events.labels(tenant, name).inc(count)
         return outcomes
