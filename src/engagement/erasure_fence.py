@@ -72,18 +72,16 @@ async def raise_fences(
 
 
 async def copy_fences(redis: aioredis.Redis, source: KeyLayout, target: KeyLayout) -> int:
-    """Copy the fences of ``source`` that ``target`` lacks (a rebuild taking over a store's
-    fences, ``engagement.rebuild``); how many, the change token of ``target`` moved if any."""
-    fields = {k: v for k, v in (await redis.hgetall(source.erasing)).items() if k != TOKEN.encode()}
-    if not fields:
+    """Copy the fences of ``source`` into ``target`` where it has none of the id or one of an
+    earlier request (a rebuild taking over a store's fences, ``engagement.rebuild``); how many
+    (``fence_copy.lua``: the change token of ``target`` moved if any)."""
+    held = await redis.hgetall(source.erasing)
+    pairs = [part for k, v in held.items() if text(k) != TOKEN for part in (text(k), text(v))]
+    if not pairs:
         return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for field, value in fields.items():
-            pipe.hsetnx(target.erasing, field, value)
-        copied = sum(bool(done) for done in await pipe.execute())
-    if copied:
-        await redis.hset(target.erasing, TOKEN, new_token())
-    return copied
+    return int(
+        await _script(redis, "fence_copy")(keys=[target.erasing], args=[new_token(), *pairs])
+    )
 
 
 async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from engagement import erasure_fence
+from engagement.merge_store import MAX_HOPS
 from engagement.redis_keys import KeyLayout
 from engagement.score_views import Erasure
 from engagement.store_scripts import lua_source, text
@@ -47,16 +48,11 @@ async def erase(
     last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
     if fence_at is not None:
         await erasure_fence.raise_fences(redis, keys, tenant_id, merged, fence_at)
-    todo, removed, kept = [candidate_id, *merged], 0, set()
+    await _detach(redis, keys, tenant_id, candidate_id, merged)
+    todo, removed = [candidate_id, *merged], 0
     while todo:
-        cand = todo.pop()
-        owners = [] if cand == candidate_id else [candidate_id, *merged]  # see erase.lua
-        _seq, count, nested, keep = await wipe(
-            keys=list(keys.candidate(tenant_id, cand).all), args=owners
-        )
-        if keep:  # no longer merged into the candidate: a profile of its own since
-            kept.add(cand)
-            continue
+        candidate = keys.candidate(tenant_id, todo.pop())
+        _seq, count, nested = await wipe(keys=list(candidate.all), args=[])
         removed += int(count)
         late = {text(m) for m in nested} - {candidate_id, *merged}
         if late:  # merged in after ``record`` looked (a concurrent identify or alias)
@@ -64,7 +60,6 @@ async def erase(
             if fence_at is not None:
                 await erasure_fence.raise_fences(redis, keys, tenant_id, late, fence_at)
             todo.extend(late)
-    merged = tuple(m for m in merged if m not in kept)
     for cand in (candidate_id, *merged):
         await rank(keys=rank_keys, args=[cand, 0, -1, "0"])
     return Erasure(tenant_id, candidate_id, removed > 0, removed, last_sequence, merged)
@@ -99,6 +94,28 @@ async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> No
     pending = keys.pending_erasure(erasure.tenant_id, erasure.candidate_id)
     args = [erasure.last_sequence, len(erasure.merged_ids)]
     await _script(redis, "erasure_done")(keys=[pending], args=args)
+
+
+async def _detach(
+    redis: aioredis.Redis,
+    keys: KeyLayout,
+    tenant_id: str,
+    candidate_id: str,
+    merged: Iterable[str],
+) -> None:
+    """Take the candidate and the ids merged into it out of the merged-ids sets of the candidates
+    it is merged into (an id erased on its own: its ``merged_into`` chain). They are no part of
+    those any more: a later identify folding it in again is a new merge, not a duplicate, and
+    erasing one of them leaves the new profile it starts alone. Before the wipe, so a retry after
+    a failure finds the chain again."""
+    ids = [candidate_id, *merged]
+    owner = await redis.hget(keys.candidate(tenant_id, candidate_id).profile, "m")
+    for _ in range(MAX_HOPS):
+        if owner is None:
+            return
+        into = keys.candidate(tenant_id, text(owner))
+        await redis.srem(into.merged, *ids)
+        owner = await redis.hget(into.profile, "m")
 
 
 async def _merged_into(

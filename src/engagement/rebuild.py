@@ -7,10 +7,12 @@ what it scored, which under other rules, or with history past the topic's retent
 below the sequences the replaced store published — and consumers drop a record whose sequence is
 not past the last one they saw. So once the live scorers are stopped, ``carry_sequences`` raises
 each rebuilt candidate's sequence (profile and rank entry) to at least the replaced store's: the
-first record after the switch is past every earlier one. The notifier's state (the tier it
+first record after the switch is past every earlier one; a candidate the rebuild does not have
+gets a profile holding only its sequence (no candidate for reads). The notifier's state (the tier it
 announced per candidate, its sweep watermark and its webhook deliveries: ``notifier_keys``) is
 copied where the rebuilt prefix has none, so no alert goes out twice, and so are the erasure
-fences (``erasure_fence.copy_fences``: events in flight of an id erased before the switch stay
+fences where the rebuilt prefix has none of an id or one of an earlier request
+(``erasure_fence.copy_fences``: events in flight of an id erased before the switch stay
 withheld). Idempotent.
 """
 

@@ -25,7 +25,7 @@ from engagement.rules import Rules
 from engagement.score_views import PILLAR_FIELDS
 from engagement.scoring import ScoredEvent
 
-PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop", "carry_sequence")  # no model
+PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop", "fence_copy", "carry_sequence")
 
 
 def lua_source(name: str, config: str = "") -> str:

@@ -53,9 +53,13 @@ async def test_rebuilt_sequences_are_raised_to_the_replaced_ones_and_ranked_with
     # and a second run changes nothing
     again = await carry_sequences(rebuilt, old)
     assert (again.seen, again.raised) == (3, 0)
-    # and the first event after the switch gets a sequence past every one published before
-    [after] = await rebuilt.apply_batch([interaction("m9", T0 + 20, user_id="u1")])
-    assert after.after is not None and after.after.sequence == 4
+    # and the first event after the switch gets a sequence past every one published before,
+    # for a candidate that was not rebuilt too (it is no candidate until then)
+    assert await rebuilt.get_candidate("acme", "gone", T0 + 10) is None
+    after = await rebuilt.apply_batch(
+        [interaction("m9", T0 + 20, user_id="u1"), interaction("g1", T0 + 20, user_id="gone")]
+    )
+    assert [o.after.sequence for o in after if o.after is not None] == [4, 2]
 
 
 async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
@@ -100,20 +104,26 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
 async def test_erasure_fences_raised_on_the_replaced_prefix_hold_on_the_rebuilt_one(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    # given ids erased through the API while ingest still wrote the replaced prefix (u1, u2), and
-    # a fence the rebuild raised itself for u2 (the request it replayed)
+    # given ids erased through the API while ingest still wrote the replaced prefix (u1, u2, u3),
+    # and fences the rebuild raised itself for the requests it replayed: u2's of an earlier
+    # DELETE, u3's of a later one
     old, new = redis_prefix, f"{redis_prefix}v2:"
     live = ScoreStore(redis_client, prefix=old, rules=RULES)
     rebuilt = ScoreStore(redis_client, prefix=new, rules=RULES)
-    await live.raise_fences("acme", ["u1", "u2"], at(100))
+    await live.raise_fences("acme", ["u1", "u2", "u3"], at(100))
     await rebuilt.raise_fences("acme", ["u2"], at(50))
-    assert await rebuilt.fences(T0 + 200) == {fence_id("acme", "u2"): T0 + 50}  # cached now
+    await rebuilt.raise_fences("acme", ["u3"], at(150))
+    assert await rebuilt.fences(T0 + 200) == {  # cached now
+        fence_id("acme", "u2"): T0 + 50,
+        fence_id("acme", "u3"): T0 + 150,
+    }
     # when the rebuild is finished
     report = await carry_sequences(rebuilt, old)
-    # then the rebuilt store withholds u1's events from before its DELETE, and keeps its own u2
-    assert report.fences == 1
+    # then the rebuilt store withholds each id's events from before its latest DELETE
+    assert report.fences == 2
     assert await rebuilt.fences(T0 + 200) == {
         fence_id("acme", "u1"): T0 + 100,
-        fence_id("acme", "u2"): T0 + 50,
+        fence_id("acme", "u2"): T0 + 100,
+        fence_id("acme", "u3"): T0 + 150,
     }
     assert (await carry_sequences(rebuilt, old)).fences == 0

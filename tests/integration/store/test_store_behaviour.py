@@ -550,27 +550,62 @@ async def test_erase_follows_merges_of_merged_ids(
 
 
 async def test_erase_keeps_a_merged_id_that_started_anew_after_its_own_erasure(
-    store: ScoreStore,
+    store: ScoreStore, redis_client: aioredis.Redis
 ) -> None:
     # given anon:x folded into u1, then erased on its own (DELETE of anon:x), and browsing on: a
-    # new profile of anon:x, no part of u1 (u1's merged ids still name it)
+    # new profile of anon:x, no part of u1 any more
     await store.apply_batch(
         [
             interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
             interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
         ]
     )
-    await store.erasure_published(await store.erase("acme", "anon:x"))
+    await store.erasure_published(await store.erase("acme", "anon:x", fence_at=at(30)))
     await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
-    # when u1 is erased
-    erased = await store.erase("acme", "u1")
-    # then anon:x's new profile and its rank stay, and it is not reported as erased with u1
+    # when u1 is erased, as a DELETE does
+    erased = await store.erase("acme", "u1", fence_at=at(90))
+    await store.erasure_published(erased)
+    # then anon:x is neither erased with it nor fenced, and keeps its new profile and rank
     assert erased.merged_ids == ()
+    fenced = await redis_client.hkeys(store.keys.erasing)  # type: ignore[misc]
+    assert fence_id("acme", "anon:x").encode() not in fenced
+    assert not await redis_client.exists(store.keys.pending_erasure("acme", "u1"))
     x = await store.get_candidate("acme", "anon:x", T0 + 60)
     assert x is not None and x.candidate_id == "anon:x"
     assert [c.message_id for c in x.contributions] == ["a2"]
     board = await store.leaderboard("acme", now=T0 + 60)
     assert [entry.candidate_id for entry in board.entries] == ["anon:x"]
+
+
+async def test_a_merged_id_erased_on_its_own_merges_anew_when_it_identifies_again(
+    store: ScoreStore,
+) -> None:
+    # given anon:x folded into u1, then erased on its own, and browsing on
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
+            interaction("u1", T0, event="Job Viewed", user_id="u1"),
+        ]
+    )
+    await store.erasure_published(await store.erase("acme", "anon:x"))
+    await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
+    # when it identifies as u1 again
+    [merge] = await store.apply_batch(
+        [interaction("i2", T0 + 61, kind="identify", user_id="u1", anonymous_id="x")]
+    )
+    # then its new history is folded in (not a duplicate of the first merge)
+    assert merge.outcome == "merged"
+    u1 = await store.get_candidate("acme", "u1", T0 + 61)
+    assert u1 is not None and u1.merged_ids == ("anon:x",)
+    expected = closed_form(
+        [e for e in (event_points(interaction(m, t, event=ev), RULES) for m, t, ev in
+         [("a1", T0, "Article Read"), ("u1", T0, "Job Viewed"), ("a2", T0 + 60, "Job Viewed")])
+         if e is not None],
+        T0 + 61,
+        RULES,
+    )  # fmt: skip
+    assert math.isclose(u1.state.raw, expected.raw, rel_tol=1e-12)
 
 
 async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
