@@ -109,15 +109,18 @@ async def _carry(
     ]  # fmt: skip
     replies = await run_pipelined(store.redis, commands, sources)
     raised: list[tuple[str, Snapshot]] = []
+    missing: list[tuple[str, int]] = []
     for (cand, _), reply in zip(chunk, replies, strict=True):
         report.seen += 1
         kind = text(reply[0])
         if kind == "missing":
             report.missing.append(f"{tenant}:{cand}")
+            missing.append((cand, int(reply[1])))
         elif kind == "raised":
             report.raised += 1
             raised.append((cand, _stored_state(store, reply[1])))
     await store.update_ranks(tenant, raised)
+    await store.keep_sequences(tenant, missing)  # listed for a later rebuild, in no tier set
 
 
 async def _copy_notifier_shared(

@@ -18,10 +18,13 @@ key                 type       content
 ``P{T:C}:k``        hash       daily caps: ``<utc day number>|<event>`` → count (old days pruned)
 ``P{T:C}:c``        list       recent contributions, newest first, capped (default 6):
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
-``P{T:C}:m``        set        ids merged into C, directly or through a chain (erasure, merge dedupe)
+``P{T:C}:m``        set        ids merged into C, directly or through a chain (erasure, merge
+                               dedupe); an id erased on its own leaves it
 ``P{T:C}:e``        hash       pending erasure of C, only between ``DELETE`` wiping C's keys and
                                Kafka acknowledging its records: ``s`` C's last sequence,
-                               ``i:<id>`` each id merged into C (to tombstone); expires (7 days)
+                               ``i:<id>`` each id merged into C (to tombstone), ``o`` the
+                               candidates C is merged into (JSON array: C erased on its own
+                               leaves their merged-ids sets); expires (7 days)
 ==================  =========  =================================================================
 
 Per tenant T — hash tag ``{T}``; the rank script touches only these keys:

@@ -293,6 +293,13 @@ class ScoreStore:
         applied = await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=args)
         return int(applied)
 
+    async def keep_sequences(self, tenant_id: str, sequences: Sequence[tuple[str, int]]) -> None:
+        """Record candidates' sequences in the tenant's rank hash without putting them in a tier
+        set (candidates with no state to rank: a rebuild's, ``engagement.rebuild``)."""
+        if sequences:
+            args = [arg for cand, seq in sequences for arg in (cand, seq, 0, "0")]
+            await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=args)
+
     def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:
         tier = 0 if snap.merged_into else self._tier_number[snap.tier]
         rank = rank_key(snap.raw, snap.as_of or 0.0, self.rules.half_life_seconds)

@@ -5,8 +5,8 @@
 -- The notifier's state is copied unless the rebuilt prefix has one. A candidate the rebuild has
 -- no profile of (no event of it left on the topic) gets one holding only the sequence, so its
 -- next event goes on past it (reads take a profile without `t` for no candidate). Returns
--- {'missing'} for it, else {'kept' | 'raised', the profile's fields and values after (flat)}:
--- 'raised' when its sequence was below the replaced store's and now equals it.
+-- {'missing', its sequence} for it, else {'kept' | 'raised', the profile's fields and values
+-- after (flat)}: 'raised' when its sequence was below the replaced store's and now equals it.
 local call = redis.call
 local rebuilt, replaced = KEYS[1], KEYS[2]
 if call('EXISTS', KEYS[4]) == 1 then call('COPY', KEYS[4], KEYS[3]) end  -- no REPLACE: kept
@@ -17,7 +17,7 @@ if call('HEXISTS', rebuilt, 't') == 0 and call('HEXISTS', rebuilt, 'm') == 0 the
   if floor > (tonumber(call('HGET', rebuilt, 's') or '0') or 0) then
     call('HSET', rebuilt, 's', string.format('%d', floor))
   end
-  return {'missing'}
+  return {'missing', floor}
 end
 local kind = 'kept'
 if floor > (tonumber(call('HGET', rebuilt, 's') or '0') or 0) then

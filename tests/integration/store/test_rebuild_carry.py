@@ -44,6 +44,7 @@ async def test_rebuilt_sequences_are_raised_to_the_replaced_ones_and_ranked_with
     assert (u1.state.sequence, u2.state.sequence) == (3, 4)
     seqs = await redis_client.hgetall(rebuilt.keys.sequences("acme"))
     assert (seqs[b"u1"], seqs[b"u2"]) == (b"3", b"4")
+    assert seqs[b"gone"] == b"1"  # listed for a later rebuild (in no tier set: see below)
     # and u1 is still ranked with its rebuilt score (the rank update was applied, not refused)
     board = await rebuilt.leaderboard("acme", now=T0 + 10)
     assert [(e.candidate_id, e.score) for e in board.entries] == [
@@ -113,6 +114,7 @@ async def test_erasure_fences_raised_on_the_replaced_prefix_hold_on_the_rebuilt_
     await live.raise_fences("acme", ["u1", "u2", "u3"], at(100))
     await rebuilt.raise_fences("acme", ["u2"], at(50))
     await rebuilt.raise_fences("acme", ["u3"], at(150))
+    await redis_client.hset(live.keys.erasing, "unreadable", "")  # a value no writer of ours writes
     assert await rebuilt.fences(T0 + 200) == {  # cached now
         fence_id("acme", "u2"): T0 + 50,
         fence_id("acme", "u3"): T0 + 150,

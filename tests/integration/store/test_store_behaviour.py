@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from engagement import pending_erasure
 from engagement.cloudevents import format_time
 from engagement.erasure_fence import FENCE_SECONDS, FULL_READ_SECONDS, REACHED_SECONDS, fence_id
 from engagement.records import Interaction
@@ -606,6 +607,96 @@ async def test_a_merged_id_erased_on_its_own_merges_anew_when_it_identifies_agai
         RULES,
     )  # fmt: skip
     assert math.isclose(u1.state.raw, expected.raw, rel_tol=1e-12)
+
+
+async def test_an_erase_of_a_merged_id_interrupted_at_its_wipe_counts_no_merge_twice(
+    store: ScoreStore, redis_client: aioredis.Redis
+) -> None:
+    # given anon:x folded into u1, and its erasure failing at the wipe of its keys
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
+        ]
+    )
+
+    async def fail(**kwargs: object) -> object:
+        raise ConnectionError("lost the connection")
+
+    with pytest.raises(ConnectionError):
+        await pending_erasure.erase(
+            redis_client, store.keys, "acme", "anon:x", wipe=fail,  # type: ignore[arg-type]
+            rank=store._scripts["rank"], rank_keys=store._rank_keys("acme"),
+        )  # fmt: skip
+    before = await store.get_candidate("acme", "u1", T0 + 60)
+    # when a new identify of x arrives meanwhile, then the erasure is retried and completes
+    [merge] = await store.apply_batch(
+        [interaction("i2", T0 + 60, kind="identify", user_id="u1", anonymous_id="x")]
+    )
+    erased = await store.erase("acme", "anon:x")
+    await store.erasure_published(erased)
+    # then u1 counted x's history once, and x is out of u1's merged ids, its entry gone
+    after = await store.get_candidate("acme", "u1", T0 + 60)
+    assert before is not None and after is not None
+    assert after.state.raw == before.state.raw and merge.outcome in ("merged", "duplicate")
+    assert after.merged_ids == ()
+    assert not await redis_client.exists(store.keys.pending_erasure("acme", "anon:x"))
+
+
+async def test_erase_keeps_an_id_whose_half_done_merge_put_it_back_after_its_own_erasure(
+    store: ScoreStore, redis_client: aioredis.Redis
+) -> None:
+    # given anon:x erased on its own between the two steps of a merge into u1 (step 2 still
+    # added it to u1's merged ids), and started anew, with anon:y folded into it since
+    await store.apply_batch([interaction("u0", T0, event="Article Read", user_id="u1")])
+    await store.erasure_published(await store.erase("acme", "anon:x"))
+    await redis_client.sadd(store.keys.candidate("acme", "u1").merged, "anon:x")
+    await store.apply_batch(
+        [
+            interaction("a2", T0 + 60, user_id=None, anonymous_id="x"),
+            interaction("y1", T0 + 61, user_id=None, anonymous_id="y"),
+        ]
+    )
+    alias = interaction("al1", T0 + 62, kind="alias", user_id="anon:x").model_copy(
+        update={"previousId": "anon:y"}
+    )
+    await store.apply_batch([alias])
+    # when u1 is erased, as a DELETE does
+    erased = await store.erase("acme", "u1", fence_at=at(90))
+    await store.erasure_published(erased)
+    # then anon:x and what was folded into it stay, unfenced; u1's pending erasure is gone
+    assert erased.merged_ids == ()
+    fenced = await redis_client.hkeys(store.keys.erasing)  # type: ignore[misc]
+    assert fence_id("acme", "anon:x").encode() not in fenced
+    assert not await redis_client.exists(store.keys.pending_erasure("acme", "u1"))
+    x = await store.get_candidate("acme", "anon:x", T0 + 62)
+    assert x is not None and x.merged_ids == ("anon:y",)
+    assert sorted(c.message_id for c in x.contributions) == ["a2", "y1"]
+
+
+async def test_erase_leaves_a_chain_through_an_id_erased_on_its_own_alone(
+    store: ScoreStore,
+) -> None:
+    # given u2 folded into u3, then erased on its own and started anew, anon:z folded into it
+    alias = interaction("al1", T0, kind="alias", user_id="u3").model_copy(
+        update={"previousId": "u2"}
+    )
+    await store.apply_batch([interaction("u2a", T0, user_id="u2"), alias])
+    await store.erasure_published(await store.erase("acme", "u2"))
+    await store.apply_batch(
+        [
+            interaction("u2b", T0 + 60, user_id="u2"),
+            interaction("z1", T0 + 61, user_id=None, anonymous_id="z"),
+            interaction("iz", T0 + 62, kind="identify", user_id="u2", anonymous_id="z"),
+        ]
+    )
+    # when u3 is erased
+    erased = await store.erase("acme", "u3")
+    # then u2 and anon:z are no part of it
+    assert erased.merged_ids == ()
+    u2 = await store.get_candidate("acme", "u2", T0 + 62)
+    assert u2 is not None and u2.merged_ids == ("anon:z",)
+    assert sorted(c.message_id for c in u2.contributions) == ["u2b", "z1"]
 
 
 async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
