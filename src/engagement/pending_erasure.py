@@ -48,15 +48,14 @@ async def erase(
     """
     last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
     owners = await _owners(redis, keys, tenant_id, candidate_id)
-    merged, kept = await _drop_started_anew(redis, keys, tenant_id, candidate_id, merged)
     if fence_at is not None:
         await erasure_fence.raise_fences(redis, keys, tenant_id, merged, fence_at)
-    todo, removed = [*merged, candidate_id], 0  # the candidate first: see _detach
+    todo, removed = [candidate_id, *merged], 0
     while todo:
         candidate = keys.candidate(tenant_id, todo.pop())
         _seq, count, nested = await wipe(keys=list(candidate.all), args=[])
         removed += int(count)
-        late = {text(m) for m in nested} - {candidate_id, *merged, *kept}
+        late = {text(m) for m in nested} - {candidate_id, *merged}
         if late:  # merged in after ``record`` looked (a concurrent identify or alias)
             last_sequence, merged = await record(redis, keys, tenant_id, candidate_id, late)
             if fence_at is not None:
@@ -102,23 +101,29 @@ async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> No
 async def _owners(
     redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
 ) -> list[str]:
-    """The candidates an id erased on its own is merged into (its ``merged_into`` chain, from
-    its profile), recorded in its pending erasure (field ``o``) before its profile goes, so a
-    retry after the wipe still has them; [] for a candidate merged into no one."""
+    """The candidates an id erased on its own is merged into: its ``merged_into`` chain, and the
+    chains of those recorded by an earlier attempt (folded onward since), kept in its pending
+    erasure (field ``o``, a JSON array) before its profile goes, so a retry after the wipe still
+    has them; [] for a candidate merged into no one."""
     pending = keys.pending_erasure(tenant_id, candidate_id)
-    chain: list[str] = []
-    into = await redis.hget(keys.candidate(tenant_id, candidate_id).profile, "m")
-    while into is not None and len(chain) < MAX_HOPS:
-        chain.append(text(into))
-        into = await redis.hget(keys.candidate(tenant_id, chain[-1]).profile, "m")
-    if chain:
+    recorded_text = await redis.hget(pending, "o")
+    recorded = [str(o) for o in orjson.loads(recorded_text)] if recorded_text else []
+    owners: list[str] = []
+    for start in (candidate_id, *recorded):
+        if start != candidate_id and start not in owners:
+            owners.append(start)
+        into = await redis.hget(keys.candidate(tenant_id, start).profile, "m")
+        for _ in range(MAX_HOPS):
+            if into is None or text(into) in owners or text(into) == candidate_id:
+                break
+            owners.append(text(into))
+            into = await redis.hget(keys.candidate(tenant_id, owners[-1]).profile, "m")
+    if owners != recorded:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.hset(pending, "o", orjson.dumps(chain))
+            pipe.hset(pending, "o", orjson.dumps(owners))
             pipe.expire(pending, PENDING_ERASURE_SECONDS)
             await pipe.execute()
-        return chain
-    recorded = await redis.hget(pending, "o")  # a JSON array
-    return [str(owner) for owner in orjson.loads(recorded)] if recorded else []
+    return owners
 
 
 async def _detach(
@@ -127,49 +132,11 @@ async def _detach(
     """Take the erased ids out of the merged-ids sets of ``owners`` (an id erased on its own: the
     candidates it was folded into). They are no part of those any more: an identify folding it
     in again is a new merge, not a duplicate, and erasing one of them leaves the new profile it
-    starts alone. After the wipe: until then the id is still marked merged into its owner, so a
-    merge of it meanwhile is a duplicate (its frozen history would count twice), and once it is
-    gone a merge of it finds nothing to add."""
+    starts alone. After the wipes: until its keys are gone the id is still marked merged into its
+    owner, so a merge of it meanwhile is a duplicate (its frozen history would count twice), and
+    once they are gone a merge of it finds nothing to add."""
     for owner in owners:
         await redis.srem(keys.candidate(tenant_id, owner).merged, *ids)
-
-
-async def _drop_started_anew(
-    redis: aioredis.Redis,
-    keys: KeyLayout,
-    tenant_id: str,
-    candidate_id: str,
-    merged: tuple[str, ...],
-) -> tuple[tuple[str, ...], set[str]]:
-    """``merged`` without the ids no longer merged into the candidate, and those ids: a profile that is merged
-    into none of the candidate and its merged ids (an id erased on its own while a merge of it
-    was half done, which put it back in the set, and started anew). They are dropped from the
-    pending erasure too; erasing the candidate leaves them alone."""
-    if not merged:
-        return merged, set()
-    async with redis.pipeline(transaction=False) as pipe:
-        for cand in merged:
-            profile = keys.candidate(tenant_id, cand).profile
-            pipe.exists(profile)
-            pipe.hget(profile, "m")
-        replies = await pipe.execute()
-    state = {cand: (bool(replies[2 * k]), replies[2 * k + 1]) for k, cand in enumerate(merged)}
-    kept: set[str] = set()
-    while True:  # an id merged into a kept one is no part of the candidate either
-        owners = {candidate_id, *merged} - kept
-        more = {
-            cand
-            for cand, (exists, into) in state.items()
-            if cand not in kept and exists and (into is None or text(into) not in owners)
-        }
-        if not more:
-            break
-        kept |= more
-    if not kept:
-        return merged, kept
-    pending = keys.pending_erasure(tenant_id, candidate_id)
-    await redis.hdel(pending, *[f"i:{cand}" for cand in sorted(kept)])
-    return tuple(cand for cand in merged if cand not in kept), kept
 
 
 async def _merged_into(

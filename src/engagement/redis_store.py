@@ -298,6 +298,7 @@ class ScoreStore:
         set (candidates with no state to rank: a rebuild's, ``engagement.rebuild``)."""
         if sequences:
             args = [arg for cand, seq in sequences for arg in (cand, seq, 0, "0")]
+            await self.redis.sadd(self.keys.tenants, tenant_id)
             await self._scripts["rank"](keys=self._rank_keys(tenant_id), args=args)
 
     def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:

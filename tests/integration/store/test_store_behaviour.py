@@ -643,35 +643,44 @@ async def test_an_erase_of_a_merged_id_interrupted_at_its_wipe_counts_no_merge_t
     assert not await redis_client.exists(store.keys.pending_erasure("acme", "anon:x"))
 
 
-async def test_erase_keeps_an_id_whose_half_done_merge_put_it_back_after_its_own_erasure(
+async def test_a_retried_erase_of_a_merged_id_leaves_every_candidate_it_was_folded_into(
     store: ScoreStore, redis_client: aioredis.Redis
 ) -> None:
-    # given anon:x erased on its own between the two steps of a merge into u1 (step 2 still
-    # added it to u1's merged ids), and started anew, with anon:y folded into it since
-    await store.apply_batch([interaction("u0", T0, event="Article Read", user_id="u1")])
-    await store.erasure_published(await store.erase("acme", "anon:x"))
-    await redis_client.sadd(store.keys.candidate("acme", "u1").merged, "anon:x")
+    # given anon:x folded into u1, and its erasure failing right after the wipe of its keys
     await store.apply_batch(
         [
-            interaction("a2", T0 + 60, user_id=None, anonymous_id="x"),
-            interaction("y1", T0 + 61, user_id=None, anonymous_id="y"),
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
         ]
     )
-    alias = interaction("al1", T0 + 62, kind="alias", user_id="anon:x").model_copy(
-        update={"previousId": "anon:y"}
+    wipe = store._scripts["erase"]
+
+    async def wipe_then_fail(**kwargs: object) -> object:
+        await wipe(**kwargs)  # type: ignore[arg-type]
+        raise ConnectionError("lost the connection")
+
+    with pytest.raises(ConnectionError):
+        await pending_erasure.erase(
+            redis_client, store.keys, "acme", "anon:x", wipe=wipe_then_fail,  # type: ignore[arg-type]
+            rank=store._scripts["rank"], rank_keys=store._rank_keys("acme"),
+        )  # fmt: skip
+    # and x identifying as u2 before the erasure is retried (its profile is gone: u1 is known
+    # from the pending erasure only)
+    await store.apply_batch(
+        [interaction("i2", T0 + 10, kind="identify", user_id="u2", anonymous_id="x")]
     )
-    await store.apply_batch([alias])
-    # when u1 is erased, as a DELETE does
-    erased = await store.erase("acme", "u1", fence_at=at(90))
-    await store.erasure_published(erased)
-    # then anon:x and what was folded into it stay, unfenced; u1's pending erasure is gone
-    assert erased.merged_ids == ()
-    fenced = await redis_client.hkeys(store.keys.erasing)  # type: ignore[misc]
-    assert fence_id("acme", "anon:x").encode() not in fenced
-    assert not await redis_client.exists(store.keys.pending_erasure("acme", "u1"))
-    x = await store.get_candidate("acme", "anon:x", T0 + 62)
-    assert x is not None and x.merged_ids == ("anon:y",)
-    assert sorted(c.message_id for c in x.contributions) == ["a2", "y1"]
+    await store.erasure_published(await store.erase("acme", "anon:x"))
+    # then x is in neither u1's nor u2's merged ids, and folds its new history into u1 anew
+    for owner in ("u1", "u2"):
+        assert not await redis_client.sismember(
+            store.keys.candidate("acme", owner).merged, "anon:x"
+        )
+    await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
+    [merge] = await store.apply_batch(
+        [interaction("i3", T0 + 61, kind="identify", user_id="u1", anonymous_id="x")]
+    )
+    assert merge.outcome == "merged" and merge.after is not None
+    assert merge.after.sequence == merge.before.sequence + 1  # type: ignore[union-attr]
 
 
 async def test_erase_leaves_a_chain_through_an_id_erased_on_its_own_alone(
