@@ -122,26 +122,14 @@ def test_rebuild_scores_the_new_rules_publishes_nothing_and_the_switch_keeps_seq
 
     # when the live scorer stops, the sequences are carried over and the scorers switch
     pipeline.scorer.stop()
-    finish = subprocess.run(
-        [ENGAGEMENT, "rebuild", "finish", "--from-prefix", pipeline.redis_prefix],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    finish = _finish(pipeline.redis_prefix, env)
     assert finish.returncode == 0, finish.stderr
     # user, jobs and the two anonymous ids: jobs had fewer events scored under the new rules
     assert "4 candidates, 1 raised, 0 not rebuilt" in finish.stdout, finish.stdout
     assert _view(pipeline, new_prefix, rules_file, jobs).state.sequence == 5  # type: ignore[union-attr]
     assert _rank_sequence(pipeline, new_prefix, jobs) == 5
     assert _view(pipeline, new_prefix, rules_file, user).state.sequence == before[user]  # type: ignore[union-attr]
-    again = subprocess.run(
-        [ENGAGEMENT, "rebuild", "finish", "--from-prefix", pipeline.redis_prefix],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = _finish(pipeline.redis_prefix, env)
     assert "0 raised" in again.stdout  # idempotent
     pipeline.scorer = start_scorer(env)  # the rebuild's group: it goes on from where it stopped
     try:
@@ -165,6 +153,12 @@ def test_rebuild_scores_the_new_rules_publishes_nothing_and_the_switch_keeps_seq
     sequences = [r["sequence"] for r in of_jobs(records)]
     assert sequences[-1] == 6 and max(sequences[:-1]) == 5, sequences
     assert of_jobs(records)[-1]["rulesVersion"] == "test-rules-2"
+
+
+def _finish(replaced_prefix: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``engagement rebuild finish`` with the rebuild's environment."""
+    command = [ENGAGEMENT, "rebuild", "finish", "--from-prefix", replaced_prefix]
+    return subprocess.run(command, env=os.environ | env, capture_output=True, text=True, timeout=60)
 
 
 def _counted(scorer: ScorerProcess) -> float:

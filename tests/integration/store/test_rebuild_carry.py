@@ -17,6 +17,11 @@ from tests.unit.scoring.strategies import RULES, T0, interaction
 RETENTION = 3600
 
 
+def stores(redis: aioredis.Redis, old: str, new: str) -> tuple[ScoreStore, ScoreStore]:
+    """The replaced store and the rebuilt one."""
+    return ScoreStore(redis, prefix=old, rules=RULES), ScoreStore(redis, prefix=new, rules=RULES)
+
+
 async def test_rebuilt_sequences_are_raised_to_the_replaced_ones_and_ranked_with_them(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
@@ -24,8 +29,7 @@ async def test_rebuilt_sequences_are_raised_to_the_replaced_ones_and_ranked_with
     # are past the topic's retention), and a rebuild where u1 has 1 (the new rules dropped two)
     # and u2 has 4 (more than the replaced store: it keeps its own)
     old, new = redis_prefix, f"{redis_prefix}v2:"
-    live = ScoreStore(redis_client, prefix=old, rules=RULES)
-    rebuilt = ScoreStore(redis_client, prefix=new, rules=RULES)
+    live, rebuilt = stores(redis_client, old, new)
     await live.apply_batch(
         [interaction(f"m{k}", T0 + k, user_id="u1") for k in range(3)]
         + [interaction("n0", T0, user_id="u2"), interaction("g0", T0, user_id="gone")]
@@ -69,8 +73,7 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
     # given what a notifier on the replaced prefix holds: the tier it announced per candidate,
     # its sweep watermark and a pending webhook delivery
     old, new = redis_prefix, f"{redis_prefix}v2:"
-    live = ScoreStore(redis_client, prefix=old, rules=RULES)
-    rebuilt = ScoreStore(redis_client, prefix=new, rules=RULES)
+    live, rebuilt = stores(redis_client, old, new)
     await live.apply_batch(
         [interaction("m0", T0, user_id="u1"), interaction("m1", T0, user_id="u2")]
     )
@@ -109,8 +112,7 @@ async def test_erasure_fences_raised_on_the_replaced_prefix_hold_on_the_rebuilt_
     # and fences the rebuild raised itself for the requests it replayed: u2's of an earlier
     # DELETE, u3's of a later one
     old, new = redis_prefix, f"{redis_prefix}v2:"
-    live = ScoreStore(redis_client, prefix=old, rules=RULES)
-    rebuilt = ScoreStore(redis_client, prefix=new, rules=RULES)
+    live, rebuilt = stores(redis_client, old, new)
     await live.raise_fences("acme", ["u1", "u2", "u3"], at(100))
     await rebuilt.raise_fences("acme", ["u2"], at(50))
     await rebuilt.raise_fences("acme", ["u3"], at(150))

@@ -550,17 +550,42 @@ async def test_erase_follows_merges_of_merged_ids(
     assert not [k for k in keys if "u1" in k or "old-crm-id" in k or "anon:x" in k]
 
 
+async def erase_failing_at_wipe(
+    store: ScoreStore, redis: aioredis.Redis, candidate: str, *, wiped: bool
+) -> None:
+    """An erasure of ``candidate`` whose connection is lost at the first wipe, before the wipe
+    or (``wiped``) once Redis ran it."""
+    wipe = store._scripts["erase"]
+
+    async def failing(**kwargs: object) -> object:
+        if wiped:
+            await wipe(**kwargs)  # type: ignore[arg-type]
+        raise ConnectionError("lost the connection")
+
+    with pytest.raises(ConnectionError):
+        await pending_erasure.erase(
+            redis, store.keys, "acme", candidate, wipe=failing,  # type: ignore[arg-type]
+            rank=store._scripts["rank"], rank_keys=store._rank_keys("acme"),
+        )  # fmt: skip
+
+
+async def fold_x_into_u1(store: ScoreStore, *more: Interaction) -> None:
+    """anon:x's Article Read, then its identify as u1 (then ``more``)."""
+    await store.apply_batch(
+        [
+            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
+            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
+            *more,
+        ]
+    )
+
+
 async def test_erase_keeps_a_merged_id_that_started_anew_after_its_own_erasure(
     store: ScoreStore, redis_client: aioredis.Redis
 ) -> None:
     # given anon:x folded into u1, then erased on its own (DELETE of anon:x), and browsing on: a
     # new profile of anon:x, no part of u1 any more
-    await store.apply_batch(
-        [
-            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
-            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
-        ]
-    )
+    await fold_x_into_u1(store)
     await store.erasure_published(await store.erase("acme", "anon:x", fence_at=at(30)))
     await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
     # when u1 is erased, as a DELETE does
@@ -582,13 +607,7 @@ async def test_a_merged_id_erased_on_its_own_merges_anew_when_it_identifies_agai
     store: ScoreStore,
 ) -> None:
     # given anon:x folded into u1, then erased on its own, and browsing on
-    await store.apply_batch(
-        [
-            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
-            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
-            interaction("u1", T0, event="Job Viewed", user_id="u1"),
-        ]
-    )
+    await fold_x_into_u1(store, interaction("u1", T0, event="Job Viewed", user_id="u1"))
     await store.erasure_published(await store.erase("acme", "anon:x"))
     await store.apply_batch([interaction("a2", T0 + 60, user_id=None, anonymous_id="x")])
     # when it identifies as u1 again
@@ -613,21 +632,8 @@ async def test_an_erase_of_a_merged_id_interrupted_at_its_wipe_counts_no_merge_t
     store: ScoreStore, redis_client: aioredis.Redis
 ) -> None:
     # given anon:x folded into u1, and its erasure failing at the wipe of its keys
-    await store.apply_batch(
-        [
-            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
-            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
-        ]
-    )
-
-    async def fail(**kwargs: object) -> object:
-        raise ConnectionError("lost the connection")
-
-    with pytest.raises(ConnectionError):
-        await pending_erasure.erase(
-            redis_client, store.keys, "acme", "anon:x", wipe=fail,  # type: ignore[arg-type]
-            rank=store._scripts["rank"], rank_keys=store._rank_keys("acme"),
-        )  # fmt: skip
+    await fold_x_into_u1(store)
+    await erase_failing_at_wipe(store, redis_client, "anon:x", wiped=False)
     before = await store.get_candidate("acme", "u1", T0 + 60)
     # when a new identify of x arrives meanwhile, then the erasure is retried and completes
     [merge] = await store.apply_batch(
@@ -647,23 +653,8 @@ async def test_a_retried_erase_of_a_merged_id_leaves_every_candidate_it_was_fold
     store: ScoreStore, redis_client: aioredis.Redis
 ) -> None:
     # given anon:x folded into u1, and its erasure failing right after the wipe of its keys
-    await store.apply_batch(
-        [
-            interaction("a1", T0, event="Article Read", user_id=None, anonymous_id="x"),
-            interaction("i1", T0, kind="identify", user_id="u1", anonymous_id="x"),
-        ]
-    )
-    wipe = store._scripts["erase"]
-
-    async def wipe_then_fail(**kwargs: object) -> object:
-        await wipe(**kwargs)  # type: ignore[arg-type]
-        raise ConnectionError("lost the connection")
-
-    with pytest.raises(ConnectionError):
-        await pending_erasure.erase(
-            redis_client, store.keys, "acme", "anon:x", wipe=wipe_then_fail,  # type: ignore[arg-type]
-            rank=store._scripts["rank"], rank_keys=store._rank_keys("acme"),
-        )  # fmt: skip
+    await fold_x_into_u1(store)
+    await erase_failing_at_wipe(store, redis_client, "anon:x", wiped=True)
     # and x identifying as u2 before the erasure is retried (its profile is gone: u1 is known
     # from the pending erasure only)
     await store.apply_batch(
