@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from engagement.redis_keys import KeyLayout
 from engagement.store_scripts import text
 
 _ENQUEUE = """
@@ -74,7 +75,7 @@ class DeliveryQueue:
 
     def __init__(self, redis: aioredis.Redis, *, prefix: str, retention_s: int) -> None:
         self._redis = redis
-        self._base = f"{prefix}{{webhooks}}:"
+        self._base = KeyLayout(prefix).webhooks
         self._retention = retention_s
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from engagement.alerts import Notified
+from engagement.redis_keys import KeyLayout
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
 # only when its sequence is not older and it lowers the level. Returns 1 when written.
@@ -40,13 +41,13 @@ class NotifiedStore:
 
     def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = KeyLayout(prefix)
         self._cas = redis.register_script(_CAS)
         self._release = redis.register_script(_RELEASE)
 
     def key(self, candidate_key: str) -> str:
         """Return the state key of ``tenant:candidate``."""
-        return f"{self._prefix}{{{candidate_key}}}:notified"
+        return self._keys.notified(candidate_key)
 
     async def load(self, candidate_keys: Iterable[str]) -> dict[str, Notified | None]:
         """Return the stored state of each ``tenant:candidate`` (one pipelined round trip)."""
@@ -78,7 +79,7 @@ class NotifiedStore:
     # --- sweep coordination ---------------------------------------------------------------
 
     def _sweep_key(self, name: str) -> str:
-        return f"{self._prefix}{{notifier}}:sweep:{name}"
+        return self._keys.notifier_sweep(name)
 
     async def acquire_sweep(self, token: str, ttl_ms: int) -> bool:
         """Take the sweep lock (SET NX PX); False when another worker holds it."""

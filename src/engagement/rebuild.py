@@ -9,7 +9,7 @@ not past the last one they saw. So once the live scorers are stopped, ``carry_se
 each rebuilt candidate's sequence (profile and rank entry) to at least the replaced store's: the
 first record after the switch is past every earlier one; a candidate the rebuild does not have
 gets a profile holding only its sequence (no candidate for reads). The notifier's state (the tier it
-announced per candidate, its sweep watermark and its webhook deliveries: ``notifier_keys``) is
+announced per candidate, its sweep watermark and its webhook deliveries: ``KeyLayout``) is
 copied where the rebuilt prefix has none, so no alert goes out twice, and so are the erasure
 fences where the rebuilt prefix has none of an id or one of an earlier request
 (``erasure_fence.copy_fences``: events in flight of an id erased before the switch stay
@@ -31,12 +31,13 @@ import redis.asyncio as aioredis
 
 from engagement.erasure_fence import copy_fences
 from engagement.rank_reads import profile_snapshot
-from engagement.redis_keys import KeyLayout
+from engagement.redis_keys import KeyLayout, glob_literal
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.score_views import Snapshot
 from engagement.settings import CommonSettings
 from engagement.store_scripts import Command, lua_source, run_pipelined, text
+from engagement.topics import candidate_key
 
 CHUNK = 500  # candidates per pipelined round
 SHOWN = 20  # candidates only in the replaced store named in the report
@@ -55,17 +56,6 @@ class CarryReport:
     fences: int = 0
 
 
-def notified_key(prefix: str, tenant_id: str, candidate_id: str) -> str:
-    """The notifier's state of a candidate (``services.notifier.state.NotifiedStore.key``)."""
-    return f"{KeyLayout(prefix).candidate_base(tenant_id, candidate_id)}:notified"
-
-
-def notifier_shared(prefix: str) -> tuple[str, str]:
-    """The notifier's sweep watermark (``NotifiedStore``) and the start of its webhook queue's
-    keys (``services.notifier.deliveries.DeliveryQueue``): the rest of its state."""
-    return f"{prefix}{{notifier}}:sweep:watermark", f"{prefix}{{webhooks}}:"
-
-
 async def carry_sequences(store: ScoreStore, replaced_prefix: str) -> CarryReport:
     """Raise the sequence of every candidate of ``store`` to at least the one it has under
     ``replaced_prefix`` (its rank hash entry or its profile's, the higher), and its rank entry
@@ -77,7 +67,7 @@ async def carry_sequences(store: ScoreStore, replaced_prefix: str) -> CarryRepor
     script = redis.register_script(lua_source("carry_sequence"))
     sources = {str(script.sha): str(script.script)}
     report = CarryReport(
-        notifier_keys=await _copy_notifier_shared(redis, replaced_prefix, store),
+        notifier_keys=await _copy_notifier_shared(redis, replaced, store.keys),
         fences=await copy_fences(redis, replaced, store.keys),
     )
     for tenant in sorted(text(t) for t in await redis.smembers(replaced.tenants)):
@@ -100,11 +90,11 @@ async def _carry(
     sources: dict[str, str],
     report: CarryReport,
 ) -> None:
-    into = store.keys.prefix
+    into = store.keys
     commands: list[Command] = [
-        ("EVALSHA", sha, 4, store.keys.candidate(tenant, cand).profile,
-         replaced.candidate(tenant, cand).profile, notified_key(into, tenant, cand),
-         notified_key(replaced.prefix, tenant, cand), seq)
+        ("EVALSHA", sha, 4, into.candidate(tenant, cand).profile,
+         replaced.candidate(tenant, cand).profile, into.notified(candidate_key(tenant, cand)),
+         replaced.notified(candidate_key(tenant, cand)), seq)
         for cand, seq in chunk
     ]  # fmt: skip
     replies = await run_pipelined(store.redis, commands, sources)
@@ -123,17 +113,13 @@ async def _carry(
     await store.keep_sequences(tenant, missing)  # listed for a later rebuild, in no tier set
 
 
-async def _copy_notifier_shared(
-    redis: aioredis.Redis, replaced_prefix: str, store: ScoreStore
-) -> int:
-    """Copy the notifier's watermark and webhook queue keys the rebuilt prefix lacks."""
-    watermark, webhooks = notifier_shared(replaced_prefix)
-    into_watermark, into_webhooks = notifier_shared(store.keys.prefix)
-    pattern = "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in webhooks) + "*"
-    pairs = [(watermark, into_watermark)]
-    async for key in redis.scan_iter(match=pattern, count=1000):
+async def _copy_notifier_shared(redis: aioredis.Redis, replaced: KeyLayout, into: KeyLayout) -> int:
+    """Copy the notifier's sweep watermark and webhook queue keys the rebuilt prefix lacks."""
+    pairs = [(replaced.notifier_sweep("watermark"), into.notifier_sweep("watermark"))]
+    start = replaced.webhooks
+    async for key in redis.scan_iter(match=glob_literal(start) + "*", count=1000):
         name = text(key)
-        pairs.append((name, into_webhooks + name[len(webhooks) :]))
+        pairs.append((name, into.webhooks + name[len(start) :]))
     copied = 0
     for k in range(0, len(pairs), CHUNK):
         async with redis.pipeline(transaction=False) as pipe:

@@ -36,6 +36,10 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
                                stale or replayed rank updates never win; merged ids keep theirs)
 ==================  =========  =================================================================
 
+The notifier's (``services.notifier``): ``P{T:C}:notified`` (hash: the tier it announced, its
+level and sequence), ``P{notifier}:sweep:lock`` / ``:watermark`` (its decay sweep), and the keys
+of its webhook delivery queue, starting ``P{webhooks}:``.
+
 Global: ``Ptenants`` (set of tenant ids) and ``Perasing`` (hash: the erasure fences,
 ``engagement.erasure_fence``: a digest of ``T`` and ``C`` → the request's ``requestedAt``, from
 ``DELETE`` until an hour after the scorer reached C's erasure request; no id in it; field ``#``:
@@ -95,8 +99,7 @@ class KeyLayout:
 
     def candidate_pattern(self, tenant_id: str, candidate_id: str) -> str:
         """A SCAN pattern matching every key of one candidate (glob characters escaped)."""
-        raw = f"{self.prefix}{{{tenant_id}:{candidate_id}}}:"
-        return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in raw) + "*"
+        return glob_literal(f"{self.prefix}{{{tenant_id}:{candidate_id}}}:") + "*"
 
     def pending_erasure(self, tenant_id: str, candidate_id: str) -> str:
         """The hash recording an erasure of the candidate until Kafka acknowledged its records."""
@@ -119,3 +122,23 @@ class KeyLayout:
     def tenants(self) -> str:
         """The set of tenant ids with scored candidates."""
         return f"{self.prefix}tenants"
+
+    # the notifier's state (services.notifier.state, services.notifier.deliveries)
+
+    def notified(self, candidate_key: str) -> str:
+        """The tier the notifier announced for ``tenant:candidate`` (its candidate's slot)."""
+        return f"{self.prefix}{{{candidate_key}}}:notified"
+
+    def notifier_sweep(self, name: str) -> str:
+        """The notifier's decay sweep ``lock`` and ``watermark``."""
+        return f"{self.prefix}{{notifier}}:sweep:{name}"
+
+    @property
+    def webhooks(self) -> str:
+        """The start of every key of the notifier's webhook delivery queue (one slot)."""
+        return f"{self.prefix}{{webhooks}}:"
+
+
+def glob_literal(text: str) -> str:
+    """``text`` as a SCAN pattern matching only itself (glob characters escaped)."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)

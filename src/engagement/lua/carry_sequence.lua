@@ -13,15 +13,9 @@ if call('EXISTS', KEYS[4]) == 1 then call('COPY', KEYS[4], KEYS[3]) end  -- no R
 local floor = tonumber(ARGV[1]) or 0
 local was = tonumber(call('HGET', replaced, 's') or '0') or 0
 if was > floor then floor = was end
+local raised = floor > (tonumber(call('HGET', rebuilt, 's') or '0') or 0)
+if raised then call('HSET', rebuilt, 's', string.format('%d', floor)) end
 if call('HEXISTS', rebuilt, 't') == 0 and call('HEXISTS', rebuilt, 'm') == 0 then
-  if floor > (tonumber(call('HGET', rebuilt, 's') or '0') or 0) then
-    call('HSET', rebuilt, 's', string.format('%d', floor))
-  end
   return {'missing', floor}
 end
-local kind = 'kept'
-if floor > (tonumber(call('HGET', rebuilt, 's') or '0') or 0) then
-  call('HSET', rebuilt, 's', string.format('%d', floor))
-  kind = 'raised'
-end
-return {kind, call('HGETALL', rebuilt)}
+return {raised and 'raised' or 'kept', call('HGETALL', rebuilt)}

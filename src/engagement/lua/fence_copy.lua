@@ -3,7 +3,8 @@
 -- token, then (fence id, value)*, values as the hash holds them ('<requestedAt>[ <reachedAt>]',
 -- fixed-width UTC times, so their text orders as their instants).
 -- A fence is written where the hash has none of that id or one of an earlier request (a later
--- DELETE of the same id, or one it cannot read); the token moves when one was. Returns how many were written.
+-- DELETE of the same id, or one it cannot read); the token moves when one was. Returns how many
+-- were written.
 local key, written = KEYS[1], 0
 for at = 2, #ARGV, 2 do
   local field, value = ARGV[at], ARGV[at + 1]
