@@ -22,10 +22,10 @@ test: $(STAMP) ## every test, against a real Kafka-protocol broker and a real Re
 	scripts/system_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy (strict, domain package and services)
+lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package and services; benchmarks checked too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src/engagement services
+	$(BIN)/mypy src/engagement services bench
 
 format: $(STAMP)
 	$(BIN)/ruff format .

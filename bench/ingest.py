@@ -55,7 +55,7 @@ class Round:
 def make_batches(events: int, batch_size: int) -> list[list[dict[str, object]]]:
     """Return realistic Segment track events, grouped into batches."""
     now = datetime.now(UTC).isoformat()
-    items = [
+    items: list[dict[str, object]] = [
         {
             "type": "track",
             "messageId": str(uuid.uuid4()),

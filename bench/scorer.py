@@ -181,12 +181,10 @@ class RssSampler(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.samples, self.stop, self.started = (
-            pid,
-            [],
-            threading.Event(),
-            time.monotonic(),
-        )
+        self.pid = pid
+        self.samples: list[float] = []  # MiB, one a second
+        self.stop = threading.Event()
+        self.started = time.monotonic()
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -294,9 +292,9 @@ def null_agent_main() -> None:
 
         @app.agent(raw_topic(app, settings.topics.interactions), concurrency=1)
         async def null(stream: faust.StreamT[bytes]) -> None:
-            async for events in stream.take_events(
+            async for events in stream.take_events(  # type: ignore[attr-defined]
                 settings.batch_size, within=settings.batch_within
-            ):  # type: ignore[attr-defined]
+            ):
                 if state["seen"] == 0:
                     state["first"] = time.perf_counter()
                 state["seen"] += len(events)

@@ -268,15 +268,19 @@ class BatchHandler:
             return result
 
     def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
-        if self.failing_since is None:
+        first = self.failing_since is None
+        if first:
             self.failing_since = time.monotonic()
         if what == "redis":
             self.metrics.redis_errors.inc()
+        # not an outage but a bug (it holds the partition until fixed): its traceback, once
+        unexpected = first and not isinstance(exc, (RedisError, *TRANSIENT))
         log.warning(
             "%s call failed (%r); retrying in %.2fs",
             what,
             exc,
             delay,
+            exc_info=exc if unexpected else None,
             extra={"event": f"scorer.{what}_retry", "error": repr(exc)},
         )
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -16,7 +17,7 @@ from engagement.localstack import free_port
 
 @contextlib.contextmanager
 def serve(
-    app,
+    app: Any,  # an ASGI application
     *,
     port: int | None = None,
     ready_path: str = "/healthz",
