@@ -699,6 +699,40 @@ async def test_erase_leaves_a_chain_through_an_id_erased_on_its_own_alone(
     assert sorted(c.message_id for c in u2.contributions) == ["u2b", "z1"]
 
 
+async def test_an_id_erased_on_its_own_takes_the_ids_identified_as_it_after_its_alias_along(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given u2 aliased into u1, then anon:s (browsing) identified as u2: folded into u1 through it
+    alias = interaction("al1", T0, kind="alias", user_id="u1").model_copy(
+        update={"previousId": "u2"}
+    )
+    await store.apply_batch([interaction("u1a", T0, user_id="u1"), alias])
+    [_, merge] = await store.apply_batch(
+        [
+            interaction("s1", T0 + 10, event="Article Read", user_id=None, anonymous_id="s"),
+            interaction("is", T0 + 20, kind="identify", user_id="u2", anonymous_id="s"),
+        ]
+    )
+    assert (merge.outcome, merge.candidate_id) == ("merged", "u1")
+    # when u2 is erased on its own (its records published)
+    erased = await store.erase("acme", "u2", fence_at=at(30))
+    await store.erasure_published(erased)
+    # then anon:s, identified as u2, goes with it: named, fenced, no key left, out of u1's ids
+    assert erased.merged_ids == ("anon:s",)
+    fenced = await redis_client.hkeys(store.keys.erasing)  # type: ignore[misc]
+    assert fence_id("acme", "anon:s").encode() in fenced
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
+    assert not [k for k in keys if "anon:s" in k or "{acme:u2}" in k]
+    u1 = await store.get_candidate("acme", "u1", T0 + 30)
+    assert u1 is not None and u1.merged_ids == ()
+    # and anon:s browsing on starts a profile of its own, not one of the erased u2
+    await store.apply_batch([interaction("s2", T0 + 40, user_id=None, anonymous_id="s")])
+    s = await store.get_candidate("acme", "anon:s", T0 + 40)
+    assert s is not None and s.candidate_id == "anon:s"
+    assert [c.message_id for c in s.contributions] == ["s2"]
+    assert await store.get_candidate("acme", "u2", T0 + 40) is None
+
+
 async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
