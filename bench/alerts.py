@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import redis.asyncio as aioredis
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from standardwebhooks import Webhook
@@ -34,6 +35,7 @@ from standardwebhooks import Webhook
 from engagement import localstack
 from engagement.kafka_admin import ensure_topics
 from engagement.records import Cause, ScoreChange
+from engagement.redis_keys import glob_literal
 from engagement.topics import Topics
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -182,6 +184,22 @@ def summary(name: str, sent: dict[str, float], seen: dict[str, float]) -> str:
     )
 
 
+async def forget_keys(redis_url: str, prefix: str) -> None:
+    """Delete the notifier's keys of this run (the Redis may be a shared one)."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{glob_literal(prefix)}*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
+
+
 async def bench(args: argparse.Namespace, bootstrap: str, redis_url: str) -> None:
     topics = Topics(f"bench{uuid.uuid4().hex[:6]}.")
     await ensure_topics(bootstrap, topics, partitions=4, replication_factor=1)
@@ -207,6 +225,7 @@ async def bench(args: argparse.Namespace, bootstrap: str, redis_url: str) -> Non
         proc.terminate()
         proc.wait(20)
         server.should_exit = True
+        await forget_keys(redis_url, f"bench:{topics.prefix}")
     print(
         f"rate {args.rate}/s for {args.seconds}s, 1 alert + 1 webhook per record, bad signatures: {receiver.bad}"
     )
