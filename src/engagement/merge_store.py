@@ -93,22 +93,6 @@ def after_take(
     return [replace(job, stage="add", frozen=frozen, source_state=source_state, marked=marked)]
 
 
-def notes(job: Job) -> list[Job]:
-    """Once merge step 2 added the source (or found it added: a replay) at the candidate it was
-    redirected to, the merged ids it was redirected from record it too (``SADD`` on each one's
-    merged-ids set): the source was identified as the first of them, so an erasure of that id
-    on its own (``pending_erasure.erase``) takes it along, and of any id on the way, which it is
-    folded into as well. After the add: a merge refused at the candidate records nothing."""
-    return [replace(job, stage="note", candidate=merged) for merged in job.via]
-
-
-def folded_ids(job: Job) -> list[str]:
-    """The ids a merge folds in: its source and the ids merged into the source (from its step 2
-    arguments, ``frozen_args``)."""
-    nested = int(job.frozen[1])
-    return [job.frozen[0], *job.frozen[2 : 2 + nested]]
-
-
 def refuse_add(
     job: Job, target: str, outcomes: list[ApplyOutcome | None], *, rules: Rules
 ) -> list[Job]:

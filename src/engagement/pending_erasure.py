@@ -46,8 +46,10 @@ async def erase(
     Idempotent, and complete when repeated after a failure at any point: the merged ids and the
     last sequence are recorded first (``record``), and the entry outlives the keys.
     """
-    last_sequence, merged = await record(redis, keys, tenant_id, candidate_id)
     owners = await _owners(redis, keys, tenant_id, candidate_id)
+    found = await _merged_into(redis, keys, tenant_id, candidate_id)
+    found |= await _identified_through(redis, keys, tenant_id, candidate_id, owners)
+    last_sequence, merged = await record(redis, keys, tenant_id, candidate_id, found)
     if fence_at is not None:
         await erasure_fence.raise_fences(redis, keys, tenant_id, merged, fence_at)
     todo, removed = [candidate_id, *merged], 0
@@ -137,6 +139,37 @@ async def _detach(
     once they are gone a merge of it finds nothing to add."""
     for owner in owners:
         await redis.srem(keys.candidate(tenant_id, owner).merged, *ids)
+
+
+async def _identified_through(
+    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str, owners: list[str]
+) -> set[str]:
+    """The ids folded in through a candidate merged itself (``owners``: its own): merged into it
+    after it was folded into another id, they went on to the candidate it resolves to and are in
+    that one's merged ids, not its own, but their ``merged_into`` chain reaches it (u2 aliased
+    into u1, then anon:s identified as u2: anon:s is u2's, erased with u2 alone). Read only."""
+    members: set[str] = set()
+    for owner in owners:
+        found = await redis.smembers(keys.candidate(tenant_id, owner).merged)
+        members |= {text(m) for m in found}
+    members -= {candidate_id, *owners}
+    if not members:
+        return set()
+    ordered = sorted(members)
+    async with redis.pipeline(transaction=False) as pipe:
+        for member in ordered:
+            pipe.hget(keys.candidate(tenant_id, member).profile, "m")
+        links = {
+            m: None if into is None else text(into)
+            for m, into in zip(ordered, await pipe.execute(), strict=True)
+        }
+    through = {candidate_id}
+    grew = True
+    while grew:  # a chain of them: an id folded into one of them before it was identified
+        fresh = {m for m, into in links.items() if into in through and m not in through}
+        through |= fresh
+        grew = bool(fresh)
+    return through - {candidate_id}
 
 
 async def _merged_into(

@@ -19,8 +19,7 @@ key                 type       content
 ``P{T:C}:c``        list       recent contributions, newest first, capped (default 6):
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
 ``P{T:C}:m``        set        ids merged into C, directly or through a chain (erasure, merge
-                               dedupe); an id erased on its own leaves it; C merged itself, the
-                               ids merged into it since (redirected on: an erasure of C takes them)
+                               dedupe); an id erased on its own leaves it
 ``P{T:C}:e``        hash       pending erasure of C, only between ``DELETE`` wiping C's keys and
                                Kafka acknowledging its records: ``s`` C's last sequence,
                                ``i:<id>`` each id merged into C (to tombstone), ``o`` the

@@ -219,16 +219,12 @@ class ScoreStore:
             target = job.interaction.userId or ""
             return ("EVALSHA", self._scripts["merge_release"].sha, 1, src.profile, target)
         dst = self.keys.candidate(job.tenant, job.candidate)
-        if job.stage == "note":
-            return ("SADD", dst.merged, *merge_store.folded_ids(job))
         keys = (dst.profile, dst.merged, dst.caps, dst.contributions)
         return ("EVALSHA", self._scripts["merge_add"].sha, 4, *keys, *job.frozen)
 
     def _settle(
         self, job: Job, result: list[Any], outcomes: list[ApplyOutcome | None]
     ) -> list[Job]:
-        if job.stage == "note":
-            return []
         kind = text(result[0])
         if kind == "redirect":
             return self._redirect(job, text(result[1]), outcomes)
@@ -239,7 +235,7 @@ class ScoreStore:
         before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
         outcomes[job.index] = outcome_of(job, outcome, before, after, self.rules.version)
-        return merge_store.notes(job) if job.stage == "add" else []
+        return []
 
     def _redirect(self, job: Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[Job]:
         if job.stage == "add" and (target == job.source or job.hops >= MAX_HOPS):
@@ -251,10 +247,7 @@ class ScoreStore:
             log.warning("event not scored: %s", orjson.dumps(fields).decode(), extra=fields)
             return []
         redirected = job.redirected_from or job.candidate
-        via = (*job.via, job.candidate) if job.stage == "add" else job.via
-        return [
-            replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1, via=via)
-        ]
+        return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
 
     async def _update_ranks(
         self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None

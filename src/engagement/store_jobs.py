@@ -17,7 +17,7 @@ from engagement.score_views import ApplyOutcome, Outcome, Previous, Snapshot
 from engagement.scoring import ScoredEvent, event_points
 from engagement.store_scripts import merge_source
 
-Stage = Literal["apply", "take", "add", "release", "note"]
+Stage = Literal["apply", "take", "add", "release"]
 OnOutcome = Callable[[int, ApplyOutcome], None]
 MERGE_TYPES = ("identify", "alias")  # the interaction types that may merge two profiles
 
@@ -39,7 +39,6 @@ class Job:
     source_state: Snapshot | None = None
     marked: bool = False  # step 1 of this job marked the source (only then may it release it)
     refusal: str | None = None  # why a marked source is released (a key of merge_store.REFUSALS)
-    via: tuple[str, ...] = ()  # merge step 2: the merged ids it was redirected from, in order
 
 
 def candidate_of(interaction: Interaction) -> str:

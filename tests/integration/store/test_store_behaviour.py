@@ -733,6 +733,36 @@ async def test_an_id_erased_on_its_own_takes_the_ids_identified_as_it_after_its_
     assert await store.get_candidate("acme", "u2", T0 + 40) is None
 
 
+async def test_an_id_erased_on_its_own_takes_along_a_chain_aliased_into_it_after_its_alias(
+    store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given u2 aliased into u1, then u5 aliased into u2, then anon:t identified as u5: u5 and
+    # anon:t went on into u1 (anon:t's merged_into is u5, u5's is u2)
+    def alias(message_id: str, previous: str, user: str) -> Interaction:
+        return interaction(message_id, T0, kind="alias", user_id=user).model_copy(
+            update={"previousId": previous}
+        )
+
+    await store.apply_batch([interaction("u1a", T0, user_id="u1"), alias("al1", "u2", "u1")])
+    await store.apply_batch([interaction("u5a", T0, user_id="u5"), alias("al5", "u5", "u2")])
+    [_, merge] = await store.apply_batch(
+        [
+            interaction("t1", T0 + 1, user_id=None, anonymous_id="t"),
+            interaction("it", T0 + 2, kind="identify", user_id="u5", anonymous_id="t"),
+        ]
+    )
+    assert (merge.outcome, merge.candidate_id) == ("merged", "u1")
+    # when u2 is erased on its own
+    erased = await store.erase("acme", "u2", fence_at=at(30))
+    await store.erasure_published(erased)
+    # then both go with it, and u1 keeps only its own id
+    assert erased.merged_ids == ("anon:t", "u5")
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_prefix}*")]
+    assert not [k for k in keys if any(i in k for i in ("{acme:u2}", "{acme:u5}", "anon:t"))]
+    u1 = await store.get_candidate("acme", "u1", T0 + 30)
+    assert u1 is not None and u1.merged_ids == ()
+
+
 async def test_an_erase_repeated_before_publishing_returns_what_the_first_one_erased(
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
