@@ -49,10 +49,10 @@ from engagement.redis_store import ScoreStore  # noqa: E402
 from engagement.rules import load_rules  # noqa: E402
 from engagement.score_records import OutRecord  # noqa: E402
 from services.scorer.handler import BatchHandler  # noqa: E402
-from services.scorer.metrics import ScorerMetrics  # noqa: E402
 from services.scorer.parsing import RawRecord, parse  # noqa: E402
 from services.scorer.producing import produce_all  # noqa: E402
 from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
+from tests.support.handlers import batch_handler  # noqa: E402
 
 BATCH = 500
 FENCES = 10_000
@@ -135,16 +135,7 @@ async def one_round(redis_url: str, n: int, candidates: int) -> dict[str, float]
         return await parsed_store.apply_batch(parsed[batch[0].offset : batch[-1].offset + 1])
 
     def handler(kind: str, store_class: type[ScoreStore] = ScoreStore) -> BatchHandler:
-        return BatchHandler(
-            store=store(kind, store_class),
-            send_all=into_batches,
-            send_acked=into_batches,
-            metrics=ScorerMetrics(),
-            dlq_topic="dlq",
-            changes_topic="changes",
-            latest_topic="latest",
-            interactions_topic="interactions",
-        )
+        return batch_handler(store(kind, store_class), into_batches)
 
     fenced, full_reads = handler("f"), handler("r", ReadingAllFences)
     fenced_ids = [f"gone{k}" for k in range(FENCES)]

@@ -16,9 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from engagement.redis_store import ScoreStore
 from engagement.score_records import OutRecord
-from services.scorer.handler import BatchHandler
-from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
+from tests.support.handlers import batch_handler
 from tests.unit.scoring.strategies import RULES
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -60,18 +59,7 @@ async def scored(store: ScoreStore) -> int:
     async def send(records: Sequence[OutRecord]) -> None:
         sent.extend(records)
 
-    handler = BatchHandler(
-        store=store,
-        send_all=send,
-        send_acked=send,
-        metrics=ScorerMetrics(),
-        dlq_topic="dlq",
-        changes_topic="changes",
-        latest_topic="latest",
-        interactions_topic="interactions",
-        retry_max=0.01,
-        clock=lambda: NOW,
-    )
+    handler = batch_handler(store, send, retry_max=0.01, clock=lambda: NOW)
     await handler.handle([record("m1")])
     assert handler.stuck_for() == 0.0
     assert sent, "the score records go out once the retried call succeeded"

@@ -22,9 +22,8 @@ from engagement.erasure_records import erasure_requests
 from engagement.redis_store import ScoreStore
 from engagement.score_records import OutRecord
 from engagement.score_views import Erasure
-from services.scorer.handler import BatchHandler
-from services.scorer.metrics import ScorerMetrics
 from services.scorer.parsing import RawRecord
+from tests.support.handlers import batch_handler
 from tests.unit.scoring.strategies import RULES
 
 DELETED = datetime(2026, 11, 20, 12, tzinfo=UTC)  # the DELETE, long before the rebuild runs
@@ -98,17 +97,7 @@ async def test_a_rebuild_erases_what_the_api_erased_and_keeps_what_came_after_in
 ) -> None:
     # given a rebuild's handler on a new store (no fence there: the DELETE's is on the old one)
     store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
-    handler = BatchHandler(
-        store=store,
-        send_all=nothing_sent,
-        send_acked=nothing_sent,
-        metrics=ScorerMetrics(),
-        dlq_topic="dlq",
-        changes_topic="changes",
-        latest_topic="latest",
-        interactions_topic="interactions",
-        publish=False,
-    )
+    handler = batch_handler(store, nothing_sent, publish=False)
     records = interleavings(E_PART, V_PART)[order]
     # when it takes the two partitions in this order, in batches
     for k in range(0, len(records), batch_size):
