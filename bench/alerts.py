@@ -99,6 +99,11 @@ def change(tenant: str, candidate: str) -> bytes:
     return record.model_dump_json().encode()
 
 
+def key_prefix(topics: Topics) -> str:
+    """The notifier's Redis key prefix: under ``BENCH_KEY_PREFIX`` (default ``bench:``), per run."""
+    return os.environ.get("BENCH_KEY_PREFIX", "bench:") + topics.prefix
+
+
 def start_notifier(
     bootstrap: str, redis_url: str, topics: Topics, url: str, workdir: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -114,7 +119,7 @@ def start_notifier(
         "KAFKA_TOPIC_PREFIX": topics.prefix,
         "KAFKA_TOPIC_PARTITIONS": "4",
         "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": f"bench:{topics.prefix}",
+        "REDIS_KEY_PREFIX": key_prefix(topics),
         "RULES_FILE": str(RULES),
         "WEBHOOKS_FILE": str(hooks),
         "NOTIFIER_WEB_PORT": str(port),
@@ -220,12 +225,16 @@ async def bench(args: argparse.Namespace, bootstrap: str, redis_url: str) -> Non
                 break
             await asyncio.sleep(0.2)
     finally:
-        stop.set()
-        await reader
-        proc.terminate()
-        proc.wait(20)
-        server.should_exit = True
-        await forget_keys(redis_url, f"bench:{topics.prefix}")
+        try:
+            stop.set()
+            await reader
+        finally:
+            try:
+                proc.terminate()
+                proc.wait(20)
+            finally:
+                server.should_exit = True
+                await forget_keys(redis_url, key_prefix(topics))
     print(
         f"rate {args.rate}/s for {args.seconds}s, 1 alert + 1 webhook per record, bad signatures: {receiver.bad}"
     )

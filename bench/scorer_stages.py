@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its events, its rules)
 
 from engagement import localstack  # noqa: E402
-from engagement.erasure_fence import Fences, live_fences  # noqa: E402
+from engagement.erasure_fence import FenceCache, Fences  # noqa: E402
 from engagement.records import Interaction  # noqa: E402
 from engagement.redis_store import ScoreStore  # noqa: E402
 from engagement.rules import load_rules  # noqa: E402
@@ -63,9 +63,7 @@ class ReadingAllFences(ScoreStore):
     """The store reading every fence for every batch, as before the change token."""
 
     async def fences(self, now: float, *, drop: bool = True) -> Fences:
-        if not drop:  # a rebuild's reads (the bench's handlers publish: never asked)
-            return await super().fences(now, drop=False)
-        return await live_fences(self.redis, self.keys, now)
+        return await FenceCache().live(self.redis, self.keys, now, drop=drop)
 
 
 def raw_records(n: int, candidates: int, now: float) -> list[RawRecord]:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -47,6 +48,7 @@ log = logging.getLogger("engagement.scorer")
 
 SendAll = Callable[[Sequence[OutRecord]], Awaitable[Any]]
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+EXPECTED = (RedisError, KafkaError, *TRANSIENT)  # an outage or a refusal, not a bug of ours
 
 
 @dataclass
@@ -67,6 +69,7 @@ class BatchHandler:
     positions: dict[int, int] = field(default_factory=dict)
     last_success: float = field(default_factory=time.monotonic)
     failing_since: float | None = None
+    traced: bool = False  # the current failing streak's bug was logged with its traceback
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result."""
@@ -263,18 +266,18 @@ class BatchHandler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
-            self.failing_since = None
+            self.failing_since, self.traced = None, False
             self.last_success = time.monotonic()
             return result
 
     def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
-        first = self.failing_since is None
-        if first:
+        if self.failing_since is None:
             self.failing_since = time.monotonic()
         if what == "redis":
             self.metrics.redis_errors.inc()
         # not an outage but a bug (it holds the partition until fixed): its traceback, once
-        unexpected = first and not isinstance(exc, (RedisError, *TRANSIENT))
+        unexpected = not self.traced and not isinstance(exc, EXPECTED)
+        self.traced |= unexpected
         log.warning(
             "%s call failed (%r); retrying in %.2fs",
             what,

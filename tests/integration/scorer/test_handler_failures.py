@@ -12,7 +12,9 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from aiokafka.errors import KafkaTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from engagement.redis_store import ScoreStore
 from engagement.score_records import OutRecord
@@ -23,17 +25,19 @@ from tests.unit.scoring.strategies import RULES
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
-class FailingStore(ScoreStore):
-    """The store, its first ``failures`` batch applies raising ``error`` before touching Redis."""
+BUG, DOWN = TypeError("a bug"), RedisConnectionError("down")
 
-    def __init__(self, *args: Any, error: Exception, failures: int, **kwargs: Any) -> None:
+
+class FailingStore(ScoreStore):
+    """The store, its batch applies raising ``errors`` one by one (before touching Redis)."""
+
+    def __init__(self, *args: Any, errors: Sequence[Exception], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.error, self.failures = error, failures
+        self.errors = list(errors)
 
     async def apply_batch(self, *args: Any, **kwargs: Any) -> Any:
-        if self.failures:
-            self.failures -= 1
-            raise self.error
+        if self.errors:
+            raise self.errors.pop(0)
         return await super().apply_batch(*args, **kwargs)
 
 
@@ -52,11 +56,15 @@ def record(message_id: str) -> RawRecord:
     return RawRecord(b"acme:u1", orjson.dumps(value), "interactions", 0, 0)
 
 
-async def scored(store: ScoreStore) -> int:
-    """Handle one event; the candidate's sequence once the handler returned."""
+async def scored(store: ScoreStore, send_errors: Sequence[Exception] = ()) -> int:
+    """Handle one event, the producer raising ``send_errors`` one by one first; the candidate's
+    sequence once the handler returned."""
     sent: list[OutRecord] = []
+    failing = list(send_errors)
 
     async def send(records: Sequence[OutRecord]) -> None:
+        if failing:
+            raise failing.pop(0)
         sent.extend(records)
 
     handler = batch_handler(store, send, retry_max=0.01, clock=lambda: NOW)
@@ -68,30 +76,47 @@ async def scored(store: ScoreStore) -> int:
     return view.state.sequence
 
 
-def retries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if getattr(r, "event", "") == "scorer.redis_retry"]
+def retries(caplog: pytest.LogCaptureFixture, what: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", "") == f"scorer.{what}_retry"]
 
 
 @pytest.mark.parametrize(
-    ("error", "bug"), [(TypeError("a bug"), True), (RedisConnectionError("down"), False)]
+    ("errors", "traced"),
+    [
+        ([BUG, BUG, BUG], [BUG]),  # a bug: its traceback with the first retry only
+        ([DOWN, DOWN, DOWN], []),  # an outage: none
+        ([ResponseError("OOM command not allowed")] * 2, []),  # a refusal by Redis: none
+        ([DOWN, BUG, BUG], [BUG]),  # a bug behind an outage in one streak: at the bug
+    ],
+    ids=["bug", "outage", "refused", "outage-then-bug"],
 )
 async def test_a_failing_store_call_is_retried_until_it_succeeds_and_a_bug_shows_its_traceback(
     redis_client: aioredis.Redis,
     redis_prefix: str,
     caplog: pytest.LogCaptureFixture,
-    error: Exception,
-    bug: bool,
+    errors: list[Exception],
+    traced: list[Exception],
 ) -> None:
-    # given a store whose batch apply fails three times
-    store = FailingStore(redis_client, prefix=redis_prefix, rules=RULES, error=error, failures=3)
+    # given a store whose batch apply fails with these errors, one after the other
+    store = FailingStore(redis_client, prefix=redis_prefix, rules=RULES, errors=errors)
     # when the handler takes an event
     with caplog.at_level(logging.WARNING, logger="engagement.scorer"):
         sequence = await scored(store)
     # then it is scored once, after a retry per failure
     assert sequence == 1
-    logged = retries(caplog)
-    assert len(logged) == 3
-    # and a bug's traceback is logged with the first retry only; an outage's never
-    tracebacks = [r.exc_info[1] for r in logged if r.exc_info]
-    assert tracebacks == ([error] if bug else [])
-    assert (logged[0].exc_info is not None) is bug
+    logged = retries(caplog, "redis")
+    assert len(logged) == len(errors)
+    # and only a bug's traceback is logged, once
+    assert [r.exc_info[1] for r in logged if r.exc_info] == traced
+
+
+async def test_a_kafka_outage_is_retried_without_a_traceback(
+    redis_client: aioredis.Redis, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FailingStore(redis_client, prefix=redis_prefix, rules=RULES, errors=[])
+    with caplog.at_level(logging.WARNING, logger="engagement.scorer"):
+        sequence = await scored(store, send_errors=[KafkaTimeoutError()] * 2)
+    assert sequence == 1
+    logged = retries(caplog, "kafka")
+    assert len(logged) == 2
+    assert [r for r in logged if r.exc_info] == []
