@@ -15,6 +15,10 @@ from engagement.records import ErasureRequest, Interaction
 from engagement.topics import candidate_key
 
 PROCESSOR = "engagement-scorer"
+# a DLQ row's largest value: well under the producer's request limit and the broker's
+# message.max.bytes (1 MiB by default), whatever the bad record held (escaped in JSON, a payload
+# can grow up to six times), so a row is always accepted and never holds its partition up
+DLQ_VALUE_MAX_BYTES = 512 * 1024
 
 
 class RawRecord(NamedTuple):
@@ -78,8 +82,10 @@ def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest 
     return request
 
 
-def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
-    """Return the DLQ record value (JSON) of a bad row; the payload is kept verbatim as text."""
+def bad_row_value(bad: BadRow, *, now: datetime, max_bytes: int = DLQ_VALUE_MAX_BYTES) -> bytes:
+    """Return the DLQ record value (JSON) of a bad row; the payload is kept verbatim as text, or
+    its start only when the row would be larger than ``max_bytes`` (``payloadTruncated``; the
+    whole record stays on its topic at ``origin`` until the topic's retention)."""
     record = bad.record
     row: dict[str, Any] = {
         "failureType": bad.failure_type,
@@ -96,7 +102,17 @@ def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
             "key": record.key.decode("utf-8", errors="replace") if record.key else None,
         },
     }
-    return orjson.dumps(row)
+    value = orjson.dumps(row)
+    if len(value) <= max_bytes:
+        return value
+    payload: str = row["payload"]
+    row |= {"payloadTruncated": True, "payloadBytes": len(record.value or b"")}
+    keep = len(payload)
+    while len(value) > max_bytes and keep:
+        keep = min(keep - 1, keep * max_bytes * 9 // (10 * len(value)))  # to about 90 % of it
+        row["payload"] = payload[:keep]
+        value = orjson.dumps(row)
+    return value
 
 
 def _messages(exc: ValidationError) -> tuple[str, ...]:

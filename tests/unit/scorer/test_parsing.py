@@ -12,7 +12,7 @@ from engagement.erasure_records import erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.score_views import Erasure
 from services.scorer.handler import ParsedBatch
-from services.scorer.parsing import BadRow, RawRecord, parse
+from services.scorer.parsing import DLQ_VALUE_MAX_BYTES, BadRow, RawRecord, bad_row_value, parse
 
 VALID = {
     "type": "track",
@@ -210,3 +210,41 @@ def test_a_fence_names_no_one_and_differs_per_tenant_and_id():
     ids = {fence_id("acme", "u1"), fence_id("acme", "u2"), fence_id("other", "u1")}
     assert len(ids) == 3
     assert all("u1" not in f and "acme" not in f for f in ids)
+
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+
+def test_a_bad_rows_dlq_value_keeps_the_payload_verbatim():
+    row = parse(RawRecord(b"acme:u1", b'{"type": "track"}', "interactions", 2, 7))
+    assert isinstance(row, BadRow)
+    value = orjson.loads(bad_row_value(row, now=NOW))
+    assert value["payload"] == '{"type": "track"}'
+    assert value["origin"] == {
+        "topic": "interactions",
+        "partition": 2,
+        "offset": 7,
+        "key": "acme:u1",
+    }
+    assert "payloadTruncated" not in value
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'"' * 400_000, b"\x00" * 300_000, b"\xff" * 900_000],
+    ids=["quotes", "control bytes", "invalid utf-8"],
+)
+def test_a_huge_bad_record_gets_a_dlq_row_the_broker_takes_with_the_start_of_its_payload(payload):
+    # given a record (from some other producer) whose row, escaped in JSON, would exceed 1 MiB
+    row = parse(RawRecord(b"acme:u1", b"[" + payload, "interactions", 0, 1))
+    assert isinstance(row, BadRow)
+    # when it is dead-lettered
+    value = bad_row_value(row, now=NOW)
+    # then the row fits well within the broker's limit and says what it left out
+    assert len(value) <= DLQ_VALUE_MAX_BYTES
+    kept = orjson.loads(value)
+    assert kept["payloadTruncated"] is True
+    assert kept["payloadBytes"] == len(payload) + 1
+    original = (b"[" + payload).decode("utf-8", errors="replace")
+    assert kept["payload"] and original.startswith(kept["payload"])
+    assert len(value) >= DLQ_VALUE_MAX_BYTES // 2  # as much of it as fits, about
