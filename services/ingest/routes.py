@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 
+from engagement.bad_rows import dlq_value
 from engagement.cloudevents import binary_headers, ce_type
 from engagement.envelope import (
     Accepted,
@@ -196,7 +197,7 @@ def _record(outcome: Outcome, *, facts: RequestFacts, settings: IngestSettings) 
             subject=outcome.failure_type,
         )
         key = bad_row_key(outcome, tenant_id=source.tenant_id).encode()
-        value = orjson.dumps(bad_row(outcome, facts=facts))
+        value = dlq_value(bad_row(outcome, facts=facts))
         return OutRecord(topics.interactions_dlq, key, value, headers)
     return None
 

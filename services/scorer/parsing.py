@@ -10,15 +10,12 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
+from engagement.bad_rows import dlq_value
 from engagement.cloudevents import format_time
 from engagement.records import ErasureRequest, Interaction
 from engagement.topics import candidate_key
 
 PROCESSOR = "engagement-scorer"
-# a DLQ row's largest value: well under the producer's request limit and the broker's
-# message.max.bytes (1 MiB by default), whatever the bad record held (escaped in JSON, a payload
-# can grow up to six times), so a row is always accepted and never holds its partition up
-DLQ_VALUE_MAX_BYTES = 512 * 1024
 
 
 class RawRecord(NamedTuple):
@@ -82,9 +79,9 @@ def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest 
     return request
 
 
-def bad_row_value(bad: BadRow, *, now: datetime, max_bytes: int = DLQ_VALUE_MAX_BYTES) -> bytes:
+def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
     """Return the DLQ record value (JSON) of a bad row; the payload is kept verbatim as text, or
-    its start only when the row would be larger than ``max_bytes`` (``payloadTruncated``; the
+    its start only if the row would be too large for the broker (``engagement.bad_rows``; the
     whole record stays on its topic at ``origin`` until the topic's retention)."""
     record = bad.record
     row: dict[str, Any] = {
@@ -102,17 +99,7 @@ def bad_row_value(bad: BadRow, *, now: datetime, max_bytes: int = DLQ_VALUE_MAX_
             "key": record.key.decode("utf-8", errors="replace") if record.key else None,
         },
     }
-    value = orjson.dumps(row)
-    if len(value) <= max_bytes:
-        return value
-    payload: str = row["payload"]
-    row |= {"payloadTruncated": True, "payloadBytes": len(record.value or b"")}
-    keep = len(payload)
-    while len(value) > max_bytes and keep:
-        keep = min(keep - 1, keep * max_bytes * 9 // (10 * len(value)))  # to about 90 % of it
-        row["payload"] = payload[:keep]
-        value = orjson.dumps(row)
-    return value
+    return dlq_value(row, payload_bytes=len(record.value or b""))
 
 
 def _messages(exc: ValidationError) -> tuple[str, ...]:

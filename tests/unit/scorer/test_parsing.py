@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from engagement.bad_rows import DLQ_VALUE_MAX_BYTES
 from engagement.erasure_fence import fence_id
 from engagement.erasure_records import erasure_requests
 from engagement.records import ErasureRequest, Interaction
 from engagement.score_views import Erasure
 from services.scorer.handler import ParsedBatch
-from services.scorer.parsing import DLQ_VALUE_MAX_BYTES, BadRow, RawRecord, bad_row_value, parse
+from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 
 VALID = {
     "type": "track",
