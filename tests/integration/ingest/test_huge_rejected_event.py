@@ -9,23 +9,16 @@ import orjson
 
 from engagement.bad_rows import DLQ_VALUE_MAX_BYTES
 from services.ingest.app import create_app
-from tests.integration.ingest.conftest import SERVER_KEY, basic, ingest_settings
+from tests.integration.ingest.conftest import SERVER_KEY, basic
 from tests.support.kafka import read_topic
 from tests.support.server import serve
 
 
 async def test_a_huge_rejected_event_is_answered_and_dead_lettered_with_its_start(
-    kafka_bootstrap, redis_url, topic_prefix, redis_prefix, sources_file, topics
+    settings, kafka_bootstrap, topics
 ):
     # given an ingest taking requests of up to 4 MiB (events stay limited to 32 KiB)
-    settings = ingest_settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_prefix=topic_prefix,
-        redis_url=redis_url,
-        redis_key_prefix=redis_prefix,
-        sources_file=sources_file,
-        ingest_max_request_bytes=4 * 1024 * 1024,
-    )
+    large = settings.model_copy(update={"ingest_max_request_bytes": 4 * 1024 * 1024})
     huge = {
         "type": "track",
         "messageId": "huge-1",
@@ -35,7 +28,7 @@ async def test_a_huge_rejected_event_is_answered_and_dead_lettered_with_its_star
     }
     good = {"type": "track", "messageId": "ok-1", "userId": "u1", "event": "Job Viewed"}
     # when a batch holds a 1.5 MB event and a good one
-    with serve(create_app(settings), ready_path="/readyz") as url:
+    with serve(create_app(large), ready_path="/readyz") as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             response = await client.post(
                 "/v1/batch", json={"batch": [huge, good]}, headers=basic(SERVER_KEY)
