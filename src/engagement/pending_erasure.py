@@ -74,15 +74,14 @@ async def record(
     keys: KeyLayout,
     tenant_id: str,
     candidate_id: str,
-    found: Iterable[str] | None = None,
+    found: Iterable[str],
 ) -> tuple[int, tuple[str, ...]]:
-    """Add ids merged into the candidate (``found``, else every id its merges reach, directly or
-    not) and its last sequence to its pending erasure; return the recorded sequence and ids.
+    """Add ids erased with the candidate (``found``: those its merges reach, directly or not, and
+    those identified through it) and its last sequence to its pending erasure; return the
+    recorded sequence and ids.
 
     Idempotent; ids and sequence recorded by an earlier attempt are kept, the TTL restarts.
     """
-    if found is None:
-        found = await _merged_into(redis, keys, tenant_id, candidate_id)
     candidate = keys.candidate(tenant_id, candidate_id)
     pending = keys.pending_erasure(tenant_id, candidate_id)
     seq, ids = await _script(redis, "erasure_pending")(
@@ -148,20 +147,21 @@ async def _identified_through(
     after it was folded into another id, they went on to the candidate it resolves to and are in
     that one's merged ids, not its own, but their ``merged_into`` chain reaches it (u2 aliased
     into u1, then anon:s identified as u2: anon:s is u2's, erased with u2 alone). Read only."""
-    members: set[str] = set()
-    for owner in owners:
-        found = await redis.smembers(keys.candidate(tenant_id, owner).merged)
-        members |= {text(m) for m in found}
-    members -= {candidate_id, *owners}
+    if not owners:
+        return set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for owner in owners:
+            pipe.smembers(keys.candidate(tenant_id, owner).merged)
+        replies = await pipe.execute()
+    members = sorted({text(m) for found in replies for m in found} - {candidate_id, *owners})
     if not members:
         return set()
-    ordered = sorted(members)
     async with redis.pipeline(transaction=False) as pipe:
-        for member in ordered:
+        for member in members:
             pipe.hget(keys.candidate(tenant_id, member).profile, "m")
         links = {
             m: None if into is None else text(into)
-            for m, into in zip(ordered, await pipe.execute(), strict=True)
+            for m, into in zip(members, await pipe.execute(), strict=True)
         }
     through = {candidate_id}
     grew = True
