@@ -21,18 +21,11 @@ from hypothesis import strategies as st
 from engagement.merge_store import MAX_HOPS
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, interaction, random_batches
+from tests.unit.scoring.strategies import RULES, T0, alias, interaction, random_batches
 
 EVENTS = {"A": ["Article Read"], "B": ["Job Viewed"], "C": ["Application Submitted"]}
 EVENTS["D"] = ["Job Viewed", "Article Read"]
 POINTS = {"A": 4.0, "B": 2.0, "C": 40.0, "D": 6.0}
-
-
-def alias(message_id: str, previous: str, user: str, tenant: str = "acme") -> Interaction:
-    """``alias previousId=previous userId=user``: fold ``previous`` into ``user``."""
-    return interaction(message_id, T0 + 1, kind="alias", user_id=user, tenant=tenant).model_copy(
-        update={"previousId": previous}
-    )
 
 
 def events_of(*ids: str, tag: str = "e", tenant: str = "acme") -> list[Interaction]:
@@ -277,7 +270,7 @@ async def test_any_aliases_in_any_batches_leave_no_loop_lose_nothing_and_replay_
     # given four ids with events, in a tenant of this example's own
     tenant = f"t{uuid.uuid4().hex[:8]}"
     await store.apply_batch(events_of(*IDS, tenant=tenant))
-    aliases = [alias(f"al{k}", s, t, tenant) for k, (s, t) in enumerate(pairs)]
+    aliases = [alias(f"al{k}", s, t, tenant=tenant) for k, (s, t) in enumerate(pairs)]
     # when any aliases among them are applied in random batches, then replayed shuffled
     for batch in random_batches(aliases, rnd, 4):
         await store.apply_batch(batch)

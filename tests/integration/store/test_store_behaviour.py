@@ -19,7 +19,7 @@ from engagement.redis_store import ScoreStore
 from engagement.rules import Rules
 from engagement.score_views import ApplyOutcome, previous
 from engagement.scoring import closed_form, decay, event_points
-from tests.unit.scoring.strategies import RULES, T0, interaction
+from tests.unit.scoring.strategies import RULES, T0, alias, interaction
 
 H = RULES.half_life_seconds
 DAY = 86400.0
@@ -703,10 +703,7 @@ async def test_an_id_erased_on_its_own_takes_the_ids_identified_as_it_after_its_
     store: ScoreStore, redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     # given u2 aliased into u1, then anon:s (browsing) identified as u2: folded into u1 through it
-    alias = interaction("al1", T0, kind="alias", user_id="u1").model_copy(
-        update={"previousId": "u2"}
-    )
-    await store.apply_batch([interaction("u1a", T0, user_id="u1"), alias])
+    await store.apply_batch([interaction("u1a", T0, user_id="u1"), alias("al1", "u2", "u1")])
     [_, merge] = await store.apply_batch(
         [
             interaction("s1", T0 + 10, event="Article Read", user_id=None, anonymous_id="s"),
@@ -738,11 +735,6 @@ async def test_an_id_erased_on_its_own_takes_along_a_chain_aliased_into_it_after
 ) -> None:
     # given u2 aliased into u1, then u5 aliased into u2, then anon:t identified as u5: u5 and
     # anon:t went on into u1 (anon:t's merged_into is u5, u5's is u2)
-    def alias(message_id: str, previous: str, user: str) -> Interaction:
-        return interaction(message_id, T0, kind="alias", user_id=user).model_copy(
-            update={"previousId": previous}
-        )
-
     await store.apply_batch([interaction("u1a", T0, user_id="u1"), alias("al1", "u2", "u1")])
     await store.apply_batch([interaction("u5a", T0, user_id="u5"), alias("al5", "u5", "u2")])
     [_, merge] = await store.apply_batch(

@@ -73,6 +73,15 @@ def interaction(
     )
 
 
+def alias(
+    message_id: str, previous: str, user: str, *, t: float = T0 + 1, tenant: str = "acme"
+) -> Interaction:
+    """``alias previousId=previous userId=user``: fold ``previous`` into ``user``."""
+    return interaction(message_id, t, kind="alias", user_id=user, tenant=tenant).model_copy(
+        update={"previousId": previous}
+    )
+
+
 @st.composite
 def scored_events(draw: st.DrawFn, *, names: list[str] = UNCAPPED) -> list[ScoredEvent]:
     """1-12 uncapped events with distinct messageIds and arbitrary times and channels."""
