@@ -209,32 +209,27 @@ async def bench(args: argparse.Namespace, bootstrap: str, redis_url: str) -> Non
     topics = Topics(f"bench{uuid.uuid4().hex[:6]}.")
     await ensure_topics(bootstrap, topics, partitions=4, replication_factor=1)
     receiver = Receiver()
-    url, server = serve(receiver)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
-    proc, _port = await asyncio.to_thread(
-        start_notifier, bootstrap, redis_url, topics, url, workdir
-    )
     sent: dict[str, float] = {}
     alerts: dict[str, float] = {}
-    stop = asyncio.Event()
-    reader = asyncio.create_task(read_alerts(bootstrap, topics.candidate_alerts, alerts, stop))
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:  # each step undone, even if one fails
+        cleanup.push_async_callback(forget_keys, redis_url, key_prefix(topics))
+        url, server = serve(receiver)
+        cleanup.callback(setattr, server, "should_exit", True)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
+        proc, _port = await asyncio.to_thread(
+            start_notifier, bootstrap, redis_url, topics, url, workdir
+        )
+        cleanup.callback(proc.wait, 20)
+        cleanup.callback(proc.terminate)
+        stop = asyncio.Event()
+        reader = asyncio.create_task(read_alerts(bootstrap, topics.candidate_alerts, alerts, stop))
+        cleanup.push_async_callback(lambda: reader)
+        cleanup.callback(stop.set)
         await produce(bootstrap, topics.scores_changed, args.rate, args.seconds, sent)
         for _ in range(150):  # up to 30 s for the stragglers
             if len(alerts) >= len(sent) and len(receiver.arrived) >= len(sent):
                 break
             await asyncio.sleep(0.2)
-    finally:
-        try:
-            stop.set()
-            await reader
-        finally:
-            try:
-                proc.terminate()
-                proc.wait(20)
-            finally:
-                server.should_exit = True
-                await forget_keys(redis_url, key_prefix(topics))
     print(
         f"rate {args.rate}/s for {args.seconds}s, 1 alert + 1 webhook per record, bad signatures: {receiver.bad}"
     )
