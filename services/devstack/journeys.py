@@ -2,7 +2,7 @@
 
 Personas follow what recruitment marketing sees: most people only browse, some read content, some
 subscribe to job alerts and identify, a few apply (they turn hot), and some cool off again
-(they unsubscribe). Event names are the default score template's (DESIGN.md §4).
+(they unsubscribe). Event names are the default score template's (docs/design.md §4).
 """
 
 from __future__ import annotations

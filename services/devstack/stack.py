@@ -26,7 +26,7 @@ from services.devstack.settings import DevSettings
 
 Progress = Callable[[str], None]
 
-# Tuning for a single-node in-memory broker (DESIGN.md §7): short group timeouts, quick sweeps and
+# Tuning for a single-node in-memory broker (docs/design.md §7): short group timeouts, quick sweeps and
 # retries. Environment variables of the same name win.
 DEV_DEFAULTS = {
     "KAFKA_TOPIC_PARTITIONS": "4",

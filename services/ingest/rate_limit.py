@@ -1,7 +1,7 @@
 """Rate limits for secret (read and admin) keys: a fixed window counted in Redis.
 
 Counted in Redis so every ingest replica shares one budget per key. Only a hash of the key is
-stored. Browser write keys are public and never limited here (DESIGN.md §2).
+stored. Browser write keys are public and never limited here (docs/design.md §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tier-crossing alerts (DESIGN.md §3): decide crossings and build the alert records. Pure.
+"""Tier-crossing alerts (docs/design.md §3): decide crossings and build the alert records. Pure.
 
 The notifier remembers, per candidate, the tier it last announced and the sequence of the latest
 score record it handled (``Notified``). A score record is only considered when its sequence is

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 binary-mode Kafka headers (DESIGN.md §3)."""
+"""CloudEvents 1.0 binary-mode Kafka headers (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wire records on the Kafka topics (DESIGN.md §3). Field names are a contract: camelCase, never renamed.
+"""Wire records on the Kafka topics (docs/design.md §3). Field names are a contract: camelCase, never renamed.
 
 ``Interaction`` is the value of ``engagement.interactions.v1``: the Segment envelope as ingest
 normalised it; ``ErasureRequest`` is the other value there (a ``DELETE`` of the candidate, in its

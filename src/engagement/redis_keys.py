@@ -1,4 +1,4 @@
-"""The Redis key layout (DESIGN.md §5). Every key starts with the configured prefix (``P``).
+"""The Redis key layout (docs/design.md §5). Every key starts with the configured prefix (``P``).
 
 Per candidate C of tenant T — hash tag ``{T:C}``, so one candidate's keys share a cluster slot and
 every candidate script touches one slot only:

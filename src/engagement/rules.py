@@ -1,8 +1,8 @@
-"""The score template (DESIGN.md §4): a versioned TOML file validated into frozen ``Rules``.
+"""The score template (docs/design.md §4): a versioned TOML file validated into frozen ``Rules``.
 
 A valid template guarantees: tiers ascending with the first tier the floor (enter = exit = 1),
 ``exit <= enter`` per tier, ``enter`` of tier k <= ``exit`` of tier k+1 (so decay passes through
-every band), the alert tier exists, pillars are the three of DESIGN.md §1, half-life > 0.
+every band), the alert tier exists, pillars are the three of docs/design.md §1, half-life > 0.
 """
 
 from __future__ import annotations

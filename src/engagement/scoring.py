@@ -1,4 +1,4 @@
-"""The exact score model (DESIGN.md §4): decay, the 1-100 mapping, rank keys, event points, merge.
+"""The exact score model (docs/design.md §4): decay, the 1-100 mapping, rank keys, event points, merge.
 
 Pure: no IO, time is passed in as epoch seconds (floats). The Lua scripts in ``engagement/lua``
 compute the same formulas with the same libm calls (pow, exp, floor), so Python and Redis agree.
@@ -34,7 +34,7 @@ def decay(value: float, dt_seconds: float, half_life_seconds: float) -> float:
 
 
 def score_of(raw: float, scale: float) -> int:
-    """The 1-100 score of a raw sum (DESIGN.md §4 formula, bit-identical to the Lua)."""
+    """The 1-100 score of a raw sum (docs/design.md §4 formula, bit-identical to the Lua)."""
     positive = raw if raw > 0 else 0.0
     value = math.floor(100 * (1 - math.exp(-positive / scale)) + 0.5)
     return int(min(100, max(1, value)))

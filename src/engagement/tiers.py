@@ -1,4 +1,4 @@
-"""Tiers with hysteresis (DESIGN.md §4): entered at score >= enter, left below exit.
+"""Tiers with hysteresis (docs/design.md §4): entered at score >= enter, left below exit.
 
 A jump over several tiers is one move. Decay only moves down: from tier k the tier at current
 score s is the highest j <= k with s >= exit_j. ``engagement/lua/common.lua`` implements the same

@@ -1,4 +1,4 @@
-"""Kafka topic names and record keys (DESIGN.md §3). The names are a contract: never rename."""
+"""Kafka topic names and record keys (docs/design.md §3). The names are a contract: never rename."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per status code of DESIGN.md §2, and a batch mixing valid and invalid events."""
+"""One test per status code of docs/design.md §2, and a batch mixing valid and invalid events."""
 
 from __future__ import annotations
 

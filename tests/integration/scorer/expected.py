@@ -1,4 +1,4 @@
-"""The score a candidate must have, computed here from the events and DESIGN.md §4 directly.
+"""The score a candidate must have, computed here from the events and docs/design.md §4 directly.
 
 Deliberately independent of engagement.scoring: the tests check the system against the formula,
 not against its own implementation.
@@ -42,7 +42,7 @@ def expected_raw(events: Iterable[Sent], rules: dict[str, Any], t_ref: float) ->
 
 
 def score_of(raw: float, scale: float) -> int:
-    """The 1..100 mapping of DESIGN.md §4."""
+    """The 1..100 mapping of docs/design.md §4."""
     return min(100, max(1, math.floor(100 * (1 - math.exp(-max(raw, 0.0) / scale)) + 0.5)))
 
 

@@ -1,4 +1,4 @@
-"""The pure score model (DESIGN.md §4): formula, bounds, decay, rank keys, merge."""
+"""The pure score model (docs/design.md §4): formula, bounds, decay, rank keys, merge."""
 
 from __future__ import annotations
 
