@@ -20,6 +20,7 @@ from engagement.score_views import (
     LeaderboardEntry,
     LeaderboardPage,
     Snapshot,
+    unescape,
 )
 from engagement.scoring import decay, rank_bound, raw_at_rank, score_of
 from engagement.store_scripts import text
@@ -85,10 +86,10 @@ def profile_snapshot(store: ScoreStore, profile: dict[str, str], now: float) -> 
 def _contribution(item: str, as_of: float, h: float) -> Contribution:
     t, w, pillar, channel, event, message_id = item.split("\x1f", 5)
     return Contribution(
-        message_id=message_id,
-        event=event,
+        message_id=unescape(message_id),
+        event=unescape(event),
         pillar=PILLAR_OF_FIELD.get(pillar, pillar),
-        channel=channel,
+        channel=unescape(channel),
         points=float(w),
         current_points=decay(float(w), as_of - float(t), h),
         at=float(t),

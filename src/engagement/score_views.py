@@ -5,6 +5,7 @@ Times are epoch seconds (floats); ``as_dict()`` gives the read API's camelCase J
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,9 +85,22 @@ def _tier_name(g: str, rules: Rules) -> str:
 # merged_into).
 
 
+def unescape(text: str) -> str:
+    """A client's string as the Lua scripts' ``esc`` found it (``\\x1b`` and ``\\x1f`` in it are
+    sent as ``\\x1be`` and ``\\x1bu``, so that no string splits a reply joined by ``\\x1f``)."""
+    if "\x1b" not in text:
+        return text
+    return _ESCAPED.sub(lambda m: "\x1f" if m.group(1) == "u" else "\x1b", text)
+
+
+_ESCAPED = re.compile("\x1b([eu])")
+
+
 def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
-    """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f)."""
-    text = (encoded.decode() if isinstance(encoded, bytes) else encoded).split("\x1f")
+    """Decode the Lua snapshot ``t␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...`` (␟ = \\x1f; the version,
+    merged_into and channel names escaped: ``unescape``)."""
+    whole = encoded.decode() if isinstance(encoded, bytes) else encoded
+    text = whole.split("\x1f")
     t, r, e, a, i, seq, g, score, last, version, merged = text[:11]
     if len(text) == 13:  # one channel, the usual case
         channels = {text[11]: float(text[12])}
@@ -94,6 +108,9 @@ def parse_snapshot(encoded: bytes | str, rules: Rules) -> Snapshot:
         raise ValueError(f"snapshot has an unpaired channel field: {text[-1]!r}")
     else:
         channels = dict(zip(text[11::2], map(float, text[12::2]), strict=True))
+    if "\x1b" in whole:  # rare: a string holding \x1b or \x1f
+        version, merged = unescape(version), unescape(merged)
+        channels = {unescape(name): value for name, value in channels.items()}
     as_of = float(t) if t else None
     return Snapshot(
         as_of,

@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from engagement.records import Interaction
 from engagement.rules import Rules
-from engagement.score_views import PILLAR_FIELDS
+from engagement.score_views import PILLAR_FIELDS, unescape
 from engagement.scoring import ScoredEvent
 
 PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop", "fence_copy", "carry_sequence")
@@ -162,8 +162,7 @@ def _deliver(k: int, reply: Any, on_reply: OnReply | None) -> None:
 
 
 def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
-    """ARGV of apply.lua (``window``: the dedupe window in seconds, as text); the separator
-    \\x1f of the script's replies never reaches them inside a client-chosen channel."""
+    """ARGV of apply.lua (``window``: the dedupe window in seconds, as text)."""
     t = repr(event.t)
     return (
         event.message_id,
@@ -171,7 +170,7 @@ def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
         t if event.received_at == event.t else repr(event.received_at),
         repr(event.points),
         PILLAR_FIELDS[event.pillar],
-        event.channel.replace("\x1f", " "),
+        event.channel,
         event.event,
         str(event.daily_cap or 0),
         window,
@@ -191,7 +190,7 @@ def merge_source(interaction: Interaction) -> str | None:
 def frozen_args(source: str, result: list[Any]) -> list[str]:
     """ARGV of merge_add.lua from merge_take.lua's reply on ``source``."""
     snap = text(result[1]).split("\x1f")
-    channels = snap[11:]
+    channels = [unescape(x) if k % 2 == 0 else x for k, x in enumerate(snap[11:])]
     caps = [text(x) for x in result[2]]
     contributions = [text(x) for x in result[3]]
     merged = sorted(text(x) for x in result[4])

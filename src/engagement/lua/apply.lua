@@ -57,8 +57,8 @@ if p.s % 16 == 0 then
   call('ZREMRANGEBYSCORE', D, '-inf', '(' .. fmt(tonumber(recv) - tonumber(argv[n + 8])))
 end
 -- the contribution keeps t and the points as the store sent them (exact texts of the numbers)
-local item = argv[n + 1] .. '\31' .. argv[n + 3] .. '\31' .. pillar .. '\31' .. channel .. '\31' ..
-             event .. '\31' .. mid
+local item = argv[n + 1] .. '\31' .. argv[n + 3] .. '\31' .. pillar .. '\31' .. esc(channel) ..
+             '\31' .. esc(event) .. '\31' .. esc(mid)
 if call('LPUSH', C, item) > cfg.keep then
   call('LTRIM', C, 0, cfg.keep - 1)
 end

@@ -8,8 +8,17 @@
 -- Cost notes (every call runs this whole chunk): globals are read once into locals below, strings
 -- are joined with one `..` chain (one string built, no table), numbers that did not change keep
 -- their stored text and are not written again, integers are formatted with '%d'.
-local call, format, floor, exp, tonumber, tostring, pairs, unpack, sub =
-  redis.call, string.format, math.floor, math.exp, tonumber, tostring, pairs, unpack, string.sub
+local call, format, floor, exp, tonumber, tostring, pairs, unpack, sub, find, gsub =
+  redis.call, string.format, math.floor, math.exp, tonumber, tostring, pairs, unpack, string.sub,
+  string.find, string.gsub
+
+-- A client's string (an id, a channel or event name) inside a reply joined by \31: \27 and \31
+-- in it become \27e and \27u, so no string can split the reply (engagement.score_views.unescape
+-- undoes it). Most strings have neither: one find, and the string itself.
+local function esc(s)
+  if not find(s, '[\27\31]') then return s end
+  return (gsub(gsub(s, '\27', '\27e'), '\31', '\27u'))
+end
 
 -- Exact text of a number: '%.17g', which for an integer below 1e15 in magnitude (but -0) is its
 -- digits, written much faster by '%d'.
@@ -132,23 +141,24 @@ local function save(key, p, cfg, score)
     local f = 'c:' .. c
     local xs = text(p, f, x)
     if xs ~= raw[f] then args[na + 1] = f; args[na + 2] = xs; na = na + 2 end
-    tail = tail .. '\31' .. c .. '\31' .. xs
+    tail = tail .. '\31' .. esc(c) .. '\31' .. xs
   end
   if na > 0 then call('HSET', key, unpack(args, 1, na)) end
   return t .. '\31' .. r .. '\31' .. e .. '\31' .. a .. '\31' .. i .. '\31' .. short(p.s, s) ..
          '\31' .. short(p.g, g) .. '\31' .. int(score or score_of(p.r, cfg.scale)) .. '\31' .. t ..
-         '\31' .. (v or '') .. '\31' .. (m or '') .. tail
+         '\31' .. (v and esc(v) or '') .. '\31' .. (m and esc(m) or '') .. tail
 end
 
--- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values.
+-- snapshot: 't␟r␟e␟a␟i␟s␟g␟score␟l␟v␟m␟ch1␟v1...' (␟ = \31); '' for absent values; v, m and
+-- the channel names escaped (esc).
 -- One string, not an array: the client decodes one bulk reply instead of ~15.
 local function encode(p, cfg)
   local t = p.t and text(p, 't', p.t) or ''
   local tail = ''
-  for c, x in pairs(p.ch) do tail = tail .. '\31' .. c .. '\31' .. text(p, 'c:' .. c, x) end
+  for c, x in pairs(p.ch) do tail = tail .. '\31' .. esc(c) .. '\31' .. text(p, 'c:' .. c, x) end
   return t .. '\31' .. text(p, 'r', p.r) .. '\31' .. text(p, 'e', p.e) .. '\31' ..
          text(p, 'a', p.a) .. '\31' .. text(p, 'i', p.i) .. '\31' .. int(p.s) .. '\31' ..
          int(p.g) .. '\31' .. int(score_of(p.r, cfg.scale)) .. '\31' .. t .. '\31' ..
-         (p.v or '') .. '\31' .. (p.m or '') .. tail
+         (p.v and esc(p.v) or '') .. '\31' .. (p.m and esc(p.m) or '') .. tail
 end
 
