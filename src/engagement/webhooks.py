@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from engagement.cloudevents import format_time
+from engagement.embedded_ipv4 import embedded_ipv4
 from engagement.records import CandidateAlert
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -202,9 +203,13 @@ def next_delay(
 
 
 def forbidden_address(address: IPAddress) -> bool:
-    """Return whether an address is private, loopback, link-local or otherwise not public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Return whether an address is private, loopback, link-local or otherwise not public; an
+    IPv6 address carrying IPv4 addresses (mapped, NAT64, 6to4, ...) is judged by what it carries."""
+    carried = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else ()
+    return any(_not_public(ip) for ip in carried) if carried else _not_public(address)
+
+
+def _not_public(address: IPAddress) -> bool:
     return not address.is_global or address.is_multicast
 
 

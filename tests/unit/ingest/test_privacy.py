@@ -43,3 +43,14 @@ def test_only_explicit_analytics_consent_counts(context, consented):
 def test_sources_without_consent_requirement_keep_every_event():
     assert consent_allows({}, consent_required=False)
     assert not consent_allows({}, consent_required=True)
+
+
+@pytest.mark.parametrize(
+    ("address", "truncated"),
+    [
+        ("2002:cb00:7142:1:2:3:4:5", "2002:cb00:7100::"),  # 6to4 of 203.0.113.66 → 203.0.113.0
+        ("2002:cb00:71ff::", "2002:cb00:7100::"),
+    ],
+)
+def test_6to4_address_keeps_only_the_24_of_its_ipv4(address, truncated):
+    assert truncate_ip(address) == truncated
