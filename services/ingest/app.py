@@ -68,6 +68,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(segment_compat.router)
     app.include_router(dashboard.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    metrics.initialise(
+        endpoints={str(getattr(route, "path", "other")) for route in app.routes},
+        sources={(source.tenant_id, source.source_id) for source in keys.sources},
+    )
     return app
 
 

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+# The error codes of a 503: which dependency failed (docs/api.md). Other answers have reason "".
+UNAVAILABLE_REASONS = ("kafka_unavailable", "redis_unavailable")
+EVENT_OUTCOMES = ("accepted", "rejected", "dropped")
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,8 @@ class IngestMetrics:
             registry=registry,
             requests=Counter(
                 "engagement_ingest_requests",
-                "HTTP requests by endpoint and status.",
-                ["endpoint", "status"],
+                "HTTP requests by endpoint and status; reason: a 503's error code, else empty.",
+                ["endpoint", "reason", "status"],
                 registry=registry,
             ),
             events=Counter(
@@ -63,6 +68,17 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
+
+    def initialise(self, *, endpoints: Iterable[str], sources: Iterable[tuple[str, str]]) -> None:
+        """Create the series alerts watch at 0 (each endpoint's 200 and 503s, each source's
+        outcomes), so ``increase()`` sees their first event after a start."""
+        for endpoint in endpoints:
+            self.requests.labels(endpoint, "", "200")
+            for reason in UNAVAILABLE_REASONS:
+                self.requests.labels(endpoint, reason, "503")
+        for tenant, source in sources:
+            for outcome in EVENT_OUTCOMES:
+                self.events.labels(tenant, source, outcome)
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -91,19 +107,30 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
+        status: dict[str, Any] = {"code": 500, "reason": ""}
 
         async def send_with_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and status["code"] == 503:
+                status["reason"] = _error_code(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_status)
         finally:
             endpoint = _endpoint(scope)
-            self.metrics.requests.labels(endpoint, str(status["code"])).inc()
+            self.metrics.requests.labels(endpoint, status["reason"], str(status["code"])).inc()
             self.metrics.request_seconds.observe(time.perf_counter() - started)
+
+
+def _error_code(body: bytes) -> str:
+    """Return a 503 body's error code when it is one of UNAVAILABLE_REASONS, else "other"."""
+    try:
+        code = orjson.loads(body)["error"]["code"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "other"
+    return code if code in UNAVAILABLE_REASONS else "other"
 
 
 def _endpoint(scope: Scope) -> str:

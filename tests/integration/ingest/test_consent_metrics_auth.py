@@ -41,7 +41,9 @@ async def test_metrics_count_requests_and_events_by_outcome(client, tenant):
     batch = [{"type": "track", "userId": "u", "event": "E"}, {"type": "track", "userId": "u"}]
     await client.post("/v1/batch", json={"batch": batch}, headers=basic(SERVER_KEY))
     text = (await client.get("/metrics")).text
-    assert 'engagement_ingest_requests_total{endpoint="/v1/batch",status="200"} 1.0' in text
+    assert (
+        'engagement_ingest_requests_total{endpoint="/v1/batch",reason="",status="200"} 1.0' in text
+    )
     for outcome in ("accepted", "rejected"):
         line = f'engagement_ingest_events_total{{outcome="{outcome}",source="backend",tenant="{tenant}"}} 1.0'
         assert line in text

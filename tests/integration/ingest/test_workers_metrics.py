@@ -78,7 +78,9 @@ def _sent(url: str, event: dict[str, object]) -> httpx.Response:
 
 def _tracked(metrics: str) -> float:
     """Requests answered by /v1/track (200), summed over the exposition's samples."""
-    pattern = r'^engagement_ingest_requests_total\{endpoint="/v1/track",status="200"\} (\S+)$'
+    pattern = (
+        r'^engagement_ingest_requests_total\{endpoint="/v1/track",reason="",status="200"\} (\S+)$'
+    )
     return sum(float(v) for v in re.findall(pattern, metrics, re.M))
 
 
