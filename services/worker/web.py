@@ -37,13 +37,19 @@ def add_ops_views(
     health: Health = _always_healthy,
     ready_checks: Checks = _no_checks,
 ) -> None:
-    """Serve /metrics, /healthz (``health``) and /readyz (Redis up, partitions assigned, checks)."""
+    """Serve /metrics, /livez (the process answers: no dependency), /healthz (``health``) and
+    /readyz (Redis up, partitions assigned, checks)."""
 
     @app.page("/metrics")
     async def metrics_view(self: web.View, request: web.Request) -> web.Response:
         await before_scrape()
         body = generate_latest(registry)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/livez")
+    async def livez(self: web.View, request: web.Request) -> web.Response:
+        # liveness probes use this one: an outage of Redis or Kafka must not restart every worker
+        return self.json({"status": "ok"})
 
     @app.page("/healthz")
     async def healthz(self: web.View, request: web.Request) -> web.Response:
