@@ -42,6 +42,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     rules = load_rules(settings.rules_file)
     webhooks = load_webhooks(settings.webhooks_file)
     metrics = NotifierMetrics()
+    metrics.initialise(endpoint_ids=[endpoint.id for endpoint in webhooks.endpoints])
     state = NotifiedStore(redis, prefix=settings.redis_key_prefix)
     queue = DeliveryQueue(
         redis, prefix=settings.redis_key_prefix, retention_s=int(settings.webhook_retention)

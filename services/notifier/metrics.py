@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.worker.web import LATENCY_BUCKETS
+
+DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled")
+RETRY_STAGES = ("changes", "sweep", "deliveries")
 
 
 @dataclass
@@ -63,3 +67,12 @@ class NotifierMetrics:
             ["stage"],
             registry=r,
         )
+
+    def initialise(self, *, endpoint_ids: Iterable[str]) -> None:
+        """Create the labelled series alerts watch at 0 (each endpoint's outcomes, each retried
+        stage), so ``increase()`` sees the first event after a start (a first webhook DLQ)."""
+        for endpoint_id in endpoint_ids:
+            for outcome in DELIVERY_OUTCOMES:
+                self.deliveries.labels(endpoint_id, outcome)
+        for stage in RETRY_STAGES:
+            self.retries.labels(stage)

@@ -13,7 +13,7 @@ from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.score_records import OutRecord
 from services.scorer.handler import BatchHandler
-from services.scorer.metrics import ScorerMetrics
+from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
 from services.scorer.producing import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
@@ -128,5 +128,8 @@ async def _refresh_gauges(
         now = time.time()
         tenants = await store.tenants()
         metrics.candidates.counts = {t: await store.tier_counts(t, now) for t in tenants}
+        for tenant in tenants:  # at 0 before their first event, so increase() sees that one
+            for outcome in OUTCOMES:
+                metrics.events.labels(tenant, outcome)
     except Exception:  # Redis down: the scrape still answers, with the lag and counters
         pass
