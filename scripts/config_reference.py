@@ -19,6 +19,7 @@ SETTINGS = (
     ("ingest", "services.ingest.settings", "IngestSettings"),
     ("scorer", "services.scorer.settings", "ScorerSettings"),
     ("notifier", "services.notifier.settings", "NotifierSettings"),
+    ("lag exporter", "services.lag_exporter.settings", "LagExporterSettings"),
     ("engagement dev", "services.devstack.settings", "DevSettings"),
 )
 

@@ -12,6 +12,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": ("services.ingest.main", "run", "the HTTP ingest and read API"),
     "scorer": ("services.scorer.main", "run", "the Faust scorer worker"),
     "notifier": ("services.notifier.main", "run", "the Faust notifier worker"),
+    "lag-exporter": (
+        "services.lag_exporter.main",
+        "run",
+        "the scorer's and notifier's consumer lag, read from the broker, on /metrics",
+    ),
     "dev": ("services.devstack.main", "run", "the whole pipeline locally, with demo traffic"),
     "rules": ("engagement.rules_cli", "run", "score template tools: `engagement rules check FILE`"),
     "rebuild": (
