@@ -3,9 +3,13 @@ an erasure request splits the batch there and erases its candidate again, and th
 behind an erasure fence (``engagement.erasure_fence``) are withheld. A rebuild (``publish``
 False) does the same in Redis and sends nothing to Kafka (docs/operations.md §3).
 
-Nothing here raises for bad data or a Redis outage: the Faust agent acks a batch only when this
+Nothing here raises for bad data or an outage: the Faust agent acks a batch only when this
 returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
-step is idempotent, so a replay after a crash or rebalance changes nothing).
+step is idempotent, so a replay after a crash or rebalance changes nothing). An outage
+(``engagement.outages``) is retried where it happens until it ends. Any other failure is the
+batch's: the batch is tried again a few times (``poison_retries``), then narrowed down by halves
+to the record that fails, which alone is quarantined to the DLQ (``processing_error``); the
+other records are scored as usual. Replaying every step is what makes trying a record again safe.
 """
 
 from __future__ import annotations
@@ -21,13 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka.errors import KafkaError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engagement.erasure_fence import Fences, fence_id
 from engagement.erasure_records import erasure_records, erasure_requests
+from engagement.outages import is_outage
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_records import SOURCE, OutRecord
@@ -36,7 +37,7 @@ from engagement.scoring import epoch
 from engagement.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
 from engagement.store_scripts import merge_source
 from services.scorer.metrics import ScorerMetrics, observe_all
-from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
+from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse, tenant_of_key
 from services.scorer.publishing import (
     MISSING,
     Encoded,
@@ -47,8 +48,15 @@ from services.scorer.publishing import (
 log = logging.getLogger("engagement.scorer")
 
 SendAll = Callable[[Sequence[OutRecord]], Awaitable[Any]]
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
-EXPECTED = (RedisError, KafkaError, *TRANSIENT)  # an outage or a refusal, not a bug of ours
+QUARANTINED = "processing_error"  # the DLQ failureType of a record set aside by a failure
+
+
+class Failed(Exception):
+    """A call failed for a reason that is no outage: the records in hand are the suspects."""
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        super().__init__(what, error)
+        self.what, self.error = what, error
 
 
 @dataclass
@@ -64,6 +72,7 @@ class BatchHandler:
     latest_topic: str
     interactions_topic: str  # where erasure requests go (the topic it consumes)
     retry_max: float = 5.0
+    poison_retries: int = 3  # tries of a failing batch (and then record) after its first
     publish: bool = True  # False: a rebuild (SCORER_REBUILD): Redis only, nothing goes to Kafka
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     positions: dict[int, int] = field(default_factory=dict)
@@ -72,29 +81,63 @@ class BatchHandler:
     traced: bool = False  # the current failing streak's bug was logged with its traceback
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
-        """Process a batch; returns only once Redis has every valid record's result."""
-        parsed = ParsedBatch(records)  # parsed as the store takes them
+        """Process a batch; returns only once Redis has every valid record's result and every
+        record that failed for a reason other than an outage is in the DLQ."""
         if records:
-            # ids being erased (usually none): their events from before are withheld
-            now = self.clock().timestamp()
-            parsed.fences = await self._retrying(
-                "redis", lambda: self.store.fences(now, drop=self.publish)
-            )
-            segment = parsed.segment()
-            await self._score(segment, len(records))
-            while segment.request is not None:  # an erasure: the events after it go on after it
-                merged = await self._erase(segment.request)
-                parsed.fences = _with(parsed.fences, merged)  # the store's own stays as it is
-                segment = parsed.segment()
-                await self._score(segment, len(records))
-        for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
-            self.metrics.events.labels(tenant, "erasing").inc(count)
-        for row in parsed.bad:
-            await self._dead_letter(row)
+            await self._isolating(records, tries=self.poison_retries + 1)
         self.metrics.batch_events.observe(len(records))
         positions = self.positions
         for partition, offset in {r.partition: r.offset for r in records}.items():  # the last
             positions[partition] = max(positions.get(partition, 0), offset + 1)
+
+    async def _isolating(self, records: Sequence[RawRecord], *, tries: int) -> None:
+        """Process ``records``, ``tries`` times at most while they fail (outages aside); then
+        each half of them, once (their failing halves in turn), down to the one record that
+        fails, which is tried ``tries`` times too and then quarantined."""
+        delay = 0.05
+        for attempt in range(tries):
+            try:
+                await self._process(records)
+            except Failed as failed:
+                error = failed
+            except Exception as exc:  # raised outside a store or producer call: a bug of ours
+                error = Failed("handler", exc)
+            else:
+                self._recovered()
+                return
+            self._note_failure(error.what, error.error, delay)
+            if attempt + 1 < tries:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+        if len(records) == 1:
+            await self._quarantine(records[0], error)
+            self._recovered()
+            return
+        half = len(records) // 2
+        for part in (records[:half], records[half:]):
+            await self._isolating(part, tries=1 if len(part) > 1 else self.poison_retries + 1)
+
+    async def _process(self, records: Sequence[RawRecord]) -> None:
+        """Score ``records`` (erasing where a request is); raises ``Failed`` for any failure
+        that is no outage."""
+        parsed = ParsedBatch(records)  # parsed as the store takes them
+        # ids being erased (usually none): their events from before are withheld; a failure
+        # reading them is no record's, so it is retried like an outage
+        now = self.clock().timestamp()
+        parsed.fences = await self._retrying(
+            "redis", lambda: self.store.fences(now, drop=self.publish), forever=True
+        )
+        segment = parsed.segment()
+        await self._score(segment, len(records))
+        while segment.request is not None:  # an erasure: the events after it go on after it
+            merged = await self._erase(segment.request)
+            parsed.fences = _with(parsed.fences, merged)  # the store's own stays as it is
+            segment = parsed.segment()
+            await self._score(segment, len(records))
+        for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
+            self.metrics.events.labels(tenant, "erasing").inc(count)
+        for row in parsed.bad:
+            await self._dead_letter(row)
 
     async def _score(self, segment: Segment, most: int) -> None:
         """Apply a segment's interactions (``most``: at most that many) and publish their records."""
@@ -113,12 +156,11 @@ class BatchHandler:
 
         try:
             await self._apply(segment, lambda k, o: _encode(encoded, k, o), build)
-        except BaseException:  # cancelled (the worker stops): the batch will be replayed
+            for published in publishing:
+                await published  # retries outages until the producer has them
+        finally:  # failed or cancelled (the worker stops): the batch will be tried again
             for published in publishing:
                 published.cancel()
-            raise
-        for published in publishing:
-            await published  # never raises: _publish retries until the producer has them
 
     async def _erase(self, request: ErasureRequest) -> Fences:
         """Erase the candidate again where its erasure request is in its partition: what the
@@ -164,27 +206,31 @@ class BatchHandler:
     def _erasure_records(
         self, request: ErasureRequest, erasure: Erasure, now: datetime
     ) -> list[OutRecord]:
-        try:
-            return erasure_records(
-                erasure,
-                self.store.rules,
-                changes_topic=self.changes_topic,
-                latest_topic=self.latest_topic,
-                sequence=max(request.sequence, erasure.last_sequence + 1),
-                now=now,
-            ) + erasure_requests(
-                erasure,
-                interactions_topic=self.interactions_topic,
-                sequence=1,
-                now=now,
-                source=SOURCE,
-                merged_only=True,
-            )
-        except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
-            log.exception("could not build erasure records", extra={"event": "scorer.publish_bug"})
-            return []
+        return erasure_records(
+            erasure,
+            self.store.rules,
+            changes_topic=self.changes_topic,
+            latest_topic=self.latest_topic,
+            sequence=max(request.sequence, erasure.last_sequence + 1),
+            now=now,
+        ) + erasure_requests(
+            erasure,
+            interactions_topic=self.interactions_topic,
+            sequence=1,
+            now=now,
+            source=SOURCE,
+            merged_only=True,
+        )
 
-    async def _dead_letter(self, row: BadRow, failure: str | None = None) -> None:
+    async def _quarantine(self, record: RawRecord, failed: Failed) -> None:
+        """Set aside a record that kept failing for a reason that is no outage: to the DLQ with
+        the failing step and its error (docs/operations.md §4 tells how to replay it)."""
+        message = f"{failed.what}: {describe(failed.error)}"
+        tenant = tenant_of_key(record.key)
+        await self._dead_letter(BadRow(record, QUARANTINED, (message,), tenant))
+        self.metrics.quarantined.labels(tenant or "", QUARANTINED).inc()
+
+    async def _dead_letter(self, row: BadRow) -> None:
         record = row.record
         fields = {
             "event": "scorer.dlq",
@@ -198,7 +244,8 @@ class BatchHandler:
         log.warning("dead-lettered record %s", orjson.dumps(fields).decode(), extra=fields)
         if self.publish:  # a rebuild's bad rows are on the DLQ already, from the live scorer
             out = OutRecord(self.dlq_topic, record.key, bad_row_value(row, now=self.clock()), [])
-            await self._retrying("dlq", lambda: self.send_acked([out]))
+            # the last resort: any failure of it is retried until it ends
+            await self._retrying("dlq", lambda: self.send_acked([out]), forever=True)
         self.metrics.events.labels(row.tenant_id or "", "dlq").inc()
 
     async def _apply(
@@ -234,18 +281,14 @@ class BatchHandler:
     def _score_records(
         self, outcomes: list[ApplyOutcome], encoded: list[Encoded]
     ) -> list[OutRecord]:
-        try:
-            return list(
-                score_records(
-                    outcomes,
-                    changes_topic=self.changes_topic,
-                    latest_topic=self.latest_topic,
-                    encoded=encoded,
-                )
+        return list(
+            score_records(
+                outcomes,
+                changes_topic=self.changes_topic,
+                latest_topic=self.latest_topic,
+                encoded=encoded,
             )
-        except Exception:  # a bug must not crash the agent (Faust would ack and skip the batch)
-            log.exception("could not build score records", extra={"event": "scorer.publish_bug"})
-            return []
+        )
 
     async def _publish(self, records: list[OutRecord]) -> None:
         if not records:
@@ -255,36 +298,41 @@ class BatchHandler:
         # after a partial enqueue republishes records, which consumers dedupe by sequence
         await self._retrying("kafka", lambda: self.send_all(records))
 
-    async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``call`` until it succeeds, backing off; never raises (the batch stays un-acked)."""
+    async def _retrying(
+        self, what: str, call: Callable[[], Awaitable[Any]], *, forever: bool = False
+    ) -> Any:
+        """Run ``call`` until it succeeds through outages, backing off; any other failure is
+        raised as ``Failed`` (``forever``: retried as well)."""
         delay = 0.05
         while True:
             try:
-                result = await call()
-            except (RedisError, *TRANSIENT, Exception) as exc:
+                return await call()
+            except Exception as exc:
+                if not (forever or is_outage(exc)):
+                    raise Failed(what, exc) from exc
                 self._note_failure(what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
-                continue
-            self.failing_since, self.traced = None, False
-            self.last_success = time.monotonic()
-            return result
+
+    def _recovered(self) -> None:
+        self.failing_since, self.traced = None, False
+        self.last_success = time.monotonic()
 
     def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
         if self.failing_since is None:
             self.failing_since = time.monotonic()
         if what == "redis":
             self.metrics.redis_errors.inc()
-        # not an outage but a bug (it holds the partition until fixed): its traceback, once
-        unexpected = not self.traced and not isinstance(exc, EXPECTED)
+        # not an outage but a bug or data no code foresaw: its traceback, once a failing streak
+        unexpected = not self.traced and not is_outage(exc)
         self.traced |= unexpected
         log.warning(
-            "%s call failed (%r); retrying in %.2fs",
+            "%s call failed (%s); retrying in %.2fs",
             what,
-            exc,
+            describe(exc),
             delay,
             exc_info=exc if unexpected else None,
-            extra={"event": f"scorer.{what}_retry", "error": repr(exc)},
+            extra={"event": f"scorer.{what}_retry", "error": describe(exc)},
         )
 
     def stuck_for(self) -> float:
@@ -340,6 +388,11 @@ class Segment:
                 self.request = parsed
                 break
         self._ended = True
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` of an error (redis-py's own repr drops the message)."""
+    return f"{type(error).__name__}: {error}"
 
 
 def _with(fences: Fences, more: Fences) -> Fences:

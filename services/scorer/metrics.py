@@ -85,6 +85,13 @@ class ScorerMetrics:
         self.redis_errors = Counter(
             "engagement_scorer_redis_errors", "Failed Redis batch attempts (retried).", registry=r
         )
+        self.quarantined = Counter(
+            "engagement_scorer_quarantined",
+            "Records set aside to the DLQ after failing for a reason that is no outage (a bug, or "
+            "data no code foresaw), by tenant and failureType.",
+            ["tenant", "failure_type"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "engagement_scorer_consumer_lag",
             "Records behind the partition's high watermark (highwater - next offset to process).",

@@ -42,14 +42,14 @@ def parse(record: RawRecord) -> Interaction | ErasureRequest | BadRow:
     """Return the record's ``Interaction`` (or ``ErasureRequest``), or a ``BadRow`` saying why it
     is neither."""
     if not record.value:
-        return BadRow(record, "decode_error", ("empty value",), _tenant_of_key(record.key))
+        return BadRow(record, "decode_error", ("empty value",), tenant_of_key(record.key))
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
-        return BadRow(record, "decode_error", (str(exc),), _tenant_of_key(record.key))
+        return BadRow(record, "decode_error", (str(exc),), tenant_of_key(record.key))
     if not isinstance(data, dict):
         return BadRow(
-            record, "schema_violation", ("value is not a JSON object",), _tenant_of_key(record.key)
+            record, "schema_violation", ("value is not a JSON object",), tenant_of_key(record.key)
         )
     try:
         # What ``Interaction.model_validate(data)`` calls, minus its Python wrapper (~0.3 µs a
@@ -110,10 +110,11 @@ def _messages(exc: ValidationError) -> tuple[str, ...]:
 
 def _tenant_of(data: dict[str, Any], record: RawRecord) -> str | None:
     tenant = data.get("tenantId")
-    return tenant if isinstance(tenant, str) else _tenant_of_key(record.key)
+    return tenant if isinstance(tenant, str) else tenant_of_key(record.key)
 
 
-def _tenant_of_key(key: bytes | None) -> str | None:
+def tenant_of_key(key: bytes | None) -> str | None:
+    """The tenant of a record keyed ``tenantId:candidateId`` (None for another key)."""
     if not key or b":" not in key:
         return None
     return key.split(b":", 1)[0].decode("utf-8", errors="replace")

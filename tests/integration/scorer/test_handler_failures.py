@@ -120,3 +120,96 @@ async def test_a_kafka_outage_is_retried_without_a_traceback(
     logged = retries(caplog, "kafka")
     assert len(logged) == 2
     assert [r for r in logged if r.exc_info] == []
+
+
+def event(message_id: str, candidate: str, tenant: str = "acme") -> RawRecord:
+    value = orjson.loads(record(message_id).value or b"{}")
+    value |= {"userId": candidate, "tenantId": tenant}
+    return RawRecord(f"{tenant}:{candidate}".encode(), orjson.dumps(value), "interactions", 0, 0)
+
+
+class PoisonedStore(ScoreStore):
+    """The store, its batch applies raising ``error`` while the batch holds one of ``poison``
+    (messageIds): a failure no code foresaw, tied to a record."""
+
+    def __init__(self, *args: Any, poison: set[str], error: Exception, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.poison, self.error = poison, error
+
+    async def apply_batch(self, interactions: Any, **kwargs: Any) -> Any:
+        taken = list(interactions)
+        if any(i.messageId in self.poison for i in taken):
+            raise self.error
+        return await super().apply_batch(taken, **kwargs)
+
+
+async def handled(store: ScoreStore, records: list[RawRecord]) -> tuple[list[dict[str, Any]], Any]:
+    """Handle ``records`` as one batch; the DLQ rows written and the handler."""
+    sent: list[OutRecord] = []
+
+    async def send(records: Sequence[OutRecord]) -> None:
+        sent.extend(records)
+
+    handler = batch_handler(store, send, retry_max=0.01, clock=lambda: NOW)
+    await handler.handle(records)
+    return [orjson.loads(r.value) for r in sent if r.topic == "dlq"], handler
+
+
+async def sequence_of(store: ScoreStore, candidate: str, tenant: str = "acme") -> int:
+    view = await store.get_candidate(tenant, candidate, NOW.timestamp())
+    return 0 if view is None else view.state.sequence
+
+
+async def test_a_record_whose_state_is_corrupt_is_quarantined_and_the_others_are_scored(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a candidate whose profile key holds a string (Redis answers WRONGTYPE to its script)
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    await redis_client.set(store.keys.candidate("acme", "broken").profile, "not a hash")
+    # when a batch of both tenants holds its event among good ones
+    batch = [event(f"m{k}", f"u{k}", tenant=("acme", "globex")[k % 2]) for k in range(9)]
+    batch.insert(4, event("poison", "broken"))
+    dlq, handler = await handled(store, batch)
+    # then the good events are scored, each once
+    for k in range(9):
+        assert await sequence_of(store, f"u{k}", tenant=("acme", "globex")[k % 2]) == 1
+    # and the poison record alone is in the DLQ, with the step that failed and Redis' error
+    [row] = dlq
+    assert row["failureType"] == "processing_error"
+    assert orjson.loads(row["payload"])["messageId"] == "poison"
+    assert row["origin"]["key"] == "acme:broken"
+    assert "WRONGTYPE" in row["messages"][0]
+    # and it is counted, and the handler is healthy again
+    quarantined = handler.metrics.quarantined.labels("acme", "processing_error")._value.get()
+    assert quarantined == 1
+    assert handler.stuck_for() == 0.0
+
+
+async def test_a_batch_is_narrowed_down_to_exactly_the_records_that_fail(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a store that fails on two records no code foresaw
+    poison = {"m13", "m50"}
+    store = PoisonedStore(
+        redis_client, prefix=redis_prefix, rules=RULES, poison=poison, error=TypeError("a bug")
+    )
+    # when a batch of 64 holds them
+    dlq, _ = await handled(store, [event(f"m{k}", f"u{k}") for k in range(64)])
+    # then those two alone are set aside, in order, and every other event is scored once
+    assert [orjson.loads(row["payload"])["messageId"] for row in dlq] == ["m13", "m50"]
+    assert {row["messages"][0] for row in dlq} == {"redis: TypeError: a bug"}
+    for k in range(64):
+        assert await sequence_of(store, f"u{k}") == (0 if f"m{k}" in poison else 1)
+
+
+async def test_an_outage_never_sets_a_record_aside(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a store down for more tries than a failing record gets
+    store = FailingStore(redis_client, prefix=redis_prefix, rules=RULES, errors=[DOWN] * 12)
+    # when it takes a batch
+    dlq, _ = await handled(store, [event(f"m{k}", f"u{k}") for k in range(4)])
+    # then nothing is quarantined: every event is scored once Redis is back
+    assert dlq == []
+    for k in range(4):
+        assert await sequence_of(store, f"u{k}") == 1
