@@ -67,7 +67,8 @@ def _hook_source(request: Request, provider: str, source_id: str) -> HookSource:
 
 @router.get("/v1/hooks/{provider}/{source_id}", summary="Platform webhook handshake")
 async def handshake(provider: str, source_id: str, request: Request) -> Response:
-    """Meta: echo ``hub.challenge`` (403 on a wrong token); LinkedIn: answer the challengeCode."""
+    """Meta: echo ``hub.challenge`` (403 on a wrong token); LinkedIn: answer a UUID challengeCode
+    (400 for any other string: its answer would be a signature)."""
     hook = _hook_source(request, provider, source_id)
     params = request.query_params
     if provider == "meta":
@@ -76,10 +77,12 @@ async def handshake(provider: str, source_id: str, request: Request) -> Response
         if challenge is None:
             raise ApiError(403, "verification_failed", "hub.verify_token does not match")
         return PlainTextResponse(challenge)
-    if provider == "linkedin" and params.get("challengeCode"):
+    if provider == "linkedin" and "challengeCode" in params:
         answer = linkedin_challenge(
             params["challengeCode"], client_secret=hook.secret.get_secret_value()
         )
+        if answer is None:
+            raise ApiError(400, "invalid_challenge", "challengeCode must be a UUID")
         return ORJSONResponse(answer)
     raise ApiError(405, "no_handshake", f"{provider} hooks have no GET handshake")
 

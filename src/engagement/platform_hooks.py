@@ -9,9 +9,11 @@ Provider payload references: docs/hooks.md and tests/unit/web/fixtures/.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,7 +23,15 @@ LEAD_EVENT = "Lead Form Submitted"
 PROVIDERS = ("meta", "linkedin", "google", "generic")
 Provider = Literal["meta", "linkedin", "google", "generic"]
 GENERIC_TOLERANCE_SECONDS = 300
+GENERIC_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 LINKEDIN_PREFIX = "hmacsha256="
+# LinkedIn's challengeCode is a type-4 UUID ("Webhook validation"); a handshake answers nothing
+# else, so its HMAC can never be the signature of a body (a body of this shape is refused too).
+LINKEDIN_CHALLENGE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+LINKEDIN_CHALLENGE_BYTES = re.compile(LINKEDIN_CHALLENGE.pattern.encode())
+LATEST_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 Envelope = dict[str, Any]
 
@@ -70,8 +80,11 @@ def meta_challenge(params: Mapping[str, str], *, verify_token: str | None) -> st
     return params.get("hub.challenge")
 
 
-def linkedin_challenge(challenge_code: str, *, client_secret: str) -> dict[str, str]:
-    """Return LinkedIn's validation answer: hex HMAC-SHA256 of the challengeCode keyed by the secret."""
+def linkedin_challenge(challenge_code: str, *, client_secret: str) -> dict[str, str] | None:
+    """Return LinkedIn's validation answer (hex HMAC-SHA256 of the challengeCode keyed by the
+    secret); None unless the code is a UUID, the only shape LinkedIn sends."""
+    if not LINKEDIN_CHALLENGE.fullmatch(challenge_code):
+        return None
     response = _hex_hmac(client_secret, challenge_code.encode())
     return {"challengeCode": challenge_code, "challengeResponse": response}
 
@@ -88,8 +101,11 @@ def linkedin_signature_valid(body: bytes, header: str | None, *, client_secret: 
     """Return whether ``X-LI-Signature`` is the hex HMAC of ``"hmacsha256=" + body``.
 
     The header may carry the ``hmacsha256=`` prefix; the HMAC of the bare body (the literal reading
-    of LinkedIn's prose) is accepted too.
+    of LinkedIn's prose) is accepted too. A body shaped as a challenge code never verifies: the
+    handshake would have signed it.
     """
+    if LINKEDIN_CHALLENGE_BYTES.fullmatch(body.strip()):
+        return False
     given = (header or "").removeprefix(LINKEDIN_PREFIX)
     prefixed = _hex_hmac(client_secret, LINKEDIN_PREFIX.encode() + body)
     bare = _hex_hmac(client_secret, body)
@@ -111,7 +127,7 @@ def generic_signature_valid(
     must be within five minutes of ``now``.
     """
     msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
-    if not msg_id or not stamp or not stamp.isdigit():
+    if not msg_id or not stamp or not GENERIC_TIMESTAMP.fullmatch(stamp):
         return False
     if abs(now.timestamp() - int(stamp)) > GENERIC_TOLERANCE_SECONDS:
         return False
@@ -124,7 +140,10 @@ def generic_signature_valid(
 
 def _generic_key(secret: str) -> bytes:
     if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            pass  # not base64 after all: the whole string is the key
     return secret.encode()
 
 
@@ -162,61 +181,94 @@ def _lead(
     return envelope
 
 
-def _iso_from_epoch(seconds: float | None) -> str | None:
-    if seconds is None:
+def _iso_from_epoch(seconds: Any) -> str | None:
+    """Return epoch seconds as an ISO time; None when not a number of a representable time."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if not 0 <= seconds <= LATEST_EPOCH_SECONDS:
         return None
     return datetime.fromtimestamp(float(seconds), tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso_from_millis(millis: Any) -> str | None:
+    if isinstance(millis, bool) or not isinstance(millis, int):
+        return None
+    return _iso_from_epoch(millis / 1000) if abs(millis) <= LATEST_EPOCH_SECONDS * 1000 else None
+
+
+def _id(value: Any) -> str | None:
+    """Return an id sent as a non-empty string or an integer as text, else None."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _objects(value: Any, what: str) -> list[Mapping[str, Any]]:
+    """Return ``value`` (None: empty) when it is a list of JSON objects; HookRejected otherwise."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise HookRejected(f"{what} must be a list of objects")
+    return value
 
 
 def meta_leads(payload: Mapping[str, Any]) -> list[Envelope]:
     """Return one envelope per ``leadgen`` change of a Meta Page webhook (other fields ignored)."""
     if payload.get("object") != "page" or not isinstance(payload.get("entry"), list):
         raise HookRejected("not a Meta page webhook")
-    leads: list[Envelope] = []
-    for entry in payload["entry"]:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            if change.get("field") != "leadgen" or not value.get("leadgen_id"):
+    return [_meta_lead(value, lead_id) for value, lead_id in _meta_leadgen(payload["entry"])]
+
+
+def _meta_leadgen(entries: Any) -> Iterator[tuple[Mapping[str, Any], str]]:
+    for entry in _objects(entries, "entry"):
+        for change in _objects(entry.get("changes"), "entry[].changes"):
+            value = change.get("value")
+            if change.get("field") != "leadgen" or not isinstance(value, Mapping):
                 continue
-            leads.append(_meta_lead(value))
-    return leads
+            lead_id = _id(value.get("leadgen_id"))
+            if lead_id is not None:
+                yield value, lead_id
 
 
-def _meta_lead(value: Mapping[str, Any]) -> Envelope:
-    lead_id = str(value["leadgen_id"])
-    props = {
-        k: str(value[k]) for k in ("form_id", "page_id", "ad_id", "adgroup_id") if value.get(k)
-    }
+def _meta_lead(value: Mapping[str, Any], lead_id: str) -> Envelope:
+    keys = ("form_id", "page_id", "ad_id", "adgroup_id")
+    props = {_camel(k): _id(value.get(k)) for k in keys}
     return _lead(
         "meta",
         lead_id,
-        channel="ad" if value.get("ad_id") else "social",
+        channel="ad" if props["adId"] else "social",
         timestamp=_iso_from_epoch(value.get("created_time")),
-        properties={_camel(k): v for k, v in props.items()},
-        external_ids=[("meta_lead_id", lead_id), ("meta_page_id", value.get("page_id"))],
+        properties={k: v for k, v in props.items() if v is not None},
+        external_ids=[("meta_lead_id", lead_id), ("meta_page_id", props["pageId"])],
     )
 
 
 def linkedin_leads(payload: Mapping[str, Any]) -> list[Envelope]:
     """Return the envelope of a LinkedIn ``LEAD_ACTION`` notification; deletions yield nothing."""
-    response = payload.get("leadGenFormResponse")
-    if payload.get("type") != "LEAD_ACTION" or not isinstance(response, str):
+    response = _text(payload.get("leadGenFormResponse"))
+    if payload.get("type") != "LEAD_ACTION" or response is None:
         raise HookRejected("not a LinkedIn lead notification")
     if payload.get("leadAction") != "CREATED":
         return []
-    lead_id = response.rsplit(":", 1)[-1]
-    occurred = payload.get("occurredAt")
-    owner = payload.get("owner") or {}
+    owner = payload.get("owner")
+    owners = list(owner.values()) if isinstance(owner, Mapping) else []
+    lead_type = _text(payload.get("leadType")) or "SPONSORED"
     return [
         _lead(
             "linkedin",
-            lead_id,
-            channel="ad" if payload.get("leadType", "SPONSORED") == "SPONSORED" else "social",
-            timestamp=_iso_from_epoch(occurred / 1000) if isinstance(occurred, int) else None,
+            response.rsplit(":", 1)[-1],
+            channel="ad" if lead_type == "SPONSORED" else "social",
+            timestamp=_iso_from_millis(payload.get("occurredAt")),
             properties={
-                "formId": payload.get("leadGenForm"),
-                "leadType": payload.get("leadType"),
-                "owner": next(iter(owner.values()), None),
+                "formId": _text(payload.get("leadGenForm")),
+                "leadType": lead_type,
+                "owner": _text(owners[0]) if owners else None,
             },
             external_ids=[("linkedin_lead_response", response)],
         )
@@ -225,27 +277,28 @@ def linkedin_leads(payload: Mapping[str, Any]) -> list[Envelope]:
 
 def google_leads(payload: Mapping[str, Any]) -> list[Envelope]:
     """Return the envelope of a Google Ads lead form webhook (email and gclid as identity hints)."""
-    lead_id = payload.get("lead_id")
-    if not isinstance(lead_id, str) or not lead_id:
+    lead_id = _text(payload.get("lead_id"))
+    if lead_id is None:
         raise HookRejected("not a Google Ads lead")
     columns = {
-        c.get("column_id"): c.get("string_value") for c in payload.get("user_column_data") or []
+        c.get("column_id"): _text(c.get("string_value"))
+        for c in _objects(payload.get("user_column_data"), "user_column_data")
+        if isinstance(c.get("column_id"), str)
     }
     keys = ("form_id", "campaign_id", "adgroup_id", "creative_id", "gcl_id", "api_version")
-    props = {_camel(k): str(payload[k]) for k in keys if payload.get(k) is not None}
+    props = {_camel(k): _id(payload.get(k)) for k in keys}
     email = columns.get("EMAIL")
     return [
         _lead(
             "google",
             lead_id,
             channel="ad",
-            timestamp=payload.get("lead_submit_time"),
-            properties={**props, "isTest": bool(payload.get("is_test", False))},
-            external_ids=[
-                ("google_lead_id", lead_id),
-                ("gclid", payload.get("gcl_id")),
-                ("email", email),
-            ],
+            timestamp=_text(payload.get("lead_submit_time")),
+            properties={
+                **{k: v for k, v in props.items() if v is not None},
+                "isTest": payload.get("is_test") is True,
+            },
+            external_ids=[("google_lead_id", lead_id), ("gclid", props["gclId"]), ("email", email)],
             traits={"email": email} if email else None,
         )
     ]
@@ -254,22 +307,26 @@ def google_leads(payload: Mapping[str, Any]) -> list[Envelope]:
 def generic_leads(payload: Mapping[str, Any], *, channel: str) -> list[Envelope]:
     """Return the envelope of a generic signed hook ``{"type", "timestamp", "data": {"leadId", ...}}``."""
     data = payload.get("data")
-    if not isinstance(data, Mapping) or not data.get("leadId"):
-        raise HookRejected("generic hook needs data.leadId")
-    lead_id = str(data["leadId"])
+    lead_id = _id(data.get("leadId")) if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping) or lead_id is None:
+        raise HookRejected("generic hook needs data.leadId (a string or an integer)")
+    properties = data.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        raise HookRejected("generic hook's data.properties must be an object")
+    email = _text(data.get("email"))
     envelope = _lead(
         "generic",
         lead_id,
-        channel=str(data.get("channel") or channel),
-        timestamp=payload.get("timestamp"),
-        properties=dict(data.get("properties") or {}),
-        external_ids=[("lead_id", lead_id), ("email", data.get("email"))],
-        traits={"email": data["email"]} if data.get("email") else None,
+        channel=_text(data.get("channel")) or channel,
+        timestamp=_text(payload.get("timestamp")),
+        properties=dict(properties),
+        external_ids=[("lead_id", lead_id), ("email", email)],
+        traits={"email": email} if email else None,
     )
-    envelope["event"] = str(data.get("event") or LEAD_EVENT)
+    envelope["event"] = _text(data.get("event")) or LEAD_EVENT
     for field in ("userId", "anonymousId"):
-        if data.get(field):
-            envelope[field] = str(data[field])
+        if _id(data.get(field)):
+            envelope[field] = _id(data.get(field))
     return [envelope]
 
 
