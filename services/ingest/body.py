@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import zlib
 from typing import Any
 
 import orjson
 from fastapi import Request
 
+from engagement.plain_envelope import TEXT_LIMITS
 from services.ingest.errors import ApiError
 
 JSON_TYPES = frozenset({"", "application/json", "text/plain"})
+# A run of 19 digits may be an integer orjson cannot hold in 64 bits (then read as a float).
+LONG_NUMBER = re.compile(rb"\d{19}")
+INT_RANGE = (-(2**63), 2**64 - 1)
+TEXT_FIELDS = tuple(TEXT_LIMITS)
 
 
 async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
@@ -29,14 +37,83 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
 
 
 def parse_object(body: bytes) -> dict[str, Any]:
-    """Return ``body`` parsed as a JSON object; 400 when it is not one."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    """Return ``body`` parsed as a JSON object; 400 when it is not one.
+
+    Integers in ids stay exact, and a string holding an unpaired surrogate is read as such: each
+    event is then judged on its own (``engagement.event_guards``), not the whole body.
+    """
+    if LONG_NUMBER.search(body) is None:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            document = _parse_exactly(body)  # e.g. "\\ud800", which orjson refuses
+    else:
+        document = _parse_exactly(body)  # orjson reads integers past 64 bits as floats
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_body", "body must be a JSON object")
     return document
+
+
+def _parse_exactly(body: bytes) -> Any:
+    """Parse with the standard library: exact integers, lone surrogate escapes; no NaN or
+    Infinity, nesting up to the interpreter's recursion limit (about 1,000 levels)."""
+    try:
+        document = json.loads(
+            body.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant
+        )
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, too many digits
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    for event in _events(document):
+        for name in TEXT_FIELDS:
+            if type(event.get(name)) is int and not _fits(event[name]):
+                event[name] = str(event[name])  # Segment's rule: a numeric id is its decimal text
+    return _within_64_bits(document)
+
+
+def _fits(number: int) -> bool:
+    return INT_RANGE[0] <= number <= INT_RANGE[1]
+
+
+def _as_float(number: int) -> float:
+    try:
+        return float(number)
+    except OverflowError:
+        raise ApiError(400, "invalid_json", "body is not valid JSON: number out of range") from None
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return number
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _events(document: Any) -> list[dict[str, Any]]:
+    """The objects of ``document`` that may be events: itself and its ``batch`` items."""
+    if not isinstance(document, dict):
+        return []
+    batch = document.get("batch")
+    items = batch if isinstance(batch, list) else []
+    return [document, *(item for item in items if isinstance(item, dict))]
+
+
+def _within_64_bits(document: Any) -> Any:
+    """``document`` with every integer past 64 bits as a float, as orjson reads it."""
+    root = [document]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in pairs:
+            if type(value) is int and not _fits(value):
+                node[key] = _as_float(value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return root[0]
 
 
 def _too_large(max_bytes: int) -> ApiError:

@@ -24,6 +24,7 @@ from engagement.envelope import (
     bad_row_key,
     classify,
 )
+from engagement.event_guards import encoded_event
 from engagement.sources import Source
 from services.ingest.auth import authenticate_source
 from services.ingest.body import read_json_object
@@ -142,6 +143,10 @@ def _facts(
     settings: IngestSettings,
 ) -> RequestFacts:
     context = document.get("context") if kind is None else None
+    if isinstance(context, dict):
+        unwritable = encoded_event({"context": context})  # at the depth it has in each event
+        if isinstance(unwritable, str):
+            raise ApiError(400, "invalid_body", f"batch context: {unwritable}")
     return RequestFacts(
         source=source,
         received_at=datetime.now(UTC),

@@ -14,10 +14,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engagement.cloudevents import format_time
+from engagement.event_guards import encoded_event, id_problems, printable, writable
 from engagement.plain_envelope import missing_requirement, plain_fields
 from engagement.privacy import consent_allows, truncate_ip
 from engagement.records import EventType
@@ -151,10 +151,17 @@ def classify(
     """Return the one outcome of a raw event; never raises on bad input."""
     if not isinstance(raw, dict):
         return Rejected(index, None, "schema_violation", ("an event must be a JSON object",), raw)
-    message_id = raw.get("messageId") if isinstance(raw.get("messageId"), str) else None
-    if len(orjson.dumps(raw)) > facts.max_event_bytes:
+    given_id = raw.get("messageId")
+    message_id = printable(given_id) if isinstance(given_id, str) else None
+    encoded = encoded_event(raw)
+    if isinstance(encoded, str):
+        return Rejected(index, message_id, "schema_violation", (encoded,), writable(raw))
+    if len(encoded) > facts.max_event_bytes:
         reason = f"event is larger than {facts.max_event_bytes} bytes"
         return Rejected(index, message_id, "size_violation", (reason,), raw)
+    problems = id_problems(raw)
+    if problems:
+        return Rejected(index, message_id, "schema_violation", problems, raw)
     merged = _with_batch_defaults(raw, facts)
     fields = plain_fields(merged)
     if fields is None:

@@ -1,0 +1,127 @@
+"""What no event may hold, checked at the door before anything else reads it. Pure.
+
+- **Ids and event names are plain text**: no C0/C1 control character (U+0000 to U+001F,
+  U+007F to U+009F) and no unpaired surrogate. Downstream stores join ids with separators and
+  Kafka keys and headers are UTF-8: such an id is refused, never repaired.
+- **A user id never names an anonymous candidate**: the candidate of ``anonymousId`` X is
+  ``anon:X``, so ``userId`` (and ``previousId``, which names a user id) may not start ``anon:``.
+- **Every string is valid Unicode** (an unpaired surrogate cannot be written as UTF-8) and
+  **nesting is at most** ``MAX_EVENT_DEPTH`` levels (the event object is level 1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+MAX_EVENT_DEPTH = 64
+ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event")
+ANONYMOUS_PREFIX = "anon:"
+UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
+TOO_DEEP = f"<nested deeper than {MAX_EVENT_DEPTH} levels>"
+
+
+def id_problems(event: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why the event's ids cannot be accepted (empty when they can)."""
+    problems = [_text_problem(name, event.get(name)) for name in ID_FIELDS]
+    user, previous = event.get("userId"), event.get("previousId")
+    if isinstance(user, str) and user.startswith(ANONYMOUS_PREFIX):
+        problems.append(_anonymous_namespace("userId"))
+    named_by_id = previous != event.get("anonymousId")  # else it is the anonymous id itself
+    if isinstance(previous, str) and previous.startswith(ANONYMOUS_PREFIX) and named_by_id:
+        problems.append(_anonymous_namespace("previousId"))
+    return tuple(p for p in problems if p is not None)
+
+
+def _text_problem(name: str, value: Any) -> str | None:
+    if type(value) is not str:
+        return None
+    found = UNSAFE_CHAR.search(value)
+    if found is None:
+        return None
+    return f"{name} {_char_problem(found.group())}"
+
+
+def _char_problem(char: str) -> str:
+    if SURROGATE.fullmatch(char):
+        return f"contains an unpaired surrogate (U+{ord(char):04X})"
+    return f"contains the control character U+{ord(char):04X}"
+
+
+def _anonymous_namespace(name: str) -> str:
+    return (
+        f"{name} must not start with {ANONYMOUS_PREFIX!r} "
+        f"(reserved for anonymous candidates: anon:<anonymousId>)"
+    )
+
+
+def encoded_event(event: Mapping[str, Any]) -> bytes | str:
+    """The event's JSON, or why it has none: nested too deep, or an unpaired surrogate."""
+    try:
+        encoded = orjson.dumps(event)
+    except orjson.JSONEncodeError:  # past orjson's depth, or a string that is not UTF-8
+        return _unwritable_reason(event)
+    if encoded.count(b"{") + encoded.count(b"[") > MAX_EVENT_DEPTH and _too_deep(event):
+        return f"event is nested deeper than {MAX_EVENT_DEPTH} levels"
+    return encoded
+
+
+def _unwritable_reason(event: Mapping[str, Any]) -> str:
+    if _too_deep(event):
+        return f"event is nested deeper than {MAX_EVENT_DEPTH} levels"
+    for path, text in _strings(event, ()):
+        found = SURROGATE.search(text)
+        if found is not None:
+            return f"{'.'.join(path) or 'a key'} {_char_problem(found.group())}"
+    return "event cannot be written as JSON"
+
+
+def _too_deep(value: Any, levels: int = MAX_EVENT_DEPTH) -> bool:
+    """Whether ``value`` nests more than ``levels`` containers (stops at the first too deep)."""
+    if type(value) is dict:
+        children: Any = value.values()
+    elif type(value) is list:
+        children = value
+    else:
+        return False
+    if levels == 0:
+        return True
+    return any(_too_deep(child, levels - 1) for child in children if type(child) in (dict, list))
+
+
+def _strings(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every string within ``value`` (keys too) with its dotted path; ``value`` is not too deep."""
+    if type(value) is str:
+        yield path, value
+    elif type(value) is dict:
+        for key, child in value.items():
+            yield path, str(key)
+            yield from _strings(child, (*path, str(key)))
+    elif type(value) is list:
+        for i, child in enumerate(value):
+            yield from _strings(child, (*path, str(i)))
+
+
+def writable(value: Any, levels: int = MAX_EVENT_DEPTH) -> Any:
+    """A copy of ``value`` that JSON can hold: unpaired surrogates as ``\\udXXX`` text and
+    containers past ``levels`` replaced by a marker (for dead-letter rows)."""
+    if type(value) is str:
+        return printable(value)
+    if type(value) not in (dict, list):
+        return value
+    if levels == 0:
+        return TOO_DEEP
+    if type(value) is dict:
+        return {printable(str(k)): writable(v, levels - 1) for k, v in value.items()}
+    return [writable(child, levels - 1) for child in value]
+
+
+def printable(text: str) -> str:
+    """``text`` with each unpaired surrogate written as ``\\udXXX``."""
+    if SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
