@@ -18,6 +18,8 @@ from services.scorer.parsing import RawRecord
 from services.scorer.producing import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
 from services.worker.faust_app import faust_app, raw_topic
+from services.worker.lifecycle import on_stop
+from services.worker.streams import handle_batches
 from services.worker.web import add_ops_views, assignment
 
 
@@ -57,15 +59,18 @@ def build_app(settings: ScorerSettings) -> faust.App:
         latest_topic=topics.scores_latest,
         interactions_topic=topics.interactions,
         retry_max=settings.redis_retry_max,
+        poison_retries=settings.poison_retries,
         publish=not settings.scorer_rebuild,
     )
 
+    on_stop(app, handler.stop)
+
+    async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
+        await handler.handle([_raw(event) for event in events])
+
     @app.agent(source, concurrency=1)
     async def score(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_size, within=settings.batch_within
-        ):
-            await handler.handle([_raw(event) for event in events])
+        await handle_batches(stream, handle, max_=settings.batch_size, within=settings.batch_within)
 
     _add_views(
         app,

@@ -44,6 +44,7 @@ from services.scorer.publishing import (
     encoded_change,
     score_records,
 )
+from services.worker.streams import Stopped
 
 log = logging.getLogger("engagement.scorer")
 
@@ -79,12 +80,32 @@ class BatchHandler:
     last_success: float = field(default_factory=time.monotonic)
     failing_since: float | None = None
     traced: bool = False  # the current failing streak's bug was logged with its traceback
+    stopping: bool = False  # the worker stops: the batch in hand is given up (``stop``)
+    _task: asyncio.Task[Any] | None = None  # the task handling a batch, while it does
+
+    def stop(self) -> None:
+        """Give the batch in hand up, now (even while an outage is retried), and take no other:
+        ``handle`` raises ``Stopped``. Nothing of it is acked; every step of it is replayed."""
+        self.stopping = True
+        if self._task is not None:
+            self._task.cancel()
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result and every
         record that failed for a reason other than an outage is in the DLQ."""
+        if self.stopping:
+            raise Stopped
         if records:
-            await self._isolating(records, tries=self.poison_retries + 1)
+            self._task = task = asyncio.current_task()
+            try:
+                await self._isolating(records, tries=self.poison_retries + 1)
+            except asyncio.CancelledError:
+                if not self.stopping or task is None:
+                    raise
+                task.uncancel()  # cancelled by stop(): the batch is given up
+                raise Stopped from None
+            finally:
+                self._task = None
         self.metrics.batch_events.observe(len(records))
         positions = self.positions
         for partition, offset in {r.partition: r.offset for r in records}.items():  # the last

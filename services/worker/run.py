@@ -12,6 +12,7 @@ from typing import TypeVar
 import faust
 
 from engagement.kafka_admin import ensure_topics
+from services.worker.lifecycle import stopping
 from services.worker.settings import WorkerSettings
 
 S = TypeVar("S", bound=WorkerSettings)
@@ -74,6 +75,10 @@ def _start(app: faust.App, *, loop: asyncio.AbstractEventLoop, log_level: str) -
         async def on_startup_finished(self) -> None:
             await super().on_startup_finished()
             freeze_startup_objects()
+
+        async def on_stop(self) -> None:
+            stopping(app)  # before Faust waits for the batches in hand
+            await super().on_stop()
 
     worker = TunedWorker(
         app,

@@ -50,6 +50,11 @@ class WorkerSettings(CommonSettings):
     redis_retry_max: float = Field(
         5.0, gt=0, description="Longest backoff (s) between retries of a failed Redis batch."
     )
+    poison_retries: int = Field(
+        3,
+        ge=0,
+        description="Tries of a batch, then of a record, failing for a reason that is no outage, after its first; then the record is quarantined to the DLQ.",
+    )
     data_dir: Path
 
     @property

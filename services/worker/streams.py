@@ -24,7 +24,12 @@ value in the buffer that is not an event crashes the stream as Faust's buffering
 does. The ``StopAsyncIteration`` a stopping actor throws into the channel ends the iteration
 (after the batch taken so far); another error thrown into it is raised to the agent (where
 Faust's background task would end the stream silently). Streams with processors, joins or combined streams, or without
-a ``within``, use Faust's ``take_events``.
+a ``within``, use Faust's ``take_events``. A batch the agent gives up (closing the generator
+while it handles it: ``handle_batches``) is neither acked nor waited for: a stopping worker
+does not wait for a batch that cannot finish (a handler retrying an outage), and the partition's
+next owner replays it.
+
+``handle_batches`` is the agent loop of every worker: batches to the handler, until it stops.
 
 Installed as the ``Stream`` setting by ``services.worker.faust_app.faust_app``.
 """
@@ -32,7 +37,8 @@ Installed as the ``Stream`` setting by ``services.worker.faust_app.faust_app``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from faust import Stream
@@ -41,6 +47,27 @@ from faust.types import ChannelT, EventT
 from faust.types.tuples import ConsumerMessage, ack_lock
 from mode.utils.futures import notify
 from mode.utils.times import Seconds, want_seconds
+
+
+class Stopped(Exception):
+    """Raised by a handler told to stop (the worker is stopping) before its batch was done."""
+
+
+async def handle_batches(
+    stream: Any,
+    handle: Callable[[Sequence[EventT[Any]]], Awaitable[None]],
+    *,
+    max_: int,
+    within: float,
+) -> None:
+    """The agent loop: each batch of ``stream`` to ``handle``, acked once it returned; a batch
+    whose handler raised ``Stopped`` is given up unacked, and the agent ends."""
+    async with aclosing(stream.take_events(max_, within=within)) as batches:
+        async for events in batches:
+            try:
+                await handle(events)
+            except Stopped:
+                return
 
 
 class FastStream(Stream):  # type: ignore[type-arg]
@@ -72,7 +99,8 @@ class FastStream(Stream):  # type: ignore[type-arg]
         is_flow_active = app.flow_control.is_active
         acking_topics = app.topics.acking_topics
         consumer = app.consumer
-        add_unacked = consumer._unacked_messages.add  # type: ignore[attr-defined]
+        unacked = consumer._unacked_messages  # type: ignore[attr-defined]
+        add_unacked = unacked.add
         self._finalized = True
         started_by_aiter = await self.maybe_start()
         stream_enable_acks = self.enable_acks
@@ -123,6 +151,9 @@ class FastStream(Stream):  # type: ignore[type-arg]
                     batch, events = events, []
                     self._ack_events(batch, quiet)
         finally:
+            # a batch given up (the agent stopped or closed the generator while handling it) is
+            # not acked, and nothing waits for it any more: the partition's next owner replays it
+            unacked.difference_update(event.message for event in events)
             self.enable_acks = stream_enable_acks
             self._channel_stop_iteration(self.channel)
             if started_by_aiter:
