@@ -1,4 +1,5 @@
-"""The service's error answer: ``{"error": {"code", "message"}}`` with a status code."""
+"""The service's error answer: ``{"error": {"code", "message"}}`` with a status code, for every
+refusal (also of parameters FastAPI validates), and as the OpenAPI document describes it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 
@@ -55,3 +57,42 @@ async def redis_unavailable_handler(_request: Request, _exc: Exception) -> JsonR
     return error_response(
         503, "redis_unavailable", "scores are unavailable right now; retry", {"Retry-After": "5"}
     )
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JsonResponse:
+    """Answer a path or query parameter FastAPI refuses as 400 ``invalid_request`` (not 422)."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors()[:10]
+    ]
+    return error_response(400, "invalid_request", "; ".join(problems) or "invalid request")
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def with_error_answers(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the answers the service really gives: parameters FastAPI
+    refuses are 400 ``{"error"}`` (its 422 ``{"detail"}`` never reaches a client)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = {"description": "Invalid parameters.", "content": ERROR_CONTENT}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    components["Error"] = ERROR_SCHEMA
+    return schema
