@@ -10,6 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -28,6 +29,8 @@ from services.ingest.errors import (
     api_error_handler,
     redis_unavailable_handler,
     unexpected_error_handler,
+    validation_error_handler,
+    with_error_answers,
 )
 from services.ingest.metrics import IngestMetrics, MetricsMiddleware, exposition
 from services.ingest.routes import build_router
@@ -55,10 +58,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.metrics = metrics
     app.state.sink = KafkaSink(settings)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     for outage in (RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(outage, redis_unavailable_handler)
-    app.add_middleware(SourceCorsMiddleware, allowed=lambda: app.state.keys.allowed_origins)
+    app.add_middleware(SourceCorsMiddleware, keys=lambda: app.state.keys)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(build_router())
     app.include_router(_ops_router())
@@ -119,8 +123,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        components = schema.setdefault("components", {})
-        components.setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        components = with_error_answers(schema)["components"]
         components["schemas"]["SegmentEvent"] = SegmentEvent.model_json_schema()
         components["securitySchemes"] = {
             "writeKey": {"type": "http", "scheme": "basic", "description": "write key:"},
@@ -128,16 +131,3 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         }
         app.openapi_schema = schema
     return app.openapi_schema
-
-
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-        }
-    },
-}
