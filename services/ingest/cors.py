@@ -1,30 +1,68 @@
-"""CORS for browser sources: echo only origins some source allows; preflights answered here.
+"""CORS for browser sources: granted only on the paths a source's page calls, to its origins.
 
-Which origin a write key may be used from is checked per source by the handlers (403).
+A page may post events (the write paths), fetch the analytics.js settings of a key whose source
+allows its origin, and load the tracker. Nothing else is ever granted: the read API, erasure,
+metrics and hooks answer no preflight, and their answers carry no ``Access-Control-Allow-Origin``
+(the dashboard reads its own origin, which needs no CORS). A preflight cannot carry the write
+key, so on the write paths it is granted to an origin some source allows; the request itself is
+then checked against its key's own source by the handlers (403).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engagement.sources import KeyRegistry
 from services.ingest.errors import error_response
+from services.ingest.routes import SHORT_PATHS, SINGLE_TYPES
 
-ALLOW_METHODS = "POST, GET, DELETE, OPTIONS"
-# X-Retry-Count: analytics.js (@segment/analytics-next) adds it to every retry.
-ALLOW_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Retry-Count"
+BROWSER_WRITE_PATHS = frozenset(
+    [f"/v1/{kind}" for kind in (*SINGLE_TYPES, *SHORT_PATHS)] + ["/v1/batch", "/v1/b"]
+)
+SETTINGS_PATH = re.compile(r"/v1/projects/([^/]+)/settings")
+TRACKER_PATH = "/v1/tracker.js"
 MAX_AGE = "3600"
 
 
-class SourceCorsMiddleware:
-    """Add ``Access-Control-Allow-Origin`` for allowed origins; 403 preflights from others."""
+@dataclass(frozen=True)
+class Grant:
+    """What a page may do on a path: the methods and request headers it may use."""
 
-    def __init__(self, app: ASGIApp, *, allowed: Callable[[], frozenset[str]]) -> None:
+    methods: tuple[str, ...]
+    # X-Retry-Count: analytics.js (@segment/analytics-next) adds it to every retry.
+    headers: str = "Content-Type, Content-Encoding, Authorization, X-Retry-Count"
+
+
+WRITE = Grant(methods=("POST",))
+FETCH = Grant(methods=("GET",), headers="Content-Type")
+
+
+def grant_for(path: str, origin: str, keys: KeyRegistry) -> Grant | None:
+    """Return what a page of ``origin`` may do on ``path``; None where no page may call it."""
+    if path in BROWSER_WRITE_PATHS:
+        return WRITE if origin in keys.allowed_origins else None
+    if path == TRACKER_PATH:
+        return FETCH if origin in keys.allowed_origins else None
+    settings = SETTINGS_PATH.fullmatch(path)
+    if settings is not None:
+        source = keys.source_for_write_key(unquote(settings[1]))
+        return FETCH if source is not None and origin in source.allowed_origins else None
+    return None
+
+
+class SourceCorsMiddleware:
+    """Add ``Access-Control-Allow-Origin`` where ``grant_for`` allows; 403 other preflights."""
+
+    def __init__(self, app: ASGIApp, *, keys: Callable[[], KeyRegistry]) -> None:
         self.app = app
-        self.allowed = allowed
+        self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,31 +73,35 @@ class SourceCorsMiddleware:
         if origin is None:
             await self.app(scope, receive, send)
             return
-        is_allowed = origin in self.allowed()
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await self._preflight(origin, is_allowed, scope, receive, send)
+        grant = grant_for(scope["path"], origin, self.keys())
+        asked = headers.get("access-control-request-method")
+        if scope["method"] == "OPTIONS" and asked is not None:
+            await _preflight(origin, grant, asked, scope, receive, send)
             return
+        allowed = grant is not None and scope["method"] in grant.methods
 
         async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start" and is_allowed:
+            if message["type"] == "http.response.start" and allowed:
                 _add_cors(MutableHeaders(scope=message), origin)
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
 
-    async def _preflight(
-        self, origin: str, is_allowed: bool, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        if not is_allowed:
-            response = error_response(403, "origin_not_allowed", f"origin {origin} is not allowed")
-            await response(scope, receive, send)
-            return
-        preflight = Response(status_code=204)
-        _add_cors(preflight.headers, origin)
-        preflight.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        preflight.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        preflight.headers["Access-Control-Max-Age"] = MAX_AGE
-        await preflight(scope, receive, send)
+
+async def _preflight(
+    origin: str, grant: Grant | None, asked: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    if grant is None or asked.upper() not in grant.methods:
+        message = f"origin {origin} may not {asked} {scope['path']}"
+        response = error_response(403, "origin_not_allowed", message)
+        await response(scope, receive, send)
+        return
+    preflight = Response(status_code=204)
+    _add_cors(preflight.headers, origin)
+    preflight.headers["Access-Control-Allow-Methods"] = ", ".join((*grant.methods, "OPTIONS"))
+    preflight.headers["Access-Control-Allow-Headers"] = grant.headers
+    preflight.headers["Access-Control-Max-Age"] = MAX_AGE
+    await preflight(scope, receive, send)
 
 
 def _add_cors(headers: MutableHeaders, origin: str) -> None:
