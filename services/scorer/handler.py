@@ -44,20 +44,13 @@ from services.scorer.publishing import (
     encoded_change,
     score_records,
 )
-from services.worker.streams import Stopped
+from services.worker.lifecycle import StopSwitch
+from services.worker.poison import Failed, describe, isolate, retry_outages
 
 log = logging.getLogger("engagement.scorer")
 
 SendAll = Callable[[Sequence[OutRecord]], Awaitable[Any]]
 QUARANTINED = "processing_error"  # the DLQ failureType of a record set aside by a failure
-
-
-class Failed(Exception):
-    """A call failed for a reason that is no outage: the records in hand are the suspects."""
-
-    def __init__(self, what: str, error: BaseException) -> None:
-        super().__init__(what, error)
-        self.what, self.error = what, error
 
 
 @dataclass
@@ -80,63 +73,32 @@ class BatchHandler:
     last_success: float = field(default_factory=time.monotonic)
     failing_since: float | None = None
     traced: bool = False  # the current failing streak's bug was logged with its traceback
-    stopping: bool = False  # the worker stops: the batch in hand is given up (``stop``)
-    _task: asyncio.Task[Any] | None = None  # the task handling a batch, while it does
+    switch: StopSwitch = field(default_factory=StopSwitch)
 
     def stop(self) -> None:
-        """Give the batch in hand up, now (even while an outage is retried), and take no other:
-        ``handle`` raises ``Stopped``. Nothing of it is acked; every step of it is replayed."""
-        self.stopping = True
-        if self._task is not None:
-            self._task.cancel()
+        """Give the batch in hand up now, and take no other (the worker stops)."""
+        self.switch.stop()
 
     async def handle(self, records: Sequence[RawRecord]) -> None:
         """Process a batch; returns only once Redis has every valid record's result and every
         record that failed for a reason other than an outage is in the DLQ."""
-        if self.stopping:
-            raise Stopped
         if records:
-            self._task = task = asyncio.current_task()
-            try:
-                await self._isolating(records, tries=self.poison_retries + 1)
-            except asyncio.CancelledError:
-                if not self.stopping or task is None:
-                    raise
-                task.uncancel()  # cancelled by stop(): the batch is given up
-                raise Stopped from None
-            finally:
-                self._task = None
+            await self.switch.run(lambda: self._isolating(records))
         self.metrics.batch_events.observe(len(records))
         positions = self.positions
         for partition, offset in {r.partition: r.offset for r in records}.items():  # the last
             positions[partition] = max(positions.get(partition, 0), offset + 1)
 
-    async def _isolating(self, records: Sequence[RawRecord], *, tries: int) -> None:
-        """Process ``records``, ``tries`` times at most while they fail (outages aside); then
-        each half of them, once (their failing halves in turn), down to the one record that
-        fails, which is tried ``tries`` times too and then quarantined."""
-        delay = 0.05
-        for attempt in range(tries):
-            try:
-                await self._process(records)
-            except Failed as failed:
-                error = failed
-            except Exception as exc:  # raised outside a store or producer call: a bug of ours
-                error = Failed("handler", exc)
-            else:
-                self._recovered()
-                return
-            self._note_failure(error.what, error.error, delay)
-            if attempt + 1 < tries:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
-        if len(records) == 1:
-            await self._quarantine(records[0], error)
-            self._recovered()
-            return
-        half = len(records) // 2
-        for part in (records[:half], records[half:]):
-            await self._isolating(part, tries=1 if len(part) > 1 else self.poison_retries + 1)
+    async def _isolating(self, records: Sequence[RawRecord]) -> None:
+        await isolate(
+            records,
+            process=self._process,
+            quarantine=self._quarantine,
+            on_failure=self._note_failure,
+            retries=self.poison_retries,
+            retry_max=self.retry_max,
+        )
+        self._recovered()
 
     async def _process(self, records: Sequence[RawRecord]) -> None:
         """Score ``records`` (erasing where a request is); raises ``Failed`` for any failure
@@ -246,9 +208,8 @@ class BatchHandler:
     async def _quarantine(self, record: RawRecord, failed: Failed) -> None:
         """Set aside a record that kept failing for a reason that is no outage: to the DLQ with
         the failing step and its error (docs/operations.md §4 tells how to replay it)."""
-        message = f"{failed.what}: {describe(failed.error)}"
         tenant = tenant_of_key(record.key)
-        await self._dead_letter(BadRow(record, QUARANTINED, (message,), tenant))
+        await self._dead_letter(BadRow(record, QUARANTINED, (str(failed),), tenant))
         self.metrics.quarantined.labels(tenant or "", QUARANTINED).inc()
 
     async def _dead_letter(self, row: BadRow) -> None:
@@ -322,18 +283,11 @@ class BatchHandler:
     async def _retrying(
         self, what: str, call: Callable[[], Awaitable[Any]], *, forever: bool = False
     ) -> Any:
-        """Run ``call`` until it succeeds through outages, backing off; any other failure is
-        raised as ``Failed`` (``forever``: retried as well)."""
-        delay = 0.05
-        while True:
-            try:
-                return await call()
-            except Exception as exc:
-                if not (forever or is_outage(exc)):
-                    raise Failed(what, exc) from exc
-                self._note_failure(what, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
+        """``call()`` retried through outages; any other failure raised as ``Failed``
+        (``forever``: retried as well)."""
+        return await retry_outages(
+            what, call, on_outage=self._note_failure, retry_max=self.retry_max, forever=forever
+        )
 
     def _recovered(self) -> None:
         self.failing_since, self.traced = None, False
@@ -409,11 +363,6 @@ class Segment:
                 self.request = parsed
                 break
         self._ended = True
-
-
-def describe(error: BaseException) -> str:
-    """``Type: message`` of an error (redis-py's own repr drops the message)."""
-    return f"{type(error).__name__}: {error}"
 
 
 def _with(fences: Fences, more: Fences) -> Fences:

@@ -48,9 +48,7 @@ from faust.types.tuples import ConsumerMessage, ack_lock
 from mode.utils.futures import notify
 from mode.utils.times import Seconds, want_seconds
 
-
-class Stopped(Exception):
-    """Raised by a handler told to stop (the worker is stopping) before its batch was done."""
+from services.worker.lifecycle import Stopped
 
 
 async def handle_batches(
