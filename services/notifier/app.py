@@ -115,7 +115,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         app,
         registry=metrics.registry,
         redis=redis,
-        before_scrape=lambda: _refresh_pending(queue, metrics),
+        before_scrape=lambda: _refresh_pending(queue, metrics, redis),
     )
     return app
 
@@ -160,7 +160,12 @@ async def _delivery_loop(
             await asyncio.wait_for(wake.wait(), poll)
 
 
-async def _refresh_pending(queue: DeliveryQueue, metrics: NotifierMetrics) -> None:
-    """Set the pending-deliveries gauge right before a scrape (left as is while Redis is down)."""
+async def _refresh_pending(
+    queue: DeliveryQueue, metrics: NotifierMetrics, redis: aioredis.Redis
+) -> None:
+    """Set the pending-deliveries gauges right before a scrape (left as are while Redis is down)."""
     with contextlib.suppress(Exception):
         metrics.pending.set(await queue.pending())
+        oldest = await redis.zrange(queue.due_key, 0, 0, withscores=True)
+        now = time.time()
+        metrics.overdue.set(max(0.0, now - float(oldest[0][1]) / 1000) if oldest else 0.0)

@@ -44,6 +44,12 @@ class NotifierMetrics:
             "Webhook deliveries waiting in Redis (due, scheduled for retry, or in flight).",
             registry=r,
         )
+        self.overdue = Gauge(
+            "engagement_webhook_overdue_seconds",
+            "Age of the webhook backlog: seconds the longest-waiting due delivery is past its due "
+            "time (0 when none is due; one scheduled for a later retry is not due yet).",
+            registry=r,
+        )
         self.sweep_seconds = Histogram(
             "engagement_notifier_sweep_seconds",
             "Seconds per decay sweep.",
