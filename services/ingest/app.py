@@ -32,13 +32,19 @@ from services.ingest.errors import (
     validation_error_handler,
     with_error_answers,
 )
-from services.ingest.metrics import IngestMetrics, MetricsMiddleware, exposition
+from services.ingest.metrics import (
+    IngestMetrics,
+    MetricsMiddleware,
+    exposition,
+    scrape_allowed,
+)
 from services.ingest.routes import build_router
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink
 from services.ingest.tracker import router as tracker_router
 
 log = logging.getLogger(__name__)
+SCRAPE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
@@ -113,6 +119,9 @@ def _ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
+        token = request.app.state.settings.ingest_metrics_token
+        if not scrape_allowed(request.headers.get("authorization"), token=token):
+            raise ApiError(401, "invalid_key", "/metrics needs its bearer token", headers=SCRAPE)
         return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -7,6 +7,7 @@ sets up) and ``/metrics`` sums them, so any process answers a scrape with the se
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -82,6 +84,18 @@ class IngestMetrics:
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def scrape_allowed(authorization: str | None, *, token: SecretStr) -> bool:
+    """Return whether a scrape may read /metrics: always without a token, else only with
+    ``Authorization: Bearer <token>`` (compared in constant time)."""
+    expected = token.get_secret_value()
+    if not expected:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    )
 
 
 def exposition(metrics: IngestMetrics) -> bytes:

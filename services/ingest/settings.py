@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from engagement.settings import CommonSettings
 
@@ -29,6 +29,16 @@ class IngestSettings(CommonSettings):
     )
     ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     ingest_port: int = Field(8080, ge=0, le=65535, description="HTTP port.")
+    ingest_public_url: str = Field(
+        "",
+        description="Public base URL of this service (https://ingest.example.com) that the"
+        " analytics.js settings point at; empty = as each request reached it, answered uncacheable.",
+    )
+    ingest_metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token /metrics requires; empty = /metrics open to anyone reaching"
+        " the port (it names tenants and sources).",
+    )
     ingest_workers: int = Field(
         1, ge=1, description="Server processes sharing the port (each has its own producer)."
     )
