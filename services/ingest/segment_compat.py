@@ -9,6 +9,7 @@ back at this service, which then receives the events on the short paths ``/v1/t`
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
 
@@ -36,8 +37,10 @@ def cdn_settings(write_key: str, *, api_host: str, protocol: str) -> dict[str, A
 
 
 def _api_host(request: Request) -> tuple[str, str]:
-    """Return this service's ``host[:port][/root]/v1`` and scheme, as the client reached it."""
-    base = request.base_url
+    """Return this service's ``host[:port][/root]/v1`` and scheme: from INGEST_PUBLIC_URL, else
+    as the client reached it (its Host header)."""
+    public = request.app.state.settings.ingest_public_url
+    base = urlsplit(public) if public else urlsplit(str(request.base_url))
     return f"{base.netloc}{base.path.rstrip('/')}/v1", base.scheme
 
 
@@ -67,4 +70,6 @@ async def analytics_js_settings(
         raise ApiError(403, "origin_not_allowed", f"origin {origin} is not allowed for this key")
     api_host, protocol = _api_host(request)
     body = cdn_settings(write_key, api_host=api_host, protocol=protocol)
-    return JsonResponse(body, headers={"Cache-Control": SETTINGS_CACHE_CONTROL})
+    # An answer built from the Host header must not reach a shared cache (cache poisoning).
+    cache = SETTINGS_CACHE_CONTROL if request.app.state.settings.ingest_public_url else "no-store"
+    return JsonResponse(body, headers={"Cache-Control": cache})

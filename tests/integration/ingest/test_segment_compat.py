@@ -83,7 +83,7 @@ async def test_settings_point_analytics_js_back_at_this_service(client, ingest_u
     }
     assert settings["metrics"] == {"sampleRate": 0}
     assert response.headers["access-control-allow-origin"] == ORIGIN
-    assert response.headers["cache-control"] == "public, max-age=300"
+    assert response.headers["cache-control"] == "no-store"  # no INGEST_PUBLIC_URL: from Host
 
 
 async def test_settings_for_an_unknown_write_key_are_404(client):
