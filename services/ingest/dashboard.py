@@ -1,7 +1,8 @@
 """``GET /dashboard``: the recruiter dashboard — one HTML page, inline JS and SVG, no framework.
 
 The page itself holds no data; its script reads the read API (``/v1/tiers``, ``/v1/candidates``)
-with the read key, taken once from ``?key=`` into sessionStorage (or typed in), and sent as
+with the read key, taken once from the fragment ``#key=`` (never sent to the server, so in no
+access log) into sessionStorage (or typed in), and sent as
 ``Authorization: Bearer``. ``GET /dashboard/history`` returns tier counts per UTC day; each call
 records today's counts in a small per-tenant Redis hash (last 90 days kept).
 """
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.ingest.auth import require_read_key
+from services.ingest.page_security import page_headers
 from services.ingest.read_api import store_of
 
 PAGE = Path(__file__).with_name("dashboard.html")
@@ -29,8 +31,8 @@ router = APIRouter(tags=["dashboard"])
 @router.get("/dashboard", response_class=HTMLResponse, summary="Recruiter dashboard (HTML)")
 async def dashboard() -> HTMLResponse:
     """The dashboard page; it asks for the read key and then refreshes itself every 30 s."""
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers=headers)
+    page = PAGE.read_text(encoding="utf-8")
+    return HTMLResponse(page, headers=page_headers(page))
 
 
 def history_key(prefix: str, tenant: str) -> str:

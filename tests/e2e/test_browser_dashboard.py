@@ -52,7 +52,11 @@ async def test_dashboard_shows_the_hot_candidates_and_the_tier_counts_of_the_rea
     await _score(stack, redis_client)
     # when a recruiter opens the dashboard with the read key
     page = await browser.new_page(viewport={"width": 1200, "height": 900})
-    await page.goto(f"{stack.ingest_url}/dashboard?key={READ_KEY}")
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    refusals: list[str] = []
+    page.on("console", lambda m: refusals.append(m.text) if "Content Security" in m.text else None)
+    await page.goto(f"{stack.ingest_url}/dashboard#key={READ_KEY}")
     await page.wait_for_selector("body[data-loaded=true]")
     screenshot = tmp_path / f"dashboard-{int(time.time())}.png"
     await page.screenshot(path=str(screenshot), full_page=True)
@@ -76,3 +80,6 @@ async def test_dashboard_shows_the_hot_candidates_and_the_tier_counts_of_the_rea
     assert dict(shown) == tiers
     assert screenshot.stat().st_size > 0
     assert "key=" not in url_after
+    # and the key never went to the server in a URL (access logs), and the page's CSP held
+    assert requested and not [url for url in requested if READ_KEY in url]
+    assert refusals == []
