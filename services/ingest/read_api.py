@@ -16,16 +16,38 @@ from fastapi import Path as PathParam
 from engagement.erasure_records import INGEST_SOURCE, erasure_records, erasure_requests
 from engagement.redis_store import ScoreStore
 from engagement.score_views import iso
+from services.ingest.answers import CandidateScore, LeaderboardPage, TierCounts, ok
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError
 from services.ingest.routes import ERROR
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
 
-router = APIRouter(tags=["scores"])
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid parameters.", **ERROR},
+    401: {"description": "Missing or wrong key (`invalid_key`).", **ERROR},
+    429: {
+        "description": "The key is past its rate limit (`rate_limited`); see Retry-After.",
+        **ERROR,
+    },
+    503: {"description": "Redis is unavailable (`redis_unavailable`); see Retry-After.", **ERROR},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown or erased candidate (`candidate_not_found`).", **ERROR}
+}
+router = APIRouter(tags=["scores"], responses=READ_ERRORS)
 ReadTenant = Annotated[str, Depends(require_read_key)]
 AdminTenant = Annotated[str, Depends(require_admin_key)]
-CandidateId = Annotated[str, PathParam(min_length=1, max_length=512)]
+# ``:path``: an id may hold "/" (sent as %2F, which the server decodes before routing)
+CANDIDATE_PATH = "/v1/candidates/{candidate_id:path}"
+CandidateId = Annotated[
+    str,
+    PathParam(
+        min_length=1,
+        max_length=512,
+        description="The candidate id, percent-encoded as by encodeURIComponent (/ as %2F).",
+    ),
+]
 MAX_LIMIT = 500
 
 
@@ -38,7 +60,11 @@ def store_of(request: Request) -> ScoreStore:
 Store = Annotated[ScoreStore, Depends(store_of)]
 
 
-@router.get("/v1/candidates/{candidate_id}", summary="A candidate's current score and why")
+@router.get(
+    CANDIDATE_PATH,
+    summary="A candidate's current score and why",
+    responses={**ok(CandidateScore), **NOT_FOUND},
+)
 async def get_candidate(candidate_id: CandidateId, tenant: ReadTenant, store: Store) -> Any:
     """Score, tier, raw, pillars, channels, sequence, asOf (now), rulesVersion, lastEventAt and
     the most recent contributions with their original and current points; 404 when unknown."""
@@ -48,7 +74,14 @@ async def get_candidate(candidate_id: CandidateId, tenant: ReadTenant, store: St
     return view.as_dict()
 
 
-@router.get("/v1/candidates", summary="Candidates ordered by current score (leaderboard)")
+@router.get(
+    "/v1/candidates",
+    summary="Candidates ordered by current score (leaderboard)",
+    responses={
+        **ok(LeaderboardPage),
+        400: {"description": "`unknown_tier`, `invalid_cursor` or invalid parameters.", **ERROR},
+    },
+)
 async def list_candidates(
     tenant: ReadTenant,
     store: Store,
@@ -70,7 +103,9 @@ async def list_candidates(
     }
 
 
-@router.get("/v1/tiers", summary="Number of candidates in each tier right now")
+@router.get(
+    "/v1/tiers", summary="Number of candidates in each tier right now", responses=ok(TierCounts)
+)
 async def tiers(tenant: ReadTenant, store: Store) -> Any:
     """Counts per tier (lowest first) at the moment of the request, decay included."""
     now = time.time()
@@ -79,16 +114,18 @@ async def tiers(tenant: ReadTenant, store: Store) -> Any:
 
 
 @router.delete(
-    "/v1/candidates/{candidate_id}",
+    CANDIDATE_PATH,
     status_code=204,
     response_class=Response,
     summary="Erase a candidate (GDPR)",
     responses={
+        204: {"description": "Erased, and every erasure record acknowledged by Kafka."},
+        401: {"description": "Missing or wrong admin key (`invalid_key`).", **ERROR},
         503: {
             "description": "Kafka did not acknowledge the erasure records (or Redis is down): "
             "retry the DELETE after Retry-After; the retry completes the erasure.",
             **ERROR,
-        }
+        },
     },
 )
 async def erase_candidate(

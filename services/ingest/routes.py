@@ -26,6 +26,7 @@ from engagement.envelope import (
 )
 from engagement.event_guards import encoded_event
 from engagement.sources import Source
+from services.ingest.answers import IngestAnswer
 from services.ingest.auth import authenticate_source
 from services.ingest.body import read_json_object
 from services.ingest.errors import ApiError, JsonResponse
@@ -39,7 +40,7 @@ SHORT_PATHS = {kind[0]: kind for kind in SINGLE_TYPES}
 BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
 ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Every accepted event is acknowledged by Kafka."},
+    200: {"description": "Every accepted event is acknowledged by Kafka.", "model": IngestAnswer},
     400: {"description": "Malformed JSON, invalid envelope or empty batch.", **ERROR},
     401: {"description": "Missing or unknown write key.", **ERROR},
     403: {"description": "Origin not allowed for this write key.", **ERROR},

@@ -4,7 +4,8 @@
   U+007F to U+009F) and no unpaired surrogate. Downstream stores join ids with separators and
   Kafka keys and headers are UTF-8: such an id is refused, never repaired.
 - **A user id never names an anonymous candidate**: the candidate of ``anonymousId`` X is
-  ``anon:X``, so ``userId`` (and ``previousId``, which names a user id) may not start ``anon:``.
+  ``anon:X``, so ``userId`` (and ``previousId``, which names a user id) may not start ``anon:``;
+  nor ``.`` or ``..``, which no URL path can name (``/v1/candidates/<id>``).
 - **Every string is valid Unicode** (an unpaired surrogate cannot be written as UTF-8) and
   **nesting is at most** ``MAX_EVENT_DEPTH`` levels (the event object is level 1).
 """
@@ -20,6 +21,7 @@ import orjson
 MAX_EVENT_DEPTH = 64
 ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event")
 ANONYMOUS_PREFIX = "anon:"
+DOT_SEGMENTS = frozenset({".", ".."})  # URL parsers drop them from a path, even as %2E
 UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 SURROGATE = re.compile("[\ud800-\udfff]")
 TOO_DEEP = f"<nested deeper than {MAX_EVENT_DEPTH} levels>"
@@ -28,13 +30,25 @@ TOO_DEEP = f"<nested deeper than {MAX_EVENT_DEPTH} levels>"
 def id_problems(event: Mapping[str, Any]) -> tuple[str, ...]:
     """Why the event's ids cannot be accepted (empty when they can)."""
     problems = [_text_problem(name, event.get(name)) for name in ID_FIELDS]
-    user, previous = event.get("userId"), event.get("previousId")
-    if isinstance(user, str) and user.startswith(ANONYMOUS_PREFIX):
-        problems.append(_anonymous_namespace("userId"))
-    named_by_id = previous != event.get("anonymousId")  # else it is the anonymous id itself
-    if isinstance(previous, str) and previous.startswith(ANONYMOUS_PREFIX) and named_by_id:
-        problems.append(_anonymous_namespace("previousId"))
+    problems.append(_candidate_problem("userId", event.get("userId")))
+    previous = event.get("previousId")
+    if previous != event.get("anonymousId"):  # else it names the anonymous id, anon:<it>
+        problems.append(_candidate_problem("previousId", previous))
     return tuple(p for p in problems if p is not None)
+
+
+def _candidate_problem(name: str, value: Any) -> str | None:
+    """Why a user id cannot name a candidate of its own, readable at /v1/candidates/<id>."""
+    if type(value) is not str:
+        return None
+    if value.startswith(ANONYMOUS_PREFIX):
+        return (
+            f"{name} must not start with {ANONYMOUS_PREFIX!r} "
+            f"(reserved for anonymous candidates: anon:<anonymousId>)"
+        )
+    if value in DOT_SEGMENTS:
+        return f"{name} must not be {value!r} (a URL path cannot name it)"
+    return None
 
 
 def _text_problem(name: str, value: Any) -> str | None:
@@ -50,13 +64,6 @@ def _char_problem(char: str) -> str:
     if SURROGATE.fullmatch(char):
         return f"contains an unpaired surrogate (U+{ord(char):04X})"
     return f"contains the control character U+{ord(char):04X}"
-
-
-def _anonymous_namespace(name: str) -> str:
-    return (
-        f"{name} must not start with {ANONYMOUS_PREFIX!r} "
-        f"(reserved for anonymous candidates: anon:<anonymousId>)"
-    )
 
 
 def encoded_event(event: Mapping[str, Any]) -> bytes | str:

@@ -87,6 +87,13 @@ def test_an_alias_from_the_events_own_anonymous_id_may_start_with_anon():
     assert isinstance(classify(raw, 0, facts=FACTS), Accepted)
 
 
+@pytest.mark.parametrize("field", ["userId", "previousId"])
+@pytest.mark.parametrize("dots", [".", ".."])
+def test_a_user_id_no_url_path_can_name_is_rejected(field: str, dots: str):
+    rejected = _rejected({"type": "alias", "userId": "u1", "previousId": "p1", field: dots})
+    assert f"{field} must not be {dots!r}" in rejected.reason
+
+
 def _nested(depth: int) -> object:
     value: object = "leaf"
     for level in range(depth):
