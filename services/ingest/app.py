@@ -21,7 +21,7 @@ from engagement.envelope import SegmentEvent
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.sources import load_sources
-from services.ingest import dashboard, hooks, read_api, segment_compat
+from services.ingest import access_log, dashboard, hooks, read_api, segment_compat
 from services.ingest.cors import SourceCorsMiddleware
 from services.ingest.errors import (
     ApiError,
@@ -78,6 +78,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.include_router(segment_compat.router)
     app.include_router(dashboard.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    access_log.install(settings.log_hash_key_bytes())
     metrics.initialise(
         endpoints={str(getattr(route, "path", "other")) for route in app.routes},
         sources={(source.tenant_id, source.source_id) for source in keys.sources},

@@ -5,10 +5,15 @@ Each service's composition root builds its own ``Settings`` subclass once and pa
 
 from __future__ import annotations
 
-from pydantic import Field
+import secrets
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engagement.topics import Topics
+
+# One per process, so the hashes of one process's log lines match each other.
+_PROCESS_LOG_HASH_KEY = secrets.token_bytes(32)
 
 
 class CommonSettings(BaseSettings):
@@ -36,6 +41,16 @@ class CommonSettings(BaseSettings):
         "eng:", description="Prefix for every Redis key (shared servers, test isolation)."
     )
     log_level: str = Field("INFO", description="Python log level.")
+    log_hash_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the hash (HMAC-SHA256) logs name candidate ids by; empty = a random"
+        " key per process (hashes then match only within one process).",
+    )
+
+    def log_hash_key_bytes(self) -> bytes:
+        """The key of ``engagement.log_privacy.hashed_id``: LOG_HASH_KEY, else a random one."""
+        configured = self.log_hash_key.get_secret_value().encode()
+        return configured or _PROCESS_LOG_HASH_KEY
 
     @property
     def topics(self) -> Topics:
