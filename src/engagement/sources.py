@@ -2,18 +2,30 @@
 
 Keys are compared in constant time against every configured key, so neither the answer nor its
 timing tells which key (or how much of one) matched.
+
+A tenant id is ``[A-Za-z0-9_-]{1,64}``: it holds no ``:`` or brace, so the Redis keys of
+``(tenant, candidate)`` (``{tenant:candidate}``, engagement.redis_keys) never alias another
+pair's. ``load_sources`` refuses, naming the file's lines, a key used twice (across tenants or
+roles: the key alone decides tenant and role) and a key still holding a placeholder
+(``ak_change_me``, ``REPLACE_ME``, ...), so a template is never deployed with its well-known keys.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import tomllib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 T = TypeVar("T")
+TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# "change_me", "REPLACE-ME", "changeme", "placeholder": no generated key holds one by chance
+PLACEHOLDER = re.compile(r"(change|replace)[_-]?me|placeholder", re.IGNORECASE)
 
 
 class _Config(BaseModel):
@@ -27,7 +39,7 @@ class Source(_Config):
     """
 
     source_id: str = Field(min_length=1)
-    tenant_id: str = Field(min_length=1)
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     channel: str = Field("web", min_length=1)
     write_key: str = Field(min_length=1, repr=False)
     allowed_origins: frozenset[str] = frozenset()
@@ -48,7 +60,7 @@ class TenantKey(_Config):
     """A secret bearer key (read or admin) scoped to one tenant."""
 
     key: str = Field(min_length=1, repr=False)
-    tenant_id: str = Field(min_length=1)
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
 
 
 class KeyRegistry(_Config):
@@ -91,7 +103,59 @@ def parse_sources(data: dict[str, Any]) -> KeyRegistry:
     return KeyRegistry.model_validate(data)
 
 
+class SourcesFileError(ValueError):
+    """A sources file that must not be served: each problem names its file and line."""
+
+
 def load_sources(path: str | Path) -> KeyRegistry:
-    """Read and validate a sources TOML file."""
-    with open(path, "rb") as handle:
-        return parse_sources(tomllib.load(handle))
+    """Read and validate a sources TOML file; SourcesFileError for a key used twice or a
+    placeholder key (never printing a key)."""
+    text = Path(path).read_text(encoding="utf-8")
+    registry = parse_sources(tomllib.loads(text))
+    problems = [
+        f"{path}:{_lines_of(text, secret)[0]}: {problem}"
+        for secret, problem in key_problems(registry, lines=lambda s: _lines_of(text, s))
+    ]
+    if problems:
+        raise SourcesFileError("refusing the sources file:\n" + "\n".join(problems))
+    return registry
+
+
+def key_problems(
+    registry: KeyRegistry, *, lines: Callable[[str], list[int]] = lambda _: []
+) -> list[tuple[str, str]]:
+    """(secret, problem) for each placeholder secret and each key used more than once."""
+    secrets = list(_secrets(registry))
+    problems = [
+        (secret, f"{where} is a placeholder; replace it with a generated key")
+        for where, secret in secrets
+        if PLACEHOLDER.search(secret)
+    ]
+    uses: dict[str, list[str]] = defaultdict(list)
+    for where, secret in secrets:
+        if not where.endswith(("hook_secret", "hook_verify_token")):
+            uses[secret].append(where)
+    for secret, places in uses.items():
+        if len(places) > 1:
+            at = ", ".join(str(n) for n in lines(secret))
+            problems.append((secret, f"{' and '.join(places)} are the same key (lines {at})"))
+    return problems
+
+
+def _secrets(registry: KeyRegistry) -> Iterator[tuple[str, str]]:
+    for i, source in enumerate(registry.sources):
+        yield f"sources[{i}].write_key", source.write_key
+        for name in ("hook_secret", "hook_verify_token"):
+            secret = getattr(source, name)
+            if secret is not None:
+                yield f"sources[{i}].{name}", secret.get_secret_value()
+    for role in ("read_keys", "admin_keys"):
+        for i, key in enumerate(getattr(registry, role)):
+            yield f"{role}[{i}].key", key.key
+
+
+def _lines_of(text: str, value: str) -> list[int]:
+    """The numbers of the lines holding ``value`` as a TOML string (0 when none does)."""
+    quoted = (f'"{value}"', f"'{value}'")
+    found = [n for n, line in enumerate(text.splitlines(), 1) if any(q in line for q in quoted)]
+    return found or [0]

@@ -55,10 +55,10 @@ def test_a_source_without_write_key_is_invalid():
         parse_sources({"sources": [{"source_id": "s", "tenant_id": "t"}]})
 
 
-@pytest.mark.parametrize("path", ["config/sources.toml", "config/dev/sources.toml"])
-def test_shipped_config_files_are_valid(path):
+def test_shipped_dev_config_file_is_valid():
+    # config/sources.toml is a template, refused until its keys are replaced (test_sources_file)
     root = Path(__file__).resolve().parents[3]
-    assert load_sources(root / path).sources
+    assert load_sources(root / "config/dev/sources.toml").sources
 
 
 def test_dev_keys_belong_to_the_demo_tenant():
