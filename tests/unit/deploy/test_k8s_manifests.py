@@ -109,12 +109,17 @@ def test_rules_configmap_holds_a_valid_score_template(tmp_path):
 
 
 def test_keys_secret_holds_valid_sources_and_webhooks_files(tmp_path):
-    from engagement.sources import load_sources
+    from engagement.sources import SourcesFileError, load_sources
     from engagement.webhooks import load_webhooks
 
     data = _one("Secret", "engagement-keys")["stringData"]
     (tmp_path / "sources.toml").write_text(data["sources.toml"])
     (tmp_path / "webhooks.toml").write_text(data["webhooks.toml"])
+    # the template's keys are placeholders: ingest refuses to start until they are replaced
+    with pytest.raises(SourcesFileError, match="placeholder"):
+        load_sources(tmp_path / "sources.toml")
+    replaced = data["sources.toml"].replace("REPLACE_ME", "generated")
+    (tmp_path / "sources.toml").write_text(replaced)
     assert load_sources(tmp_path / "sources.toml").sources
     assert load_webhooks(tmp_path / "webhooks.toml").endpoints
 
