@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ import orjson
 
 from engagement.erasure_fence import Fences, fence_id
 from engagement.erasure_records import erasure_records, erasure_requests
+from engagement.log_privacy import hashed_id
 from engagement.outages import is_outage
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
@@ -74,6 +76,8 @@ class BatchHandler:
     failing_since: float | None = None
     traced: bool = False  # the current failing streak's bug was logged with its traceback
     switch: StopSwitch = field(default_factory=StopSwitch)
+    # the key of the hash log lines name candidates by (LOG_HASH_KEY; random when not given)
+    log_hash_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     def stop(self) -> None:
         """Give the batch in hand up now, and take no other (the worker stops)."""
@@ -180,7 +184,7 @@ class BatchHandler:
         fields: dict[str, Any] = {
             "event": "scorer.erased",
             "tenant": tenant,
-            "candidate": candidate,
+            "candidate": hashed_id(candidate, key=self.log_hash_key),  # the id is erased
         }
         fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
