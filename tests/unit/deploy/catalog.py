@@ -56,6 +56,9 @@ _PROMQL_WORDS = frozenset(
         "offset",
         "scalar",
         "time",
+        "changes",
+        "min_over_time",
+        "max_over_time",
     ]
 )
 
@@ -98,7 +101,7 @@ def metric_names(expr: str) -> set[str]:
     """Return the metric names a PromQL expression reads (label matchers and strings removed)."""
     without_strings = re.sub(r'"[^"]*"', "", expr)
     without_matchers = re.sub(r"\{[^}]*\}", "", without_strings)
-    without_ranges = re.sub(r"\[[^\]]*\]", "", without_matchers)
+    without_ranges = re.sub(r"\[[^\]]*\]|\boffset\s+\w+", "", without_matchers)
     without_groupings = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", without_ranges)
     without_labels = re.sub(r"label_values\(\s*([^,)]+),[^)]*\)", r"\1", without_groupings)
     without_numbers = re.sub(r"\b\d+(\.\d+)?([eE][-+]?\d+)?\b", "", without_labels)

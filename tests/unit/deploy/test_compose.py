@@ -93,3 +93,23 @@ def test_compose_keys_and_webhooks_files_are_valid_configuration():
     webhooks = load_webhooks(ROOT / "deploy/compose/webhooks.toml")
     assert registry.source_for_write_key("dev_write_key") is not None
     assert [e.url for e in webhooks.endpoints] == ["http://webhook-receiver:9000/webhooks"]
+
+
+def test_published_ports_listen_on_the_loopback_interface_only(compose):
+    published = [
+        (name, port)
+        for name, service in compose["services"].items()
+        for port in service.get("ports", [])
+    ]
+    assert published
+    assert [(n, p) for n, p in published if not str(p).startswith("127.0.0.1:")] == []
+
+
+def test_the_lag_exporter_runs_and_prometheus_scrapes_it(compose):
+    exporter = compose["services"]["lag-exporter"]
+    assert exporter["command"] == ["lag-exporter"]
+    assert exporter["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "lag-exporter"]
+    port = exporter["environment"]["LAG_EXPORTER_PORT"]
+    assert job["static_configs"][0]["targets"] == [f"lag-exporter:{port}"]
