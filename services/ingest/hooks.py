@@ -1,8 +1,9 @@
 """``/v1/hooks/{provider}/{source_id}``: inbound ad and social platform webhooks.
 
 GET answers the provider's handshake; POST verifies the signature on the raw bytes (401 when it
-does not match), turns each lead into a Segment ``track`` envelope (engagement.platform_hooks) and
-hands the envelopes to the ingest pipeline exactly as a server-side batch from that source.
+does not match; engagement.hook_signatures), turns each lead into a Segment ``track`` envelope
+(engagement.platform_hooks) and hands the envelopes to the ingest pipeline exactly as a
+server-side batch from that source.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
 
 from engagement.envelope import RequestFacts, classify
+from engagement.hook_signatures import (
+    generic_signature_valid,
+    google_key_valid,
+    linkedin_challenge,
+    linkedin_signature_valid,
+    meta_challenge,
+    meta_signature_valid,
+)
 from engagement.platform_hooks import (
     Envelope,
     HookRejected,
     HookSource,
     Provider,
-    generic_signature_valid,
-    google_key_valid,
     leads_of,
-    linkedin_challenge,
-    linkedin_signature_valid,
-    meta_challenge,
-    meta_signature_valid,
 )
 from engagement.sources import KeyRegistry, Source
 from services.ingest import routes

@@ -11,18 +11,20 @@ from datetime import UTC, datetime
 from standardwebhooks.webhooks import Webhook
 
 from engagement.envelope import Accepted, RequestFacts, classify
+from engagement.hook_signatures import (
+    generic_signature_valid,
+    google_key_valid,
+    linkedin_challenge,
+    linkedin_signature_valid,
+    meta_challenge,
+    meta_signature_valid,
+)
 from engagement.platform_hooks import (
     LEAD_EVENT,
     generic_leads,
-    generic_signature_valid,
-    google_key_valid,
     google_leads,
-    linkedin_challenge,
     linkedin_leads,
-    linkedin_signature_valid,
-    meta_challenge,
     meta_leads,
-    meta_signature_valid,
 )
 from engagement.sources import Source
 from tests.unit.web.fixtures.platform_payloads import (

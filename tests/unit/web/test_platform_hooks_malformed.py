@@ -16,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement.platform_hooks import (
-    HookRejected,
+from engagement.hook_signatures import (
     generic_signature_valid,
-    leads_of,
     linkedin_challenge,
     linkedin_signature_valid,
+)
+from engagement.platform_hooks import (
+    HookRejected,
+    leads_of,
 )
 from tests.unit.web.fixtures.platform_payloads import (
     GENERIC_LEAD,
