@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench config-docs clean
+.PHONY: install run test kafka lint format bench config-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,12 @@ install: $(STAMP) ## create .venv and install the project with its test and dev 
 run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, notifier, demo traffic
 	$(BIN)/engagement dev
 
-test: $(STAMP) ## every test, against a real Kafka-protocol broker and a real Redis
+test: $(STAMP) kafka ## every test, against a real Kafka (Apache Kafka when Java and Maven are there) and a real Redis
 	scripts/system_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+kafka: $(STAMP) ## fetch Apache Kafka from Maven Central into its cache, once (engagement.local_kafka)
+	$(BIN)/python -m engagement.local_kafka || echo "make kafka: no Apache Kafka (see above); the tests run on Tansu"
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package and services; benchmarks checked too)
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
 from engagement.topics import Topics
-from tests.support.services import Services, provision
+from tests.support.services import Services, broker_kind, provision
 
 # No timed assertions: hypothesis' default 200 ms deadline per example (and its too-slow health
 # check) failed property tests at random on a loaded 2-core machine; examples are still random.
@@ -74,3 +74,7 @@ async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[aiore
     async for key in client.scan_iter(match=f"{redis_prefix}*", count=1000):
         await client.delete(key)
     await client.aclose()
+
+
+def pytest_report_header() -> str:
+    return f"kafka: {broker_kind()} (tests/support/services.py: how it is chosen)"

@@ -1,5 +1,8 @@
 """Provision Kafka and Redis for a test session: environment, else Docker, else local binaries.
 
+Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else a Docker container, else Apache Kafka from the cache
+``make kafka`` fills (``engagement.local_kafka``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
+insists on Apache Kafka (fetching it when the cache lacks it), ``=tansu`` on Tansu.
 Nothing is mocked: every test talks to a real Kafka-protocol broker and a real Redis.
 """
 
@@ -10,14 +13,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from engagement import localstack
+from engagement import local_kafka, localstack
 
 
 @dataclass(frozen=True)
 class Services:
     kafka_bootstrap: str
     redis_url: str
-    kafka_kind: str  # "env", "testcontainers" or "tansu"
+    kafka_kind: str  # "env", "testcontainers", "kafka" (Apache Kafka from the cache) or "tansu"
 
 
 @contextlib.contextmanager
@@ -29,21 +32,33 @@ def provision() -> Iterator[Services]:
         yield Services(kafka, redis_url, kind)
 
 
+def broker_kind() -> str:
+    """Which Kafka the session gets: "env", "testcontainers", "kafka" or "tansu"."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "env"
+    wanted = os.environ.get("ENGAGEMENT_TEST_BROKER", "")
+    if wanted not in {"", "kafka", "tansu"}:
+        raise RuntimeError(f"ENGAGEMENT_TEST_BROKER={wanted}: expected kafka or tansu")
+    if not wanted and localstack.docker_available():
+        return "testcontainers"
+    return wanted or ("kafka" if local_kafka.fetched() else "tansu")
+
+
 def _kafka(stack: contextlib.ExitStack) -> tuple[str, str]:
-    from_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if from_env:
-        return from_env, "env"
-    if localstack.docker_available():
+    kind = broker_kind()
+    if kind == "env":
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"], kind
+    if kind == "testcontainers":
         from testcontainers.kafka import KafkaContainer
 
         container = stack.enter_context(KafkaContainer("apache/kafka:3.8.1").with_kraft())
-        return container.get_bootstrap_server(), "testcontainers"
+        return container.get_bootstrap_server(), kind
     try:
-        broker = localstack.start_tansu()
+        broker = local_kafka.start_kafka() if kind == "kafka" else localstack.start_tansu()
     except localstack.LocalServiceError as exc:
-        raise RuntimeError(f"no Kafka for the tests: {exc}") from exc
+        raise RuntimeError(f"no Kafka ({kind}) for the tests: {exc}") from exc
     stack.callback(broker.stop)
-    return broker.address, "tansu"
+    return broker.address, kind
 
 
 def _redis(stack: contextlib.ExitStack) -> str:
@@ -59,11 +74,11 @@ def _redis(stack: contextlib.ExitStack) -> str:
         host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
         return f"redis://{host}:{port}/0"
     default = "redis://127.0.0.1:6379/0"
-    try:
-        started = localstack.ensure_redis(default)
+    if localstack.redis_answers(default):
+        return default
+    try:  # on a free port: one at 6379 would be taken for the machine's by other sessions
+        started = localstack.start_redis()
     except localstack.LocalServiceError as exc:
         raise RuntimeError(f"no Redis for the tests: {exc}") from exc
-    if started is None:
-        return default
     stack.callback(started.stop)
     return started.address
