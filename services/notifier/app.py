@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,8 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
 from services.worker.faust_app import faust_app, raw_topic
+from services.worker.lifecycle import on_stop
+from services.worker.streams import handle_batches
 from services.worker.web import add_ops_views
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     source = raw_topic(app, topics.scores_changed)
     alerts_topic = raw_topic(app, topics.candidate_alerts)
     dlq_topic = raw_topic(app, topics.webhooks_dlq)
+    scores_dlq_topic = raw_topic(app, topics.scores_dlq)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
     rules = load_rules(settings.rules_file)
     webhooks = load_webhooks(settings.webhooks_file)
@@ -65,13 +69,20 @@ def build_app(settings: NotifierSettings) -> faust.App:
     publisher = AlertPublisher(
         send=send_alert, queue=queue, webhooks=webhooks, metrics=metrics, wake=wake
     )
+
+    async def dead_letter(key: bytes, value: bytes) -> None:
+        await (await scores_dlq_topic.send(key=key or None, value=value))
+
     handler = ChangeHandler(
         rules=rules,
         state=state,
         publisher=publisher,
         metrics=metrics,
+        dead_letter=dead_letter,
         retry_max=settings.redis_retry_max,
+        poison_retries=settings.poison_retries,
     )
+    on_stop(app, handler.stop)
     sweeper = DecaySweep(
         redis=redis,
         layout=KeyLayout(settings.redis_key_prefix),
@@ -93,12 +104,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
         batch=settings.webhook_concurrency,
     )
 
+    async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
+        await handler.handle([_record(event) for event in events])
+
     @app.agent(source, concurrency=1)
     async def notify(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_size, within=settings.batch_within
-        ):
-            await handler.handle([_record(event) for event in events])
+        await handle_batches(stream, handle, max_=settings.batch_size, within=settings.batch_within)
 
     @app.timer(settings.notifier_sweep_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:
@@ -123,7 +134,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
 def _record(event: faust.EventT[bytes]) -> ScoreRecord:
     message = event.message
     return ScoreRecord(
-        message.value or b"", int(message.timestamp * 1000) if message.timestamp else None
+        message.value or b"",
+        int(message.timestamp * 1000) if message.timestamp else None,
+        message.key,
+        message.topic,
+        message.partition,
+        message.offset,
     )
 
 

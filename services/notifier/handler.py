@@ -9,36 +9,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from engagement.alerts import Notified, fold_changes, tier_level
-from engagement.cloudevents import binary_headers, ce_type
+from engagement.bad_rows import dlq_value
+from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.outages import is_outage
 from engagement.records import CandidateAlert, ScoreChange
 from engagement.rules import Rules
 from engagement.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
+from services.worker.lifecycle import StopSwitch
+from services.worker.poison import Failed, describe, isolate, retry_outages
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
+DeadLetter = Callable[[bytes, bytes], Awaitable[None]]
 CE_SOURCE = "/engagement/notifier"
+PROCESSOR = "engagement-notifier"
+QUARANTINED = "processing_error"  # the DLQ failureType of a record set aside by a failure
 
 
 @dataclass(frozen=True)
 class ScoreRecord:
-    """One consumed score record: its bytes and the broker timestamp (ms)."""
+    """One consumed score record: its bytes, the broker timestamp (ms) and where it came from."""
 
     value: bytes
     timestamp_ms: int | None
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
 
 
 def alert_headers(alert: CandidateAlert) -> list[tuple[str, bytes]]:
@@ -93,49 +103,67 @@ def _key(alert: CandidateAlert) -> bytes:
     return f"{alert.tenantId}:{alert.candidateId}".encode()
 
 
-async def retrying(
-    stage: str, call: Callable[[], Awaitable[T]], *, metrics: NotifierMetrics, retry_max: float
-) -> T:
-    """Run ``call`` until it succeeds, backing off; errors are logged, never raised."""
-    delay = 0.1
-    while True:
-        try:
-            return await call()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            metrics.retries.labels(stage).inc()
-            log.exception("%s failed; retrying in %.1fs", stage, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, retry_max)
-
-
 @dataclass
 class ChangeHandler:
-    """Handles one batch of score records; ``handle`` never raises (Faust would drop the batch)."""
+    """Handles one batch of score records; ``handle`` raises nothing but ``Stopped`` (the worker
+    stops: the batch is given up). Outages are retried until they end; a record failing for any
+    other reason is tried again a few times, then it alone is quarantined to the scores DLQ
+    (``services.worker.poison``); an unparseable one goes there at once."""
 
     rules: Rules
     state: NotifiedStore
     publisher: AlertPublisher
     metrics: NotifierMetrics
+    dead_letter: DeadLetter  # acknowledged produce of a DLQ row (key, value)
     retry_max: float = 5.0
+    poison_retries: int = 3
     last_ok: float = field(default_factory=time.monotonic)
+    switch: StopSwitch = field(default_factory=StopSwitch)
+    traced: bool = False  # the current failing streak's bug was logged with its traceback
 
-    async def handle(self, records: list[ScoreRecord]) -> None:
-        """Decide and publish the batch's crossings; retried in place until it succeeds."""
-        parsed = [(c, r.timestamp_ms) for r in records if (c := self._parse(r)) is not None]
+    def stop(self) -> None:
+        """Give the batch in hand up now, and take no other (the worker stops)."""
+        self.switch.stop()
+
+    async def handle(self, records: Sequence[ScoreRecord]) -> None:
+        """Decide and publish the batch's crossings; returns once they are published and stored
+        (or the records that failed are in the DLQ)."""
+        if records:
+            await self.switch.run(lambda: self._isolating(records))
+        self.last_ok = time.monotonic()
+
+    async def _isolating(self, records: Sequence[ScoreRecord]) -> None:
+        await isolate(
+            records,
+            process=self._process,
+            quarantine=self._quarantine,
+            on_failure=self._note_failure,
+            retries=self.poison_retries,
+            retry_max=self.retry_max,
+        )
+        self.traced = False
+
+    async def _process(self, records: Sequence[ScoreRecord]) -> None:
+        parsed, bad = [], []
+        for record in records:
+            change = self._parse(record)
+            if isinstance(change, ScoreChange):
+                parsed.append((change, record.timestamp_ms))
+            else:
+                bad.append((record, change))
         changes = [c for c, _ in parsed]
         if changes:
-            alerts = await retrying(
+            alerts = await retry_outages(
                 "changes",
                 lambda: self._apply(changes),
-                metrics=self.metrics,
+                on_outage=self._note_failure,
                 retry_max=self.retry_max,
             )
             self._observe_latency(
                 alerts, {(c.tenantId, c.candidateId, c.sequence): ts for c, ts in parsed}
             )
-        self.last_ok = time.monotonic()
+        for record, problems in bad:
+            await self._dead_letter(record, "schema_violation", problems)
 
     async def _apply(self, changes: list[ScoreChange]) -> list[CandidateAlert]:
         known = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
@@ -151,13 +179,56 @@ class ChangeHandler:
         self.publisher.count(alerts)
         return alerts
 
-    def _parse(self, record: ScoreRecord) -> ScoreChange | None:
+    def _parse(self, record: ScoreRecord) -> ScoreChange | tuple[str, ...]:
+        """The record's score change, or why it is none."""
         try:
             return ScoreChange.model_validate_json(record.value)
-        except (ValidationError, ValueError):
-            self.metrics.bad_records.inc()
-            log.error("skipping an unparseable score record: %r", record.value[:200])
-            return None
+        except ValidationError as exc:
+            return tuple(
+                f"{'.'.join(str(p) for p in e['loc']) or '$'}: {e['msg']}" for e in exc.errors()
+            )
+        except ValueError as exc:
+            return (str(exc),)
+
+    async def _quarantine(self, record: ScoreRecord, failed: Failed) -> None:
+        await self._dead_letter(record, QUARANTINED, (str(failed),))
+
+    async def _dead_letter(
+        self, record: ScoreRecord, failure_type: str, messages: Sequence[str]
+    ) -> None:
+        """Write the record's DLQ row (acknowledged; the last resort: retried until it is)."""
+        tenant = tenant_of_key(record.key)
+        row = dlq_row(record, failure_type, messages, tenant=tenant, now=datetime.now(UTC))
+        await retry_outages(
+            "dlq",
+            lambda: self.dead_letter(record.key or b"", row),
+            on_outage=self._note_failure,
+            retry_max=self.retry_max,
+            forever=True,
+        )
+        self.metrics.bad_records.labels(failure_type).inc()
+        fields: dict[str, Any] = {
+            "event": "notifier.dlq",
+            "failureType": failure_type,
+            "messages": list(messages),
+            "tenant": tenant,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
+        log.warning("dead-lettered score record %s", orjson.dumps(fields).decode(), extra=fields)
+
+    def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
+        self.metrics.retries.labels(what).inc()
+        unexpected = not self.traced and not is_outage(exc)  # a bug: its traceback, once a streak
+        self.traced |= unexpected
+        log.warning(
+            "%s failed (%s); retrying in %.2fs",
+            what,
+            describe(exc),
+            delay,
+            exc_info=exc if unexpected else None,
+            extra={"event": f"notifier.{what}_retry", "error": describe(exc)},
+        )
 
     def _observe_latency(
         self, alerts: list[CandidateAlert], produced_ms: dict[tuple[str, str, int], int | None]
@@ -167,3 +238,37 @@ class ChangeHandler:
             ts = produced_ms.get((alert.tenantId, alert.candidateId, alert.sequence))
             if ts is not None:
                 self.metrics.alert_latency.observe(max(0.0, (now_ms - ts) / 1000))
+
+
+def dlq_row(
+    record: ScoreRecord,
+    failure_type: str,
+    messages: Sequence[str],
+    *,
+    tenant: str | None,
+    now: datetime,
+) -> bytes:
+    """The scores DLQ value of a record (the interactions DLQ's shape, docs/topics.md)."""
+    row: dict[str, Any] = {
+        "failureType": failure_type,
+        "messages": list(messages),
+        "payload": record.value.decode("utf-8", errors="replace"),
+        "source": PROCESSOR,
+        "processor": PROCESSOR,
+        "tenantId": tenant,
+        "receivedAt": format_time(now),
+        "origin": {
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", errors="replace") if record.key else None,
+        },
+    }
+    return dlq_value(row, payload_bytes=len(record.value))
+
+
+def tenant_of_key(key: bytes | None) -> str | None:
+    """The tenant of a record keyed ``tenantId:candidateId`` (None for another key)."""
+    if not key or b":" not in key:
+        return None
+    return key.split(b":", 1)[0].decode("utf-8", errors="replace")

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from services.worker.web import LATENCY_BUCKETS
 
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled")
-RETRY_STAGES = ("changes", "sweep", "deliveries")
+RETRY_STAGES = ("changes", "dlq", "sweep", "deliveries")
+BAD_RECORD_TYPES = ("schema_violation", "processing_error")
 
 
 @dataclass
@@ -64,7 +65,9 @@ class NotifierMetrics:
         )
         self.bad_records = Counter(
             "engagement_notifier_bad_records",
-            "Score records that could not be parsed (logged and skipped).",
+            "Score records set aside to the scores DLQ, by failureType (schema_violation: "
+            "unparseable; processing_error: failed for a reason that is no outage, after retries).",
+            ["failure_type"],
             registry=r,
         )
         self.retries = Counter(
@@ -82,3 +85,5 @@ class NotifierMetrics:
                 self.deliveries.labels(endpoint_id, outcome)
         for stage in RETRY_STAGES:
             self.retries.labels(stage)
+        for failure_type in BAD_RECORD_TYPES:
+            self.bad_records.labels(failure_type)

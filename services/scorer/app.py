@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.score_records import OutRecord
-from services.scorer.handler import BatchHandler
+from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
 from services.scorer.producing import produce_all, produce_and_wait
@@ -136,5 +136,6 @@ async def _refresh_gauges(
         for tenant in tenants:  # at 0 before their first event, so increase() sees that one
             for outcome in OUTCOMES:
                 metrics.events.labels(tenant, outcome)
+            metrics.quarantined.labels(tenant, QUARANTINED)
     except Exception:  # Redis down: the scrape still answers, with the lag and counters
         pass

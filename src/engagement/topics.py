@@ -10,6 +10,7 @@ SCORES_CHANGED = "engagement.scores.changed.v1"
 SCORES_LATEST = "engagement.scores.latest.v1"
 CANDIDATE_ALERTS = "engagement.candidate-alerts.v1"
 WEBHOOKS_DLQ = "engagement.webhooks.dlq.v1"
+SCORES_DLQ = "engagement.scores.dlq.v1"
 
 COMPACTED = frozenset({SCORES_LATEST})
 
@@ -50,6 +51,10 @@ class Topics:
     @property
     def webhooks_dlq(self) -> str:
         return self.name(WEBHOOKS_DLQ)
+
+    @property
+    def scores_dlq(self) -> str:
+        return self.name(SCORES_DLQ)
 
 
 def identity_key(tenant_id: str, user_id: str | None, anonymous_id: str | None) -> str:
