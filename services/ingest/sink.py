@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from engagement.kafka_admin import ensure_topics
+from engagement.kafka_admin import ensure_topics, producer_idempotence
 from engagement.partitioning import partition_of
 from services.ingest.settings import IngestSettings
 
@@ -61,10 +61,13 @@ class KafkaSink:
             partitions=s.kafka_topic_partitions,
             replication_factor=s.kafka_replication_factor,
         )
+        idempotent = await producer_idempotence(
+            s.kafka_enable_idempotence, s.kafka_bootstrap_servers
+        )
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             acks="all",
-            enable_idempotence=s.kafka_enable_idempotence,
+            enable_idempotence=idempotent,
             linger_ms=s.kafka_linger_ms,
             compression_type=s.compression,
             max_batch_size=s.kafka_max_batch_bytes,

@@ -99,7 +99,9 @@ def faust_app(settings: WorkerSettings, **options: Any) -> faust.App:
         Stream=FastStream,
         **options,
     )
-    use_fast_transport(app, settings.fetch_max_wait_ms)
+    use_fast_transport(
+        app, settings.fetch_max_wait_ms, idempotence=settings.kafka_enable_idempotence
+    )
     return app
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, ClassVar, cast
 
 import aiokafka
@@ -40,15 +40,20 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode import Service, ServiceT
 
+from engagement.kafka_admin import producer_idempotence
 from services.worker.run import new_event_loop
 
 RESUME_POLL = 0.05  # seconds: longest wait for records while some partitions are paused
 
 
-def use_fast_transport(app: faust.App, fetch_max_wait_ms: int) -> None:
-    """Give the app's worker consumer ``fetch_max_wait_ms`` and the inline delivery."""
+def use_fast_transport(
+    app: faust.App, fetch_max_wait_ms: int, *, idempotence: str = "auto"
+) -> None:
+    """Give the app's worker consumer ``fetch_max_wait_ms`` and the inline delivery, and its
+    producer ``idempotence`` ("auto": on when the broker supports it, asked at start)."""
     transport = FastTransport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = fetch_max_wait_ms
+    transport.idempotence = idempotence
     app.transport = transport
 
 
@@ -308,8 +313,26 @@ class FastConsumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+class IdempotenceProducer(faust_aiokafka.Producer):
+    """Faust's producer, idempotent when its transport says so or ("auto") the broker takes it."""
+
+    enable_idempotence: bool = False
+
+    async def on_start(self) -> None:
+        transport = cast(FastTransport, self.transport)
+        bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in transport.url)
+        self.enable_idempotence = await producer_idempotence(transport.idempotence, bootstrap)
+        await super().on_start()
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        extra = super()._settings_extra()
+        return {**extra, "enable_idempotence": True} if self.enable_idempotence else extra
+
+
 class FastTransport(faust_aiokafka.Transport):
     """Faust's aiokafka transport whose worker consumer is ``FastConsumer``."""
 
     Consumer: ClassVar[Any] = FastConsumer
+    Producer: ClassVar[Any] = IdempotenceProducer
     fetch_max_wait_ms: int = 1500
+    idempotence: str = "auto"

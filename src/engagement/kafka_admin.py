@@ -102,7 +102,7 @@ async def idempotence_supported(bootstrap_servers: str, *, timeout: float = 30.0
 
 
 async def _ask_producer_id(client: AIOKafkaClient) -> bool:
-    request = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60_000)  # type: ignore[arg-type]
+    request = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60_000)
     while True:
         response = await client.send(client.get_random_node(), request)
         if response.error_code == 0:

@@ -6,6 +6,7 @@ Each service's composition root builds its own ``Settings`` subclass once and pa
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,8 +34,10 @@ class CommonSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         1, ge=1, description="Replication factor for topics created at startup."
     )
-    kafka_enable_idempotence: bool = Field(
-        False, description="Idempotent producer (keep off against Tansu, on against Kafka)."
+    kafka_enable_idempotence: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="Idempotent producers: auto = on when the broker hands out producer ids "
+        "(Apache Kafka does, Tansu does not; asked at startup).",
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis connection URL.")
     redis_key_prefix: str = Field(
