@@ -19,6 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "dev": ("services.devstack.main", "run", "the whole pipeline locally, with demo traffic"),
     "rules": ("engagement.rules_cli", "run", "score template tools: `engagement rules check FILE`"),
+    "dlq": (
+        "engagement.dlq_replay",
+        "run",
+        "send dead-lettered records back once fixed: `engagement dlq replay --topic interactions`",
+    ),
     "rebuild": (
         "engagement.rebuild",
         "run",

@@ -3,8 +3,9 @@
 Two records that stopped all scoring before: an identify whose userId holds U+001F (written
 straight to the topic, as an older ingest or another producer could) and an event of a candidate
 whose state in Redis is corrupt. Sent among good events of both tenants, the good ones are scored,
-the corrupt one alone is quarantined to the DLQ and counted, and the scorer stays ready. Then
-SIGTERM while Redis is frozen stops the scorer within its 10 s grace.
+the corrupt one alone is quarantined to the DLQ and counted, and the scorer stays ready; once the state is
+repaired, ``engagement dlq replay`` scores it. Then SIGTERM while Redis is frozen stops the scorer
+within its 10 s grace.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from engagement import localstack
 from engagement.redis_keys import KeyLayout
 from engagement.topics import Topics
 from tests.integration.scorer.expected import TEST_RULES
-from tests.integration.scorer.harness import ScorerProcess, new_port, scorer_env, start_scorer
+from tests.integration.scorer.harness import (
+    ENGAGEMENT,
+    ScorerProcess,
+    new_port,
+    scorer_env,
+    start_scorer,
+)
 from tests.support.kafka import read_topic
 
 TENANTS = ("acme", "globex")
@@ -159,7 +166,27 @@ def test_poison_records_are_set_aside_and_every_tenant_goes_on_being_scored(
         in metrics
     )
     assert httpx.get(f"{process.web}/readyz", timeout=10).status_code == 200
+    # and once the state is repaired, replaying the DLQ scores the record
+    client.delete(keys.candidate("acme", "broken").profile)
+    replayed = subprocess.run(
+        [ENGAGEMENT, "dlq", "replay", "--topic", "interactions"],
+        env=process_env(kafka_bootstrap, topics),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "       1  replayed" in replayed.stdout, replayed.stdout
+    assert wait_until(lambda: sequence(client, keys, "acme", "broken") == 1), process.log_tail()
     client.close()
+
+
+def process_env(kafka_bootstrap: str, topics: Topics) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": topics.prefix,
+    }
 
 
 def test_sigterm_stops_the_scorer_within_its_grace_while_redis_is_frozen(
