@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,23 @@ def test_service_and_disruption_budget_select_the_deployment_pods(kind, name):
     assert selector and selector.items() <= labels.items()
 
 
-@pytest.mark.parametrize("name", WORKLOADS)
-def test_pods_have_liveness_on_healthz_and_readiness_on_readyz(name):
+# Liveness paths that answer while the process does, touching neither Redis nor Kafka (ingest's
+# /healthz; the workers' /healthz fails when batches keep failing, so they live on /livez).
+LIVENESS = {
+    "ingest": "/healthz",
+    "scorer": "/livez",
+    "notifier": "/livez",
+    "lag-exporter": "/livez",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIVENESS))
+def test_liveness_does_not_depend_on_redis_or_kafka_and_readiness_does(name):
     for container in _containers(_one("Deployment", name)):
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["livenessProbe"]["httpGet"]["path"] == LIVENESS[name]
+        assert container.get("startupProbe", container["livenessProbe"])["httpGet"]["path"] in {
+            LIVENESS[name]
+        }
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
@@ -88,15 +102,63 @@ def test_pods_read_config_from_the_configmap_and_keys_from_the_secret(name):
     assert expected.get(name, {"engagement-keys", "engagement-rules"}) <= refs
 
 
-def test_scorer_autoscaler_never_exceeds_the_partition_count():
-    partitions = int(_one("ConfigMap", "engagement-config")["data"]["KAFKA_TOPIC_PARTITIONS"])
-    hpa = _one("HorizontalPodAutoscaler", "scorer")
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": "scorer",
+TOPICS = {"scorer": "engagement.interactions.v1", "notifier": "engagement.scores.changed.v1"}
+
+
+@pytest.mark.parametrize("name", sorted(TOPICS))
+def test_workers_scale_on_their_consumer_groups_lag_within_the_partition_count(name):
+    config = _one("ConfigMap", "engagement-config")["data"]
+    partitions = int(config["KAFKA_TOPIC_PARTITIONS"])
+    scaled = _one("ScaledObject", name)["spec"]
+    assert scaled["scaleTargetRef"]["name"] == name
+    assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] <= partitions
+    (trigger,) = scaled["triggers"]
+    assert trigger["type"] == "kafka"
+    prefix = config.get("KAFKA_TOPIC_PREFIX", "")
+    assert trigger["metadata"]["topic"] == prefix + TOPICS[name]
+    assert trigger["metadata"]["consumerGroup"] == f"{prefix}engagement-{name}"
+    assert trigger["metadata"]["bootstrapServersFromEnv"] == "KAFKA_BOOTSTRAP_SERVERS"
+    assert int(trigger["metadata"]["lagThreshold"]) > 0
+
+
+def test_no_deployment_sets_replicas_that_an_autoscaler_owns():
+    scaled = {d["spec"]["scaleTargetRef"]["name"] for d in DOCS if d["kind"] == "ScaledObject"}
+    scaled |= {
+        d["spec"]["scaleTargetRef"]["name"] for d in DOCS if d["kind"] == "HorizontalPodAutoscaler"
     }
-    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"] <= partitions <= 12
+    assert scaled >= {"ingest", "scorer", "notifier"}
+    assert [n for n in scaled if "replicas" in _one("Deployment", n)["spec"]] == []
+
+
+def test_workers_roll_without_surge_so_a_pod_past_the_partition_count_never_stalls_a_rollout():
+    for name in TOPICS:
+        rolling = _one("Deployment", name)["spec"]["strategy"]["rollingUpdate"]
+        assert rolling == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_pods_spread_over_zones_and_nodes(name):
+    pod = _one("Deployment", name)["spec"]["template"]["spec"]
+    keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    for constraint in pod["topologySpreadConstraints"]:
+        assert constraint["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def test_pod_monitors_give_every_job_the_alert_rules_use():
+    alerts = (K8S.parents[1] / "deploy" / "prometheus" / "alerts.yml").read_text()
+    jobs = {"ingest", "scorer", "notifier", "lag-exporter"}
+    assert jobs <= set(re.findall(r'job="([^"]+)"', alerts)) | {"lag-exporter"}
+    for job in jobs:
+        monitor = _one("PodMonitor", job)["spec"]
+        assert monitor["jobLabel"] == "app.kubernetes.io/name"
+        labels = _one("Deployment", job)["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == job
+        assert monitor["selector"]["matchLabels"].items() <= labels.items()
+        (endpoint,) = monitor["podMetricsEndpoints"]
+        (container,) = _containers(_one("Deployment", job))
+        assert endpoint["port"] in {p["name"] for p in container["ports"]}
+        assert endpoint["path"] == "/metrics"
 
 
 def test_rules_configmap_holds_a_valid_score_template(tmp_path):
@@ -108,20 +170,35 @@ def test_rules_configmap_holds_a_valid_score_template(tmp_path):
     assert rules.alert_tier in {t.name for t in rules.tiers}
 
 
-def test_keys_secret_holds_valid_sources_and_webhooks_files(tmp_path):
-    from engagement.sources import SourcesFileError, load_sources
+def test_keys_examples_are_valid_files_refused_until_their_placeholders_are_replaced():
+    import tomllib
+
+    from engagement.sources import SourcesFileError, load_sources, parse_sources
     from engagement.webhooks import load_webhooks
 
-    data = _one("Secret", "engagement-keys")["stringData"]
-    (tmp_path / "sources.toml").write_text(data["sources.toml"])
-    (tmp_path / "webhooks.toml").write_text(data["webhooks.toml"])
-    # the template's keys are placeholders: ingest refuses to start until they are replaced
-    with pytest.raises(SourcesFileError, match="placeholder"):
-        load_sources(tmp_path / "sources.toml")
-    replaced = data["sources.toml"].replace("REPLACE_ME", "generated")
-    (tmp_path / "sources.toml").write_text(replaced)
-    assert load_sources(tmp_path / "sources.toml").sources
-    assert load_webhooks(tmp_path / "webhooks.toml").endpoints
+    sources = K8S / "keys.example" / "sources.toml"
+    assert parse_sources(tomllib.loads(sources.read_text())).sources
+    with pytest.raises(SourcesFileError) as refused:
+        load_sources(sources)
+    problems = str(refused.value).splitlines()[1:]
+    assert problems and all("is a placeholder" in problem for problem in problems)
+    assert load_webhooks(K8S / "keys.example" / "webhooks.toml").endpoints
+
+
+def test_the_guide_creates_the_secret_with_every_key_the_pods_read():
+    read = {
+        ref["secretKeyRef"]["key"]
+        for d in DOCS
+        if d["kind"] == "Deployment"
+        for c in _containers(d)
+        for ref in (e.get("valueFrom", {}) for e in c.get("env", []))
+        if ref.get("secretKeyRef", {}).get("name") == "engagement-keys"
+    }
+    guide = (K8S.parents[1] / "docs" / "operations.md").read_text()
+    command = guide[guide.index("kubectl -n engagement create secret generic engagement-keys") :]
+    command = command[: command.index("```")]
+    for key in read | {"sources.toml", "webhooks.toml"}:
+        assert f"--from-{'literal' if key == 'REDIS_URL' else 'file'}={key}=" in command, key
 
 
 def test_rules_configmap_is_the_shipped_default_template(tmp_path):
