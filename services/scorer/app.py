@@ -61,6 +61,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         retry_max=settings.redis_retry_max,
         poison_retries=settings.poison_retries,
         publish=not settings.scorer_rebuild,
+        log_hash_key=settings.log_hash_key_bytes(),
     )
 
     on_stop(app, handler.stop)
