@@ -1,7 +1,7 @@
 """``engagement dev``: the whole pipeline locally (composition root of the dev stack).
 
 engagement dev [--no-demo] [--http-port 8080] [--kafka-port 9092] [--rate 20]
-               [--duration SECONDS] [--headless] [--receiver-port PORT]
+               [--duration SECONDS] [--headless] [--receiver-port PORT] [--broker tansu|kafka]
 engagement dev demo --url http://ingest:8080 [--rate 20]      (demo traffic only)
 engagement dev receiver [--host 0.0.0.0] [--port 9000]         (webhook receiver only)
 """
@@ -68,8 +68,12 @@ def _parser(settings: DevSettings) -> argparse.ArgumentParser:
     parser.add_argument(
         "--http-port", type=int, default=8080, help="ingest HTTP port (default 8080)"
     )
+    parser.add_argument("--kafka-port", type=int, default=9092, help="Kafka port (default 9092)")
     parser.add_argument(
-        "--kafka-port", type=int, default=9092, help="Kafka (Tansu) port (default 9092)"
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="tansu (default, in memory) or kafka: Apache Kafka, fetched once with Maven",
     )
     parser.add_argument(
         "--rate", type=float, default=settings.demo_rate, help="demo events per second"
@@ -91,7 +95,10 @@ async def _serve(args: argparse.Namespace, settings: DevSettings, view: View) ->
         loop.add_signal_handler(sig, stop.set)
     alerts: asyncio.Queue[ReceivedAlert] = asyncio.Queue()
     options = StackOptions(
-        http_port=args.http_port, kafka_port=args.kafka_port, receiver_port=args.receiver_port
+        http_port=args.http_port,
+        kafka_port=args.kafka_port,
+        receiver_port=args.receiver_port,
+        broker=args.broker,
     )
     try:
         stack = await asyncio.to_thread(

@@ -1,4 +1,5 @@
-"""Start and stop the local pipeline: Tansu, Redis, the webhook receiver, ingest, scorer, notifier."""
+"""Start and stop the local pipeline: the broker (Tansu, or Apache Kafka), Redis, the webhook
+receiver, ingest, scorer, notifier."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from engagement.local_kafka import start_kafka
 from engagement.localstack import (
     LocalProcess,
     LocalServiceError,
@@ -26,11 +28,11 @@ from services.devstack.settings import DevSettings
 
 Progress = Callable[[str], None]
 
-# Tuning for a single-node in-memory broker (docs/design.md §7): short group timeouts, quick sweeps and
-# retries. Environment variables of the same name win.
+# Tuning for a single-node broker (docs/design.md §7): short group timeouts, quick sweeps and
+# retries; producers find out themselves whether the broker takes idempotence. Environment
+# variables of the same name win.
 DEV_DEFAULTS = {
     "KAFKA_TOPIC_PARTITIONS": "4",
-    "KAFKA_ENABLE_IDEMPOTENCE": "false",
     "REDIS_KEY_PREFIX": "dev:",
     "SCORER_SESSION_TIMEOUT": "6",
     "SCORER_HEARTBEAT_INTERVAL": "1",
@@ -53,6 +55,7 @@ class StackOptions:
     http_port: int
     kafka_port: int
     receiver_port: int | None
+    broker: str = "tansu"  # or "kafka": Apache Kafka from engagement.local_kafka's cache
 
 
 @dataclass
@@ -120,8 +123,12 @@ def start_stack(
 def _start_infrastructure(stack: Stack, options: StackOptions, progress: Progress) -> None:
     if port_open("127.0.0.1", options.http_port):
         raise LocalServiceError(f"port {options.http_port} is taken; pass --http-port")
-    progress(f"starting: kafka (Tansu) on 127.0.0.1:{options.kafka_port}")
-    stack.kafka = start_tansu(options.kafka_port, log_dir=stack.workdir)
+    if options.broker == "kafka":
+        progress(f"starting: kafka (Apache Kafka) on 127.0.0.1:{options.kafka_port}")
+        stack.kafka = start_kafka(options.kafka_port, log_dir=stack.workdir)
+    else:
+        progress(f"starting: kafka (Tansu) on 127.0.0.1:{options.kafka_port}")
+        stack.kafka = start_tansu(options.kafka_port, log_dir=stack.workdir)
     progress(f"started: kafka pid={stack.kafka.proc.pid} address={stack.kafka.address}")
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     progress(f"starting: redis ({url} if it answers, else a private redis-server)")
