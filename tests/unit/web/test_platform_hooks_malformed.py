@@ -20,6 +20,7 @@ from engagement.hook_signatures import (
     generic_signature_valid,
     linkedin_challenge,
     linkedin_signature_valid,
+    meta_signature_valid,
 )
 from engagement.platform_hooks import (
     HookRejected,
@@ -193,3 +194,25 @@ def test_a_handshake_answer_never_verifies_a_body(body):
 def test_a_challenge_shaped_body_is_never_verified():
     code = b"890e4665-4dfe-4ab1-b689-ed553bceeed0"
     assert not linkedin_signature_valid(code, _hex("cs", code), client_secret="cs")
+
+
+HEADER_TEXT = st.text(st.characters(max_codepoint=255), max_size=40)  # headers arrive as latin-1
+
+
+@given(
+    body=st.binary(max_size=64),
+    signature=st.none() | HEADER_TEXT,
+    msg_id=HEADER_TEXT,
+    stamp=HEADER_TEXT | st.integers(0, 10**20).map(str),
+)
+@settings(max_examples=300, deadline=None)
+def test_signature_checks_answer_false_for_any_header_never_raise(body, signature, msg_id, stamp):
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": stamp,
+        "webhook-signature": signature or "",
+    }
+    assert not generic_signature_valid(body, headers, secret=SECRET, now=NOW)
+    assert not meta_signature_valid(body, signature, app_secret="app-secret")
+    assert not linkedin_signature_valid(body, signature, client_secret="cs")
+    linkedin_challenge(signature or "", client_secret="cs")
