@@ -35,7 +35,7 @@ def kafka_bootstrap(services: Services) -> str:
 @pytest.fixture(scope="session")
 def redis_url(services: Services) -> Iterator[str]:
     """The session's Redis; every key of the session (``test:<SESSION_ID>...``) goes at its end,
-    also those of services the tests ran (the machine's Redis outlives the session)."""
+    also those of services the tests ran (a REDIS_URL server outlives the session)."""
     yield services.redis_url
     client = redis.Redis.from_url(services.redis_url)
     try:

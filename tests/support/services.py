@@ -73,10 +73,7 @@ def _redis(stack: contextlib.ExitStack) -> str:
         container = stack.enter_context(RedisContainer("redis:7"))
         host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
         return f"redis://{host}:{port}/0"
-    default = "redis://127.0.0.1:6379/0"
-    if localstack.redis_answers(default):
-        return default
-    try:  # on a free port: one at 6379 would be taken for the machine's by other sessions
+    try:  # a private one on a free port: a Redis at 6379 may be another session's, gone mid-run
         started = localstack.start_redis()
     except localstack.LocalServiceError as exc:
         raise RuntimeError(f"no Redis for the tests: {exc}") from exc
