@@ -70,17 +70,22 @@ def create_app(settings: IngestSettings) -> FastAPI:
         app.add_exception_handler(outage, redis_unavailable_handler)
     app.add_middleware(SourceCorsMiddleware, keys=lambda: app.state.keys)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(build_router())
-    app.include_router(_ops_router())
-    app.include_router(read_api.router)
-    app.include_router(hooks.router)
-    app.include_router(tracker_router)
-    app.include_router(segment_compat.router)
-    app.include_router(dashboard.router)
+    routers = [
+        build_router(),
+        _ops_router(),
+        read_api.router,
+        hooks.router,
+        tracker_router,
+        segment_compat.router,
+        dashboard.router,
+    ]
+    for router in routers:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     access_log.install(settings.log_hash_key_bytes())
     metrics.initialise(
-        endpoints={str(getattr(route, "path", "other")) for route in app.routes},
+        # the routers' own routes: FastAPI (0.16x) wraps an included router in one app route
+        endpoints={str(getattr(route, "path", "other")) for r in routers for route in r.routes},
         sources={(source.tenant_id, source.source_id) for source in keys.sources},
     )
     return app
