@@ -38,6 +38,7 @@ from services.ingest.metrics import (
     exposition,
     scrape_allowed,
 )
+from services.ingest.metrics_listener import serving_metrics
 from services.ingest.routes import build_router
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink
@@ -101,13 +102,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     connecting = asyncio.create_task(sink.connect_forever(), name="kafka-connect")
     try:
-        yield
+        async with _metrics_listener(settings, app.state.metrics):
+            yield
     finally:
         connecting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await connecting
         await sink.close()
         await app.state.redis.aclose()
+
+
+def _metrics_listener(
+    settings: IngestSettings, metrics: IngestMetrics
+) -> contextlib.AbstractAsyncContextManager[None]:
+    if not settings.ingest_metrics_port:
+        return contextlib.nullcontext()
+    return serving_metrics(
+        metrics,
+        host=settings.ingest_metrics_host,
+        port=settings.ingest_metrics_port,
+        token=settings.ingest_metrics_token,
+    )
 
 
 def _ops_router() -> APIRouter:
@@ -125,7 +140,10 @@ def _ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
-        token = request.app.state.settings.ingest_metrics_token
+        settings: IngestSettings = request.app.state.settings
+        if settings.ingest_metrics_port:
+            raise ApiError(404, "not_found", "/metrics is served on INGEST_METRICS_PORT")
+        token = settings.ingest_metrics_token
         if not scrape_allowed(request.headers.get("authorization"), token=token):
             raise ApiError(401, "invalid_key", "/metrics needs its bearer token", headers=SCRAPE)
         return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -39,6 +39,16 @@ class IngestSettings(CommonSettings):
         description="Bearer token /metrics requires; empty = /metrics open to anyone reaching"
         " the port (it names tenants and sources).",
     )
+    ingest_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of a listener serving only /metrics (then not on INGEST_PORT);"
+        " 0 = /metrics on INGEST_PORT.",
+    )
+    ingest_metrics_host: str = Field(
+        "127.0.0.1", description="Interface the /metrics listener binds (INGEST_METRICS_PORT)."
+    )
     ingest_workers: int = Field(
         1, ge=1, description="Server processes sharing the port (each has its own producer)."
     )

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from engagement.localstack import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import WRITE_KEY
@@ -57,3 +58,25 @@ async def test_settings_without_a_public_url_are_never_cached_by_a_shared_cache(
     assert response.status_code == 200
     assert "public" not in response.headers["cache-control"]
     assert "no-store" in response.headers["cache-control"]
+
+
+@pytest.fixture
+def separate_metrics(settings: IngestSettings) -> Iterator[tuple[str, str]]:
+    port = free_port()
+    configured = settings.model_copy(
+        update={"ingest_metrics_host": "127.0.0.1", "ingest_metrics_port": port}
+    )
+    with serve(create_app(configured), ready_path="/readyz") as url:
+        yield url, f"http://127.0.0.1:{port}"
+
+
+async def test_metrics_on_their_own_port_are_not_served_on_the_api_port(separate_metrics):
+    api, metrics = separate_metrics
+    async with httpx.AsyncClient(timeout=10) as http:
+        on_api = await http.get(f"{api}/metrics")
+        on_own_port = await http.get(f"{metrics}/metrics")
+        elsewhere = await http.get(f"{metrics}/v1/tiers")
+    assert on_api.status_code == 404
+    assert on_own_port.status_code == 200
+    assert "engagement_ingest_requests_total" in on_own_port.text
+    assert elsewhere.status_code == 404
