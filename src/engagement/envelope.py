@@ -17,7 +17,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engagement.cloudevents import format_time
-from engagement.event_guards import encoded_event, id_problems, printable, writable
+from engagement.event_guards import (
+    encoded_event,
+    id_problems,
+    printable,
+    reserved_problems,
+    writable,
+)
 from engagement.plain_envelope import missing_requirement, plain_fields
 from engagement.privacy import consent_allows, truncate_ip
 from engagement.records import EventType
@@ -151,27 +157,42 @@ def classify(
     """Return the one outcome of a raw event; never raises on bad input."""
     if not isinstance(raw, dict):
         return Rejected(index, None, "schema_violation", ("an event must be a JSON object",), raw)
-    given_id = raw.get("messageId")
-    message_id = printable(given_id) if isinstance(given_id, str) else None
     encoded = encoded_event(raw)
     if isinstance(encoded, str):
-        return Rejected(index, message_id, "schema_violation", (encoded,), writable(raw))
+        return _rejected(raw, index, (encoded,), payload=writable(raw))
     if len(encoded) > facts.max_event_bytes:
         reason = f"event is larger than {facts.max_event_bytes} bytes"
-        return Rejected(index, message_id, "size_violation", (reason,), raw)
-    problems = id_problems(raw)
-    if problems:
-        return Rejected(index, message_id, "schema_violation", problems, raw)
+        return _rejected(raw, index, (reason,), failure_type="size_violation")
     merged = _with_batch_defaults(raw, facts)
     fields = plain_fields(merged)
+    problems = id_problems(merged) if fields is None else reserved_problems(fields)
+    if problems:
+        return _rejected(raw, index, problems)
     if fields is None:
         try:
             fields = SegmentEvent.model_validate(merged).model_dump(exclude_none=True)
         except ValidationError as exc:
-            return Rejected(index, message_id, "schema_violation", _messages(exc), raw)
+            return _rejected(raw, index, _messages(exc))
     if not consent_allows(fields["context"], consent_required=facts.source.consent_required):
-        return Dropped(index, message_id)
+        return Dropped(index, _message_id(raw))
     return normalise(fields, facts=facts, message_id=fields.get("messageId") or new_id())
+
+
+def _message_id(raw: dict[str, Any]) -> str | None:
+    given = raw.get("messageId")
+    return printable(given) if isinstance(given, str) else None
+
+
+def _rejected(
+    raw: dict[str, Any],
+    index: int,
+    messages: tuple[str, ...],
+    *,
+    failure_type: FailureType = "schema_violation",
+    payload: Any = None,
+) -> Rejected:
+    payload = raw if payload is None else payload
+    return Rejected(index, _message_id(raw), failure_type, messages, payload)
 
 
 def _with_batch_defaults(raw: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:

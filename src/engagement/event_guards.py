@@ -1,6 +1,6 @@
 """What no event may hold, checked at the door before anything else reads it. Pure.
 
-- **Ids and event names are plain text**: no C0/C1 control character (U+0000 to U+001F,
+- **Ids, event names and channels are plain text**: no C0/C1 control character (U+0000 to U+001F,
   U+007F to U+009F) and no unpaired surrogate. Downstream stores join ids with separators and
   Kafka keys and headers are UTF-8: such an id is refused, never repaired.
 - **A user id never names an anonymous candidate**: the candidate of ``anonymousId`` X is
@@ -29,12 +29,35 @@ TOO_DEEP = f"<nested deeper than {MAX_EVENT_DEPTH} levels>"
 
 def id_problems(event: Mapping[str, Any]) -> tuple[str, ...]:
     """Why the event's ids cannot be accepted (empty when they can)."""
-    problems = [_text_problem(name, event.get(name)) for name in ID_FIELDS]
-    problems.append(_candidate_problem("userId", event.get("userId")))
-    previous = event.get("previousId")
-    if previous != event.get("anonymousId"):  # else it names the anonymous id, anon:<it>
+    get = event.get
+    user, previous = get("userId"), get("previousId")
+    properties = get("properties")
+    channel = properties.get("channel") if type(properties) is dict else None
+    texts = (user, get("anonymousId"), get("messageId"), get("groupId"), previous, get("event"))
+    # one C call for the common case: isprintable() is False for every control character and
+    # unpaired surrogate (and for a few more, which the precise check below then lets through)
+    plain = "".join([t for t in (*texts, channel) if type(t) is str]).isprintable()
+    if plain and not (_reserved(user) or _reserved(previous)):
+        return ()
+    problems = [_text_problem(name, get(name)) for name in ID_FIELDS]
+    problems.append(_text_problem("properties.channel", channel))
+    problems.append(_candidate_problem("userId", user))
+    if previous != get("anonymousId"):  # else it names the anonymous id, anon:<it>
         problems.append(_candidate_problem("previousId", previous))
     return tuple(p for p in problems if p is not None)
+
+
+def reserved_problems(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """``id_problems`` of validated fields whose ids are printable text (the common case, fast)."""
+    channel = fields["properties"].get("channel")
+    unprintable = type(channel) is str and not channel.isprintable()
+    if unprintable or _reserved(fields.get("userId")) or _reserved(fields.get("previousId")):
+        return id_problems(fields)
+    return ()
+
+
+def _reserved(value: Any) -> bool:
+    return type(value) is str and (value.startswith(ANONYMOUS_PREFIX) or value in DOT_SEGMENTS)
 
 
 def _candidate_problem(name: str, value: Any) -> str | None:

@@ -1,7 +1,7 @@
 """The common shape of a Segment event, checked without pydantic (the ingest hot path). Pure.
 
 ``plain_fields`` answers only for events whose every field is of the plain, expected JSON type
-(strings within their limits, RFC 3339 times, objects); it returns what
+(strings within their limits, ids printable, RFC 3339 times, objects); it returns what
 ``SegmentEvent.model_validate(raw).model_dump(exclude_none=True)`` would. Anything else, and every
 invalid event, gets ``None``: pydantic then decides and writes the error messages. A property test
 (tests/unit/ingest/test_plain_envelope.py) holds the two paths to the same answers.
@@ -74,7 +74,11 @@ def _add_texts(raw: Mapping[str, Any], fields: dict[str, Any]) -> bool:
             continue
         if type(value) is not str or len(value) > limit:
             return False
-        if value.strip() or name not in BLANK_IS_MISSING:
+        if name not in BLANK_IS_MISSING:
+            fields[name] = value
+        elif not value.isprintable():
+            return False  # maybe a control character: engagement.event_guards decides
+        elif value.strip():
             fields[name] = value
     return True
 

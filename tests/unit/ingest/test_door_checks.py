@@ -59,6 +59,11 @@ def test_an_id_with_an_unpaired_surrogate_is_rejected_naming_the_field(field: st
     assert f"{field} contains an unpaired surrogate" in rejected.reason
 
 
+def test_a_channel_with_a_control_character_is_rejected():
+    rejected = _rejected(_event(properties={"channel": "web\x1fad"}))
+    assert "properties.channel contains the control character U+001F" in rejected.reason
+
+
 def test_an_unpaired_surrogate_anywhere_else_rejects_the_event_with_its_path():
     rejected = _rejected(_event(properties={"title": ["ok", "bad \udbff"]}))
     assert "properties.title.1 contains an unpaired surrogate (U+DBFF)" in rejected.reason
