@@ -14,6 +14,7 @@ import faust
 import redis.asyncio as aioredis
 
 from engagement.cloudevents import binary_headers, ce_type
+from engagement.outages import is_outage
 from engagement.redis_keys import KeyLayout
 from engagement.rules import load_rules
 from engagement.webhooks import load_webhooks
@@ -27,6 +28,7 @@ from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
 from services.worker.faust_app import faust_app, raw_topic
 from services.worker.lifecycle import on_stop
+from services.worker.poison import describe
 from services.worker.streams import handle_batches
 from services.worker.web import add_ops_views
 
@@ -102,6 +104,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         metrics=metrics,
         lease_s=settings.claim_lease,
         batch=settings.webhook_concurrency,
+        poison_retries=settings.poison_retries,
     )
 
     async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
@@ -118,7 +121,14 @@ def build_app(settings: NotifierSettings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]
     async def deliver() -> None:
         try:
-            await _delivery_loop(deliverer, queue, metrics, wake, settings.webhook_poll_interval)
+            await _delivery_loop(
+                deliverer,
+                queue,
+                metrics,
+                wake,
+                settings.webhook_poll_interval,
+                retry_max=settings.redis_retry_max,
+            )
         finally:
             await http.aclose()
 
@@ -162,16 +172,31 @@ async def _delivery_loop(
     metrics: NotifierMetrics,
     wake: asyncio.Event,
     poll: float,
+    retry_max: float = 5.0,
 ) -> None:
-    """Drain due deliveries forever; woken early when this worker enqueues one."""
+    """Drain due deliveries forever; woken early when this worker enqueues one. A failing drain
+    (Redis or the broker away) is retried with backoff, its traceback logged once a streak."""
+    delay, traced = poll, False
     while True:
         wake.clear()
         try:
             await deliverer.drain()
             metrics.pending.set(await queue.pending())
-        except Exception:
+        except Exception as exc:
             metrics.retries.labels("deliveries").inc()
-            log.exception("webhook delivery loop failed; retrying")
+            unexpected = not traced and not is_outage(exc)
+            traced |= unexpected
+            log.warning(
+                "webhook delivery loop failed (%s); retrying in %.2fs",
+                describe(exc),
+                delay,
+                exc_info=exc if unexpected else None,
+                extra={"event": "notifier.deliveries_retry", "error": describe(exc)},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, retry_max)
+            continue
+        delay, traced = poll, False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll)
 

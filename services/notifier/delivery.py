@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from engagement.outages import is_outage
 from engagement.webhooks import (
     RetryPolicy,
     WebhookConfig,
@@ -33,6 +34,7 @@ from engagement.webhooks import (
 from services.notifier.deliveries import Claimed, DeliveryQueue
 from services.notifier.egress import PinnedBackend
 from services.notifier.metrics import NotifierMetrics
+from services.worker.poison import describe
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Deliverer:
     metrics: NotifierMetrics
     lease_s: float
     batch: int = 16
+    poison_retries: int = 3
     rng: random.Random = field(default_factory=random.Random)
     resolver: Resolver = resolve
     worker_id: str = field(
@@ -88,8 +91,37 @@ class Deliverer:
             )
             if not claimed:
                 return made
-            await asyncio.gather(*(self._deliver(c) for c in claimed))
+            results = await asyncio.gather(
+                *(self._deliver(c) for c in claimed), return_exceptions=True
+            )
+            outages = []
+            for delivery, result in zip(claimed, results, strict=True):
+                if isinstance(result, Exception):
+                    if is_outage(result):
+                        outages.append(result)
+                    else:
+                        await self._failed(delivery, result)
+                elif isinstance(result, BaseException):  # cancelled: the worker stops
+                    raise result
+            if outages:  # the loop backs off; these are claimed again once their lease ends
+                raise outages[0]
             made += len(claimed)
+
+    async def _failed(self, claimed: Claimed, error: Exception) -> None:
+        """A delivery that failed for a reason that is no outage (a bug, or a stored delivery no
+        code foresaw): tried again once its lease ends, up to ``poison_retries`` more times, then
+        quarantined to the webhook DLQ, so it never holds the others up."""
+        if claimed.attempt <= self.poison_retries:
+            log.warning(
+                "webhook delivery %s failed (%s); tried again in %.0fs",
+                claimed.delivery_id,
+                describe(error),
+                self.lease_s,
+                exc_info=error,
+                extra={"event": "notifier.delivery_failed", "error": describe(error)},
+            )
+            return
+        await self._dead(claimed, Attempt(None, describe(error)), outcome="quarantined")
 
     async def _deliver(self, claimed: Claimed) -> None:
         endpoint = self.config.endpoint(claimed.endpoint_id)
@@ -182,7 +214,12 @@ class Deliverer:
 
 
 def dlq_record(claimed: Claimed, attempt: Attempt, outcome: str) -> bytes:
-    """Return the webhook DLQ value: which delivery, why it failed, and the payload sent."""
+    """Return the webhook DLQ value: which delivery, why it failed, and the payload sent (as
+    text when it is not JSON: a row is written whatever the delivery held)."""
+    try:
+        payload: Any = orjson.loads(claimed.body)
+    except orjson.JSONDecodeError:
+        payload = claimed.body.decode("utf-8", errors="replace")
     value: dict[str, Any] = {
         "deliveryId": claimed.delivery_id,
         "webhookId": claimed.msg_id,
@@ -192,6 +229,6 @@ def dlq_record(claimed: Claimed, attempt: Attempt, outcome: str) -> bytes:
         "lastStatus": attempt.status,
         "lastError": attempt.error,
         "failedAt": datetime.now(UTC).isoformat(),
-        "payload": orjson.loads(claimed.body),
+        "payload": payload,
     }
     return orjson.dumps(value)

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.worker.web import LATENCY_BUCKETS
 
-DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled")
+DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")
 RETRY_STAGES = ("changes", "dlq", "sweep", "deliveries")
 BAD_RECORD_TYPES = ("schema_violation", "processing_error")
 

@@ -1,12 +1,14 @@
-"""Score records the notifier cannot use are set aside, and every other one is alerted: an
-unparseable record and one whose candidate's state in Redis is corrupt, among crossings of two
-tenants (one notifier subprocess, real broker and Redis)."""
+"""What the notifier cannot use is set aside, and the rest goes on: an unparseable score record
+and one whose candidate's state in Redis is corrupt, among crossings of two tenants; a stored
+delivery no code foresaw, beside a good one. And SIGTERM stops it while Redis is frozen. One
+notifier subprocess per test, real broker and Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import subprocess
+import time
 import uuid
 
 import orjson
@@ -17,8 +19,10 @@ from aiokafka import AIOKafkaProducer
 from engagement import localstack
 from engagement.redis_keys import KeyLayout
 from engagement.topics import Topics
+from services.notifier.deliveries import DeliveryQueue
 from tests.conftest import SESSION_ID
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml
+from tests.integration.notifier.test_alerts_and_webhooks import eventually
 from tests.support.kafka import read_topic
 
 TENANTS = ("t-one", "t-two")
@@ -114,3 +118,40 @@ async def test_sigterm_stops_the_notifier_within_its_grace_while_redis_is_frozen
     finally:
         server.proc.send_signal(signal.SIGCONT)
         server.stop()
+
+
+async def test_a_delivery_no_code_foresaw_is_quarantined_and_the_others_are_delivered(
+    kafka_bootstrap: str, redis_url: str, receiver, make_notifier
+) -> None:
+    module = uuid.uuid4().hex[:8]
+    topics, redis_prefix = Topics(f"tw{module}."), f"test:{SESSION_ID}w{module}:"
+    await create_topics(kafka_bootstrap, topics)
+    notifier = make_notifier(
+        prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        webhooks=webhooks_toml(receiver, {f"ok{module}": {"tenants": ["t-one"]}}),
+        NOTIFIER_POISON_RETRIES="0",
+    )
+    await asyncio.to_thread(notifier.start)
+    # given a stored delivery whose body cannot be signed (not UTF-8) beside a good one
+    client = aioredis.Redis.from_url(redis_url)
+    queue = DeliveryQueue(client, prefix=redis_prefix, retention_s=3600)
+    good = orjson.dumps({"type": "candidate.hot", "data": {"tenantId": "t-one"}})
+    for delivery, body in (("bad", b"\xff\xfe not utf-8"), ("good", good)):
+        await queue.enqueue(
+            delivery_id=f"{delivery}-{module}",
+            endpoint_id=f"ok{module}",
+            msg_id=f"{delivery}-{module}",
+            record_key="t-one:c1",
+            body=body,
+            now_ms=int(time.time() * 1000),
+        )
+    # then the good one is delivered
+    await eventually(lambda: receiver.on(f"/hooks/ok{module}"))
+    assert [r.body for r in receiver.on(f"/hooks/ok{module}")] == [good], notifier.log_tail()
+    # and the bad one is in the webhook DLQ, quarantined with its error
+    [row] = await read_topic(kafka_bootstrap, topics.webhooks_dlq, count=1, timeout=30)
+    dead = orjson.loads(row.value)
+    assert (dead["deliveryId"], dead["outcome"]) == (f"bad-{module}", "quarantined")
+    assert "UnicodeDecodeError" in dead["lastError"]
+    await client.aclose()
