@@ -71,7 +71,7 @@ class SourceCorsMiddleware:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _varying(send) if _browser_path(scope) else send)
             return
         grant = grant_for(scope["path"], origin, self.keys())
         asked = headers.get("access-control-request-method")
@@ -85,7 +85,28 @@ class SourceCorsMiddleware:
                 _add_cors(MutableHeaders(scope=message), origin)
             await send(message)
 
-        await self.app(scope, receive, send_with_cors)
+        varied = _varying(send_with_cors) if _browser_path(scope) else send_with_cors
+        await self.app(scope, receive, varied)
+
+
+def _browser_path(scope: Scope) -> bool:
+    """Whether some origin may be granted ``scope``'s path (its answers then vary by Origin)."""
+    path: str = scope["path"]
+    return (
+        path in BROWSER_WRITE_PATHS or path == TRACKER_PATH or bool(SETTINGS_PATH.fullmatch(path))
+    )
+
+
+def _varying(send: Send) -> Send:
+    """``send`` adding ``Vary: Origin``: a shared cache keeps one answer per origin (and one
+    without CORS for requests without Origin), never handing one origin's answer to another."""
+
+    async def send_varying(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message).add_vary_header("Origin")
+        await send(message)
+
+    return send_varying
 
 
 async def _preflight(
@@ -96,7 +117,7 @@ async def _preflight(
         response = error_response(403, "origin_not_allowed", message)
         await response(scope, receive, send)
         return
-    preflight = Response(status_code=204)
+    preflight = Response(status_code=204, headers={"Vary": "Origin"})
     _add_cors(preflight.headers, origin)
     preflight.headers["Access-Control-Allow-Methods"] = ", ".join((*grant.methods, "OPTIONS"))
     preflight.headers["Access-Control-Allow-Headers"] = grant.headers
@@ -105,5 +126,4 @@ async def _preflight(
 
 
 def _add_cors(headers: MutableHeaders, origin: str) -> None:
-    headers["Access-Control-Allow-Origin"] = origin
-    headers.add_vary_header("Origin")
+    headers["Access-Control-Allow-Origin"] = origin  # Vary: Origin is added by _varying

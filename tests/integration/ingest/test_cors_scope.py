@@ -63,3 +63,19 @@ async def test_settings_preflight_is_per_source(client):
     browser = await client.options(f"/v1/projects/{WRITE_KEY}/settings", headers=ask)
     server = await client.options(f"/v1/projects/{SERVER_KEY}/settings", headers=ask)
     assert (browser.status_code, server.status_code) == (204, 403)
+
+
+@pytest.mark.parametrize("origin", [None, ORIGIN, "https://evil.example"])
+async def test_cacheable_browser_answers_vary_by_origin_whoever_asks(client, origin):
+    # a shared cache must not hand one origin's answer (or a server's, without CORS) to another
+    headers = {"Origin": origin} if origin else {}
+    settings = await client.get(f"/v1/projects/{WRITE_KEY}/settings", headers=headers)
+    tracker = await client.get("/v1/tracker.js", headers=headers)
+    for response in (settings, tracker):
+        assert "origin" in response.headers.get("vary", "").lower(), response.headers
+
+
+async def test_an_allowed_answer_names_origin_once_in_vary(client):
+    response = await client.get(f"/v1/projects/{WRITE_KEY}/settings", headers={"Origin": ORIGIN})
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert [v.strip() for v in response.headers["vary"].split(",")].count("Origin") == 1
