@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engagement.localstack import die_with_parent
+
 
 @dataclass
 class Child:
@@ -31,6 +33,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # gone with us, however we end
             )
         return self
 
@@ -42,7 +45,7 @@ class Child:
         """Return the exit code once the process has ended, else None."""
         return None if self.proc is None else self.proc.poll()
 
-    def stop(self, timeout: float = 20.0) -> int | None:
+    def stop(self, timeout: float = 12.0) -> int | None:
         """SIGTERM, wait up to ``timeout``, then SIGKILL the process group; return the exit code."""
         if self.proc is None:
             return None

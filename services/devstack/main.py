@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import httpx
@@ -91,7 +91,7 @@ def _parser(settings: DevSettings) -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace, settings: DevSettings, view: View) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         loop.add_signal_handler(sig, stop.set)
     alerts: asyncio.Queue[ReceivedAlert] = asyncio.Queue()
     options = StackOptions(
@@ -115,11 +115,25 @@ async def _serve(args: argparse.Namespace, settings: DevSettings, view: View) ->
     try:
         code = await _supervise(stack, args, settings, view, stop, alerts)
     finally:
-        view.close()
-        view.progress("stopping: every child process")
-        await asyncio.to_thread(stop_quietly, stack, view.progress, keep_logs=code != 0)
-        view.progress("stopped")
+        # the children are stopped whatever printing does: after Ctrl-C on `make run | tee log`
+        # the pipe is gone, and a failed print must not leave them running
+        progress = _unfailing(view.progress)
+        with contextlib.suppress(OSError):
+            view.close()
+        progress("stopping: every child process")
+        await asyncio.to_thread(stop_quietly, stack, progress, keep_logs=code != 0)
+        progress("stopped")
     return code
+
+
+def _unfailing(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """``progress``, ignoring a closed or broken output."""
+
+    def write(message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            progress(message)
+
+    return write
 
 
 async def _supervise(

