@@ -28,7 +28,7 @@ from tests.unit.web.fixtures.platform_payloads import (
     LINKEDIN_LEAD_CREATED,
     META_LEADGEN,
 )
-from tests.unit.web.test_platform_hooks_malformed import payloads
+from tests.unit.web.hook_payloads import payloads, replaced
 
 APP_SECRET = "meta-app-secret"
 LI_SECRET = "linkedin-client-secret"
@@ -142,23 +142,14 @@ def test_any_signed_json_body_gets_an_answer_below_500(hooks_url, provider):
         check()
 
 
-def _replaced(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    copied = json.loads(json.dumps(document))
-    parent = copied
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return copied
-
-
 AUDIT_PAYLOADS = [
     (
         "meta",
-        _replaced(META_LEADGEN, ("entry", 0, "changes", 0, "value", "created_time"), "yesterday"),
+        replaced(META_LEADGEN, ("entry", 0, "changes", 0, "value", "created_time"), "yesterday"),
     ),
     ("meta", {**META_LEADGEN, "entry": ["x"]}),
     ("google", {**GOOGLE_TEST_LEAD, "user_column_data": ["x"]}),
-    ("generic", _replaced(GENERIC_LEAD, ("data", "properties"), [1, 2])),
+    ("generic", replaced(GENERIC_LEAD, ("data", "properties"), [1, 2])),
     ("linkedin", {**LINKEDIN_LEAD_CREATED, "owner": "x"}),
 ]
 

@@ -5,7 +5,6 @@ rejects the payload with HookRejected, whatever JSON it is given."""
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
@@ -32,63 +31,10 @@ from tests.unit.web.fixtures.platform_payloads import (
     LINKEDIN_LEAD_CREATED,
     META_LEADGEN,
 )
+from tests.unit.web.hook_payloads import FIXTURES, JSON, payloads, replaced
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
-FIXTURES: dict[str, Any] = {
-    "meta": META_LEADGEN,
-    "linkedin": LINKEDIN_LEAD_CREATED,
-    "google": GOOGLE_TEST_LEAD,
-    "generic": GENERIC_LEAD,
-}
-
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-HUGE_NUMBERS = st.sampled_from([10**400, -(10**400), 1e308, -1e308, 2**63, 10**20])
-
-
-def _paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key path inside ``document`` (the document itself included)."""
-    found = [prefix]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
-def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    copied = copy.deepcopy(document)
-    parent = copied
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return copied
-
-
-@st.composite
-def payloads(draw: st.DrawFn, provider: str) -> Any:
-    """Arbitrary JSON, or the provider's real payload with a few parts replaced by arbitrary JSON."""
-    if draw(st.booleans()):
-        return draw(JSON)
-    document = FIXTURES[provider]
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(document)))
-        document = _replaced(document, path, draw(JSON | HUGE_NUMBERS))
-    return document
 
 
 @pytest.mark.parametrize("provider", list(FIXTURES))
@@ -117,8 +63,8 @@ CREATED_TIME = ("entry", 0, "changes", 0, "value", "created_time")
         ("meta", {**META_LEADGEN, "entry": ["x"]}),
         ("meta", {"object": "page", "entry": [{"changes": ["x"]}]}),
         ("google", {**GOOGLE_TEST_LEAD, "user_column_data": ["x"]}),
-        ("generic", _replaced(GENERIC_LEAD, ("data", "properties"), [1, 2])),
-        ("generic", _replaced(GENERIC_LEAD, ("data", "leadId"), {"a": 1})),
+        ("generic", replaced(GENERIC_LEAD, ("data", "properties"), [1, 2])),
+        ("generic", replaced(GENERIC_LEAD, ("data", "leadId"), {"a": 1})),
     ],
 )
 def test_payloads_of_the_wrong_shape_are_rejected(provider, payload):
@@ -129,8 +75,8 @@ def test_payloads_of_the_wrong_shape_are_rejected(provider, payload):
 @pytest.mark.parametrize(
     ("provider", "payload"),
     [
-        ("meta", _replaced(META_LEADGEN, CREATED_TIME, "yesterday")),
-        ("meta", _replaced(META_LEADGEN, CREATED_TIME, 10**30)),
+        ("meta", replaced(META_LEADGEN, CREATED_TIME, "yesterday")),
+        ("meta", replaced(META_LEADGEN, CREATED_TIME, 10**30)),
         ("linkedin", {**LINKEDIN_LEAD_CREATED, "occurredAt": 10**30}),
         ("linkedin", {**LINKEDIN_LEAD_CREATED, "occurredAt": "today"}),
     ],
