@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 
 from services.ingest.auth import require_read_key
 from services.ingest.page_security import page_headers
-from services.ingest.read_api import store_of
+from services.ingest.read_api import READ_ERRORS, store_of
 
 PAGE = Path(__file__).with_name("dashboard.html")
 KEEP_DAYS = 90
@@ -40,7 +40,9 @@ def history_key(prefix: str, tenant: str) -> str:
     return f"{prefix}dashboard:{{{tenant}}}:tier-days"
 
 
-@router.get("/dashboard/history", summary="Tier counts per UTC day (read key)")
+@router.get(
+    "/dashboard/history", summary="Tier counts per UTC day (read key)", responses=READ_ERRORS
+)
 async def history(
     request: Request,
     tenant: Annotated[str, Depends(require_read_key)],
