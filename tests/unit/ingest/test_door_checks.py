@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engagement.bad_rows import dlq_value
-from engagement.envelope import Accepted, Rejected, RequestFacts, bad_row, classify
-from engagement.event_guards import MAX_EVENT_DEPTH
+from engagement.envelope import Accepted, Rejected, RequestFacts, bad_row, bad_row_key, classify
+from engagement.event_guards import MAX_EVENT_DEPTH, UNSAFE_CHAR
 from engagement.sources import Source
 from services.ingest.body import parse_object
 from services.ingest.routes import answer_of
@@ -174,3 +176,45 @@ def test_what_json_does_not_allow_is_still_invalid_json(body: bytes):
     with pytest.raises(ApiError) as raised:
         parse_object(body)
     assert (raised.value.status, raised.value.code) == (400, "invalid_json")
+
+
+ANY_CHAR = st.one_of(
+    st.characters(exclude_categories=()),
+    st.integers(0xD800, 0xDFFF).map(chr),
+    st.sampled_from(["\x1f", "\x85", "\t"]),
+)
+CLIENT_TEXT = st.one_of(
+    st.text(ANY_CHAR, max_size=12), st.sampled_from(["anon:x", ".", "..", "u1", "anon:"])
+)
+
+
+@given(
+    user=CLIENT_TEXT, anon=CLIENT_TEXT, previous=CLIENT_TEXT, event=CLIENT_TEXT, channel=CLIENT_TEXT
+)
+def test_whatever_text_a_client_sends_an_accepted_event_holds_only_plain_ids(
+    user, anon, previous, event, channel
+):
+    # given an alias whose ids, event name and channel are any text a client can send
+    raw = {
+        "type": "alias",
+        "userId": user,
+        "anonymousId": anon,
+        "previousId": previous,
+        "event": event,
+        "properties": {"channel": channel},
+    }
+    # when it is classified
+    outcome = classify(raw, 0, facts=FACTS)
+    # then it is accepted only with plain ids, and whatever it became can be written to Kafka
+    if isinstance(outcome, Accepted):
+        value = outcome.value
+        texts = [value.get(n) for n in ("userId", "anonymousId", "previousId", "event")]
+        assert not any(t and UNSAFE_CHAR.search(t) for t in [*texts, value["channel"]])
+        assert not value["userId"].startswith("anon:") and value["userId"] not in {".", ".."}
+        orjson.dumps(value)
+        outcome.key.encode()
+    else:
+        assert isinstance(outcome, Rejected)
+        orjson.dumps(answer_of([outcome]))
+        dlq_value(bad_row(outcome, facts=FACTS))
+        bad_row_key(outcome, tenant_id="acme").encode()
