@@ -123,3 +123,10 @@ def test_two_valid_tenant_candidate_pairs_never_share_a_key(t1, c1, t2, c2):
     if t1 != t2:
         assert not _tenant_keys(layout, t1) & _tenant_keys(layout, t2)
     assert not (first | second) & (_tenant_keys(layout, t1) | _tenant_keys(layout, t2))
+    shared = {
+        layout.erasing,
+        layout.tenants,
+        layout.notifier_sweep("lock"),
+        layout.webhooks + "due",
+    }
+    assert not (first | _tenant_keys(layout, t1)) & shared
