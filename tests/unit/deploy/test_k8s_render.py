@@ -17,7 +17,11 @@ import yaml
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests target (matchLabelKeys: 1.27+)
-CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "PodMonitor")}
+CUSTOM_KINDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 DIGEST = re.compile(r"^[a-z0-9./-]+@sha256:[0-9a-f]{64}$")
 
 
@@ -88,3 +92,12 @@ def test_every_image_is_pinned_by_digest_after_rendering():
 
 def test_no_secret_is_applied_with_the_kustomization():
     assert [d for d in RENDERED if d["kind"] == "Secret"] == []
+
+
+def test_the_prometheus_rule_holds_the_alert_rules_as_they_are_in_alerts_yml():
+    from scripts.prometheus_rule import TARGET, text
+
+    assert TARGET.read_text() == text(), "run: python scripts/prometheus_rule.py write"
+    (rule,) = [d for d in RENDERED if d["kind"] == "PrometheusRule"]
+    alerts = yaml.safe_load((K8S.parent / "prometheus" / "alerts.yml").read_text())
+    assert rule["spec"]["groups"] == alerts["groups"]
