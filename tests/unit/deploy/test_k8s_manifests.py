@@ -208,3 +208,14 @@ def test_rules_configmap_is_the_shipped_default_template(tmp_path):
     path.write_text(_one("ConfigMap", "engagement-rules")["data"]["rules.toml"])
     root = K8S.parents[1]
     assert load_rules(path) == load_rules(root / "config" / "rules.toml")
+
+
+def test_ingest_metrics_are_served_on_a_port_its_service_does_not_expose():
+    (container,) = _containers(_one("Deployment", "ingest"))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert int(env["INGEST_METRICS_PORT"]) == ports["metrics"] != ports["http"]
+    assert env["INGEST_METRICS_HOST"] == "0.0.0.0"
+    exposed = {p["targetPort"] for p in _one("Service", "ingest")["spec"]["ports"]}
+    assert exposed == {"http"}
+    assert _one("PodMonitor", "ingest")["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
