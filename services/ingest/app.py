@@ -98,7 +98,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sink: KafkaSink = app.state.sink
     app.state.redis = aioredis.Redis.from_url(settings.redis_url)
     app.state.score_store = ScoreStore(
-        app.state.redis, prefix=settings.redis_key_prefix, rules=app.state.rules
+        app.state.redis,
+        prefix=settings.redis_key_prefix,
+        rules=app.state.rules,
+        log_hash_key=settings.log_hash_key_bytes(),
     )
     connecting = asyncio.create_task(sink.connect_forever(), name="kafka-connect")
     try:

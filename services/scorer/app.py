@@ -38,7 +38,10 @@ def build_app(settings: ScorerSettings) -> faust.App:
     source = raw_topic(app, topics.interactions)
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
     store = ScoreStore(
-        redis, prefix=settings.redis_key_prefix, rules=load_rules(settings.rules_file)
+        redis,
+        prefix=settings.redis_key_prefix,
+        rules=load_rules(settings.rules_file),
+        log_hash_key=settings.log_hash_key_bytes(),
     )
     metrics = ScorerMetrics()
 

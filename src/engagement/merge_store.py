@@ -20,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from engagement.identity import screen_merges
+from engagement.log_privacy import hashed_id
 from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
 from engagement.score_views import ApplyOutcome, parse_snapshot
@@ -62,6 +63,7 @@ def screen(
     *,
     rules: Rules,
     on_outcome: OnOutcome | None,
+    log_key: bytes,
 ) -> list[Job]:
     """The jobs that go ahead: merges that would close a loop or a too long chain settle as
     conflicts before anything is written (decided in batch order, as if one by one).
@@ -73,19 +75,31 @@ def screen(
     for job, verdict in zip(merges, verdicts, strict=True):
         if verdict != "go":
             refused.add(job.index)
-            refuse(job, verdict, outcomes, rules=rules, at="screen")
+            refuse(job, verdict, outcomes, rules=rules, log_key=log_key, at="screen")
             if on_outcome is not None:
                 on_outcome(job.index, outcomes[job.index])  # type: ignore[arg-type]
     return [job for job in jobs if job.index not in refused]
 
 
 def after_take(
-    job: Job, kind: str, result: list[Any], outcomes: list[ApplyOutcome | None], *, rules: Rules
+    job: Job,
+    kind: str,
+    result: list[Any],
+    outcomes: list[ApplyOutcome | None],
+    *,
+    rules: Rules,
+    log_key: bytes,
 ) -> list[Job]:
     """The job of step 2 once step 1 replied ``kind`` (none if the source was merged elsewhere)."""
     if kind == "conflict":
         return refuse(
-            job, "merged_elsewhere", outcomes, rules=rules, snapshot=result[1], at="merge_take"
+            job,
+            "merged_elsewhere",
+            outcomes,
+            rules=rules,
+            log_key=log_key,
+            snapshot=result[1],
+            at="merge_take",
         )
     frozen = frozen_args(job.source or "", result)
     source_state = parse_snapshot(result[1], rules)
@@ -94,7 +108,7 @@ def after_take(
 
 
 def refuse_add(
-    job: Job, target: str, outcomes: list[ApplyOutcome | None], *, rules: Rules
+    job: Job, target: str, outcomes: list[ApplyOutcome | None], *, rules: Rules, log_key: bytes
 ) -> list[Job]:
     """Step 2 met a loop or a too long chain at ``target`` (only a merge racing on another worker,
     or a chain grown since ``screen``, gets there): release the source if this merge marked it,
@@ -102,15 +116,23 @@ def refuse_add(
     refusal = "cycle" if target == job.source else "too_deep"
     if job.marked:  # nothing of the source was added anywhere: undo step 1
         return [replace(job, stage="release", refusal=refusal)]
-    return refuse(job, refusal, outcomes, rules=rules, at="merge_add")
+    return refuse(job, refusal, outcomes, rules=rules, log_key=log_key, at="merge_add")
 
 
 def released(
-    job: Job, result: list[Any], outcomes: list[ApplyOutcome | None], *, rules: Rules
+    job: Job,
+    result: list[Any],
+    outcomes: list[ApplyOutcome | None],
+    *,
+    rules: Rules,
+    log_key: bytes,
 ) -> list[Job]:
     """Settle a merge whose step 1 ``refuse_add`` undid (``result``: merge_release's reply)."""
     refusal = job.refusal or "cycle"
-    return refuse(job, refusal, outcomes, rules=rules, snapshot=result[1], at="merge_release")
+    snapshot = result[1]
+    return refuse(
+        job, refusal, outcomes, rules=rules, log_key=log_key, snapshot=snapshot, at="merge_release"
+    )
 
 
 def refuse(
@@ -119,10 +141,12 @@ def refuse(
     outcomes: list[ApplyOutcome | None],
     *,
     rules: Rules,
+    log_key: bytes,
     snapshot: Any = None,
     at: str = "screen",
 ) -> list[Job]:
-    """Settle a merge as a conflict (nothing of the source moved); log why and where.
+    """Settle a merge as a conflict (nothing of the source moved); log why and where, naming
+    the ids by their keyed hash (``log_key``; they may be erased later).
 
     ``snapshot``: the source's state as the script that refused it replied it, if one did.
     """
@@ -131,7 +155,9 @@ def refuse(
     job = replace(job, candidate=target, source_state=None)
     outcomes[job.index] = outcome_of(job, "conflict", None, None, rules.version, state)
     fields: dict[str, Any] = {"event": "store.merge_refused", "reason": refusal}
-    fields |= {"why": REFUSALS[refusal], "tenant": job.tenant, "source": job.source}
-    fields |= {"target": target, "messageId": job.interaction.messageId, "at": at}
+    source = None if job.source is None else hashed_id(job.source, key=log_key)
+    fields |= {"why": REFUSALS[refusal], "tenant": job.tenant, "source": source}
+    fields |= {"target": hashed_id(target, key=log_key), "messageId": job.interaction.messageId}
+    fields["at"] = at
     log.warning("identity merge refused: %s", orjson.dumps(fields).decode(), extra=fields)
     return []

@@ -16,6 +16,7 @@ rounds of ``apply_batch`` and the rank updates.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -25,6 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from engagement import erasure_fence, merge_store, pending_erasure, rank_reads
+from engagement.log_privacy import hashed_id
 from engagement.merge_store import MAX_HOPS, Link
 from engagement.records import Interaction
 from engagement.redis_keys import KeyLayout
@@ -66,8 +68,11 @@ class ScoreStore:
         rules: Rules,
         dedupe_window_seconds: float = DEDUPE_WINDOW_SECONDS,
         contributions_kept: int = CONTRIBUTIONS_KEPT,
+        log_hash_key: bytes | None = None,
     ) -> None:
         self.redis = redis
+        # the key of the hash log lines name ids by (LOG_HASH_KEY; random when not given)
+        self.log_key = log_hash_key or secrets.token_bytes(32)
         self.rules = rules
         self.keys = KeyLayout(prefix)
         self.dedupe_window_seconds = dedupe_window_seconds
@@ -175,7 +180,9 @@ class ScoreStore:
         if not merges:
             return jobs
         links = await self._merge_links(merges)
-        return merge_store.screen(jobs, links, outcomes, rules=self.rules, on_outcome=on_outcome)
+        return merge_store.screen(
+            jobs, links, outcomes, rules=self.rules, on_outcome=on_outcome, log_key=self.log_key
+        )
 
     async def _merge_links(self, merges: list[Job]) -> dict[Link, Link | None]:
         """``merged_into`` links on the paths of ``merges`` (``merge_store.path_links``)."""
@@ -229,9 +236,13 @@ class ScoreStore:
         if kind == "redirect":
             return self._redirect(job, text(result[1]), outcomes)
         if job.stage == "take":
-            return merge_store.after_take(job, kind, result, outcomes, rules=self.rules)
+            return merge_store.after_take(
+                job, kind, result, outcomes, rules=self.rules, log_key=self.log_key
+            )
         if job.stage == "release":
-            return merge_store.released(job, result, outcomes, rules=self.rules)
+            return merge_store.released(
+                job, result, outcomes, rules=self.rules, log_key=self.log_key
+            )
         before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
         outcomes[job.index] = outcome_of(job, outcome, before, after, self.rules.version)
@@ -239,11 +250,14 @@ class ScoreStore:
 
     def _redirect(self, job: Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[Job]:
         if job.stage == "add" and (target == job.source or job.hops >= MAX_HOPS):
-            return merge_store.refuse_add(job, target, outcomes, rules=self.rules)
+            return merge_store.refuse_add(
+                job, target, outcomes, rules=self.rules, log_key=self.log_key
+            )
         if job.hops >= MAX_HOPS:
             outcomes[job.index] = outcome_of(job, "conflict", None, None, self.rules.version)
             fields: dict[str, Any] = {"event": "store.redirect_conflict", "tenant": job.tenant}
-            fields |= {"candidate": job.redirected_from, "messageId": job.interaction.messageId}
+            candidate = hashed_id(job.redirected_from or job.candidate, key=self.log_key)
+            fields |= {"candidate": candidate, "messageId": job.interaction.messageId}
             log.warning("event not scored: %s", orjson.dumps(fields).decode(), extra=fields)
             return []
         redirected = job.redirected_from or job.candidate

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engagement.log_privacy import hashed_id
 from engagement.merge_store import MAX_HOPS
 from engagement.records import Interaction
 from engagement.redis_store import ScoreStore
@@ -82,14 +83,14 @@ async def test_alias_back_into_an_id_merged_into_the_source_is_refused(
     assert await merged_into(store, "B") is None
     assert await holder(store, "A") == "B"
     assert await raw_of(store, "B") == pytest.approx(6.0)
-    # and a structured log line says why
+    # and a structured log line says why, naming the ids by their keyed hash (erasable ids)
     [line] = [
         r.__dict__ for r in caplog.records if r.__dict__.get("event") == "store.merge_refused"
     ]
     assert (line["reason"], line["source"], line["target"], line["messageId"]) == (
         "cycle",
-        "B",
-        "A",
+        hashed_id("B", key=store.log_key),
+        hashed_id("A", key=store.log_key),
         "al2",
     )
 
