@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -56,6 +57,7 @@ class LagExporter:
         self.registry = CollectorRegistry()
         self.collector = LagCollector()
         self.registry.register(self.collector)
+        self._reading = asyncio.Lock()  # a scrape and a readiness probe share the clients
         self.errors = Counter(
             "engagement_lag_exporter_errors",
             "Scrapes whose offsets the broker did not give (the lag series are absent then).",
@@ -64,6 +66,10 @@ class LagExporter:
 
     async def refresh(self) -> bool:
         """Read every group's lag; on a failure count it, drop the series and return False."""
+        async with self._reading:
+            return await self._refresh()
+
+    async def _refresh(self) -> bool:
         try:
             lags = [
                 partition_lag(watched.group, watched.topic, offsets)
