@@ -146,7 +146,8 @@ def _meta_lead(value: Mapping[str, Any], lead_id: str) -> Envelope:
 def linkedin_leads(payload: Mapping[str, Any]) -> list[Envelope]:
     """Return the envelope of a LinkedIn ``LEAD_ACTION`` notification; deletions yield nothing."""
     response = _text(payload.get("leadGenFormResponse"))
-    if payload.get("type") != "LEAD_ACTION" or response is None:
+    lead_id = response.rsplit(":", 1)[-1] if response else ""
+    if payload.get("type") != "LEAD_ACTION" or not lead_id:
         raise HookRejected("not a LinkedIn lead notification")
     if payload.get("leadAction") != "CREATED":
         return []
@@ -156,7 +157,7 @@ def linkedin_leads(payload: Mapping[str, Any]) -> list[Envelope]:
     return [
         _lead(
             "linkedin",
-            response.rsplit(":", 1)[-1],
+            lead_id,
             channel="ad" if lead_type == "SPONSORED" else "social",
             timestamp=_iso_from_millis(payload.get("occurredAt")),
             properties={
@@ -164,7 +165,7 @@ def linkedin_leads(payload: Mapping[str, Any]) -> list[Envelope]:
                 "leadType": lead_type,
                 "owner": _text(owners[0]) if owners else None,
             },
-            external_ids=[("linkedin_lead_response", response)],
+            external_ids=[("linkedin_lead_response", payload["leadGenFormResponse"])],
         )
     ]
 

@@ -65,6 +65,10 @@ CREATED_TIME = ("entry", 0, "changes", 0, "value", "created_time")
         ("google", {**GOOGLE_TEST_LEAD, "user_column_data": ["x"]}),
         ("generic", replaced(GENERIC_LEAD, ("data", "properties"), [1, 2])),
         ("generic", replaced(GENERIC_LEAD, ("data", "leadId"), {"a": 1})),
+        (
+            "linkedin",
+            {**LINKEDIN_LEAD_CREATED, "leadGenFormResponse": "urn:li:leadGenFormResponse:"},
+        ),
     ],
 )
 def test_payloads_of_the_wrong_shape_are_rejected(provider, payload):
