@@ -156,7 +156,8 @@ def classify(
 ) -> Outcome:
     """Return the one outcome of a raw event; never raises on bad input."""
     if not isinstance(raw, dict):
-        return Rejected(index, None, "schema_violation", ("an event must be a JSON object",), raw)
+        not_object = ("an event must be a JSON object",)
+        return Rejected(index, None, "schema_violation", not_object, writable(raw))
     encoded = encoded_event(raw)
     if isinstance(encoded, str):
         return _rejected(raw, index, (encoded,), payload=writable(raw))

@@ -117,3 +117,11 @@ async def test_numeric_user_ids_past_a_double_are_two_candidates(
         f"{tenant}:1234567890123456789012345",
         f"{tenant}:1234567890123456789012346",
     ]
+
+
+async def test_a_deeply_nested_item_that_is_no_object_is_rejected_alone(client):
+    body = b'{"batch":[' + _deep(300) + b"," + orjson.dumps(GOOD) + b"]}"
+    response = await _post_raw(client, "/v1/batch", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert [r["index"] for r in response.json()["rejected"]] == [0]

@@ -122,6 +122,12 @@ def test_an_event_nested_deeper_than_the_cap_is_rejected(depth: int):
     assert rejected.message_id is None
 
 
+@pytest.mark.parametrize("item", [_nested(300), "lone \udc00", [["\ud800"]]])
+def test_a_batch_item_that_is_no_object_is_rejected_with_a_writable_payload(item: object):
+    rejected = _rejected(item)
+    assert rejected.reason == "schema_violation: an event must be a JSON object"
+
+
 def test_body_nested_1000_levels_parses_so_that_its_event_alone_is_rejected():
     deep = b'{"type":"track","userId":"u","event":"E","properties":' + b"[" * 1000
     body = b'{"batch":[' + deep + b"]" * 1000 + b'},{"type":"page","userId":"u"}]}'
