@@ -14,9 +14,10 @@ local call, format, floor, exp, tonumber, tostring, pairs, unpack, sub, find, gs
 
 -- A client's string (an id, a channel or event name) inside a reply joined by \31: \27 and \31
 -- in it become \27e and \27u, so no string can split the reply (engagement.score_views.unescape
--- undoes it). Most strings have neither: one find, and the string itself.
+-- undoes it). Most strings have neither: two plain finds (memchr; a pattern with a character
+-- class costs 5x more on a 32-byte messageId), and the string itself.
 local function esc(s)
-  if not find(s, '[\27\31]') then return s end
+  if not (find(s, '\31', 1, true) or find(s, '\27', 1, true)) then return s end
   return (gsub(gsub(s, '\27', '\27e'), '\31', '\27u'))
 end
 
