@@ -8,6 +8,7 @@ import contextlib
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engagement.kafka_admin import topic_partitions
 from services.lag_exporter.lag import PartitionOffsets
 
 
@@ -32,7 +33,9 @@ class BrokerOffsets:
 
     async def _read(self, group: str, topic: str) -> list[PartitionOffsets]:
         admin, consumer = await self._clients()
-        partitions = await _partitions(admin, topic)  # asked each time: partitions added are seen
+        partitions = await topic_partitions(admin, topic)  # asked each time: new ones are seen
+        if not partitions:
+            raise LookupError(f"topic {topic} not found")
         tps = [TopicPartition(topic, p) for p in partitions]
         low = await consumer.beginning_offsets(tps)
         high = await consumer.end_offsets(tps)
@@ -61,17 +64,6 @@ class BrokerOffsets:
         with contextlib.suppress(Exception):
             if admin is not None:
                 await admin.close()
-
-
-async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
-    """The topic's partitions as the broker has them now (a consumer's own metadata is only as
-    recent as its start: Apache Kafka sends it no topic then, Tansu every one)."""
-    described = await admin.describe_topics([topic])
-    found = [t for t in described if t.get("topic") == topic and t.get("error_code") == 0]
-    partitions = sorted(p["partition"] for t in found for p in t.get("partitions", ()))
-    if not partitions:
-        raise LookupError(f"topic {topic} not found")
-    return partitions
 
 
 def _committed(entry: object) -> int | None:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from engagement.kafka_admin import read_partitions
 from engagement.settings import CommonSettings
 from engagement.topics import Topics
 
@@ -118,14 +119,12 @@ def _selected(tenant: Any, when: Any, filters: Filters) -> bool:
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every record of ``topic`` from its start to its end as it is now, decoded (None: not JSON)."""
+    tps = [TopicPartition(topic, p) for p in await read_partitions(bootstrap, topic)]
+    if not tps:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -80,6 +80,25 @@ async def _create(admin: AIOKafkaAdminClient, missing: list[NewTopic]) -> None:
         log.warning("topic creation reported %r; continuing", exc)
 
 
+async def topic_partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    """The topic's partitions as the broker has them now, [] when it does not exist. (A consumer's
+    own metadata is only as recent as its start, and Apache Kafka sends a starting client no
+    topic at all, where Tansu sends every one.)"""
+    described = await admin.describe_topics([topic])
+    found = [t for t in described if t.get("topic") == topic and t.get("error_code") == 0]
+    return sorted(p["partition"] for t in found for p in t.get("partitions", ()))
+
+
+async def read_partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    """``topic_partitions`` through an admin client of its own."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return await topic_partitions(admin, topic)
+    finally:
+        await admin.close()
+
+
 async def producer_idempotence(setting: str, bootstrap_servers: str) -> bool:
     """Whether producers should be idempotent: ``setting`` "true"/"false", or for "auto" whether
     the broker hands out producer ids (Apache Kafka does; Tansu answers with an error)."""

@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from engagement.kafka_admin import read_partitions
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.score_views import CandidateView
@@ -186,9 +187,9 @@ def _ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
         await consumer.start()
         try:
             found = {}
-            await consumer.topics()  # metadata of every topic
             for topic in topics:
-                partitions = consumer.partitions_for_topic(topic) or set()
+                partitions = await read_partitions(bootstrap, topic)
+                assert partitions, f"no topic {topic}"
                 offsets = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
                 found[topic] = sum(offsets.values())
             return found
