@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from engagement.localstack import port_open
+from engagement.localstack import port_open, redis_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORTS = (8080, 9092, 8090)
@@ -62,7 +62,10 @@ def make_run() -> Iterator[list[str]]:
 
 
 def _delete_keys(prefix: str) -> None:
-    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not redis_answers(url):  # none: `make run` started a private one, gone with its keys
+        return
+    client = redis.Redis.from_url(url)
     try:
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
             client.delete(key)
