@@ -136,7 +136,13 @@ def build_app(settings: NotifierSettings) -> faust.App:
         app,
         registry=metrics.registry,
         redis=redis,
-        before_scrape=lambda: _refresh_pending(queue, metrics, redis),
+        before_scrape=lambda: _refresh_gauges(
+            queue,
+            metrics,
+            redis,
+            tenants_key=KeyLayout(settings.redis_key_prefix).tenants,
+            tiers=[tier.name for tier in rules.tiers],
+        ),
     )
     return app
 
@@ -199,6 +205,23 @@ async def _delivery_loop(
         delay, traced = poll, False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll)
+
+
+async def _refresh_gauges(
+    queue: DeliveryQueue,
+    metrics: NotifierMetrics,
+    redis: aioredis.Redis,
+    *,
+    tenants_key: str,
+    tiers: list[str],
+) -> None:
+    """Right before a scrape: the pending-deliveries gauges, and the known tenants' alert series."""
+    await _refresh_pending(queue, metrics, redis)
+    with contextlib.suppress(Exception):  # Redis down: the scrape still answers
+        tenants = [
+            t.decode() if isinstance(t, bytes) else t for t in await redis.smembers(tenants_key)
+        ]
+        metrics.initialise_alerts(tenants=tenants, tiers=tiers)
 
 
 async def _refresh_pending(

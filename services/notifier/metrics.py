@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from engagement.records import AlertType
 from services.worker.web import LATENCY_BUCKETS
 
+ALERT_TYPES: tuple[AlertType, ...] = get_args(AlertType)
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")
 RETRY_STAGES = ("changes", "dlq", "sweep", "deliveries")
 BAD_RECORD_TYPES = ("schema_violation", "processing_error")
@@ -87,3 +90,12 @@ class NotifierMetrics:
             self.retries.labels(stage)
         for failure_type in BAD_RECORD_TYPES:
             self.bad_records.labels(failure_type)
+
+    def initialise_alerts(self, *, tenants: Iterable[str], tiers: Iterable[str]) -> None:
+        """Create each tenant's alert series at 0 (every type and tier), so ``increase()`` sees a
+        tenant's first alert; tenants are known only from Redis, so this runs at each scrape."""
+        tier_names = tuple(tiers)
+        for tenant in tenants:
+            for alert_type in ALERT_TYPES:
+                for tier in tier_names:
+                    self.alerts.labels(tenant, alert_type, tier)

@@ -63,3 +63,24 @@ def test_labelled_notifier_counters_exist_at_zero_for_every_endpoint_and_stage()
             metrics.registry.get_sample_value("engagement_notifier_batch_retries_total", labels)
             == 0
         )
+
+
+async def test_a_known_tenants_alert_series_exist_at_zero_after_a_scrape(
+    redis_client, redis_prefix
+):
+    # given a tenant the store knows (its tenants set) and no alert published yet
+    from services.notifier.app import _refresh_gauges
+
+    tenants_key = f"{redis_prefix}tenants"
+    await redis_client.sadd(tenants_key, "acme")
+    queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=60)
+    metrics = NotifierMetrics()
+    # when scraped
+    await _refresh_gauges(
+        queue, metrics, redis_client, tenants_key=tenants_key, tiers=["cold", "hot"]
+    )
+    # then each alert type and tier of the tenant is a series at 0: its first alert is an increase
+    for alert_type in ("candidate.hot", "candidate.cooled", "candidate.tier_changed"):
+        for tier in ("cold", "hot"):
+            labels = {"tenant": "acme", "type": alert_type, "tier": tier}
+            assert metrics.registry.get_sample_value("engagement_alerts_total", labels) == 0
