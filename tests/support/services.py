@@ -44,6 +44,14 @@ def broker_kind() -> str:
     return wanted or "tansu"  # Apache Kafka opt-in until the suites pass on it
 
 
+def start_private_broker(port: int | None = None) -> localstack.LocalProcess:
+    """A broker of the session's kind for a test that stops and restarts it (Apache Kafka when
+    the session runs on it, else Tansu); each start is a fresh, empty broker."""
+    if broker_kind() == "kafka":
+        return local_kafka.start_kafka(port)
+    return localstack.start_tansu(port)
+
+
 def _kafka(stack: contextlib.ExitStack) -> tuple[str, str]:
     kind = broker_kind()
     if kind == "env":

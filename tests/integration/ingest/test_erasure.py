@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 
 from engagement.erasure_fence import TOKEN, fence_id
 from engagement.kafka_admin import ensure_topics
-from engagement.localstack import free_port, start_tansu
+from engagement.localstack import free_port
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.topics import Topics
@@ -20,6 +20,7 @@ from services.ingest.app import create_app
 from tests.integration.ingest.conftest import ADMIN_KEY, outage_settings
 from tests.support.kafka import read_topic
 from tests.support.server import serve
+from tests.support.services import start_private_broker
 from tests.unit.scoring.strategies import interaction
 
 MERGED = ("anon:x", "old-crm-id", "anon:y")
@@ -92,7 +93,7 @@ async def test_a_delete_retried_after_a_kafka_outage_publishes_the_whole_erasure
 ) -> None:
     # given u1 with three ids merged into it, and an ingest service on a private broker
     port = free_port()
-    broker = start_tansu(port)
+    broker = start_private_broker(port)
     settings = outage_settings(
         broker.address,
         kafka_topic_prefix=topic_prefix,
@@ -109,7 +110,7 @@ async def test_a_delete_retried_after_a_kafka_outage_publishes_the_whole_erasure
                 broker.stop()
                 refused = await client.delete("/v1/candidates/u1", headers=bearer(ADMIN_KEY))
                 # and the client retries once Kafka is back (a fresh broker: same address)
-                broker = start_tansu(port)
+                broker = start_private_broker(port)
                 await ensure_topics(broker.address, topics, partitions=3, replication_factor=1)
                 retried = await delete_until_answered(client, "/v1/candidates/u1")
         tombstones, changes = await read_erasure(broker.address, topics, tenant)

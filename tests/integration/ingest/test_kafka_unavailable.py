@@ -6,17 +6,17 @@ import asyncio
 
 import httpx
 
-from engagement.localstack import start_tansu
 from services.ingest.app import create_app
 from tests.integration.ingest.conftest import SERVER_KEY, basic, ingest_settings, outage_settings
 from tests.support.server import serve
+from tests.support.services import start_private_broker
 
 ITEM = {"type": "track", "userId": "u1", "event": "Job Viewed"}
 
 
 async def test_unreachable_broker_answers_503_and_never_200(redis_url, topic_prefix, sources_file):
     # given an ingest service on a private broker that has acknowledged an event
-    broker = start_tansu()
+    broker = start_private_broker()
     try:
         settings = outage_settings(
             broker.address,
@@ -71,7 +71,7 @@ async def test_readyz_is_503_until_the_producer_is_connected(redis_url, topic_pr
             refused = await client.post("/v1/track", json=ITEM, headers=basic(SERVER_KEY))
             assert refused.status_code == 503
             # when the broker starts, it becomes ready and accepts events
-            broker = start_tansu(port)
+            broker = start_private_broker(port)
             try:
                 for _ in range(300):
                     if (await client.get("/readyz")).status_code == 200:
