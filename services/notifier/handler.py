@@ -18,11 +18,12 @@ import orjson
 from pydantic import ValidationError
 
 from engagement.alerts import Notified, fold_changes, tier_level
-from engagement.bad_rows import dlq_value
-from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.bad_rows import record_row
+from engagement.cloudevents import binary_headers, ce_type
 from engagement.outages import is_outage
 from engagement.records import CandidateAlert, ScoreChange
 from engagement.rules import Rules
+from engagement.topics import tenant_of_key
 from engagement.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
@@ -198,7 +199,18 @@ class ChangeHandler:
     ) -> None:
         """Write the record's DLQ row (acknowledged; the last resort: retried until it is)."""
         tenant = tenant_of_key(record.key)
-        row = dlq_row(record, failure_type, messages, tenant=tenant, now=datetime.now(UTC))
+        row = record_row(
+            failure_type=failure_type,
+            messages=messages,
+            processor=PROCESSOR,
+            tenant=tenant,
+            now=datetime.now(UTC),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+        )
         await retry_outages(
             "dlq",
             lambda: self.dead_letter(record.key or b"", row),
@@ -238,37 +250,3 @@ class ChangeHandler:
             ts = produced_ms.get((alert.tenantId, alert.candidateId, alert.sequence))
             if ts is not None:
                 self.metrics.alert_latency.observe(max(0.0, (now_ms - ts) / 1000))
-
-
-def dlq_row(
-    record: ScoreRecord,
-    failure_type: str,
-    messages: Sequence[str],
-    *,
-    tenant: str | None,
-    now: datetime,
-) -> bytes:
-    """The scores DLQ value of a record (the interactions DLQ's shape, docs/topics.md)."""
-    row: dict[str, Any] = {
-        "failureType": failure_type,
-        "messages": list(messages),
-        "payload": record.value.decode("utf-8", errors="replace"),
-        "source": PROCESSOR,
-        "processor": PROCESSOR,
-        "tenantId": tenant,
-        "receivedAt": format_time(now),
-        "origin": {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": record.key.decode("utf-8", errors="replace") if record.key else None,
-        },
-    }
-    return dlq_value(row, payload_bytes=len(record.value))
-
-
-def tenant_of_key(key: bytes | None) -> str | None:
-    """The tenant of a record keyed ``tenantId:candidateId`` (None for another key)."""
-    if not key or b":" not in key:
-        return None
-    return key.split(b":", 1)[0].decode("utf-8", errors="replace")

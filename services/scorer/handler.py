@@ -38,8 +38,9 @@ from engagement.score_views import ApplyOutcome, Erasure
 from engagement.scoring import epoch
 from engagement.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
 from engagement.store_scripts import merge_source
+from engagement.topics import tenant_of_key
 from services.scorer.metrics import ScorerMetrics, observe_all
-from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse, tenant_of_key
+from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 from services.scorer.publishing import (
     MISSING,
     Encoded,

@@ -10,10 +10,9 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
-from engagement.bad_rows import dlq_value
-from engagement.cloudevents import format_time
+from engagement.bad_rows import record_row
 from engagement.records import ErasureRequest, Interaction
-from engagement.topics import candidate_key
+from engagement.topics import candidate_key, tenant_of_key
 
 PROCESSOR = "engagement-scorer"
 
@@ -84,22 +83,18 @@ def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
     its start only if the row would be too large for the broker (``engagement.bad_rows``; the
     whole record stays on its topic at ``origin`` until the topic's retention)."""
     record = bad.record
-    row: dict[str, Any] = {
-        "failureType": bad.failure_type,
-        "messages": list(bad.messages),
-        "payload": (record.value or b"").decode("utf-8", errors="replace"),
-        "source": PROCESSOR,
-        "processor": PROCESSOR,
-        "tenantId": bad.tenant_id,
-        "receivedAt": format_time(now),
-        "origin": {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": record.key.decode("utf-8", errors="replace") if record.key else None,
-        },
-    }
-    return dlq_value(row, payload_bytes=len(record.value or b""))
+    return record_row(
+        failure_type=bad.failure_type,
+        messages=bad.messages,
+        processor=PROCESSOR,
+        tenant=bad.tenant_id,
+        now=now,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+    )
 
 
 def _messages(exc: ValidationError) -> tuple[str, ...]:
@@ -111,10 +106,3 @@ def _messages(exc: ValidationError) -> tuple[str, ...]:
 def _tenant_of(data: dict[str, Any], record: RawRecord) -> str | None:
     tenant = data.get("tenantId")
     return tenant if isinstance(tenant, str) else tenant_of_key(record.key)
-
-
-def tenant_of_key(key: bytes | None) -> str | None:
-    """The tenant of a record keyed ``tenantId:candidateId`` (None for another key)."""
-    if not key or b":" not in key:
-        return None
-    return key.split(b":", 1)[0].decode("utf-8", errors="replace")

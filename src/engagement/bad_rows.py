@@ -11,9 +11,13 @@ than ``DLQ_VALUE_MAX_BYTES`` keeps as much of its payload as fits, as text, and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
+
+from engagement.cloudevents import format_time
 
 DLQ_VALUE_MAX_BYTES = 512 * 1024
 
@@ -37,3 +41,36 @@ def dlq_value(
         row["payload"] = text[:keep]
         value = orjson.dumps(row)
     return value
+
+
+def record_row(
+    *,
+    failure_type: str,
+    messages: Sequence[str],
+    processor: str,
+    tenant: str | None,
+    now: datetime,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+) -> bytes:
+    """The DLQ value of a consumed record a worker set aside: what failed, why, and the record
+    (its value as text, invalid UTF-8 replaced; cut to fit as ``dlq_value`` says)."""
+    row: dict[str, Any] = {
+        "failureType": failure_type,
+        "messages": list(messages),
+        "payload": (value or b"").decode("utf-8", errors="replace"),
+        "source": processor,
+        "processor": processor,
+        "tenantId": tenant,
+        "receivedAt": format_time(now),
+        "origin": {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key.decode("utf-8", errors="replace") if key else None,
+        },
+    }
+    return dlq_value(row, payload_bytes=len(value or b""))

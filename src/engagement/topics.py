@@ -71,6 +71,13 @@ def candidate_key(tenant_id: str, candidate_id: str) -> str:
     return f"{tenant_id}:{candidate_id}"
 
 
+def tenant_of_key(key: bytes | None) -> str | None:
+    """The tenant of a record keyed ``tenant:...`` (None for another key)."""
+    if not key or b":" not in key:
+        return None
+    return key.split(b":", 1)[0].decode("utf-8", errors="replace")
+
+
 def candidate_id_of(user_id: str | None, anonymous_id: str | None) -> str:
     """Return the candidate id an event belongs to before identity stitching."""
     if user_id:
