@@ -20,6 +20,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.ingest.rate_limit import SOURCE_LIMITS
+
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 # The error codes of a 503: which dependency failed (docs/api.md). Other answers have reason "".
 UNAVAILABLE_REASONS = ("kafka_unavailable", "redis_unavailable")
@@ -36,6 +38,7 @@ class IngestMetrics:
     request_seconds: Histogram
     produce_seconds: Histogram
     batch_events: Histogram
+    limited: Counter
 
     @classmethod
     def create(cls) -> IngestMetrics:
@@ -69,6 +72,13 @@ class IngestMetrics:
                 buckets=BATCH_BUCKETS,
                 registry=registry,
             ),
+            limited=Counter(
+                "engagement_ingest_source_limited",
+                "Write requests answered 429 by tenant, source and the limit they were over "
+                "(requests, identities); unchecked: let through because Redis did not answer.",
+                ["tenant", "source", "limit"],
+                registry=registry,
+            ),
         )
 
     def initialise(self, *, endpoints: Iterable[str], sources: Iterable[tuple[str, str]]) -> None:
@@ -81,6 +91,8 @@ class IngestMetrics:
         for tenant, source in sources:
             for outcome in EVENT_OUTCOMES:
                 self.events.labels(tenant, source, outcome)
+            for limit in (*SOURCE_LIMITS, "unchecked"):
+                self.limited.labels(tenant, source, limit)
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from redis.exceptions import RedisError
 
 from engagement.bad_rows import dlq_value
 from engagement.cloudevents import binary_headers, ce_type
@@ -31,6 +33,7 @@ from services.ingest.auth import authenticate_source
 from services.ingest.body import read_json_object
 from services.ingest.errors import ApiError, JsonResponse
 from services.ingest.metrics import IngestMetrics
+from services.ingest.rate_limit import source_over_limit
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
 
@@ -38,6 +41,7 @@ SINGLE_TYPES = ("track", "page", "identify", "alias", "screen", "group")
 # analytics.js (@segment/analytics-next) posts one event to `{apiHost}/` + the type's first letter.
 SHORT_PATHS = {kind[0]: kind for kind in SINGLE_TYPES}
 BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
+LIMIT_TIMEOUT = 0.25  # seconds the per-source limit may add to a write request at most
 ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Every accepted event is acknowledged by Kafka.", "model": IngestAnswer},
@@ -109,11 +113,46 @@ async def ingest(request: Request, *, kind: str | None) -> JsonResponse:
     items = _events_of(document, kind=kind, max_events=settings.ingest_max_batch_events)
     facts = _facts(request, document, source=source, kind=kind, settings=settings)
     outcomes = [classify(_without_key(item), i, facts=facts) for i, item in enumerate(items)]
+    await within_source_limits(request, source, outcomes)
     await publish_outcomes(request, outcomes, facts=facts)
     count_outcomes(request.app.state.metrics, source, outcomes)
     if kind is not None and isinstance(outcomes[0], Rejected):
         raise _single_event_error(outcomes[0])
     return JsonResponse(answer_of(outcomes))
+
+
+async def within_source_limits(request: Request, source: Source, outcomes: list[Outcome]) -> None:
+    """429 when the source is over its requests or identities per window; a Redis that does not
+    answer within LIMIT_TIMEOUT lets the request through (counted as unchecked): a limit
+    protects the store, it never refuses events the broker would take."""
+    settings: IngestSettings = request.app.state.settings
+    metrics: IngestMetrics = request.app.state.metrics
+    identities = sorted({o.key for o in outcomes if isinstance(o, Accepted)})
+    try:
+        async with asyncio.timeout(LIMIT_TIMEOUT):
+            over = await source_over_limit(
+                request.app.state.redis,
+                prefix=settings.redis_key_prefix,
+                tenant=source.tenant_id,
+                source=source.source_id,
+                identities=identities,
+                request_limit=settings.source_request_limit,
+                identity_limit=settings.source_identity_limit,
+                window_seconds=settings.source_limit_window_seconds,
+                now=time.time(),
+            )
+    except (RedisError, OSError, TimeoutError):
+        metrics.limited.labels(source.tenant_id, source.source_id, "unchecked").inc()
+        return
+    if over is not None:
+        limit, wait = over
+        metrics.limited.labels(source.tenant_id, source.source_id, limit).inc()
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many {limit} for this source in this window; retry",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 def _events_of(document: dict[str, Any], *, kind: str | None, max_events: int) -> list[Any]:

@@ -27,6 +27,19 @@ class IngestSettings(CommonSettings):
     secret_key_rate_window_seconds: float = Field(
         60.0, gt=0, description="Rate-limit window of read/admin keys (seconds)."
     )
+    source_request_limit: int = Field(
+        60_000,
+        ge=0,
+        description="Write requests per window per source, all replicas together (0 = no limit); over it: 429 with Retry-After.",
+    )
+    source_identity_limit: int = Field(
+        20_000,
+        ge=0,
+        description="Distinct identities (userId / anonymousId) a source may write per window (0 = no limit): bounds how fast one client can create candidates.",
+    )
+    source_limit_window_seconds: float = Field(
+        60.0, gt=0, description="Window of the per-source write limits (seconds)."
+    )
     ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server binds.")
     ingest_port: int = Field(8080, ge=0, le=65535, description="HTTP port.")
     ingest_public_url: str = Field(
