@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
+from time import monotonic
 from typing import Any
 
 from faust import Stream
@@ -175,9 +176,15 @@ class FastStream(Stream):  # type: ignore[type-arg]
         unacked = consumer._unacked_messages
         acked_any = False
         last: list[bool] = []
+        # the quiet monitor keeps no per-event stats, but Faust's stall check reads when each
+        # partition's stream last took an event: without it, it logs "Stream has not started
+        # processing" about a busy stream
+        inbound = self.app.monitor.stream_inbound_time if quiet else {}
+        now = monotonic()
         with ack_lock:
             for event in events:
                 message: Any = event.message
+                inbound[message.tp] = now
                 last_stream_to_ack = False
                 if not message.acked:
                     # Message.ack

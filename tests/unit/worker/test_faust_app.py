@@ -127,6 +127,8 @@ def test_a_batch_is_acked_as_faust_acks_each_event(tmp_path: Path) -> None:
 
     assert bookkeeping(*ours) == bookkeeping(*faust_way)
     assert bookkeeping(*ours)[2] == {TOPIC_PARTITION: [41, 42]}
+    # and the partition's stream counts as processing (Faust's stall check reads it)
+    assert TOPIC_PARTITION in ours[0].app.monitor.stream_inbound_time
 
 
 def _ack(stream: Any, event: Any) -> None:
@@ -192,3 +194,5 @@ async def test_a_batch_whose_agent_stops_while_handling_it_is_not_acked(tmp_path
     assert not app.consumer._acked[TOPIC_PARTITION]
     assert app.consumer._new_offset(TOPIC_PARTITION) is None
     assert all(not e.message.acked for e in batch)
+    # and a stopping consumer does not wait for it (wait_empty): it is given up
+    assert not app.consumer._unacked_messages
