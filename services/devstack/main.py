@@ -21,6 +21,7 @@ from engagement.localstack import LocalServiceError
 from engagement.webhooks import load_webhooks
 from services.devstack import demo as demo_module
 from services.devstack import receiver as receiver_module
+from services.devstack.children import Child
 from services.devstack.demo import DemoTraffic
 from services.devstack.monitor import Snapshot, breakdown, collect
 from services.devstack.receiver import ReceivedAlert
@@ -192,9 +193,29 @@ def _report_dead(stack: Stack, view: View) -> bool:
     if dead is None:
         return False
     view.error(
-        f"{dead.name} (pid {dead.pid}) exited with code {dead.exit_code()}; its last log lines:\n{dead.log_tail()}"
+        f"{dead.name} (pid {dead.pid}) {how_it_ended(dead.exit_code())}; {_last_lines(dead)}"
     )
     return True
+
+
+def how_it_ended(code: int | None) -> str:
+    """What an exit code says: killed by a signal (OOM killer: SIGKILL), or exited with it."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (by hand, or the kernel's out-of-memory killer)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _last_lines(dead: Child) -> str:
+    """Its log's last lines: the errors and tracebacks first, where it logged any."""
+    tail = dead.log_tail(200).splitlines()
+    errors = [line for line in tail if "[ERROR]" in line or "Traceback" in line or "Error:" in line]
+    shown = "\n".join((errors or tail)[-20:])
+    return f"{'its last errors' if errors else 'its last log lines'}:\n{shown}"
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
