@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test kafka lint format bench config-docs clean
+.PHONY: install run test chaos kafka lint format bench config-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, noti
 test: $(STAMP) kafka ## every test, against a real Kafka (Apache Kafka when Java and Maven are there) and a real Redis
 	scripts/system_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+chaos: $(STAMP) ## the chaos suite (tests/chaos) at 90,000 events / 6,000 candidates over 60 s; make test runs it at 3,000 / 300
+	CHAOS_EVENTS=90000 CHAOS_CANDIDATES=6000 CHAOS_SECONDS=60 CHAOS_FREEZE=8 $(BIN)/python -m pytest tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
 kafka: $(STAMP) ## fetch Apache Kafka from Maven Central into its cache, once (engagement.local_kafka)
 	$(BIN)/python -m engagement.local_kafka || echo "make kafka: no Apache Kafka (see above); the tests run on Tansu"
