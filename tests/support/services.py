@@ -41,7 +41,7 @@ def broker_kind() -> str:
         raise RuntimeError(f"ENGAGEMENT_TEST_BROKER={wanted}: expected kafka or tansu")
     if not wanted and localstack.docker_available():
         return "testcontainers"
-    return wanted or "tansu"  # Apache Kafka opt-in until the suites pass on it
+    return wanted or ("kafka" if local_kafka.fetched() else "tansu")
 
 
 def start_private_broker(port: int | None = None) -> localstack.LocalProcess:
