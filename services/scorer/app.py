@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
 
+from engagement.outages import is_outage
 from engagement.redis_store import ScoreStore
 from engagement.rules import load_rules
 from engagement.score_records import OutRecord
+from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
@@ -19,8 +23,11 @@ from services.scorer.producing import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
 from services.worker.faust_app import faust_app, raw_topic
 from services.worker.lifecycle import on_stop
+from services.worker.poison import describe
 from services.worker.streams import handle_batches
 from services.worker.web import add_ops_views, assignment
+
+log = logging.getLogger("engagement.scorer")
 
 
 def build_app(settings: ScorerSettings) -> faust.App:
@@ -69,6 +76,12 @@ def build_app(settings: ScorerSettings) -> faust.App:
 
     on_stop(app, handler.stop)
 
+    if settings.anonymous_retention_days > 0 and not settings.scorer_rebuild:
+
+        @app.timer(settings.expiry_interval)  # type: ignore[untyped-decorator]
+        async def expire() -> None:
+            await _expire_once(store, send_acked, settings)
+
     async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
         await handler.handle([_raw(event) for event in events])
 
@@ -85,6 +98,29 @@ def build_app(settings: ScorerSettings) -> faust.App:
         source=topics.interactions,
     )
     return app
+
+
+async def _expire_once(
+    store: ScoreStore,
+    send_acked: Callable[[Sequence[OutRecord]], Awaitable[None]],
+    settings: ScorerSettings,
+) -> None:
+    """One look for idle anonymous candidates; an outage or a bug waits for the next tick."""
+    try:
+        await expire_idle(
+            store,
+            send_acked,
+            interactions_topic=settings.topics.interactions,
+            retention_seconds=settings.anonymous_retention_days * 86400,
+            now=datetime.now(UTC),
+        )
+    except Exception as exc:
+        log.warning(
+            "expiry of idle anonymous candidates failed (%s); the next tick retries",
+            describe(exc),
+            exc_info=not is_outage(exc),
+            extra={"event": "scorer.expiry_failed"},
+        )
 
 
 def _raw(event: faust.EventT[bytes]) -> RawRecord:

@@ -160,6 +160,11 @@ class BatchHandler:
         tenant, candidate = request.tenantId, request.candidateId
         asked = request.requestedAt
         now = self.clock()
+        if request.idleBefore is not None and not await self._still_idle(
+            request.idleBefore, tenant, candidate
+        ):
+            self.metrics.events.labels(tenant, "kept").inc()  # it came back: no expiry
+            return {}
         fence_at = now  # the merged ids' fences and requests (the candidate's is the DELETE's)
         fences: Fences = {}
         if not self.publish:
@@ -190,6 +195,13 @@ class BatchHandler:
         fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
         return fences
+
+    async def _still_idle(self, before: datetime, tenant: str, candidate: str) -> bool:
+        """An expiry's condition: the candidate had no event since ``before`` (``idleBefore``)."""
+        idle: bool = await self._retrying(
+            "redis", lambda: self.store.still_idle(tenant, candidate, before=epoch(before))
+        )
+        return idle
 
     def _erasure_records(
         self, request: ErasureRequest, erasure: Erasure, now: datetime

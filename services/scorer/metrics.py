@@ -60,7 +60,8 @@ class ScorerMetrics:
         self.events = Counter(
             "engagement_scorer_events",
             "Records consumed, by tenant and outcome (scored, duplicate, unscored, capped, "
-            "conflict, dlq; erased: an erasure request; erasing: withheld, its id being erased).",
+            "conflict, dlq; erased: an erasure request; erasing: withheld, its id being erased; "
+            "kept: an expiry request whose anonymous candidate came back).",
             ["tenant", "outcome"],
             registry=r,
         )

@@ -60,6 +60,11 @@ class ErasureRequest(_Record):
     candidateId: str
     sequence: int = Field(ge=1, description="The erasure record's sequence, at least")
     requestedAt: datetime
+    idleBefore: datetime | None = Field(
+        default=None,
+        description="An expiry, not a DELETE: erase only an anonymous candidate whose latest event "
+        "is still before this instant (one that came back is kept)",
+    )
 
 
 class Cause(_Record):

@@ -34,11 +34,15 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
                                id, score = rank key ``log2(R_ref) + t_ref/h`` (-inf if R <= 0)
 ``P{T}:seq``        hash       candidate → sequence of the state in the tier sets (compare-and-set:
                                stale or replayed rank updates never win; merged ids keep theirs)
+``P{T}:anon``       zset       anonymous candidates not merged into anyone → their latest event
+                               time: who is idle past the retention (``services.scorer.expiry``)
 ==================  =========  =================================================================
 
 The notifier's (``services.notifier``): ``P{T:C}:notified`` (hash: the tier it announced, its
 level and sequence), ``P{notifier}:sweep:lock`` / ``:watermark`` (its decay sweep), and the keys
 of its webhook delivery queue, starting ``P{webhooks}:``.
+
+The scorer's: ``P{expiry}:lock`` (one scorer requests expiries at a time).
 
 Global: ``Ptenants`` (set of tenant ids) and ``Perasing`` (hash: the erasure fences,
 ``engagement.erasure_fence``: a digest of ``T`` and ``C`` → the request's ``requestedAt``, from
@@ -112,6 +116,15 @@ class KeyLayout:
     def sequences(self, tenant_id: str) -> str:
         """The tenant's candidate → sequence hash (rank compare-and-set)."""
         return f"{self.prefix}{{{tenant_id}}}:seq"
+
+    def anonymous(self, tenant_id: str) -> str:
+        """The tenant's anonymous candidates by latest event time (expiry of idle ones)."""
+        return f"{self.prefix}{{{tenant_id}}}:anon"
+
+    @property
+    def expiry_lock(self) -> str:
+        """The lock one scorer holds while it requests the expiry of idle anonymous candidates."""
+        return f"{self.prefix}{{expiry}}:lock"
 
     @property
     def erasing(self) -> str:

@@ -52,6 +52,7 @@ from engagement.store_scripts import (
 )
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
+ANONYMOUS = "anon:"  # the candidate ids of visitors not identified (store_jobs.candidate_of)
 CONTRIBUTIONS_KEPT = 6
 
 log = logging.getLogger("engagement.store")
@@ -88,6 +89,7 @@ class ScoreStore:
                 "erase",
                 "rank",
                 "rank_after",
+                "forget_idle",
             )
         }
         self._sources = {str(s.sha): str(s.script) for s in self._scripts.values()}
@@ -292,7 +294,54 @@ class ScoreStore:
         for tenant, args in by_tenant.items():  # one call per tenant: its keys share a slot
             keys = self._rank_keys(tenant)
             commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
+        commands += self._anonymous_commands(latest)
         await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
+
+    def _anonymous_commands(self, latest: dict[tuple[str, str], Snapshot]) -> list[Command]:
+        """Index the anonymous candidates of a batch by their latest event time (ZADD GT: a
+        replayed older state never lowers it); one merged into a candidate leaves the index."""
+        seen: dict[str, list[Any]] = {}
+        gone: dict[str, list[str]] = {}
+        for (tenant, cand), snap in latest.items():
+            if not cand.startswith(ANONYMOUS) or snap.as_of is None:
+                continue
+            if snap.merged_into:
+                gone.setdefault(tenant, []).append(cand)
+            else:
+                seen.setdefault(tenant, []).extend((repr(snap.as_of), cand))
+        commands: list[Command] = [
+            ("ZADD", self.keys.anonymous(t), "GT", *args) for t, args in seen.items()
+        ]
+        return commands + [("ZREM", self.keys.anonymous(t), *ids) for t, ids in gone.items()]
+
+    async def idle_anonymous(self, tenant_id: str, *, before: float, limit: int) -> list[str]:
+        """Up to ``limit`` anonymous candidates of the tenant whose latest event is before
+        ``before`` (epoch seconds), the longest idle first."""
+        ids = await self.redis.zrange(
+            self.keys.anonymous(tenant_id),
+            "-inf",
+            f"({before!r}",
+            byscore=True,
+            offset=0,
+            num=limit,
+        )
+        return [text(c) for c in ids]
+
+    async def still_idle(self, tenant_id: str, candidate_id: str, *, before: float) -> bool:
+        """Whether the candidate is still an unmerged profile whose latest event is before
+        ``before`` (an expiry erases only such a one)."""
+        t, merged = await self.redis.hmget(
+            self.keys.candidate(tenant_id, candidate_id).profile, "t", "m"
+        )
+        return t is not None and merged is None and float(t) < before
+
+    async def forget_idle(self, tenant_id: str, ids: Sequence[str], *, before: float) -> None:
+        """Take ids out of the idle index, each only while still idle since before ``before``
+        (one that had an event meanwhile stays, with its new time)."""
+        if ids:
+            await self._scripts["forget_idle"](
+                keys=[self.keys.anonymous(tenant_id)], args=[repr(before), *ids]
+            )
 
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""
@@ -333,7 +382,7 @@ class ScoreStore:
         failure at any point: the merged ids and the last sequence are recorded first in a pending
         erasure, which outlives the keys (``erasure_published`` deletes it), so a retry returns
         them again."""
-        return await pending_erasure.erase(
+        erasure = await pending_erasure.erase(
             self.redis,
             self.keys,
             tenant_id,
@@ -343,6 +392,8 @@ class ScoreStore:
             rank_keys=self._rank_keys(tenant_id),
             fence_at=fence_at,
         )
+        await self.redis.zrem(self.keys.anonymous(tenant_id), candidate_id, *erasure.merged_ids)
+        return erasure
 
     async def erasure_published(self, erasure: Erasure) -> None:
         """Forget the pending erasure once Kafka acknowledged all of its records. Idempotent."""

@@ -25,7 +25,15 @@ from engagement.rules import Rules
 from engagement.score_views import PILLAR_FIELDS, unescape
 from engagement.scoring import ScoredEvent
 
-PLAIN_SCRIPTS = ("rank", "rank_after", "fence_reach", "fence_drop", "fence_copy", "carry_sequence")
+PLAIN_SCRIPTS = (
+    "rank",
+    "rank_after",
+    "fence_reach",
+    "fence_drop",
+    "fence_copy",
+    "carry_sequence",
+    "forget_idle",
+)
 
 
 def lua_source(name: str, config: str = "") -> str:

@@ -1,0 +1,86 @@
+"""Expiry of idle anonymous candidates (data minimisation, and the store's memory bounded).
+
+Invariant: an anonymous candidate (``anon:<anonymousId>``, not merged into an identified one)
+whose latest event is older than the retention is erased as a ``DELETE`` would erase it: its keys,
+its ranks and its record on the latest topic; an identified candidate never is, and an anonymous
+one that had an event meanwhile is kept.
+
+How: the store indexes anonymous candidates by latest event time (``ScoreStore.idle_anonymous``).
+One scorer at a time (a Redis lock) finds those idle past the retention and writes an erasure
+request for each to the interactions topic, keyed like its events, carrying ``idleBefore``: the
+scorer erases the candidate when it reaches the request in its partition, behind every event
+before it, and only if the candidate is still idle then (``BatchHandler._erase``). Nothing is
+fenced: an event after the request starts a new profile, one before it keeps the candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+import orjson
+
+from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.redis_store import ScoreStore
+from engagement.score_records import SOURCE, OutRecord
+from engagement.topics import candidate_key
+
+log = logging.getLogger("engagement.scorer")
+
+PAGE = 500  # candidates per tenant and round: a request each
+
+
+async def expire_idle(
+    store: ScoreStore,
+    send_acked: Callable[[Sequence[OutRecord]], Awaitable[object]],
+    *,
+    interactions_topic: str,
+    retention_seconds: float,
+    now: datetime,
+) -> int:
+    """Request the erasure of every anonymous candidate idle past the retention (under the
+    store's expiry lock: one scorer at a time); how many were requested."""
+    lock = store.keys.expiry_lock
+    token = uuid.uuid4().hex
+    if not await store.redis.set(lock, token, nx=True, px=600_000):
+        return 0
+    try:
+        before = now.timestamp() - retention_seconds
+        requested = 0
+        for tenant in await store.tenants():
+            while ids := await store.idle_anonymous(tenant, before=before, limit=PAGE):
+                await send_acked(
+                    [_request(tenant, c, before, now, interactions_topic) for c in ids]
+                )
+                await store.forget_idle(tenant, ids, before=before)
+                requested += len(ids)
+        if requested:
+            fields = {"event": "scorer.expiry", "requested": requested, "before": before}
+            log.info("expiry of idle anonymous candidates requested: %s", fields, extra=fields)
+        return requested
+    finally:
+        if await store.redis.get(lock) == token.encode():
+            await store.redis.delete(lock)
+
+
+def _request(tenant: str, candidate: str, before: float, now: datetime, topic: str) -> OutRecord:
+    idle_before = datetime.fromtimestamp(before, now.tzinfo)
+    value = {
+        "type": "erasure",
+        "tenantId": tenant,
+        "candidateId": candidate,
+        "sequence": 1,
+        "requestedAt": format_time(now),
+        "idleBefore": format_time(idle_before),
+    }
+    key = candidate_key(tenant, candidate)
+    headers = binary_headers(
+        event_id=f"expiry:{key}:{value['requestedAt']}",
+        source=SOURCE,
+        type_=ce_type("interaction.erasure"),
+        time=now,
+        subject=key,
+    )
+    return OutRecord(topic, key.encode(), orjson.dumps(value), headers)
