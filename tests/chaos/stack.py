@@ -288,7 +288,8 @@ def running_stack(kafka: str, *, partitions: int, sweep_interval: float) -> Iter
         built = _build(kafka, workdir, uid, aof, partitions, sweep_interval)
         stack.callback(lambda: [s.stop() for s in reversed(built.services())])
         yield _started(built)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if not os.environ.get("CHAOS_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _build(

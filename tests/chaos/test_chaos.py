@@ -11,11 +11,13 @@ the store, the topics and the receiver hold.
 
 Size: ``CHAOS_EVENTS`` (3,000), ``CHAOS_CANDIDATES`` (300), ``CHAOS_SECONDS`` of load (30),
 ``CHAOS_FREEZE`` seconds of SIGSTOP (3); ``make chaos`` runs 90,000 / 6,000 / 60 / 8.
+``CHAOS_KEEP=1`` keeps the processes' logs and what was read back (``run.pickle``).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +155,12 @@ def collect(
     run.order, run.strangers = checks.applied_order(run.interactions, load.acknowledged)
     chains = checks.alert_chains(run.alerts)
     run.notified = {c: observe.notified(stack, c) for c in chains}
+    if os.environ.get("CHAOS_KEEP"):  # logs and what was read, for a look after the run
+        keep = {k: v for k, v in vars(run).items() if k != "load"}
+        keep["acknowledged"] = load.acknowledged
+        with open(stack.workdir / "run.pickle", "wb") as out:
+            pickle.dump(keep, out)
+        say(f"  kept in {stack.workdir}")
     return run
 
 
