@@ -76,9 +76,9 @@ def build_app(settings: ScorerSettings) -> faust.App:
 
     on_stop(app, handler.stop)
 
-    if settings.anonymous_retention_days > 0 and not settings.scorer_rebuild:
+    if settings.scorer_anonymous_retention_days > 0 and not settings.scorer_rebuild:
 
-        @app.timer(settings.expiry_interval)  # type: ignore[untyped-decorator]
+        @app.timer(settings.scorer_expiry_interval)  # type: ignore[untyped-decorator]
         async def expire() -> None:
             await _expire_once(store, send_acked, settings)
 
@@ -111,7 +111,7 @@ async def _expire_once(
             store,
             send_acked,
             interactions_topic=settings.topics.interactions,
-            retention_seconds=settings.anonymous_retention_days * 86400,
+            retention_seconds=settings.scorer_anonymous_retention_days * 86400,
             now=datetime.now(UTC),
         )
     except Exception as exc:

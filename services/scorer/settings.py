@@ -27,12 +27,12 @@ class ScorerSettings(WorkerSettings):
         False,
         description="Rebuild mode: score into Redis only, publish nothing (no score records, erasure records or requests, DLQ rows); with a new REDIS_KEY_PREFIX and SCORER_GROUP_ID (docs/operations.md).",
     )
-    anonymous_retention_days: float = Field(
+    scorer_anonymous_retention_days: float = Field(
         90.0,
         ge=0,
         description="Erase anonymous candidates (never identified) with no event for this many days (0 = keep them).",
     )
-    expiry_interval: float = Field(
+    scorer_expiry_interval: float = Field(
         3600.0, gt=0, description="Seconds between two looks for idle anonymous candidates."
     )
     scorer_ready_after: float = Field(
