@@ -3,8 +3,9 @@ an erasure request splits the batch there and erases its candidate again, and th
 behind an erasure fence (``engagement.erasure_fence``) are withheld. A rebuild (``publish``
 False) does the same in Redis and sends nothing to Kafka (docs/operations.md §3).
 
-Nothing here raises for bad data or an outage: the Faust agent acks a batch only when this
-returns, so a batch is acknowledged only after Redis holds its result (at-least-once; every
+Nothing here raises for bad data or an outage (only ``Stopped``, when the worker stops: the batch
+in hand is then given up unacked): the Faust agent acks a batch only when this returns, so a
+batch is acknowledged only after Redis holds its result (at-least-once; every
 step is idempotent, so a replay after a crash or rebalance changes nothing). An outage
 (``engagement.outages``) is retried where it happens until it ends. Any other failure is the
 batch's: the batch is tried again a few times (``poison_retries``), then narrowed down by halves
