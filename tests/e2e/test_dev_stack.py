@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engagement.localstack import free_port
 from engagement.topics import CANDIDATE_ALERTS
 from tests.support.kafka import read_topic
+from tests.support.services import broker_kind
 from tests.unit.deploy import catalog
 
 ENGAGEMENT = Path(sys.executable).with_name("engagement")
@@ -91,6 +92,7 @@ def dev_run(redis_url: str) -> Iterator[DevRun]:
     args = ["dev", "--headless", "--duration", "600", "--rate", "40"]
     args += ["--http-port", str(http_port), "--kafka-port", str(kafka_port)]
     args += ["--receiver-port", str(free_port())]
+    args += ["--broker", "kafka" if broker_kind() == "kafka" else "tansu"]  # the session's kind
     proc = subprocess.Popen(
         [str(ENGAGEMENT), *args],
         env=env,
