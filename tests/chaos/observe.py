@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +28,13 @@ class Profile:
     tier_number: int
 
 
-async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic`` up to the end offsets read at the start, in offset order per
-    partition."""
+async def read_all(
+    bootstrap: str, topic: str, *, quiet: float = 2.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic``, in offset order per partition: read from the beginning until
+    past the end offsets and nothing more came for ``quiet`` seconds. (Tansu 0.6 answers a
+    ListOffsets for the latest offset with the last record batch's base offset + 1, so the end
+    offsets alone would leave out the rest of the last batch of each partition.)"""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -46,13 +51,17 @@ async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, byt
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records: list[ConsumerRecord[bytes, bytes]] = []
-        pending = {tp for tp in tps if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=500)
-            for tp, messages in batch.items():
-                records.extend(m for m in messages if m.offset < ends[tp])
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return records
+        last_news = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=250)
+            for messages in batch.values():
+                records.extend(messages)
+            if any(batch.values()):
+                last_news = time.monotonic()
+            elif time.monotonic() - last_news > quiet:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(at >= ends[tp] for at, tp in zip(positions, tps, strict=True)):
+                    return records
     finally:
         await consumer.stop()
 
@@ -66,28 +75,33 @@ def read_topic_values(bootstrap: str, topic: str) -> list[tuple[int, int, bytes,
     ]
 
 
-async def _lag(stack: Stack) -> dict[str, int]:
+async def _offsets(stack: Stack) -> tuple[int, tuple[tuple[str, int, int | None, int], ...]]:
     offsets = BrokerOffsets(stack.kafka, timeout=10.0)
-    prefix = stack.topics.prefix
+    prefix, rows, lag = stack.topics.prefix, [], 0
     try:
-        lag = {}
         for group, topic in (
             (f"{prefix}engagement-scorer", stack.topics.interactions),
             (f"{prefix}engagement-notifier", stack.topics.scores_changed),
+            (f"{prefix}engagement-notifier", stack.topics.candidate_alerts),  # its end offsets
         ):
-            parts = await offsets.read(group, topic)
-            lag[group.removeprefix(prefix)] = sum(partition_lag(group, topic, p).lag for p in parts)
-        return lag
+            for part in await offsets.read(group, topic):
+                rows.append((topic, part.partition, part.committed, part.high))
+                if topic != stack.topics.candidate_alerts:
+                    lag += partition_lag(group, topic, part).lag
+        return lag, tuple(rows)
     finally:
         await offsets.close()
 
 
-def consumer_lag(stack: Stack) -> dict[str, int]:
-    """Records each group (scorer, notifier) has not committed yet; -1 when the broker failed."""
+def offsets(stack: Stack) -> tuple[int, tuple[tuple[str, int, int | None, int], ...]]:
+    """The records the scorer and notifier groups have not committed yet (-1 when the broker did
+    not answer), and every committed and end offset of their topics and the alerts topic: when
+    these stay the same for a while, nothing moves (on Tansu a lag of 0 alone is no proof: its
+    end offsets lag behind the last record batch, see ``read_all``)."""
     try:
-        return asyncio.run(_lag(stack))
+        return asyncio.run(_offsets(stack))
     except Exception:
-        return {"engagement-scorer": -1, "engagement-notifier": -1}
+        return -1, ()
 
 
 def profiles(stack: Stack, candidates: list[str]) -> dict[str, Profile | None]:
@@ -144,19 +158,3 @@ def pending_deliveries(stack: Stack) -> int:
         return int(client.zcard(KeyLayout(stack.redis_prefix).webhooks + "due"))
     finally:
         client.close()
-
-
-async def _end_offsets(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
-
-
-def records_on(bootstrap: str, topic: str) -> int:
-    """How many records ``topic`` holds (its end offsets summed)."""
-    return asyncio.run(_end_offsets(bootstrap, topic))
