@@ -11,7 +11,15 @@ the store, the topics and the receiver hold.
 
 Size: ``CHAOS_EVENTS`` (3,000), ``CHAOS_CANDIDATES`` (300), ``CHAOS_SECONDS`` of load (30),
 ``CHAOS_FREEZE`` seconds of SIGSTOP (3); ``make chaos`` runs 90,000 / 6,000 / 60 / 8.
-``CHAOS_FAULTS=0`` runs it without faults (a control); ``CHAOS_KEEP=1`` keeps the processes' logs and what was read back (``run.pickle``).
+``CHAOS_FAULTS=0`` runs it without faults (a control); ``CHAOS_KEEP=1`` keeps the processes'
+logs and what was read back (``run.pickle``).
+
+Check (4) as the topics document it: a change record is written only when an event changes the
+integer score, so the latest change record has the stored sequence only when the last event
+changed the score. What must hold is that the record of the highest sequence is a state the
+candidate had (same score and raw as the closed form after that many events, in the order the
+scorer met them) no older than the last integer change; the latest topic, written for every
+touched candidate, must hold the stored sequence itself (4').
 """
 
 from __future__ import annotations
