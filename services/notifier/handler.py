@@ -25,6 +25,7 @@ from engagement.records import CandidateAlert, ScoreChange
 from engagement.rules import Rules
 from engagement.topics import tenant_of_key
 from engagement.webhooks import WebhookConfig, alert_data, payload
+from services.notifier.announce import announce, recover
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
@@ -167,18 +168,16 @@ class ChangeHandler:
             await self._dead_letter(record, "schema_violation", problems)
 
     async def _apply(self, changes: list[ScoreChange]) -> list[CandidateAlert]:
-        known = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
-        alerts, final = fold_changes(changes, known, self.rules, datetime.now(UTC))
-        if alerts:
-            await self.publisher.publish(alerts)
-        writes: dict[str, tuple[Notified, int] | None] = {
+        """Gather (stored states; first, what a stopped notifier left unpublished), decide
+        (pure), announce through the outbox (``services.notifier.announce``)."""
+        loaded = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
+        await recover(self.state, self.publisher, loaded.pending)
+        alerts, final = fold_changes(changes, loaded.states, self.rules, datetime.now(UTC))
+        decided: dict[str, tuple[Notified, int] | None] = {
             key: None if s is None else (s, tier_level(self.rules, s.tier))
             for key, s in final.items()
         }
-        if writes:
-            await self.state.store(writes, mode="change")
-        self.publisher.count(alerts)
-        return alerts
+        return await announce(self.state, self.publisher, decided, alerts, mode="change")
 
     def _parse(self, record: ScoreRecord) -> ScoreChange | tuple[str, ...]:
         """The record's score change, or why it is none."""

@@ -1,12 +1,14 @@
 """Redis state of the notifier: the tier announced per candidate, and the decay sweep's lock and watermark.
 
-Keys: ``{prefix}{tenant:candidate}:notified`` (hash: tier, level, seq) per candidate, and
+Keys: ``{prefix}{tenant:candidate}:notified`` (hash: tier, level, seq, and ``pending``: the alerts
+that state announced, until they are published: an outbox) per candidate, and
 ``{prefix}{notifier}:sweep:lock`` / ``{prefix}{notifier}:sweep:watermark`` (hash tenant → epoch s).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -14,7 +16,9 @@ from engagement.alerts import Notified
 from engagement.redis_keys import KeyLayout
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
-# only when its sequence is not older and it lowers the level. Returns 1 when written.
+# only when its sequence is not older and it lowers the level. The state is written with the
+# alerts it announces (``pending``: the outbox, cleared once they are published). Returns 1 when
+# written.
 _CAS = """
 local cur = redis.call('HMGET', KEYS[1], 'seq', 'level')
 local seq, level = tonumber(ARGV[1]), tonumber(ARGV[3])
@@ -27,13 +31,28 @@ if cur[1] then
   end
 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'tier', ARGV[2], 'level', ARGV[3])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'pending', ARGV[5]) end
 return 1
+"""
+
+# Clear the outbox once its alerts are published (unless another write replaced it meanwhile).
+_CLEAR = """
+if redis.call('HGET', KEYS[1], 'pending') == ARGV[1] then redis.call('HDEL', KEYS[1], 'pending') end
+return 0
 """
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the notifier stored of some candidates: the tier it announced, and its outbox."""
+
+    states: dict[str, Notified | None]
+    pending: dict[str, bytes]  # candidate key -> alerts stored but perhaps not published (JSON)
 
 
 class NotifiedStore:
@@ -43,37 +62,61 @@ class NotifiedStore:
         self._redis = redis
         self._keys = KeyLayout(prefix)
         self._cas = redis.register_script(_CAS)
+        self._clear = redis.register_script(_CLEAR)
         self._release = redis.register_script(_RELEASE)
 
     def key(self, candidate_key: str) -> str:
         """Return the state key of ``tenant:candidate``."""
         return self._keys.notified(candidate_key)
 
-    async def load(self, candidate_keys: Iterable[str]) -> dict[str, Notified | None]:
-        """Return the stored state of each ``tenant:candidate`` (one pipelined round trip)."""
+    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
+        """The stored state of each ``tenant:candidate``, and the alerts a notifier stored with
+        it but may not have published (it stopped in between): one pipelined round trip."""
         keys = list(dict.fromkeys(candidate_keys))
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hmget(self.key(key), "tier", "seq")
+                pipe.hmget(self.key(key), "tier", "seq", "pending")
             rows = await pipe.execute()
-        return {
+        states = {
             key: Notified(row[0].decode(), int(row[1])) if row[0] is not None else None
             for key, row in zip(keys, rows, strict=True)
         }
+        pending = {key: bytes(row[2]) for key, row in zip(keys, rows, strict=True) if row[2]}
+        return Loaded(states, pending)
 
-    async def store(self, states: dict[str, tuple[Notified, int] | None], *, mode: str) -> None:
-        """Write (state, level) per candidate with compare-and-set, or delete on ``None``."""
+    async def store(
+        self,
+        states: dict[str, tuple[Notified, int, bytes] | None],
+        *,
+        mode: str,
+    ) -> set[str]:
+        """Write (state, level, pending alerts) per candidate with compare-and-set, or delete
+        on ``None``; the candidates whose state was written (deleted ones included)."""
+        keys = list(states)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for key, value in states.items():
+            for key in keys:
+                value = states[key]
                 if value is None:
                     pipe.delete(self.key(key))
                 else:
-                    state, level = value
+                    state, level, pending = value
                     await self._cas(
                         keys=[self.key(key)],
-                        args=[state.sequence, state.tier, level, mode],
+                        args=[state.sequence, state.tier, level, mode, pending],
                         client=pipe,
                     )
+            results = await pipe.execute()
+        return {
+            key for key, result in zip(keys, results, strict=True) if states[key] is None or result
+        }
+
+    async def clear_pending(self, pending: dict[str, bytes]) -> None:
+        """Empty the outbox of each candidate, unless it holds other alerts by now."""
+        if not pending:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, value in pending.items():
+                await self._clear(keys=[self.key(key)], args=[value], client=pipe)
             await pipe.execute()
 
     # --- sweep coordination ---------------------------------------------------------------

@@ -32,6 +32,7 @@ from engagement.redis_keys import KeyLayout
 from engagement.rules import Rules
 from engagement.scoring import crossing_time, rank_bound, raw_at_rank, score_of
 from engagement.store_scripts import text
+from services.notifier.announce import announce, recover
 from services.notifier.handler import AlertPublisher
 from services.notifier.state import NotifiedStore
 
@@ -92,7 +93,8 @@ class DecaySweep:
     ) -> list[CandidateAlert]:
         ids = sorted(hits)
         sequences = await self.redis.hmget(self.layout.sequences(tenant), ids)
-        known = await self.state.load(f"{tenant}:{c}" for c in ids)
+        loaded = await self.state.load(f"{tenant}:{c}" for c in ids)
+        await recover(self.state, self.publisher, loaded.pending)
         moment = datetime.fromtimestamp(now, UTC)
         alerts: list[CandidateAlert] = []
         writes: dict[str, tuple[Notified, int] | None] = {}
@@ -100,17 +102,12 @@ class DecaySweep:
             if seq is None:
                 continue  # erased or merged away meanwhile
             found = self._found(tenant, hits[cand], int(seq), now)
-            decision = decide_decay(found, known[f"{tenant}:{cand}"], self.rules, moment)
+            decision = decide_decay(found, loaded.states[f"{tenant}:{cand}"], self.rules, moment)
             alerts.extend(decision.alerts)
             if decision.state is not None:
                 level = tier_level(self.rules, decision.state.tier)
                 writes[f"{tenant}:{cand}"] = (decision.state, level)
-        if alerts:
-            await self.publisher.publish(alerts)
-            self.publisher.count(alerts)
-        if writes:
-            await self.state.store(writes, mode="decay")
-        return alerts
+        return await announce(self.state, self.publisher, writes, alerts, mode="decay")
 
     def _found(self, tenant: str, hit: Hit, sequence: int, now: float) -> Decayed:
         h, scale = self.rules.half_life_seconds, self.rules.score_scale

@@ -80,7 +80,8 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
     await rebuilt.apply_batch([interaction("m0", T0, user_id="u1")])
     notified_old = NotifiedStore(redis_client, prefix=old)
     await notified_old.store(
-        {"acme:u1": (Notified("hot", 1), 3), "acme:u2": (Notified("warm", 1), 2)}, mode="change"
+        {"acme:u1": (Notified("hot", 1), 3, b""), "acme:u2": (Notified("warm", 1), 2, b"")},
+        mode="change",
     )
     await notified_old.set_watermark("acme", T0)
     queue_old = DeliveryQueue(redis_client, prefix=old, retention_s=RETENTION)
@@ -88,11 +89,11 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
                             record_key="acme:u1", body=b"{}", now_ms=1000)  # fmt: skip
     # and the rebuilt prefix already has a state of u2 of its own
     notified_new = NotifiedStore(redis_client, prefix=new)
-    await notified_new.store({"acme:u2": (Notified("cold", 7), 1)}, mode="change")
+    await notified_new.store({"acme:u2": (Notified("cold", 7), 1, b"")}, mode="change")
     # when the rebuild is finished
     report = await carry_sequences(rebuilt, old)
     # then a notifier on the rebuilt prefix finds u1's state, keeps its own of u2,
-    assert await notified_new.load(["acme:u1", "acme:u2"]) == {
+    assert (await notified_new.load(["acme:u1", "acme:u2"])).states == {
         "acme:u1": Notified("hot", 1),
         "acme:u2": Notified("cold", 7),
     }
