@@ -195,21 +195,34 @@ def fold_changes(
     """Decide a batch in order; return the alerts and the final state per changed candidate key.
 
     ``known`` maps ``tenant:candidate`` to the stored state; a ``None`` result means "erase".
-    Decay up to ``now`` is applied after each candidate's last record of the batch.
+    Decay up to ``now`` is applied after the batch, from each candidate's newest record when its
+    state is that record's, also when the record was not new (a replayed copy last in the batch:
+    the first copy's decay may never have been decided).
     """
-    keys = [f"{c.tenantId}:{c.candidateId}" for c in changes]
-    last = {key: i for i, key in enumerate(keys)}
     alerts: list[CandidateAlert] = []
     final: dict[str, Notified | None] = {}
     current = dict(known)
-    for i, (key, change) in enumerate(zip(keys, changes, strict=True)):
+    newest: dict[str, ScoreChange] = {}
+    for change in changes:
+        key = f"{change.tenantId}:{change.candidateId}"
         if change.cause.type == "erasure":
             current[key] = final[key] = None
+            newest.pop(key, None)
             continue
-        decision = decide_change(
-            change, current.get(key), rules, now=now if last[key] == i else None
-        )
+        if key not in newest or change.sequence >= newest[key].sequence:
+            newest[key] = change
+        decision = decide_change(change, current.get(key), rules)
         alerts.extend(decision.alerts)
         if decision.state is not None:
             current[key] = final[key] = decision.state
+    for key, change in newest.items():
+        state = current.get(key)
+        if state is None or state.sequence != change.sequence:
+            continue
+        decayed = _decayed_since(change, rules, now)
+        if decayed is not None:
+            decision = decide_decay(decayed, state, rules, now)
+            alerts.extend(decision.alerts)
+            if decision.state is not None:
+                current[key] = final[key] = decision.state
     return alerts, final

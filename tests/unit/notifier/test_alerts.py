@@ -111,6 +111,25 @@ def test_a_record_read_after_its_candidate_decayed_also_raises_the_decay_crossin
     assert decision.alerts[1].cause["type"] == "decay"
 
 
+def test_a_replayed_copy_last_in_its_batch_still_decides_the_decay_to_now():
+    # given u1 announced hot at seq 1, and its record (raw 80) read again a half-life later, a
+    # replayed copy (the first copy's decay to now was never decided: it came before another)
+    record = change(1, "hot", "cold", score=80, raw=80.0)
+    later = T0 + timedelta(days=1)
+    alerts, final = fold_changes([record], {"acme:u1": Notified("hot", 1)}, RULES, later)
+    # then the decay is decided from it: cooled to warm
+    assert [(a.type, a.tier) for a in alerts] == [("candidate.cooled", "warm")]
+    assert final == {"acme:u1": Notified("warm", 1)}
+
+
+def test_the_same_record_twice_in_a_batch_decides_what_it_decides_once():
+    record = change(1, "hot", "cold", score=80, raw=80.0)
+    later = T0 + timedelta(days=1)
+    once, _ = fold_changes([record], {}, RULES, later)
+    twice, _ = fold_changes([record, record], {}, RULES, later)
+    assert [a.id for a in twice] == [a.id for a in once] and len(once) == 2
+
+
 def test_a_batch_is_folded_in_order_and_erasure_clears_the_state():
     alerts, final = fold_changes(
         [
