@@ -172,7 +172,8 @@ class ChangeHandler:
         (pure), announce through the outbox (``services.notifier.announce``)."""
         loaded = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
         await recover(self.state, self.publisher, loaded.pending)
-        alerts, final = fold_changes(changes, loaded.states, self.rules, datetime.now(UTC))
+        now = datetime.now(UTC)
+        alerts, final = fold_changes(changes, loaded.states, self.rules, now, loaded.stored)
         decided: dict[str, tuple[Notified, int] | None] = {
             key: None if s is None else (s, tier_level(self.rules, s.tier))
             for key, s in final.items()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from engagement.alerts import Notified
+from engagement.alerts import Notified, Stored
 from engagement.redis_keys import KeyLayout
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
@@ -53,6 +53,7 @@ class Loaded:
 
     states: dict[str, Notified | None]
     pending: dict[str, bytes]  # candidate key -> alerts stored but perhaps not published (JSON)
+    stored: dict[str, Stored]  # candidate key -> its state in the scorer's store (not merged)
 
 
 class NotifiedStore:
@@ -76,13 +77,25 @@ class NotifiedStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(self.key(key), "tier", "seq", "pending")
+                pipe.hmget(self.profile(key), "s", "r", "t", "m")  # the same slot
             rows = await pipe.execute()
+        ours, theirs = rows[0::2], rows[1::2]
         states = {
             key: Notified(row[0].decode(), int(row[1])) if row[0] is not None else None
-            for key, row in zip(keys, rows, strict=True)
+            for key, row in zip(keys, ours, strict=True)
         }
-        pending = {key: bytes(row[2]) for key, row in zip(keys, rows, strict=True) if row[2]}
-        return Loaded(states, pending)
+        pending = {key: bytes(row[2]) for key, row in zip(keys, ours, strict=True) if row[2]}
+        stored = {
+            key: Stored(int(row[0]), float(row[1]), float(row[2]))
+            for key, row in zip(keys, theirs, strict=True)
+            if row[0] is not None and row[1] is not None and row[2] is not None and row[3] is None
+        }
+        return Loaded(states, pending, stored)
+
+    def profile(self, candidate_key: str) -> str:
+        """The scorer's profile of ``tenant:candidate`` (engagement.redis_keys)."""
+        tenant, candidate = candidate_key.split(":", 1)
+        return self._keys.candidate(tenant, candidate).profile
 
     async def store(
         self,

@@ -132,21 +132,46 @@ def _change_alert(
 
 def _decayed_since(change: ScoreChange, rules: Rules, now: datetime) -> Decayed | None:
     """Return the record's candidate as a decay finding if it fell below its tier's exit by ``now``."""
-    h, level = rules.half_life_seconds, tier_level(rules, change.tier)
-    rank = rank_key(change.raw, epoch(change.asOf), h)
+    return _decayed(
+        change, change.tier, change.sequence, change.raw, epoch(change.asOf), rules, now
+    )
+
+
+def _decayed(
+    change: ScoreChange,
+    tier: str,
+    sequence: int,
+    raw: float,
+    as_of: float,
+    rules: Rules,
+    now: datetime,
+) -> Decayed | None:
+    """The candidate of ``change`` in the state (``raw`` at ``as_of``, ``sequence``) as a decay
+    finding, if it fell below the exit of ``tier`` by ``now``."""
+    h, level = rules.half_life_seconds, tier_level(rules, tier)
+    rank = rank_key(raw, as_of, h)
     score = score_of(raw_at_rank(rank, epoch(now), h), rules.score_scale)
     if level == 0 or score >= rules.tiers[level].exit:
         return None
-    lowest_left = tier_level(rules, tier_after_decay(change.tier, score, rules.tiers)) + 1
+    lowest_left = tier_level(rules, tier_after_decay(tier, score, rules.tiers)) + 1
     crossed = crossing_time(rank, rules.tiers[lowest_left].exit, rules.score_scale, h)
     return Decayed(
         tenant_id=change.tenantId,
         candidate_id=change.candidateId,
-        set_tier=change.tier,
-        sequence=change.sequence,
+        set_tier=tier,
+        sequence=sequence,
         score=score,
         crossed_at=datetime.fromtimestamp(crossed, UTC),
     )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A candidate's state as the store holds it now: its sequence, and its raw at ``as_of``."""
+
+    sequence: int
+    raw: float
+    as_of: float
 
 
 @dataclass(frozen=True)
@@ -190,14 +215,19 @@ def decide_decay(found: Decayed, known: Notified | None, rules: Rules, now: date
 
 
 def fold_changes(
-    changes: list[ScoreChange], known: dict[str, Notified | None], rules: Rules, now: datetime
+    changes: list[ScoreChange],
+    known: dict[str, Notified | None],
+    rules: Rules,
+    now: datetime,
+    stored: dict[str, Stored] | None = None,
 ) -> tuple[list[CandidateAlert], dict[str, Notified | None]]:
     """Decide a batch in order; return the alerts and the final state per changed candidate key.
 
     ``known`` maps ``tenant:candidate`` to the stored state; a ``None`` result means "erase".
-    Decay up to ``now`` is applied after the batch, from each candidate's newest record when its
-    state is that record's, also when the record was not new (a replayed copy last in the batch:
-    the first copy's decay may never have been decided).
+    Decay up to ``now`` is applied after the batch to each candidate: from its state in the store
+    (``stored``) when that is at least as new as its newest record (events that left the integer
+    score unchanged moved it on without a record), else from its newest record whose state it is,
+    also when that record was not new (a replayed copy last in the batch).
     """
     alerts: list[CandidateAlert] = []
     final: dict[str, Notified | None] = {}
@@ -217,12 +247,27 @@ def fold_changes(
             current[key] = final[key] = decision.state
     for key, change in newest.items():
         state = current.get(key)
-        if state is None or state.sequence != change.sequence:
+        decayed = None if state is None else _decayed_now(change, state, stored, rules, now)
+        if state is None or decayed is None:
             continue
-        decayed = _decayed_since(change, rules, now)
-        if decayed is not None:
-            decision = decide_decay(decayed, state, rules, now)
-            alerts.extend(decision.alerts)
-            if decision.state is not None:
-                current[key] = final[key] = decision.state
+        decision = decide_decay(decayed, state, rules, now)
+        alerts.extend(decision.alerts)
+        if decision.state is not None:
+            current[key] = final[key] = decision.state
     return alerts, final
+
+
+def _decayed_now(
+    change: ScoreChange,
+    state: Notified,
+    stored: dict[str, Stored] | None,
+    rules: Rules,
+    now: datetime,
+) -> Decayed | None:
+    """The decay finding of a candidate after its newest record of a batch (see fold_changes)."""
+    base = None if stored is None else stored.get(f"{change.tenantId}:{change.candidateId}")
+    if base is not None and base.sequence >= max(change.sequence, state.sequence):
+        return _decayed(change, state.tier, base.sequence, base.raw, base.as_of, rules, now)
+    if state.sequence != change.sequence:
+        return None
+    return _decayed(change, state.tier, change.sequence, change.raw, epoch(change.asOf), rules, now)

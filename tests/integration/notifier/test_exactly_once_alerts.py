@@ -14,7 +14,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from engagement.alerts import Stored
 from engagement.records import ScoreChange
+from engagement.redis_store import ScoreStore
 from engagement.rules import parse_rules
 from engagement.webhooks import WebhookConfig
 from services.notifier.deliveries import DeliveryQueue
@@ -22,6 +24,8 @@ from services.notifier.handler import AlertPublisher, ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
 from tests.integration.notifier.conftest import RULES_TOML, SECRET, score_change
+from tests.unit.scoring.strategies import RULES as STORE_RULES
+from tests.unit.scoring.strategies import T0, alias, interaction
 
 RULES = parse_rules(tomllib.loads(RULES_TOML.format(half_life=1.0)))
 WEBHOOKS = WebhookConfig.model_validate(
@@ -123,3 +127,26 @@ async def test_a_notifier_killed_after_publishing_leaves_no_alert_unrecorded(
     # and every one of them is queued for delivery
     for alert in unique:
         assert await redis_client.exists(queue.delivery_key(f"{alert['id']}-crm"))
+
+
+async def test_the_notifier_reads_each_candidates_state_as_the_store_holds_it(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given a candidate scored twice and an anonymous id folded into it
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=STORE_RULES)
+    await store.apply_batch(
+        [
+            interaction("m1", T0, user_id="u1"),
+            interaction("m2", T0 + 60, user_id="u1"),
+            interaction("m3", T0, user_id=None, anonymous_id="a1"),
+        ]
+    )
+    await store.apply_batch([alias("al", "anon:a1", "u1")])
+    view = await store.get_candidate("acme", "u1", T0 + 60)
+    assert view is not None
+    # when the notifier loads them
+    loaded = await NotifiedStore(redis_client, prefix=redis_prefix).load(
+        ["acme:u1", "acme:anon:a1"]
+    )
+    # then it has u1's sequence and raw at its reference time, and nothing of the merged id
+    assert loaded.stored == {"acme:u1": Stored(view.state.sequence, view.state.raw, T0 + 60)}

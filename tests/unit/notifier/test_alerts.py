@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.alerts import Decayed, Notified, alert_id, decide_change, decide_decay, fold_changes
+from engagement.alerts import (
+    Decayed,
+    Notified,
+    Stored,
+    alert_id,
+    decide_change,
+    decide_decay,
+    fold_changes,
+)
 from engagement.records import Cause, ScoreChange
 from engagement.rules import Rules, TierRule
 
@@ -120,6 +128,27 @@ def test_a_replayed_copy_last_in_its_batch_still_decides_the_decay_to_now():
     # then the decay is decided from it: cooled to warm
     assert [(a.type, a.tier) for a in alerts] == [("candidate.cooled", "warm")]
     assert final == {"acme:u1": Notified("warm", 1)}
+
+
+def test_the_decay_to_now_is_decided_from_the_stored_state_when_it_is_newer():
+    # given a record making u1 hot (raw 80 at T0), read a half-life later (raw 40: score 55),
+    # while the store already holds seq 2: an event that left the integer score unchanged, and
+    # no record, raised the raw to 160 (score 80 at T0 + 1 day: still hot)
+    record = change(1, "hot", "cold", score=80, raw=80.0)
+    later = T0 + timedelta(days=1)
+    newer = Stored(sequence=2, raw=160.0, as_of=T0.timestamp())
+    alerts, final = fold_changes([record], {}, RULES, later, {"acme:u1": newer})
+    # then u1 is announced hot, and not cooled: it holds hot now
+    assert [(a.type, a.tier) for a in alerts] == [("candidate.hot", "hot")]
+    assert final == {"acme:u1": Notified("hot", 1)}
+    # and when the stored state has cooled too, the cooling is announced at its sequence
+    cooled = Stored(sequence=2, raw=81.0, as_of=T0.timestamp())
+    alerts, final = fold_changes([record], {}, RULES, later, {"acme:u1": cooled})
+    assert [(a.type, a.tier, a.sequence) for a in alerts] == [
+        ("candidate.hot", "hot", 1),
+        ("candidate.cooled", "warm", 2),
+    ]
+    assert final == {"acme:u1": Notified("warm", 2)}
 
 
 def test_the_same_record_twice_in_a_batch_decides_what_it_decides_once():
