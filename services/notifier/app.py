@@ -14,7 +14,6 @@ import faust
 import redis.asyncio as aioredis
 
 from engagement.cloudevents import binary_headers, ce_type
-from engagement.outages import is_outage
 from engagement.redis_keys import KeyLayout
 from engagement.rules import load_rules
 from engagement.webhooks import load_webhooks
@@ -28,7 +27,7 @@ from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
 from services.worker.faust_app import faust_app, raw_topic
 from services.worker.lifecycle import on_stop
-from services.worker.poison import describe
+from services.worker.poison import Streak, describe
 from services.worker.streams import handle_batches
 from services.worker.web import add_ops_views
 
@@ -114,9 +113,11 @@ def build_app(settings: NotifierSettings) -> faust.App:
     async def notify(stream: faust.StreamT[bytes]) -> None:
         await handle_batches(stream, handle, max_=settings.batch_size, within=settings.batch_within)
 
+    sweep_streak = Streak()
+
     @app.timer(settings.notifier_sweep_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:
-        await _sweep_once(sweeper, metrics)
+        await _sweep_once(sweeper, metrics, sweep_streak)
 
     @app.task  # type: ignore[untyped-decorator]
     async def deliver() -> None:
@@ -159,15 +160,22 @@ def _record(event: faust.EventT[bytes]) -> ScoreRecord:
     )
 
 
-async def _sweep_once(sweeper: DecaySweep, metrics: NotifierMetrics) -> None:
-    """One sweep; a failure is logged and the next tick retries from the same watermark."""
+async def _sweep_once(sweeper: DecaySweep, metrics: NotifierMetrics, streak: Streak) -> None:
+    """One sweep; a failure is logged (its traceback once a streak) and the next tick retries
+    from the same watermark."""
     started = time.perf_counter()
     try:
         done = await sweeper.run()
-    except Exception:
+    except Exception as exc:
         metrics.retries.labels("sweep").inc()
-        log.exception("decay sweep failed; the next tick retries from the same watermark")
+        log.warning(
+            "decay sweep failed (%s); the next tick retries from the same watermark",
+            describe(exc),
+            exc_info=streak.traceback_of(exc),
+            extra={"event": "notifier.sweep_retry", "error": describe(exc)},
+        )
         return
+    streak.ended()
     if done is not None:
         metrics.sweep_seconds.observe(time.perf_counter() - started)
 
@@ -182,7 +190,7 @@ async def _delivery_loop(
 ) -> None:
     """Drain due deliveries forever; woken early when this worker enqueues one. A failing drain
     (Redis or the broker away) is retried with backoff, its traceback logged once a streak."""
-    delay, traced = poll, False
+    delay, streak = poll, Streak()
     while True:
         wake.clear()
         try:
@@ -190,19 +198,18 @@ async def _delivery_loop(
             metrics.pending.set(await queue.pending())
         except Exception as exc:
             metrics.retries.labels("deliveries").inc()
-            unexpected = not traced and not is_outage(exc)
-            traced |= unexpected
             log.warning(
                 "webhook delivery loop failed (%s); retrying in %.2fs",
                 describe(exc),
                 delay,
-                exc_info=exc if unexpected else None,
+                exc_info=streak.traceback_of(exc),
                 extra={"event": "notifier.deliveries_retry", "error": describe(exc)},
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, retry_max)
             continue
-        delay, traced = poll, False
+        delay = poll
+        streak.ended()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll)
 

@@ -106,3 +106,22 @@ async def isolate(
             retry_max=retry_max,
             tries=1 if len(part) > 1 else None,
         )
+
+
+class Streak:
+    """A run of failures of one loop: its first bug (a failure that is no outage) is logged with
+    its traceback, the rest on one line each, so a loop failing every tick does not flood the log."""
+
+    def __init__(self) -> None:
+        self.traced = False
+
+    def traceback_of(self, error: BaseException) -> BaseException | None:
+        """``error`` when its traceback is to be logged now (the streak's first bug), else None."""
+        if self.traced or is_outage(error):
+            return None
+        self.traced = True
+        return error
+
+    def ended(self) -> None:
+        """The loop succeeded: the next failure starts a new streak."""
+        self.traced = False
