@@ -56,16 +56,18 @@ def score_records(
 ) -> Iterator[OutRecord]:
     """Yield the change records, then one snapshot per touched candidate, then tombstones.
 
-    A change record per integer-score change; for a candidate whose only outcomes in the batch
-    are duplicates (a replay: the original record may never have reached Kafka), one change
-    record of its current state, with its current sequence (consumers dedupe by sequence).
+    A change record per integer-score change; for a candidate with duplicates in the batch and no
+    integer-score change (a replay: the original records may never have reached Kafka, whatever
+    came after them in this batch), one change record of its newest state in the batch, with its
+    sequence and no previous values (consumers dedupe by sequence).
     Snapshots are coalesced per candidate (the highest sequence of the batch wins); an anonymous
     profile folded into a known candidate gets a tombstone on the latest topic. ``encoded``:
     ``encoded_change`` of each outcome computed in advance (``MISSING``: compute it here).
     """
     latest: dict[str, EncodedChange] = {}
+    newest: dict[str, ApplyOutcome] = {}  # the outcome of each candidate's latest state
     changed: set[str] = set()
-    replayed: dict[str, EncodedChange] = {}
+    replayed: dict[str, None] = {}  # candidates with a duplicate in the batch, in order
     folded: set[str] = set()
     for k, outcome in enumerate(outcomes):
         change = MISSING if encoded is None else encoded[k]
@@ -77,15 +79,16 @@ def score_records(
             changed.add(change.key)
             yield _record(changes_topic, change, changed=True)
         elif outcome.outcome == "duplicate":
-            replayed[change.key] = _replay(outcome)
+            replayed[change.key] = None
         seen = latest.get(change.key)
         if seen is None or change.sequence >= seen.sequence:
             latest[change.key] = change
+            newest[change.key] = outcome
         if outcome.outcome == "merged" and outcome.merged_from:
             folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
-    for key, replay in replayed.items():
-        if key not in changed and replay.sequence >= latest[key].sequence:
-            yield _record(changes_topic, replay, changed=True)
+    for key in replayed:
+        if key not in changed:
+            yield _record(changes_topic, _replay(newest[key]), changed=True)
     for change in latest.values():
         yield _record(latest_topic, change, changed=False)
     for key in sorted(folded - latest.keys()):

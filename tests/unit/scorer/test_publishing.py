@@ -131,6 +131,32 @@ def test_a_replayed_duplicate_republishes_the_current_state_without_previous_val
     assert dict(latest.headers)["ce_id"] == b"latest:acme:u1:3"
 
 
+def test_a_replay_followed_by_events_that_change_no_integer_score_republishes_the_newest_state():
+    # given a batch replayed after a crash: the first events of it were applied (duplicates now,
+    # their change records perhaps never published), the last ones not (scored now, but leaving
+    # the integer score as it was: no change record of their own)
+    duplicate = scored(12, outcome="duplicate")
+    unchanged = [
+        ApplyOutcome(
+            "scored",
+            "acme",
+            "u1",
+            f"m{seq}",
+            "Job Viewed",
+            "2026-11",
+            before=Previous(seq - 1, 9, "warm"),
+            after=snapshot(seq, 9, "warm"),
+        )
+        for seq in (13, 14)
+    ]
+    # when its records are built
+    changes = [r for r in records(duplicate, *unchanged) if r.topic == "changes"]
+    # then the newest state is on the changes topic, as a re-published record
+    [republished] = changes
+    assert dict(republished.headers)["ce_id"] == b"acme:u1:14"
+    assert orjson.loads(republished.value or b"")["previousScore"] is None
+
+
 def test_a_new_candidates_first_change_has_no_previous_values():
     first = scored(1)._replace(before=Previous(0, 1, "cold"))
 
