@@ -48,7 +48,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     webhooks = load_webhooks(settings.webhooks_file)
     metrics = NotifierMetrics()
     metrics.initialise(endpoint_ids=[endpoint.id for endpoint in webhooks.endpoints])
-    state = NotifiedStore(redis, prefix=settings.redis_key_prefix)
+    state = NotifiedStore(redis, prefix=settings.redis_key_prefix, tiers=rules.tier_names)
     queue = DeliveryQueue(
         redis, prefix=settings.redis_key_prefix, retention_s=int(settings.webhook_retention)
     )

@@ -7,7 +7,7 @@ that state announced, until they are published: an outbox) per candidate, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -59,9 +59,10 @@ class Loaded:
 class NotifiedStore:
     """Per-candidate announced tier with sequence compare-and-set; safe under replay and rebalance."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, tiers: Sequence[str] = ()) -> None:
         self._redis = redis
         self._keys = KeyLayout(prefix)
+        self._tiers = list(tiers)  # the template's tier names, lowest first (the store's ``g``)
         self._cas = redis.register_script(_CAS)
         self._clear = redis.register_script(_CLEAR)
         self._release = redis.register_script(_RELEASE)
@@ -77,7 +78,7 @@ class NotifiedStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(self.key(key), "tier", "seq", "pending")
-                pipe.hmget(self.profile(key), "s", "r", "t", "m")  # the same slot
+                pipe.hmget(self.profile(key), "s", "r", "t", "m", "g")  # the same slot
             rows = await pipe.execute()
         ours, theirs = rows[0::2], rows[1::2]
         states = {
@@ -86,11 +87,18 @@ class NotifiedStore:
         }
         pending = {key: bytes(row[2]) for key, row in zip(keys, ours, strict=True) if row[2]}
         stored = {
-            key: Stored(int(row[0]), float(row[1]), float(row[2]))
+            key: Stored(int(row[0]), float(row[1]), float(row[2]), self._tier_name(row[4]))
             for key, row in zip(keys, theirs, strict=True)
             if row[0] is not None and row[1] is not None and row[2] is not None and row[3] is None
         }
         return Loaded(states, pending, stored)
+
+    def _tier_name(self, number: bytes | None) -> str | None:
+        """The name of the store's tier number (1-based, ``g``); None without rules or a number."""
+        if number is None or not self._tiers:
+            return None
+        k = int(number) - 1
+        return self._tiers[min(max(k, 0), len(self._tiers) - 1)]
 
     def profile(self, candidate_key: str) -> str:
         """The scorer's profile of ``tenant:candidate`` (engagement.redis_keys)."""

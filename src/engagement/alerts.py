@@ -167,11 +167,18 @@ def _decayed(
 
 @dataclass(frozen=True)
 class Stored:
-    """A candidate's state as the store holds it now: its sequence, and its raw at ``as_of``."""
+    """A candidate's state as the store holds it now: its sequence, its raw at ``as_of``, and
+    the tier the store's hysteresis gave it then (None: unknown)."""
 
     sequence: int
     raw: float
     as_of: float
+    tier: str | None = None
+
+
+def lower(rules: Rules, a: str, b: str | None) -> str:
+    """The lower of two tiers (``a`` when ``b`` is None)."""
+    return a if b is None or tier_level(rules, a) <= tier_level(rules, b) else b
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,9 @@ def decide_decay(found: Decayed, known: Notified | None, rules: Rules, now: date
     if known is None or found.sequence < known.sequence:
         return NOTHING
     previous = known.tier
-    tier = tier_after_decay(previous, found.score, rules.tiers)
+    # from the store's own tier when it is lower (an event's instant found the candidate decayed
+    # below an exit before its points came: hysteresis kept it there)
+    tier = tier_after_decay(lower(rules, previous, found.set_tier), found.score, rules.tiers)
     kind = alert_type(previous, tier, rules.alert_tier)
     if kind is None or tier_level(rules, tier) >= tier_level(rules, previous):
         return NOTHING
@@ -267,7 +276,30 @@ def _decayed_now(
     """The decay finding of a candidate after its newest record of a batch (see fold_changes)."""
     base = None if stored is None else stored.get(f"{change.tenantId}:{change.candidateId}")
     if base is not None and base.sequence >= max(change.sequence, state.sequence):
-        return _decayed(change, state.tier, base.sequence, base.raw, base.as_of, rules, now)
+        return _stored_decayed(change, state, base, rules, now)
     if state.sequence != change.sequence:
         return None
     return _decayed(change, state.tier, change.sequence, change.raw, epoch(change.asOf), rules, now)
+
+
+def _stored_decayed(
+    change: ScoreChange, state: Notified, base: Stored, rules: Rules, now: datetime
+) -> Decayed | None:
+    """The decay finding of a candidate's stored state, if the tier it holds now is below the
+    announced one: decayed from the lower of the announced tier and the store's own."""
+    h, scale = rules.half_life_seconds, rules.score_scale
+    start = lower(rules, state.tier, base.tier)
+    rank = rank_key(base.raw, base.as_of, h)
+    score = score_of(raw_at_rank(rank, epoch(now), h), scale)
+    target = tier_level(rules, tier_after_decay(start, score, rules.tiers))
+    if target >= tier_level(rules, state.tier):
+        return None
+    crossed = min(crossing_time(rank, rules.tiers[target + 1].exit, scale, h), epoch(now))
+    return Decayed(
+        tenant_id=change.tenantId,
+        candidate_id=change.candidateId,
+        set_tier=start,
+        sequence=base.sequence,
+        score=score,
+        crossed_at=datetime.fromtimestamp(crossed, UTC),
+    )

@@ -276,7 +276,9 @@ def explain(run: Run, cand: str, chain: list[dict[str, Any]], profile: Profile) 
 def test_every_alert_is_delivered_as_a_verified_webhook(chaos: Run) -> None:
     alert_ids = {a["id"]: a for *_, a in chaos.alerts}
     delivered = {d["id"] for d in chaos.deliveries if d["verified"] and d["status"] == 200}
-    rejected = [d for d in chaos.deliveries if not d["verified"]]
+    # an attempt cut short by a SIGKILL of the notifier reaches the receiver truncated: it cannot
+    # verify, and its delivery is attempted again; any other failed verification is a bug
+    rejected = [d for d in chaos.deliveries if not d["verified"] and d["id"] not in delivered]
     missing = [
         f"{a['candidateId']} {a['id']} {a['previousTier']}->{a['tier']}"
         for i, a in alert_ids.items()

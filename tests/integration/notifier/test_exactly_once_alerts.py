@@ -145,8 +145,8 @@ async def test_the_notifier_reads_each_candidates_state_as_the_store_holds_it(
     view = await store.get_candidate("acme", "u1", T0 + 60)
     assert view is not None
     # when the notifier loads them
-    loaded = await NotifiedStore(redis_client, prefix=redis_prefix).load(
-        ["acme:u1", "acme:anon:a1"]
-    )
-    # then it has u1's sequence and raw at its reference time, and nothing of the merged id
-    assert loaded.stored == {"acme:u1": Stored(view.state.sequence, view.state.raw, T0 + 60)}
+    notified = NotifiedStore(redis_client, prefix=redis_prefix, tiers=STORE_RULES.tier_names)
+    loaded = await notified.load(["acme:u1", "acme:anon:a1"])
+    # then it has u1's sequence, raw at its reference time and tier, nothing of the merged id
+    state = view.state
+    assert loaded.stored == {"acme:u1": Stored(state.sequence, state.raw, T0 + 60, state.tier)}

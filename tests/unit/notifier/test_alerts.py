@@ -151,6 +151,19 @@ def test_the_decay_to_now_is_decided_from_the_stored_state_when_it_is_newer():
     assert final == {"acme:u1": Notified("warm", 2)}
 
 
+def test_a_stored_state_whose_tier_dipped_below_the_announced_one_is_announced_at_it():
+    # given u1 announced hot, and the store at seq 5 holding it cold: a late event's instant found
+    # it decayed below warm's exit before its points raised the score to 36 (under warm's enter)
+    record = change(1, "hot", "cold", score=80, raw=80.0)
+    dipped = Stored(sequence=5, raw=22.5, as_of=T0.timestamp(), tier="cold")
+    known = {"acme:u1": Notified("hot", 1)}
+    # when the decay to now is decided (score 36: above warm's exit, under its enter)
+    alerts, final = fold_changes([record], known, RULES, T0, {"acme:u1": dipped})
+    # then the tier announced is the one the candidate holds: cold, not warm
+    assert [(a.tier, a.previousTier, a.sequence) for a in alerts] == [("cold", "hot", 5)]
+    assert final == {"acme:u1": Notified("cold", 5)}
+
+
 def test_the_same_record_twice_in_a_batch_decides_what_it_decides_once():
     record = change(1, "hot", "cold", score=80, raw=80.0)
     later = T0 + timedelta(days=1)
