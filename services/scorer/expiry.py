@@ -20,12 +20,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-import orjson
-
-from engagement.cloudevents import binary_headers, ce_type, format_time
+from engagement.erasure_records import erasure_request
 from engagement.redis_store import ScoreStore
 from engagement.score_records import SOURCE, OutRecord
-from engagement.topics import candidate_key
 
 log = logging.getLogger("engagement.scorer")
 
@@ -51,9 +48,20 @@ async def expire_idle(
         requested = 0
         for tenant in await store.tenants():
             while ids := await store.idle_anonymous(tenant, before=before, limit=PAGE):
-                await send_acked(
-                    [_request(tenant, c, before, now, interactions_topic) for c in ids]
-                )
+                idle_before = datetime.fromtimestamp(before, now.tzinfo)
+                requests = [
+                    erasure_request(
+                        tenant,
+                        c,
+                        sequence=1,
+                        now=now,
+                        interactions_topic=interactions_topic,
+                        source=SOURCE,
+                        idle_before=idle_before,
+                    )
+                    for c in ids
+                ]
+                await send_acked(requests)
                 await store.forget_idle(tenant, ids, before=before)
                 requested += len(ids)
         if requested:
@@ -63,24 +71,3 @@ async def expire_idle(
     finally:
         if await store.redis.get(lock) == token.encode():
             await store.redis.delete(lock)
-
-
-def _request(tenant: str, candidate: str, before: float, now: datetime, topic: str) -> OutRecord:
-    idle_before = datetime.fromtimestamp(before, now.tzinfo)
-    value = {
-        "type": "erasure",
-        "tenantId": tenant,
-        "candidateId": candidate,
-        "sequence": 1,
-        "requestedAt": format_time(now),
-        "idleBefore": format_time(idle_before),
-    }
-    key = candidate_key(tenant, candidate)
-    headers = binary_headers(
-        event_id=f"expiry:{key}:{value['requestedAt']}",
-        source=SOURCE,
-        type_=ce_type("interaction.erasure"),
-        time=now,
-        subject=key,
-    )
-    return OutRecord(topic, key.encode(), orjson.dumps(value), headers)

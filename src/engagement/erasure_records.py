@@ -68,24 +68,49 @@ def erasure_requests(
     """One ``ErasureRequest`` per erased id (the candidate unless ``merged_only``, then each id
     merged into it), keyed as that id's events are; the candidate's carries ``sequence``, a
     merged id's 1 (the scorer raises either past what it finds). ``source``: the ``ce_source``."""
-    tenant = erasure.tenant_id
-    requests: list[OutRecord] = []
     ids = erasure.merged_ids if merged_only else (erasure.candidate_id, *erasure.merged_ids)
-    for cand in ids:
-        value = {
-            "type": "erasure",
-            "tenantId": tenant,
-            "candidateId": cand,
-            "sequence": sequence if cand == erasure.candidate_id else 1,
-            "requestedAt": format_time(now),
-        }
-        key = candidate_key(tenant, cand)
-        headers = binary_headers(
-            event_id=f"erasure:{key}:{value['sequence']}:{value['requestedAt']}",
+    return [
+        erasure_request(
+            erasure.tenant_id,
+            cand,
+            sequence=sequence if cand == erasure.candidate_id else 1,
+            now=now,
+            interactions_topic=interactions_topic,
             source=source,
-            type_=ce_type("interaction.erasure"),
-            time=now,
-            subject=key,
         )
-        requests.append(OutRecord(interactions_topic, key.encode(), orjson.dumps(value), headers))
-    return requests
+        for cand in ids
+    ]
+
+
+def erasure_request(
+    tenant: str,
+    candidate: str,
+    *,
+    sequence: int,
+    now: datetime,
+    interactions_topic: str,
+    source: str,
+    idle_before: datetime | None = None,
+) -> OutRecord:
+    """The ``ErasureRequest`` of one id, keyed as its events are (``idle_before``: an expiry,
+    which erases the id only if it is still idle then)."""
+    value: dict[str, object] = {
+        "type": "erasure",
+        "tenantId": tenant,
+        "candidateId": candidate,
+        "sequence": sequence,
+        "requestedAt": format_time(now),
+    }
+    kind = "erasure"
+    if idle_before is not None:
+        value["idleBefore"] = format_time(idle_before)
+        kind = "expiry"
+    key = candidate_key(tenant, candidate)
+    headers = binary_headers(
+        event_id=f"{kind}:{key}:{sequence}:{value['requestedAt']}",
+        source=source,
+        type_=ce_type("interaction.erasure"),
+        time=now,
+        subject=key,
+    )
+    return OutRecord(interactions_topic, key.encode(), orjson.dumps(value), headers)
