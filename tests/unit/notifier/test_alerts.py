@@ -17,8 +17,10 @@ from engagement.alerts import (
     decide_decay,
     fold_changes,
 )
+from engagement.cloudevents import format_time
 from engagement.records import Cause, ScoreChange
 from engagement.rules import Rules, TierRule
+from engagement.scoring import crossing_time, rank_key
 
 RULES = Rules(
     version="t",
@@ -32,6 +34,11 @@ RULES = Rules(
     ),
 )
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+DAY = 86400.0  # the half-life
+
+
+def at(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
 
 
 def change(
@@ -149,6 +156,23 @@ def test_the_decay_to_now_is_decided_from_the_stored_state_when_it_is_newer():
         ("candidate.cooled", "warm", 2),
     ]
     assert final == {"acme:u1": Notified("warm", 2)}
+    # and the cause says when it fell below hot's exit (65: at raw 81 that is 0.35 half-lives on)
+    crossed = crossing_time(rank_key(81.0, T0.timestamp(), DAY), 65, 50.0, DAY)
+    assert alerts[1].cause == {"type": "decay", "crossedAt": format_time(at(crossed))}
+
+
+def test_the_decay_to_now_is_decided_for_every_candidate_of_the_batch():
+    # given a batch whose first candidate holds its tier and whose second has cooled
+    later = T0 + timedelta(days=1)
+    holding = change(1, "warm", "cold", score=50, raw=200.0).model_copy(
+        update={"candidateId": "u0"}
+    )
+    cooling = change(1, "hot", "cold", score=80, raw=80.0)
+    # when it is folded a half-life later
+    alerts, final = fold_changes([holding, cooling], {}, RULES, later)
+    # then the second's cooling is announced too
+    assert [(a.candidateId, a.tier) for a in alerts][-1] == ("u1", "warm")
+    assert final["acme:u1"] == Notified("warm", 1)
 
 
 def test_a_stored_state_whose_tier_dipped_below_the_announced_one_is_announced_at_it():
