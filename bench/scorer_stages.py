@@ -10,7 +10,7 @@ Stages, each over the same records (CPU time of this process, so Redis's own wor
   handler     BatchHandler.handle: parse + store + metrics + score records + record batches
   fenced      the handler while 10,000 erasure fences are up (the hour after a bulk erasure),
               none of them of these candidates: each batch checks the fences' change token;
-              beside it the same with every batch reading them all (erasure_fence.live_fences)
+              beside it the same with every batch reading them all (a new FenceCache per batch)
 The reference is the store stage: the handler's CPU beyond it is the price of Kafka in and out.
 Under the store stage, Redis's own time per event (INFO commandstats): in the scripts, and in the
 commands they call; the rest is Lua itself.

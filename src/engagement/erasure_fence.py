@@ -84,11 +84,6 @@ async def copy_fences(redis: aioredis.Redis, source: KeyLayout, target: KeyLayou
     )
 
 
-async def live_fences(redis: aioredis.Redis, keys: KeyLayout, now: float) -> Fences:
-    """The fences up at ``now``; the ones past their time are dropped (and removed)."""
-    return await FenceCache().live(redis, keys, now)
-
-
 Times = dict[str, tuple[str, float, float]]  # fence id -> (its value, requestedAt, reachedAt)
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
+from engagement.topics import ANONYMOUS
+
 MAX_EVENT_DEPTH = 64
 ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event")
-ANONYMOUS_PREFIX = "anon:"
 DOT_SEGMENTS = frozenset({".", ".."})  # URL parsers drop them from a path, even as %2E
 UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -57,16 +58,16 @@ def reserved_problems(fields: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _reserved(value: Any) -> bool:
-    return type(value) is str and (value.startswith(ANONYMOUS_PREFIX) or value in DOT_SEGMENTS)
+    return type(value) is str and (value.startswith(ANONYMOUS) or value in DOT_SEGMENTS)
 
 
 def _candidate_problem(name: str, value: Any) -> str | None:
     """Why a user id cannot name a candidate of its own, readable at /v1/candidates/<id>."""
     if type(value) is not str:
         return None
-    if value.startswith(ANONYMOUS_PREFIX):
+    if value.startswith(ANONYMOUS):
         return (
-            f"{name} must not start with {ANONYMOUS_PREFIX!r} "
+            f"{name} must not start with {ANONYMOUS!r} "
             f"(reserved for anonymous candidates: anon:<anonymousId>)"
         )
     if value in DOT_SEGMENTS:

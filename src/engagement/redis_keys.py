@@ -101,10 +101,6 @@ class KeyLayout:
         """The common start of a candidate's keys (each key adds ``:<letter>``)."""
         return f"{self.prefix}{{{tenant_id}:{candidate_id}}}"
 
-    def candidate_pattern(self, tenant_id: str, candidate_id: str) -> str:
-        """A SCAN pattern matching every key of one candidate (glob characters escaped)."""
-        return glob_literal(f"{self.prefix}{{{tenant_id}:{candidate_id}}}:") + "*"
-
     def pending_erasure(self, tenant_id: str, candidate_id: str) -> str:
         """The hash recording an erasure of the candidate until Kafka acknowledged its records."""
         return f"{self.candidate_base(tenant_id, candidate_id)}:e"

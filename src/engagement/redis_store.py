@@ -50,9 +50,9 @@ from engagement.store_scripts import (
     run_pipelined,
     text,
 )
+from engagement.topics import ANONYMOUS
 
 DEDUPE_WINDOW_SECONDS = 8 * 86400
-ANONYMOUS = "anon:"  # the candidate ids of visitors not identified (store_jobs.candidate_of)
 CONTRIBUTIONS_KEPT = 6
 
 log = logging.getLogger("engagement.store")

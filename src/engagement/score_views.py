@@ -177,15 +177,6 @@ class ApplyOutcome(NamedTuple):
             and (self.before.score != self.after.score)
         )
 
-    @property
-    def state_changed(self) -> bool:
-        """True when the stored state moved (its sequence increased)."""
-        return (
-            self.before is not None
-            and self.after is not None
-            and (self.after.sequence != self.before.sequence)
-        )
-
 
 @dataclass(frozen=True)
 class Contribution:

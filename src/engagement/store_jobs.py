@@ -16,6 +16,7 @@ from engagement.rules import Rules
 from engagement.score_views import ApplyOutcome, Outcome, Previous, Snapshot
 from engagement.scoring import ScoredEvent, event_points
 from engagement.store_scripts import merge_source
+from engagement.topics import candidate_of_ids
 
 Stage = Literal["apply", "take", "add", "release"]
 OnOutcome = Callable[[int, ApplyOutcome], None]
@@ -43,7 +44,7 @@ class Job:
 
 def candidate_of(interaction: Interaction) -> str:
     """The candidate an interaction scores: its userId, else ``anon:<anonymousId>``."""
-    return interaction.userId or f"anon:{interaction.anonymousId}"
+    return candidate_of_ids(interaction.userId, interaction.anonymousId)
 
 
 def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:

@@ -24,6 +24,7 @@ from engagement.records import Interaction
 from engagement.rules import Rules
 from engagement.score_views import PILLAR_FIELDS, unescape
 from engagement.scoring import ScoredEvent
+from engagement.topics import ANONYMOUS
 
 PLAIN_SCRIPTS = (
     "rank",
@@ -188,11 +189,11 @@ def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:
 def merge_source(interaction: Interaction) -> str | None:
     """The candidate an identify/alias folds into ``userId`` (alias previousId: see docs)."""
     if interaction.type == "identify":
-        return f"anon:{interaction.anonymousId}" if interaction.anonymousId else None
+        return f"{ANONYMOUS}{interaction.anonymousId}" if interaction.anonymousId else None
     previous = interaction.previousId
     if not previous:
         return None
-    return f"anon:{previous}" if previous == interaction.anonymousId else previous
+    return f"{ANONYMOUS}{previous}" if previous == interaction.anonymousId else previous
 
 
 def frozen_args(source: str, result: list[Any]) -> list[str]:

@@ -57,13 +57,22 @@ class Topics:
         return self.name(SCORES_DLQ)
 
 
-def identity_key(tenant_id: str, user_id: str | None, anonymous_id: str | None) -> str:
-    """Return the interactions record key ``tenant:identity`` (userId, else ``anon:``+anonymousId)."""
+ANONYMOUS = "anon:"  # the start of the candidate id of a visitor not identified
+
+
+def candidate_of_ids(user_id: str | None, anonymous_id: str | None) -> str:
+    """The candidate an event scores: its userId, else ``anon:`` + its anonymousId. The one
+    place this rule is written (the interactions key, the store's jobs and merges use it)."""
     if user_id:
-        return f"{tenant_id}:{user_id}"
+        return user_id
     if anonymous_id:
-        return f"{tenant_id}:anon:{anonymous_id}"
+        return f"{ANONYMOUS}{anonymous_id}"
     raise ValueError("an event needs a userId or an anonymousId")
+
+
+def identity_key(tenant_id: str, user_id: str | None, anonymous_id: str | None) -> str:
+    """Return the interactions record key ``tenant:identity`` (``candidate_of_ids``)."""
+    return f"{tenant_id}:{candidate_of_ids(user_id, anonymous_id)}"
 
 
 def candidate_key(tenant_id: str, candidate_id: str) -> str:
@@ -76,12 +85,3 @@ def tenant_of_key(key: bytes | None) -> str | None:
     if not key or b":" not in key:
         return None
     return key.split(b":", 1)[0].decode("utf-8", errors="replace")
-
-
-def candidate_id_of(user_id: str | None, anonymous_id: str | None) -> str:
-    """Return the candidate id an event belongs to before identity stitching."""
-    if user_id:
-        return user_id
-    if anonymous_id:
-        return f"anon:{anonymous_id}"
-    raise ValueError("an event needs a userId or an anonymousId")
