@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from engagement.alerts import Notified, fold_changes, tier_level
 from engagement.bad_rows import record_row
 from engagement.cloudevents import binary_headers, ce_type
-from engagement.outages import is_outage
 from engagement.records import CandidateAlert, ScoreChange
 from engagement.rules import Rules
 from engagement.topics import tenant_of_key
@@ -30,7 +29,7 @@ from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
 from services.worker.lifecycle import StopSwitch
-from services.worker.poison import Failed, describe, isolate, retry_outages
+from services.worker.poison import Failed, Streak, describe, isolate, retry_outages
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class ChangeHandler:
     poison_retries: int = 3
     last_ok: float = field(default_factory=time.monotonic)
     switch: StopSwitch = field(default_factory=StopSwitch)
-    traced: bool = False  # the current failing streak's bug was logged with its traceback
+    streak: Streak = field(default_factory=Streak)  # a failing streak logs one traceback
 
     def stop(self) -> None:
         """Give the batch in hand up now, and take no other (the worker stops)."""
@@ -143,7 +142,7 @@ class ChangeHandler:
             retries=self.poison_retries,
             retry_max=self.retry_max,
         )
-        self.traced = False
+        self.streak.ended()
 
     async def _process(self, records: Sequence[ScoreRecord]) -> None:
         parsed, bad = [], []
@@ -231,14 +230,12 @@ class ChangeHandler:
 
     def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
         self.metrics.retries.labels(what).inc()
-        unexpected = not self.traced and not is_outage(exc)  # a bug: its traceback, once a streak
-        self.traced |= unexpected
         log.warning(
             "%s failed (%s); retrying in %.2fs",
             what,
             describe(exc),
             delay,
-            exc_info=exc if unexpected else None,
+            exc_info=self.streak.traceback_of(exc),
             extra={"event": f"notifier.{what}_retry", "error": describe(exc)},
         )
 

@@ -31,7 +31,6 @@ import orjson
 from engagement.erasure_fence import Fences, fence_id
 from engagement.erasure_records import erasure_records, erasure_requests
 from engagement.log_privacy import hashed_id
-from engagement.outages import is_outage
 from engagement.records import ErasureRequest, Interaction
 from engagement.redis_store import ScoreStore
 from engagement.score_records import SOURCE, OutRecord
@@ -49,7 +48,7 @@ from services.scorer.publishing import (
     score_records,
 )
 from services.worker.lifecycle import StopSwitch
-from services.worker.poison import Failed, describe, isolate, retry_outages
+from services.worker.poison import Failed, Streak, describe, isolate, retry_outages
 
 log = logging.getLogger("engagement.scorer")
 
@@ -76,7 +75,7 @@ class BatchHandler:
     positions: dict[int, int] = field(default_factory=dict)
     last_success: float = field(default_factory=time.monotonic)
     failing_since: float | None = None
-    traced: bool = False  # the current failing streak's bug was logged with its traceback
+    streak: Streak = field(default_factory=Streak)  # a failing streak logs one traceback
     switch: StopSwitch = field(default_factory=StopSwitch)
     # the key of the hash log lines name candidates by (LOG_HASH_KEY; random when not given)
     log_hash_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
@@ -308,7 +307,8 @@ class BatchHandler:
         )
 
     def _recovered(self) -> None:
-        self.failing_since, self.traced = None, False
+        self.failing_since = None
+        self.streak.ended()
         self.last_success = time.monotonic()
 
     def _note_failure(self, what: str, exc: BaseException, delay: float) -> None:
@@ -316,15 +316,12 @@ class BatchHandler:
             self.failing_since = time.monotonic()
         if what == "redis":
             self.metrics.redis_errors.inc()
-        # not an outage but a bug or data no code foresaw: its traceback, once a failing streak
-        unexpected = not self.traced and not is_outage(exc)
-        self.traced |= unexpected
         log.warning(
             "%s call failed (%s); retrying in %.2fs",
             what,
             describe(exc),
             delay,
-            exc_info=exc if unexpected else None,
+            exc_info=self.streak.traceback_of(exc),
             extra={"event": f"scorer.{what}_retry", "error": describe(exc)},
         )
 
