@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 
@@ -123,7 +124,12 @@ async def test_a_score_oscillating_between_exit_and_enter_raises_no_alert_storm(
     scores = [72, 66, 69, 65, 69, 67, 71, 66]
     await feed.send(score_change("t-ok", "u2", 1, score=72, tier="hot", previous="cold"))
     for seq, score in enumerate(scores[1:], start=2):
-        await feed.send(score_change("t-ok", "u2", seq, score=score, tier="hot", previous="hot"))
+        # each raw in the middle of its integer score (score_change's default sits on its lower
+        # edge: a second of decay would round 65 down to 64, under the exit)
+        raw = 50.0 * math.log(100 / (100 - score))
+        await feed.send(
+            score_change("t-ok", "u2", seq, score=score, tier="hot", previous="hot", raw=raw)
+        )
     # and finally drops below the exit
     await feed.send(score_change("t-ok", "u2", 20, score=60, tier="warm", previous="hot"))
     # then exactly one hot and one cooled alert
