@@ -25,8 +25,8 @@ test: $(STAMP) kafka ## every test, against a real Kafka (Apache Kafka when Java
 chaos: $(STAMP) ## the chaos suite (tests/chaos) at 90,000 events / 6,000 candidates over 60 s; make test runs it at 3,000 / 300
 	CHAOS_EVENTS=90000 CHAOS_CANDIDATES=6000 CHAOS_SECONDS=60 CHAOS_FREEZE=8 $(BIN)/python -m pytest tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
 
-kafka: $(STAMP) ## fetch Apache Kafka from Maven Central into its cache, once (engagement.local_kafka)
-	$(BIN)/python -m engagement.local_kafka || echo "make kafka: no Apache Kafka (see above); the tests run on Tansu"
+kafka: $(STAMP) ## fetch Apache Kafka from Maven Central into its cache, once (engagement.tools.local_kafka)
+	$(BIN)/python -m engagement.tools.local_kafka || echo "make kafka: no Apache Kafka (see above); the tests run on Tansu"
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package and services; benchmarks checked too)
 	$(BIN)/ruff check .

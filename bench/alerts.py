@@ -32,11 +32,11 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from standardwebhooks import Webhook
 
-from engagement import localstack
-from engagement.kafka_admin import ensure_topics
-from engagement.records import Cause, ScoreChange
-from engagement.redis_keys import glob_literal
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.model.records import Cause, ScoreChange
+from engagement.store.redis_keys import glob_literal
+from engagement.tools import localstack
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,9 +30,9 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from engagement import localstack
-from engagement.kafka_admin import ALL_TOPICS, ensure_topics
-from engagement.topics import Topics, identity_key
+from engagement.kafka.admin import ALL_TOPICS, ensure_topics
+from engagement.kafka.topics import Topics, identity_key
+from engagement.tools import localstack
 from services.ingest.settings import IngestSettings
 
 WRITE_KEY = "bench_write_key"

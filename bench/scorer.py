@@ -1,6 +1,6 @@
 """Scorer benchmark: events/s of one worker beside its references, end-to-end latency, memory.
 
-Runs its own Tansu broker and Redis (engagement.localstack). Figures, same run, same data:
+Runs its own Tansu broker and Redis (engagement.tools.localstack). Figures, same run, same data:
   ours        `engagement scorer` (subprocess): take_events + pipelined Lua + score records
   (a) kafka   a raw aiokafka consumer reading and decoding (orjson + Interaction) the same topic
   (b) redis   ScoreStore.apply_batch (the same Lua, pipelined) straight into Redis, no Kafka
@@ -37,12 +37,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engagement import localstack  # noqa: E402
-from engagement.kafka_admin import ensure_topics  # noqa: E402
-from engagement.records import Interaction  # noqa: E402
-from engagement.redis_store import ScoreStore  # noqa: E402
-from engagement.rules import load_rules  # noqa: E402
-from engagement.topics import Topics  # noqa: E402
+from engagement.kafka.admin import ensure_topics  # noqa: E402
+from engagement.kafka.topics import Topics  # noqa: E402
+from engagement.model.records import Interaction  # noqa: E402
+from engagement.model.rules import load_rules  # noqa: E402
+from engagement.store.redis_store import ScoreStore  # noqa: E402
+from engagement.tools import localstack  # noqa: E402
 
 RULES = ROOT / "config" / "rules.toml"
 EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
@@ -280,9 +280,9 @@ def null_agent_main() -> None:
     """(d) the scorer's Faust app with an agent that only takes batches; prints when it saw N."""
     import faust
 
+    from engagement.faust.faust_app import faust_app, raw_topic
+    from engagement.faust.run import run_worker
     from services.scorer.settings import ScorerSettings
-    from services.worker.faust_app import faust_app, raw_topic
-    from services.worker.run import run_worker
 
     n = int(os.environ["NAIVE_EVENTS"])
 

@@ -1,6 +1,6 @@
 """Where the scorer's CPU goes: CPU µs per event of each stage of its batch handler, in process.
 
-Runs its own Redis (engagement.localstack); no Kafka: the records are built in advance as the
+Runs its own Redis (engagement.tools.localstack); no Kafka: the records are built in advance as the
 consumer hands them over, and the score records go into aiokafka record batches that are never
 sent. Same data as bench/scorer.py (10,000 candidates, batches of 500), the process set up as
 `engagement scorer` sets itself up (GC thresholds, startup objects frozen, its event loop).
@@ -42,16 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its events, its rules)
 
-from engagement import localstack  # noqa: E402
-from engagement.erasure_fence import FenceCache, Fences  # noqa: E402
-from engagement.records import Interaction  # noqa: E402
-from engagement.redis_store import ScoreStore  # noqa: E402
-from engagement.rules import load_rules  # noqa: E402
-from engagement.score_records import OutRecord  # noqa: E402
+from engagement.faust.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
+from engagement.kafka.score_records import OutRecord  # noqa: E402
+from engagement.model.records import Interaction  # noqa: E402
+from engagement.model.rules import load_rules  # noqa: E402
+from engagement.store.erasure_fence import FenceCache, Fences  # noqa: E402
+from engagement.store.redis_store import ScoreStore  # noqa: E402
+from engagement.tools import localstack  # noqa: E402
 from services.scorer.handler import BatchHandler  # noqa: E402
 from services.scorer.parsing import RawRecord, parse  # noqa: E402
 from services.scorer.producing import produce_all  # noqa: E402
-from services.worker.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
 from tests.support.handlers import batch_handler  # noqa: E402
 
 BATCH = 500

@@ -20,7 +20,7 @@ SETTINGS = (
     ("scorer", "services.scorer.settings", "ScorerSettings"),
     ("notifier", "services.notifier.settings", "NotifierSettings"),
     ("lag exporter", "services.lag_exporter.settings", "LagExporterSettings"),
-    ("engagement dev", "services.devstack.settings", "DevSettings"),
+    ("engagement dev", "engagement.tools.devstack.settings", "DevSettings"),
 )
 
 

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
 from tests.support.services import Services, broker_kind, provision
 
 # No timed assertions: hypothesis' default 200 ms deadline per example (and its too-slow health

@@ -3,7 +3,7 @@
 Each line keeps the method, status and route, but the client address is truncated as it is for
 Kafka (/24, /48; the port dropped), query values other than paging and filters are blanked (a key
 sent in a URL is never written), and a candidate id in the path is named by its keyed hash
-(``engagement.log_privacy``), so after an erasure no access log line names the erased id.
+(``engagement.model.log_privacy``), so after an erasure no access log line names the erased id.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from engagement.log_privacy import hashed_id
-from engagement.privacy import truncate_ip
+from engagement.model.log_privacy import hashed_id
+from services.ingest.privacy import truncate_ip
 
 ACCESS_LOGGER = "uvicorn.access"
 KEPT_QUERY = frozenset({"tier", "limit", "days"})

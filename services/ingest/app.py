@@ -17,12 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engagement.envelope import SegmentEvent
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.sources import load_sources
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from services.ingest import access_log, dashboard, hooks, read_api, segment_compat
 from services.ingest.cors import SourceCorsMiddleware
+from services.ingest.envelope import SegmentEvent
 from services.ingest.errors import (
     ApiError,
     JsonResponse,
@@ -42,6 +41,7 @@ from services.ingest.metrics_listener import serving_metrics
 from services.ingest.routes import build_router
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink
+from services.ingest.sources import load_sources
 from services.ingest.tracker import router as tracker_router
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import Request
 
-from engagement.sources import KeyRegistry, Source
 from services.ingest.errors import ApiError
 from services.ingest.rate_limit import retry_after
+from services.ingest.sources import KeyRegistry, Source
 
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="engagement"'}
 

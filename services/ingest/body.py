@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from engagement.plain_envelope import TEXT_LIMITS
 from services.ingest.errors import ApiError
+from services.ingest.plain_envelope import TEXT_LIMITS
 
 JSON_TYPES = frozenset({"", "application/json", "text/plain"})
 # The ids a client may send as numbers (Segment: a numeric id is its decimal text).
@@ -39,7 +39,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
     """Return ``body`` parsed as a JSON object; 400 when it is not one.
 
     Integers in ids stay exact, and a string holding an unpaired surrogate is read as such: each
-    event is then judged on its own (``engagement.event_guards``), not the whole body.
+    event is then judged on its own (``services.ingest.event_guards``), not the whole body.
     """
     try:
         document = orjson.loads(body)

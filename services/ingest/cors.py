@@ -19,9 +19,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engagement.sources import KeyRegistry
 from services.ingest.errors import error_response
 from services.ingest.routes import SHORT_PATHS, SINGLE_TYPES
+from services.ingest.sources import KeyRegistry
 
 BROWSER_WRITE_PATHS = frozenset(
     [f"/v1/{kind}" for kind in (*SINGLE_TYPES, *SHORT_PATHS)] + ["/v1/batch", "/v1/b"]

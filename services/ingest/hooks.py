@@ -1,8 +1,8 @@
 """``/v1/hooks/{provider}/{source_id}``: inbound ad and social platform webhooks.
 
 GET answers the provider's handshake; POST verifies the signature on the raw bytes (401 when it
-does not match; engagement.hook_signatures), turns each lead into a Segment ``track`` envelope
-(engagement.platform_hooks) and hands the envelopes to the ingest pipeline exactly as a
+does not match; services.ingest.hook_signatures), turns each lead into a Segment ``track`` envelope
+(services.ingest.platform_hooks) and hands the envelopes to the ingest pipeline exactly as a
 server-side batch from that source.
 """
 
@@ -15,8 +15,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse, PlainTextResponse, Response
 
-from engagement.envelope import RequestFacts, classify
-from engagement.hook_signatures import (
+from services.ingest import routes
+from services.ingest.body import parse_object
+from services.ingest.envelope import RequestFacts, classify
+from services.ingest.errors import ApiError
+from services.ingest.hook_signatures import (
     generic_signature_valid,
     google_key_valid,
     linkedin_challenge,
@@ -24,17 +27,14 @@ from engagement.hook_signatures import (
     meta_challenge,
     meta_signature_valid,
 )
-from engagement.platform_hooks import (
+from services.ingest.platform_hooks import (
     Envelope,
     HookRejected,
     HookSource,
     Provider,
     leads_of,
 )
-from engagement.sources import KeyRegistry, Source
-from services.ingest import routes
-from services.ingest.body import parse_object
-from services.ingest.errors import ApiError
+from services.ingest.sources import KeyRegistry, Source
 
 MAX_HOOK_BYTES = 1024 * 1024
 

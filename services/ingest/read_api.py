@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 
-from engagement.erasure_records import INGEST_SOURCE, erasure_records, erasure_requests
-from engagement.redis_store import ScoreStore
-from engagement.score_views import iso
+from engagement.kafka.erasure_records import INGEST_SOURCE, erasure_records, erasure_requests
+from engagement.model.score_views import iso
+from engagement.store.redis_store import ScoreStore
 from services.ingest.answers import CandidateScore, LeaderboardPage, TierCounts, ok
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError

@@ -12,9 +12,12 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from redis.exceptions import RedisError
 
-from engagement.bad_rows import dlq_value
-from engagement.cloudevents import binary_headers, ce_type
-from engagement.envelope import (
+from engagement.kafka.bad_rows import dlq_value
+from engagement.kafka.cloudevents import binary_headers, ce_type
+from services.ingest.answers import IngestAnswer
+from services.ingest.auth import authenticate_source
+from services.ingest.body import read_json_object
+from services.ingest.envelope import (
     Accepted,
     BatchRequest,
     Dropped,
@@ -26,16 +29,13 @@ from engagement.envelope import (
     bad_row_key,
     classify,
 )
-from engagement.event_guards import encoded_event
-from engagement.sources import Source
-from services.ingest.answers import IngestAnswer
-from services.ingest.auth import authenticate_source
-from services.ingest.body import read_json_object
 from services.ingest.errors import ApiError, JsonResponse
+from services.ingest.event_guards import encoded_event
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rate_limit import source_over_limit
 from services.ingest.settings import IngestSettings
 from services.ingest.sink import KafkaSink, NotAcknowledged, OutRecord
+from services.ingest.sources import Source
 
 SINGLE_TYPES = ("track", "page", "identify", "alias", "screen", "group")
 # analytics.js (@segment/analytics-next) posts one event to `{apiHost}/` + the type's first letter.

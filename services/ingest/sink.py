@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from engagement.kafka_admin import ensure_topics, producer_idempotence
-from engagement.partitioning import partition_of
+from engagement.kafka.admin import ensure_topics, producer_idempotence
+from engagement.kafka.partitioning import partition_of
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import contextlib
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from engagement.kafka_admin import topic_partitions
+from engagement.kafka.admin import topic_partitions
 from services.lag_exporter.lag import PartitionOffsets
 
 

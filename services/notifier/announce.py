@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from engagement.alerts import Notified
-from engagement.records import CandidateAlert
+from engagement.model.alerts import Notified
+from engagement.model.records import CandidateAlert
 from services.notifier.state import NotifiedStore
 
 if TYPE_CHECKING:  # the handler module uses this one

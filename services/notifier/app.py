@@ -13,10 +13,15 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from engagement.cloudevents import binary_headers, ce_type
-from engagement.redis_keys import KeyLayout
-from engagement.rules import load_rules
-from engagement.webhooks import load_webhooks
+from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.lifecycle import on_stop
+from engagement.faust.poison import Streak, describe
+from engagement.faust.streams import handle_batches
+from engagement.faust.web import add_ops_views
+from engagement.kafka.cloudevents import binary_headers, ce_type
+from engagement.model.rules import load_rules
+from engagement.model.webhooks import load_webhooks
+from engagement.store.redis_keys import KeyLayout
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
 from services.notifier.egress import pinned_client
@@ -25,11 +30,6 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.settings import NotifierSettings
 from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
-from services.worker.faust_app import faust_app, raw_topic
-from services.worker.lifecycle import on_stop
-from services.worker.poison import Streak, describe
-from services.worker.streams import handle_batches
-from services.worker.web import add_ops_views
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook attempt is noise

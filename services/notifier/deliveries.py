@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from engagement.redis_keys import KeyLayout
-from engagement.store_scripts import text
+from engagement.store.redis_keys import KeyLayout
+from engagement.store.store_scripts import text
 
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import orjson
 
-from engagement.outages import is_outage
-from engagement.webhooks import (
+from engagement.faust.outages import is_outage
+from engagement.faust.poison import describe
+from engagement.model.webhooks import (
     RetryPolicy,
     WebhookConfig,
     WebhookEndpoint,
@@ -34,7 +35,6 @@ from engagement.webhooks import (
 from services.notifier.deliveries import Claimed, DeliveryQueue
 from services.notifier.egress import PinnedBackend
 from services.notifier.metrics import NotifierMetrics
-from services.worker.poison import describe
 
 log = logging.getLogger(__name__)
 

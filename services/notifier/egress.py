@@ -1,7 +1,7 @@
 """Webhook egress: an HTTP client that connects a host only to the addresses its attempt checked.
 
 Each delivery attempt resolves the endpoint's host once, passes every address through the SSRF
-check (``engagement.webhooks.destination_refusal``) and ``pin``s them; the client's connections
+check (``engagement.model.webhooks.destination_refusal``) and ``pin``s them; the client's connections
 go to those addresses, in the resolver's order, and to nothing else. A second lookup by the HTTP
 client could be answered differently (DNS rebinding) and reach an internal address. The URL keeps
 its host, so the connection pool, ``Host``, TLS SNI and the certificate check are per host as

@@ -17,19 +17,19 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from engagement.alerts import Notified, fold_changes, tier_level
-from engagement.bad_rows import record_row
-from engagement.cloudevents import binary_headers, ce_type
-from engagement.records import CandidateAlert, ScoreChange
-from engagement.rules import Rules
-from engagement.topics import tenant_of_key
-from engagement.webhooks import WebhookConfig, alert_data, payload
+from engagement.faust.lifecycle import StopSwitch
+from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
+from engagement.kafka.bad_rows import record_row
+from engagement.kafka.cloudevents import binary_headers, ce_type
+from engagement.kafka.topics import tenant_of_key
+from engagement.model.alerts import Notified, fold_changes, tier_level
+from engagement.model.records import CandidateAlert, ScoreChange
+from engagement.model.rules import Rules
+from engagement.model.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.announce import announce, recover
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
-from services.worker.lifecycle import StopSwitch
-from services.worker.poison import Failed, Streak, describe, isolate, retry_outages
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class ChangeHandler:
     """Handles one batch of score records; ``handle`` raises nothing but ``Stopped`` (the worker
     stops: the batch is given up). Outages are retried until they end; a record failing for any
     other reason is tried again a few times, then it alone is quarantined to the scores DLQ
-    (``services.worker.poison``); an unparseable one goes there at once."""
+    (``engagement.faust.poison``); an unparseable one goes there at once."""
 
     rules: Rules
     state: NotifiedStore

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engagement.faust.run import run_worker
 from services.notifier.app import build_app
 from services.notifier.settings import NotifierSettings
-from services.worker.run import run_worker
 
 
 def run(argv: Sequence[str] | None = None) -> int:

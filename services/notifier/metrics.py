@@ -8,8 +8,8 @@ from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from engagement.records import AlertType
-from services.worker.web import LATENCY_BUCKETS
+from engagement.faust.web import LATENCY_BUCKETS
+from engagement.model.records import AlertType
 
 ALERT_TYPES: tuple[AlertType, ...] = get_args(AlertType)
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")

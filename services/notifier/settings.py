@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from engagement.webhooks import RetryPolicy
-from services.worker.settings import WorkerSettings, worker_env
+from engagement.faust.settings import WorkerSettings, worker_env
+from engagement.model.webhooks import RetryPolicy
 
 
 class NotifierSettings(WorkerSettings):

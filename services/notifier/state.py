@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from engagement.alerts import Notified, Stored
-from engagement.redis_keys import KeyLayout
+from engagement.model.alerts import Notified, Stored
+from engagement.store.redis_keys import KeyLayout
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
 # only when its sequence is not older and it lowers the level. The state is written with the
@@ -101,7 +101,7 @@ class NotifiedStore:
         return self._tiers[min(max(k, 0), len(self._tiers) - 1)]
 
     def profile(self, candidate_key: str) -> str:
-        """The scorer's profile of ``tenant:candidate`` (engagement.redis_keys)."""
+        """The scorer's profile of ``tenant:candidate`` (engagement.store.redis_keys)."""
         tenant, candidate = candidate_key.split(":", 1)
         return self._keys.candidate(tenant, candidate).profile
 

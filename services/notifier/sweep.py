@@ -2,7 +2,7 @@
 
 For tier k (above the floor) and every tier set j >= k, the members whose rank key lies in
 ``[bound(exit_k, t_last), bound(exit_k, t_now))`` were at or above ``exit_k`` at ``t_last`` and are
-below it at ``t_now`` (engagement.redis_keys). ``t_last`` is a per-tenant watermark in Redis, moved
+below it at ``t_now`` (engagement.store.redis_keys). ``t_last`` is a per-tenant watermark in Redis, moved
 only after the tenant's alerts are published, so a crash repeats a range (harmless: the announced
 tier's compare-and-set) and never skips one. No full scans: each query returns crossings only —
 except a tenant's very first sweep (no watermark yet), which starts from -inf so that a crossing
@@ -26,12 +26,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from engagement.alerts import Decayed, Notified, decide_decay, tier_level
-from engagement.records import CandidateAlert
-from engagement.redis_keys import KeyLayout
-from engagement.rules import Rules
-from engagement.scoring import crossing_time, rank_bound, raw_at_rank, score_of
-from engagement.store_scripts import text
+from engagement.model.alerts import Decayed, Notified, decide_decay, tier_level
+from engagement.model.records import CandidateAlert
+from engagement.model.rules import Rules
+from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from engagement.store.redis_keys import KeyLayout
+from engagement.store.store_scripts import text
 from services.notifier.announce import announce, recover
 from services.notifier.handler import AlertPublisher
 from services.notifier.state import NotifiedStore

@@ -11,21 +11,21 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from engagement.outages import is_outage
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.score_records import OutRecord
+from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.lifecycle import on_stop
+from engagement.faust.outages import is_outage
+from engagement.faust.poison import describe
+from engagement.faust.streams import handle_batches
+from engagement.faust.web import add_ops_views, assignment
+from engagement.kafka.score_records import OutRecord
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
 from services.scorer.producing import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
-from services.worker.faust_app import faust_app, raw_topic
-from services.worker.lifecycle import on_stop
-from services.worker.poison import describe
-from services.worker.streams import handle_batches
-from services.worker.web import add_ops_views, assignment
 
 log = logging.getLogger("engagement.scorer")
 

@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from engagement.erasure_records import erasure_request
-from engagement.redis_store import ScoreStore
-from engagement.score_records import SOURCE, OutRecord
+from engagement.kafka.erasure_records import erasure_request
+from engagement.kafka.score_records import SOURCE, OutRecord
+from engagement.store.redis_store import ScoreStore
 
 log = logging.getLogger("engagement.scorer")
 

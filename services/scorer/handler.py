@@ -1,13 +1,13 @@
 """The batch handler: parse and apply in Redis (retried) → publish score records → DLQ the bad;
 an erasure request splits the batch there and erases its candidate again, and the events of ids
-behind an erasure fence (``engagement.erasure_fence``) are withheld. A rebuild (``publish``
+behind an erasure fence (``engagement.store.erasure_fence``) are withheld. A rebuild (``publish``
 False) does the same in Redis and sends nothing to Kafka (docs/operations.md §3).
 
 Nothing here raises for bad data or an outage (only ``Stopped``, when the worker stops: the batch
 in hand is then given up unacked): the Faust agent acks a batch only when this returns, so a
 batch is acknowledged only after Redis holds its result (at-least-once; every
 step is idempotent, so a replay after a crash or rebalance changes nothing). An outage
-(``engagement.outages``) is retried where it happens until it ends. Any other failure is the
+(``engagement.faust.outages``) is retried where it happens until it ends. Any other failure is the
 batch's: the batch is tried again a few times (``poison_retries``), then narrowed down by halves
 to the record that fails, which alone is quarantined to the DLQ (``processing_error``); the
 other records are scored as usual. Replaying every step is what makes trying a record again safe.
@@ -28,17 +28,19 @@ from typing import Any
 
 import orjson
 
-from engagement.erasure_fence import Fences, fence_id
-from engagement.erasure_records import erasure_records, erasure_requests
-from engagement.log_privacy import hashed_id
-from engagement.records import ErasureRequest, Interaction
-from engagement.redis_store import ScoreStore
-from engagement.score_records import SOURCE, OutRecord
-from engagement.score_views import ApplyOutcome, Erasure
-from engagement.scoring import epoch
-from engagement.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
-from engagement.store_scripts import merge_source
-from engagement.topics import tenant_of_key
+from engagement.faust.lifecycle import StopSwitch
+from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
+from engagement.kafka.erasure_records import erasure_records, erasure_requests
+from engagement.kafka.score_records import SOURCE, OutRecord
+from engagement.kafka.topics import tenant_of_key
+from engagement.model.log_privacy import hashed_id
+from engagement.model.records import ErasureRequest, Interaction
+from engagement.model.score_views import ApplyOutcome, Erasure
+from engagement.model.scoring import epoch
+from engagement.store.erasure_fence import Fences, fence_id
+from engagement.store.redis_store import ScoreStore
+from engagement.store.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
+from engagement.store.store_scripts import merge_source
 from services.scorer.metrics import ScorerMetrics, observe_all
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 from services.scorer.publishing import (
@@ -47,8 +49,6 @@ from services.scorer.publishing import (
     encoded_change,
     score_records,
 )
-from services.worker.lifecycle import StopSwitch
-from services.worker.poison import Failed, Streak, describe, isolate, retry_outages
 
 log = logging.getLogger("engagement.scorer")
 

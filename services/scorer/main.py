@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engagement.faust.run import run_worker
 from services.scorer.app import build_app
 from services.scorer.settings import ScorerSettings
-from services.worker.run import run_worker
 
 
 def run(argv: Sequence[str] | None = None) -> int:

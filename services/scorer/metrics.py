@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.worker.web import LATENCY_BUCKETS
+from engagement.faust.web import LATENCY_BUCKETS
 
 OUTCOMES = ("scored", "duplicate", "unscored", "capped", "dlq")
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)

@@ -10,9 +10,9 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import ValidationError
 
-from engagement.bad_rows import record_row
-from engagement.records import ErasureRequest, Interaction
-from engagement.topics import candidate_key, tenant_of_key
+from engagement.kafka.bad_rows import record_row
+from engagement.kafka.topics import candidate_key, tenant_of_key
+from engagement.model.records import ErasureRequest, Interaction
 
 PROCESSOR = "engagement-scorer"
 
@@ -80,7 +80,7 @@ def _erasure_request(data: dict[str, Any], record: RawRecord) -> ErasureRequest 
 
 def bad_row_value(bad: BadRow, *, now: datetime) -> bytes:
     """Return the DLQ record value (JSON) of a bad row; the payload is kept verbatim as text, or
-    its start only if the row would be too large for the broker (``engagement.bad_rows``; the
+    its start only if the row would be too large for the broker (``engagement.kafka.bad_rows``; the
     whole record stays on its topic at ``origin`` until the topic's retention)."""
     record = bad.record
     return record_row(

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from engagement.partitioning import partition_of
-from engagement.score_records import OutRecord
+from engagement.kafka.partitioning import partition_of
+from engagement.kafka.score_records import OutRecord
 
 log = logging.getLogger("engagement.scorer")
 

@@ -1,8 +1,8 @@
 """Score records for Kafka from store outcomes (pure): change records and coalesced snapshots.
 
-Values are the JSON of ``engagement.records.ScoreChange`` (same fields, same order), built as
+Values are the JSON of ``engagement.model.records.ScoreChange`` (same fields, same order), built as
 plain dicts and encoded once per state: this runs for every scored event. The same record built
-from a ``ScoreChange`` (ingest's erasure record) is ``engagement.score_records.record``.
+from a ``ScoreChange`` (ingest's erasure record) is ``engagement.kafka.score_records.record``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from engagement.cloudevents import ce_type
-from engagement.score_records import SOURCE, OutRecord
-from engagement.score_views import ApplyOutcome, Previous, Snapshot
-from engagement.topics import candidate_key
+from engagement.kafka.cloudevents import ce_type
+from engagement.kafka.score_records import SOURCE, OutRecord
+from engagement.kafka.topics import candidate_key
+from engagement.model.score_views import ApplyOutcome, Previous, Snapshot
 
 _SPEC = ("ce_specversion", b"1.0")
 _SOURCE = ("ce_source", SOURCE.encode())

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.worker.settings import WorkerSettings, worker_env
+from engagement.faust.settings import WorkerSettings, worker_env
 
 
 class ScorerSettings(WorkerSettings):

@@ -17,15 +17,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run",
         "the scorer's and notifier's consumer lag, read from the broker, on /metrics",
     ),
-    "dev": ("services.devstack.main", "run", "the whole pipeline locally, with demo traffic"),
-    "rules": ("engagement.rules_cli", "run", "score template tools: `engagement rules check FILE`"),
+    "dev": (
+        "engagement.tools.devstack.main",
+        "run",
+        "the whole pipeline locally, with demo traffic",
+    ),
+    "rules": (
+        "engagement.tools.rules_cli",
+        "run",
+        "score template tools: `engagement rules check FILE`",
+    ),
     "dlq": (
-        "engagement.dlq_replay",
+        "engagement.tools.dlq_replay",
         "run",
         "send dead-lettered records back once fixed: `engagement dlq replay --topic interactions`",
     ),
     "rebuild": (
-        "engagement.rebuild",
+        "engagement.tools.rebuild",
         "run",
         "finish a rebuild into a new key prefix: `engagement rebuild finish --from-prefix OLD`",
     ),

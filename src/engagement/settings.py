@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
 
 # One per process, so the hashes of one process's log lines match each other.
 _PROCESS_LOG_HASH_KEY = secrets.token_bytes(32)
@@ -51,7 +51,7 @@ class CommonSettings(BaseSettings):
     )
 
     def log_hash_key_bytes(self) -> bytes:
-        """The key of ``engagement.log_privacy.hashed_id``: LOG_HASH_KEY, else a random one."""
+        """The key of ``engagement.model.log_privacy.hashed_id``: LOG_HASH_KEY, else a random one."""
         configured = self.log_hash_key.get_secret_value().encode()
         return configured or _PROCESS_LOG_HASH_KEY
 

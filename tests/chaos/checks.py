@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engagement.rules import TierRule
-from engagement.scoring import rank_key, raw_at_rank
-from engagement.tiers import tier_after_decay, tier_after_event
+from engagement.model.rules import TierRule
+from engagement.model.scoring import rank_key, raw_at_rank
+from engagement.model.tiers import tier_after_decay, tier_after_event
 from tests.chaos.observe import Profile
 from tests.integration.scorer.expected import Sent, expected_raw, score_of
 

@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from engagement.redis_keys import KeyLayout
+from engagement.store.redis_keys import KeyLayout
 from services.lag_exporter.broker import BrokerOffsets
 from services.lag_exporter.lag import partition_lag
 from tests.chaos.stack import TENANT, Stack

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from engagement import localstack
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
+from engagement.tools import localstack
 from tests.integration.scorer.expected import TEST_RULES
 
 ENGAGEMENT = str(Path(sys.executable).with_name("engagement"))

@@ -14,8 +14,8 @@ import orjson
 import pytest
 import redis
 
-from engagement.redis_keys import KeyLayout
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
+from engagement.store.redis_keys import KeyLayout
 from tests.e2e.test_poison_records import produce, sequence, wait_until
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import ScorerProcess, new_port, scorer_env, start_scorer

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import httpx
 import redis.asyncio as aioredis
 
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
+from engagement.model.records import Interaction
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from tests.e2e.pages.stack import READ_KEY, WebStack
 
 JOURNEYS = {  # candidate -> events: two hot, one warm, one cold under the default rules

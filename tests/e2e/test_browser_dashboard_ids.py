@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
+from engagement.model.records import Interaction
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from tests.e2e.pages.stack import READ_KEY, WebStack
 
 HOT_EVENTS = ["Application Submitted", "Contact Form Submitted", "Job Alert Subscribed"]

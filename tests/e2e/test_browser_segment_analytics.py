@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from tests.e2e.pages.analytics_next import ensure_bundle, site_app
 from tests.e2e.pages.stack import WRITE_KEY, settings_for, sources_toml

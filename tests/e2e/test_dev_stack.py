@@ -26,8 +26,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from engagement.localstack import free_port
-from engagement.topics import CANDIDATE_ALERTS
+from engagement.kafka.topics import CANDIDATE_ALERTS
+from engagement.tools.localstack import free_port
 from tests.support.kafka import read_topic
 from tests.support.services import broker_kind
 from tests.unit.deploy import catalog

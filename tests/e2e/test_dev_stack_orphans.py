@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from tests.e2e.test_dev_stack import ENGAGEMENT, WAIT, _alive
 
 

@@ -16,8 +16,8 @@ import orjson
 import pytest
 import redis
 
-from engagement.erasure_fence import TOKEN
-from engagement.redis_keys import KeyLayout
+from engagement.store.erasure_fence import TOKEN
+from engagement.store.redis_keys import KeyLayout
 from tests.e2e.test_scoring_pipeline import _assert_exact, _events, _raw_reached, _score_reached
 from tests.integration.scorer.harness import start_scorer
 from tests.integration.scorer.pipeline import Pipeline, counted, running_pipeline, track

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from engagement.cloudevents import headers_dict
-from engagement.platform_hooks import LEAD_EVENT, HookSource
+from engagement.kafka.cloudevents import headers_dict
+from services.ingest.platform_hooks import LEAD_EVENT, HookSource
 from tests.e2e.pages.stack import settings_for, sources_toml, web_app
 from tests.support.kafka import read_topic
 from tests.support.server import serve

@@ -27,9 +27,9 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
-from engagement import localstack
-from engagement.redis_keys import KeyLayout
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
+from engagement.store.redis_keys import KeyLayout
+from engagement.tools import localstack
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import (
     ENGAGEMENT,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from engagement.localstack import port_open, redis_answers
+from engagement.tools.localstack import port_open, redis_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORTS = (8080, 9092, 8090)

@@ -21,10 +21,10 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engagement.kafka_admin import read_partitions
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.score_views import CandidateView
+from engagement.kafka.admin import read_partitions
+from engagement.model.rules import load_rules
+from engagement.model.score_views import CandidateView
+from engagement.store.redis_store import ScoreStore
 from tests.integration.scorer.expected import TEST_RULES, Sent, expected_raw, load_toml, score_of
 from tests.integration.scorer.harness import ENGAGEMENT, ScorerProcess, new_port, start_scorer
 from tests.integration.scorer.pipeline import Pipeline, at, counted, running_pipeline, track

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from engagement import local_kafka
-from engagement.cloudevents import ce_type
-from engagement.kafka_admin import ensure_topics
-from engagement.records import Cause, ScoreChange
-from engagement.score_records import record
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.cloudevents import ce_type
+from engagement.kafka.score_records import record
+from engagement.kafka.topics import Topics
+from engagement.model.records import Cause, ScoreChange
+from engagement.tools import local_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Apache Kafka from the Maven cache (engagement.local_kafka), and what the services learn from a
+"""Apache Kafka from the Maven cache (engagement.tools.local_kafka), and what the services learn from a
 broker: whether it takes idempotent producers, and the settings of the topics they create."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from engagement import local_kafka, localstack
-from engagement.kafka_admin import ensure_topics, idempotence_supported, producer_idempotence
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics, idempotence_supported, producer_idempotence
+from engagement.kafka.topics import Topics
+from engagement.tools import local_kafka, localstack
 from tests.support.kafka import read_topic
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
-from engagement.kafka_admin import ensure_topics
+from engagement.kafka.admin import ensure_topics
 from tests.support.kafka import read_topic
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engagement.redis_store import ScoreStore
+from engagement.store.redis_store import ScoreStore
 from services.scorer.handler import BatchHandler, SendAll
 from services.scorer.metrics import ScorerMetrics
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Provision Kafka and Redis for a test session: environment, else Docker, else local binaries.
 
 Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else a Docker container, else Apache Kafka from the cache
-``make kafka`` fills (``engagement.local_kafka``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
+``make kafka`` fills (``engagement.tools.local_kafka``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
 insists on Apache Kafka (fetching it when the cache lacks it), ``=tansu`` on Tansu.
 Nothing is mocked: every test talks to a real Kafka-protocol broker and a real Redis.
 """
@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from engagement import local_kafka, localstack
+from engagement.tools import local_kafka, localstack
 
 
 @dataclass(frozen=True)

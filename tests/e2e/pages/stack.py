@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from engagement.localstack import free_port
-from engagement.platform_hooks import HookSource
+from engagement.tools.localstack import free_port
 from services.ingest import dashboard, hooks, tracker
 from services.ingest.app import create_app
+from services.ingest.platform_hooks import HookSource
 from services.ingest.settings import IngestSettings
 from tests.support.server import serve
 

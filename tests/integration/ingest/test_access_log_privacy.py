@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from engagement.log_privacy import hashed_id
+from engagement.model.log_privacy import hashed_id
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import ADMIN_KEY

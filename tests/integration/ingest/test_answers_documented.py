@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from services.ingest.answers import (
     CandidateScore,
     Contribution,

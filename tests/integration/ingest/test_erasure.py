@@ -10,12 +10,12 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
 
-from engagement.erasure_fence import TOKEN, fence_id
-from engagement.kafka_admin import ensure_topics
-from engagement.localstack import free_port
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.model.rules import load_rules
+from engagement.store.erasure_fence import TOKEN, fence_id
+from engagement.store.redis_store import ScoreStore
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from tests.integration.ingest.conftest import ADMIN_KEY, outage_settings
 from tests.support.kafka import read_topic

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import WRITE_KEY

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from engagement.cloudevents import headers_dict
-from engagement.records import Interaction
+from engagement.kafka.cloudevents import headers_dict
+from engagement.model.records import Interaction
 from tests.integration.ingest.conftest import SERVER_KEY, basic
 from tests.support.kafka import read_topic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from engagement.event_guards import MAX_EVENT_DEPTH
+from services.ingest.event_guards import MAX_EVENT_DEPTH
 from tests.integration.ingest.conftest import SERVER_KEY, basic
 from tests.support.kafka import read_topic
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from engagement.bad_rows import DLQ_VALUE_MAX_BYTES
+from engagement.kafka.bad_rows import DLQ_VALUE_MAX_BYTES
 from services.ingest.app import create_app
 from tests.integration.ingest.conftest import SERVER_KEY, basic
 from tests.support.kafka import read_topic

@@ -53,7 +53,7 @@ async def test_unreachable_broker_answers_503_and_never_200(redis_url, topic_pre
 
 async def test_readyz_is_503_until_the_producer_is_connected(redis_url, topic_prefix, sources_file):
     # given an ingest service whose broker is not there yet
-    from engagement.localstack import free_port
+    from engagement.tools.localstack import free_port
 
     port = free_port()
     settings = ingest_settings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from tests.integration.ingest.conftest import ADMIN_KEY, READ_KEY, ingest_settings
 from tests.support.server import serve

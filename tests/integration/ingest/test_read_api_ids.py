@@ -9,8 +9,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from tests.integration.ingest.conftest import ADMIN_KEY, READ_KEY
 from tests.unit.scoring.strategies import interaction
 

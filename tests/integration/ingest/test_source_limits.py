@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import SERVER_KEY, WRITE_KEY, basic, ingest_settings

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from tests.integration.ingest.conftest import WRITE_KEY, basic
 
 REQUESTS = 60

@@ -20,10 +20,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from engagement.kafka_admin import ensure_topics
-from engagement.localstack import free_port
-from engagement.records import Cause, ScoreChange
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.model.records import Cause, ScoreChange
+from engagement.tools.localstack import free_port
 from tests.support.server import serve
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

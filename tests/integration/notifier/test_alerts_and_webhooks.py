@@ -11,7 +11,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
 from tests.conftest import SESSION_ID
 from tests.integration.notifier.conftest import SECRET, create_topics, score_change, webhooks_toml
 from tests.support.kafka import read_topic

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from engagement.records import ScoreChange
-from engagement.redis_keys import KeyLayout
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.score_views import Snapshot
-from engagement.scoring import crossing_time, rank_key
+from engagement.model.records import ScoreChange
+from engagement.model.rules import load_rules
+from engagement.model.score_views import Snapshot
+from engagement.model.scoring import crossing_time, rank_key
+from engagement.store.redis_keys import KeyLayout
+from engagement.store.redis_store import ScoreStore
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml
 from tests.integration.notifier.test_alerts_and_webhooks import eventually
 from tests.support.kafka import read_topic

@@ -14,11 +14,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.alerts import Stored
-from engagement.records import ScoreChange
-from engagement.redis_store import ScoreStore
-from engagement.rules import parse_rules
-from engagement.webhooks import WebhookConfig
+from engagement.model.alerts import Stored
+from engagement.model.records import ScoreChange
+from engagement.model.rules import parse_rules
+from engagement.model.webhooks import WebhookConfig
+from engagement.store.redis_store import ScoreStore
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.handler import AlertPublisher, ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics

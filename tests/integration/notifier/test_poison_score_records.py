@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from engagement import localstack
-from engagement.redis_keys import KeyLayout
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
+from engagement.store.redis_keys import KeyLayout
+from engagement.tools import localstack
 from services.notifier.deliveries import DeliveryQueue
 from tests.conftest import SESSION_ID
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml

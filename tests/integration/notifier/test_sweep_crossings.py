@@ -14,8 +14,8 @@ import random
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.redis_keys import KeyLayout
-from engagement.scoring import rank_bound
+from engagement.model.scoring import rank_bound
+from engagement.store.redis_keys import KeyLayout
 from services.notifier.sweep import Hit, crossings
 from tests.unit.scoring.strategies import RULES, T0
 

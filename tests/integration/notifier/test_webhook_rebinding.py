@@ -11,8 +11,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import trustme
 
-from engagement.localstack import free_port
-from engagement.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
+from engagement.model.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
+from engagement.tools.localstack import free_port
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer, Resolver
 from services.notifier.egress import pinned_client

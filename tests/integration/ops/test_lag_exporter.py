@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client.parser import text_string_to_metric_families
 
-from engagement.kafka_admin import ensure_topics
-from engagement.localstack import free_port
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.tools.localstack import free_port
 from services.lag_exporter.broker import BrokerOffsets
 from services.lag_exporter.exporter import LagExporter
 from services.lag_exporter.main import serve

@@ -14,7 +14,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 from services.ingest.app import create_app
 from tests.integration.ingest.conftest import ingest_settings
 from tests.integration.scorer.harness import ENGAGEMENT, scorer_env

@@ -1,6 +1,6 @@
 """The score a candidate must have, computed here from the events and docs/design.md §4 directly.
 
-Deliberately independent of engagement.scoring: the tests check the system against the formula,
+Deliberately independent of engagement.model.scoring: the tests check the system against the formula,
 not against its own implementation.
 """
 

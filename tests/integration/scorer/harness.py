@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from engagement.localstack import free_port
+from engagement.tools.localstack import free_port
 
 ENGAGEMENT = str(Path(sys.executable).with_name("engagement"))
 # Tansu makes a group join wait for the rebalance timeout: keep every broker timeout short.

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from engagement.redis_store import ScoreStore
-from engagement.score_records import OutRecord
+from engagement.kafka.score_records import OutRecord
+from engagement.store.redis_store import ScoreStore
 from services.scorer.expiry import expire_idle
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler

@@ -10,11 +10,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.erasure_records import erasure_requests
-from engagement.log_privacy import hashed_id
-from engagement.redis_store import ScoreStore
-from engagement.score_records import OutRecord
-from engagement.score_views import Erasure
+from engagement.kafka.erasure_records import erasure_requests
+from engagement.kafka.score_records import OutRecord
+from engagement.model.log_privacy import hashed_id
+from engagement.model.score_views import Erasure
+from engagement.store.redis_store import ScoreStore
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
 from tests.unit.scoring.strategies import RULES

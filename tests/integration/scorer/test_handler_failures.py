@@ -16,8 +16,8 @@ from aiokafka.errors import KafkaTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from engagement.redis_store import ScoreStore
-from engagement.score_records import OutRecord
+from engagement.kafka.score_records import OutRecord
+from engagement.store.redis_store import ScoreStore
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
 from tests.unit.scoring.strategies import RULES

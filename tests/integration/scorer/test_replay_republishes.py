@@ -10,11 +10,11 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from engagement.kafka_admin import ensure_topics
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
-from engagement.rules import load_rules
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.model.records import Interaction
+from engagement.model.rules import load_rules
+from engagement.store.redis_store import ScoreStore
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
 from tests.support.kafka import read_topic

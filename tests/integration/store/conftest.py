@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.redis_store import ScoreStore
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES
 
 

@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engagement.redis_store import ScoreStore
-from engagement.rules import EventRule
+from engagement.model.rules import EventRule
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
 # any Unicode scalar value (surrogates are no scalar values: UTF-8 cannot carry them)

@@ -18,10 +18,10 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement.log_privacy import hashed_id
-from engagement.merge_store import MAX_HOPS
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
+from engagement.model.log_privacy import hashed_id
+from engagement.model.records import Interaction
+from engagement.store.merge_store import MAX_HOPS
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, alias, interaction, random_batches
 
 EVENTS = {"A": ["Article Read"], "B": ["Job Viewed"], "C": ["Application Submitted"]}

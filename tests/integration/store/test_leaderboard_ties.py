@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from engagement.redis_store import ScoreStore
-from engagement.scoring import rank_bound
+from engagement.model.scoring import rank_bound
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, interaction
 
 TIED = 400

@@ -6,10 +6,10 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement.redis_store import lua_source
-from engagement.rules import TierRule
-from engagement.scoring import score_of
-from engagement.tiers import decayed_index, moved_index
+from engagement.model.rules import TierRule
+from engagement.model.scoring import score_of
+from engagement.model.tiers import decayed_index, moved_index
+from engagement.store.redis_store import lua_source
 
 TEMPLATES = [
     (TierRule(name="cold", enter=1, exit=1), TierRule(name="warm", enter=40, exit=35),

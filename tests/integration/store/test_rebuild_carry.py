@@ -1,14 +1,14 @@
-"""``engagement.rebuild.carry_sequences``: a rebuilt store takes over the replaced one's sequences
+"""``engagement.tools.rebuild.carry_sequences``: a rebuilt store takes over the replaced one's sequences
 and the notifier's state (real Redis; the notifier's own stores write and read that state)."""
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from engagement.alerts import Notified
-from engagement.erasure_fence import fence_id
-from engagement.rebuild import carry_sequences
-from engagement.redis_store import ScoreStore
+from engagement.model.alerts import Notified
+from engagement.store.erasure_fence import fence_id
+from engagement.store.redis_store import ScoreStore
+from engagement.tools.rebuild import carry_sequences
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.state import NotifiedStore
 from tests.integration.store.test_store_behaviour import at

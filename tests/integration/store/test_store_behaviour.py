@@ -11,14 +11,19 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from engagement import pending_erasure
-from engagement.cloudevents import format_time
-from engagement.erasure_fence import FENCE_SECONDS, FULL_READ_SECONDS, REACHED_SECONDS, fence_id
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
-from engagement.rules import Rules
-from engagement.score_views import ApplyOutcome, previous
-from engagement.scoring import closed_form, decay, event_points
+from engagement.kafka.cloudevents import format_time
+from engagement.model.records import Interaction
+from engagement.model.rules import Rules
+from engagement.model.score_views import ApplyOutcome, previous
+from engagement.model.scoring import closed_form, decay, event_points
+from engagement.store import pending_erasure
+from engagement.store.erasure_fence import (
+    FENCE_SECONDS,
+    FULL_READ_SECONDS,
+    REACHED_SECONDS,
+    fence_id,
+)
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, alias, interaction
 
 H = RULES.half_life_seconds

@@ -9,10 +9,10 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement.records import Interaction
-from engagement.redis_store import ScoreStore
-from engagement.score_views import Snapshot
-from engagement.scoring import Profile, closed_form, event_points, raw_threshold, score_of
+from engagement.model.records import Interaction
+from engagement.model.score_views import Snapshot
+from engagement.model.scoring import Profile, closed_form, event_points, raw_threshold, score_of
+from engagement.store.redis_store import ScoreStore
 from tests.unit.scoring.strategies import RULES, T0, interaction, random_batches, scored_events
 
 # Every delivery of the test events is received within the dedupe window (8 days), as replays

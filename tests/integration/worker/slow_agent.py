@@ -17,11 +17,11 @@ from typing import Any, ClassVar, Literal, cast
 import faust
 from faust import web
 
-from services.worker.faust_app import faust_app, raw_topic
-from services.worker.run import run_worker
-from services.worker.settings import WorkerSettings, worker_env
-from services.worker.transport import FastConsumer, FastTransport, Resumed
-from services.worker.web import assignment
+from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.run import run_worker
+from engagement.faust.settings import WorkerSettings, worker_env
+from engagement.faust.transport import FastConsumer, FastTransport, Resumed
+from engagement.faust.web import assignment
 
 STREAM_BUFFER_MAXSIZE = 32  # a few fetched records fill it
 BATCH_DELAY = 0.01  # seconds the agent spends on each batch: far more than their delivery

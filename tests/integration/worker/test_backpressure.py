@@ -1,4 +1,4 @@
-"""Back-pressure through the worker transport (services.worker.transport): an agent slower than
+"""Back-pressure through the worker transport (engagement.faust.transport): an agent slower than
 its consumer, behind a small stream buffer, still gets every record once and in order."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from engagement.kafka_admin import ensure_topics
-from engagement.localstack import free_port
-from engagement.topics import Topics
+from engagement.kafka.admin import ensure_topics
+from engagement.kafka.topics import Topics
+from engagement.tools.localstack import free_port
 from tests.integration.scorer.harness import TANSU_TIMEOUTS, ScorerProcess
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -86,8 +86,8 @@ def test_files_the_compose_file_mounts_exist(compose):
 
 
 def test_compose_keys_and_webhooks_files_are_valid_configuration():
-    from engagement.sources import load_sources
-    from engagement.webhooks import load_webhooks
+    from engagement.model.webhooks import load_webhooks
+    from services.ingest.sources import load_sources
 
     registry = load_sources(ROOT / "deploy/compose/sources.toml")
     webhooks = load_webhooks(ROOT / "deploy/compose/webhooks.toml")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from engagement.rules import Rules, load_rules
-from engagement.scoring import score_of
-from services.devstack.journeys import CHANNELS, new_journey
+from engagement.model.rules import Rules, load_rules
+from engagement.model.scoring import score_of
+from engagement.tools.devstack.journeys import CHANNELS, new_journey
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = load_rules(ROOT / "config" / "dev" / "rules.toml")

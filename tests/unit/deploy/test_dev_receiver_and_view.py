@@ -9,9 +9,9 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from services.devstack.monitor import Snapshot, describe_breakdown, rates_between
-from services.devstack.receiver import ReceivedAlert, WebhookReceiver
-from services.devstack.view import status_line
+from engagement.tools.devstack.monitor import Snapshot, describe_breakdown, rates_between
+from engagement.tools.devstack.receiver import ReceivedAlert, WebhookReceiver
+from engagement.tools.devstack.view import status_line
 
 SECRET = "whsec_" + "ZGV2LXJlY2VpdmVyLXRlc3Qtc2VjcmV0"
 BODY = orjson.dumps(

@@ -162,7 +162,7 @@ def test_pod_monitors_give_every_job_the_alert_rules_use():
 
 
 def test_rules_configmap_holds_a_valid_score_template(tmp_path):
-    from engagement.rules import load_rules
+    from engagement.model.rules import load_rules
 
     path = tmp_path / "rules.toml"
     path.write_text(_one("ConfigMap", "engagement-rules")["data"]["rules.toml"])
@@ -173,8 +173,8 @@ def test_rules_configmap_holds_a_valid_score_template(tmp_path):
 def test_keys_examples_are_valid_files_refused_until_their_placeholders_are_replaced():
     import tomllib
 
-    from engagement.sources import SourcesFileError, load_sources, parse_sources
-    from engagement.webhooks import load_webhooks
+    from engagement.model.webhooks import load_webhooks
+    from services.ingest.sources import SourcesFileError, load_sources, parse_sources
 
     sources = K8S / "keys.example" / "sources.toml"
     assert parse_sources(tomllib.loads(sources.read_text())).sources
@@ -202,7 +202,7 @@ def test_the_guide_creates_the_secret_with_every_key_the_pods_read():
 
 
 def test_rules_configmap_is_the_shipped_default_template(tmp_path):
-    from engagement.rules import load_rules
+    from engagement.model.rules import load_rules
 
     path = tmp_path / "rules.toml"
     path.write_text(_one("ConfigMap", "engagement-rules")["data"]["rules.toml"])

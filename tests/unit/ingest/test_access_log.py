@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from engagement.log_privacy import hashed_id
+from engagement.model.log_privacy import hashed_id
 from services.ingest.access_log import AccessLogPrivacy
 
 KEY = b"k" * 32

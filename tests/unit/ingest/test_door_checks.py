@@ -9,12 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.bad_rows import dlq_value
-from engagement.envelope import Accepted, Rejected, RequestFacts, bad_row, bad_row_key, classify
-from engagement.event_guards import MAX_EVENT_DEPTH, UNSAFE_CHAR
-from engagement.sources import Source
+from engagement.kafka.bad_rows import dlq_value
 from services.ingest.body import parse_object
+from services.ingest.envelope import (
+    Accepted,
+    Rejected,
+    RequestFacts,
+    bad_row,
+    bad_row_key,
+    classify,
+)
+from services.ingest.event_guards import MAX_EVENT_DEPTH, UNSAFE_CHAR
 from services.ingest.routes import answer_of
+from services.ingest.sources import Source
 
 SOURCE = Source(source_id="site", tenant_id="acme", channel="web", write_key="wk")
 FACTS = RequestFacts(source=SOURCE, received_at=datetime(2026, 5, 1, 12, 0, tzinfo=UTC))

@@ -8,9 +8,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.envelope import Accepted, Dropped, Rejected, RequestFacts, bad_row, classify
-from engagement.records import Interaction
-from engagement.sources import Source
+from engagement.model.records import Interaction
+from services.ingest.envelope import Accepted, Dropped, Rejected, RequestFacts, bad_row, classify
+from services.ingest.sources import Source
 
 SOURCE = Source(source_id="site", tenant_id="acme", channel="web", write_key="wk")
 RECEIVED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.partitioning import partition_of
+from engagement.kafka.partitioning import partition_of
 
 
 @given(key=st.binary(min_size=1, max_size=80), count=st.integers(1, 64))

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from engagement.envelope import SegmentEvent
-from engagement.plain_envelope import (
+from services.ingest.envelope import SegmentEvent
+from services.ingest.plain_envelope import (
     OBJECT_FIELDS,
     TEXT_LIMITS,
     TIME_FIELDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engagement.privacy import analytics_consent, consent_allows, truncate_ip
+from services.ingest.privacy import analytics_consent, consent_allows, truncate_ip
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engagement.sources import load_sources, parse_sources
+from services.ingest.sources import load_sources, parse_sources
 
 REGISTRY = parse_sources(
     {

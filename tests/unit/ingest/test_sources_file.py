@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.redis_keys import KeyLayout
-from engagement.sources import TENANT_ID_PATTERN, SourcesFileError, load_sources, parse_sources
+from engagement.store.redis_keys import KeyLayout
+from services.ingest.sources import TENANT_ID_PATTERN, SourcesFileError, load_sources, parse_sources
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.timestamps import corrected_timestamp
+from services.ingest.timestamps import corrected_timestamp
 
 RECEIVED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

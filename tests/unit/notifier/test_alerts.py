@@ -1,4 +1,4 @@
-"""Crossing decisions and alert records (engagement.alerts): pure, replay-safe."""
+"""Crossing decisions and alert records (engagement.model.alerts): pure, replay-safe."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.alerts import (
+from engagement.kafka.cloudevents import format_time
+from engagement.model.alerts import (
     Decayed,
     Notified,
     Stored,
@@ -17,10 +18,9 @@ from engagement.alerts import (
     decide_decay,
     fold_changes,
 )
-from engagement.cloudevents import format_time
-from engagement.records import Cause, ScoreChange
-from engagement.rules import Rules, TierRule
-from engagement.scoring import crossing_time, rank_key
+from engagement.model.records import Cause, ScoreChange
+from engagement.model.rules import Rules, TierRule
+from engagement.model.scoring import crossing_time, rank_key
 
 RULES = Rules(
     version="t",

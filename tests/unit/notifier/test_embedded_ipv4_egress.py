@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engagement.webhooks import WebhookConfig, WebhookEndpoint, destination_refusal
+from engagement.model.webhooks import WebhookConfig, WebhookEndpoint, destination_refusal
 
 ENDPOINT = WebhookEndpoint(id="ats", url="https://h.example/x", secret="whsec_" + "a" * 32)
 

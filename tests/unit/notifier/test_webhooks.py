@@ -1,4 +1,4 @@
-"""Webhook config, payload, signatures, retry schedule and SSRF policy (engagement.webhooks)."""
+"""Webhook config, payload, signatures, retry schedule and SSRF policy (engagement.model.webhooks)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
-from engagement.alerts import build_alert
-from engagement.webhooks import (
+from engagement.model.alerts import build_alert
+from engagement.model.webhooks import (
     RetryPolicy,
     WebhookConfig,
     WebhookEndpoint,

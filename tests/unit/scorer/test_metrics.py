@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from engagement.faust.web import LATENCY_BUCKETS
 from services.scorer.metrics import observe_all
-from services.worker.web import LATENCY_BUCKETS
 
 amounts = st.lists(
     st.one_of(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from engagement.bad_rows import DLQ_VALUE_MAX_BYTES
-from engagement.erasure_fence import fence_id
-from engagement.erasure_records import erasure_requests
-from engagement.records import ErasureRequest, Interaction
-from engagement.score_views import Erasure
+from engagement.kafka.bad_rows import DLQ_VALUE_MAX_BYTES
+from engagement.kafka.erasure_records import erasure_requests
+from engagement.model.records import ErasureRequest, Interaction
+from engagement.model.score_views import Erasure
+from engagement.store.erasure_fence import fence_id
 from services.scorer.handler import ParsedBatch
 from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from engagement.records import ScoreChange
-from engagement.score_records import OutRecord, record
-from engagement.score_views import ApplyOutcome, Previous, Snapshot, previous
+from engagement.kafka.score_records import OutRecord, record
+from engagement.model.records import ScoreChange
+from engagement.model.score_views import ApplyOutcome, Previous, Snapshot, previous
 from services.scorer.publishing import score_records
 
 AS_OF = 1795638516.341882  # 2026-11-25T20:28:36.341882Z

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
-from engagement.records import Interaction
-from engagement.rules import EventRule, Rules, TierRule
-from engagement.scoring import ScoredEvent
+from engagement.model.records import Interaction
+from engagement.model.rules import EventRule, Rules, TierRule
+from engagement.model.scoring import ScoredEvent
 
 T0 = 1_700_000_000.0
 HALF_LIFE_DAYS = 1.0

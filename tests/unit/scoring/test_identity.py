@@ -1,11 +1,11 @@
-"""Which identity merges may go ahead (engagement.identity): never a loop, batch = one by one."""
+"""Which identity merges may go ahead (engagement.model.identity): never a loop, batch = one by one."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.identity import screen_merges
+from engagement.model.identity import screen_merges
 
 IDS = ["A", "B", "C", "D", "E", "F"]
 ROOTS: dict[str, str | None] = dict.fromkeys(IDS)

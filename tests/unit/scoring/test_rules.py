@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engagement.rules import RulesError, load_rules, parse_rules
-from engagement.rules_cli import run
+from engagement.model.rules import RulesError, load_rules, parse_rules
+from engagement.tools.rules_cli import run
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = [ROOT / "config" / "rules.toml", ROOT / "config" / "dev" / "rules.toml"]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic_core import TzInfo
 
-from engagement.scoring import (
+from engagement.model.scoring import (
     Profile,
     add_event,
     closed_form,

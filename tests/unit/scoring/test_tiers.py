@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.tiers import alert_type, tier_after_decay, tier_after_event
+from engagement.model.tiers import alert_type, tier_after_decay, tier_after_event
 from tests.unit.scoring.strategies import RULES, scores
 
 TIERS = RULES.tiers

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from engagement.dlq_replay import Filters, Replay, plan
-from engagement.topics import Topics
+from engagement.kafka.topics import Topics
+from engagement.tools.dlq_replay import Filters, Replay, plan
 
 TOPICS = Topics("p.")
 EVENT = '{"type":"track","messageId":"m1","tenantId":"acme"}'

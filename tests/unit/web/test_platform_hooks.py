@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from engagement.envelope import Accepted, RequestFacts, classify
-from engagement.hook_signatures import (
+from services.ingest.envelope import Accepted, RequestFacts, classify
+from services.ingest.hook_signatures import (
     generic_signature_valid,
     google_key_valid,
     linkedin_challenge,
@@ -19,14 +19,14 @@ from engagement.hook_signatures import (
     meta_challenge,
     meta_signature_valid,
 )
-from engagement.platform_hooks import (
+from services.ingest.platform_hooks import (
     LEAD_EVENT,
     generic_leads,
     google_leads,
     linkedin_leads,
     meta_leads,
 )
-from engagement.sources import Source
+from services.ingest.sources import Source
 from tests.unit.web.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement.hook_signatures import (
+from services.ingest.hook_signatures import (
     generic_signature_valid,
     linkedin_challenge,
     linkedin_signature_valid,
     meta_signature_valid,
 )
-from engagement.platform_hooks import (
+from services.ingest.platform_hooks import (
     HookRejected,
     leads_of,
 )

@@ -1,5 +1,5 @@
-"""A worker's Faust app (services.worker.faust_app): the fast transport, the quiet monitor, raw
-topics and the fast stream's batch ack (services.worker.streams)."""
+"""A worker's Faust app (engagement.faust.faust_app): the fast transport, the quiet monitor, raw
+topics and the fast stream's batch ack (engagement.faust.streams)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from faust import Stream
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
+from engagement.faust.faust_app import QuietMonitor, faust_app, raw_topic
+from engagement.faust.streams import FastStream
+from engagement.faust.transport import FastConsumer, FastTransport
 from services.scorer.settings import ScorerSettings
-from services.worker.faust_app import QuietMonitor, faust_app, raw_topic
-from services.worker.streams import FastStream
-from services.worker.transport import FastConsumer, FastTransport
 
 TOPIC_PARTITION = TP("engagement.interactions.v1", 2)
 NOTHING: Any = None  # what the quiet hooks never look at (streams, events, producers)

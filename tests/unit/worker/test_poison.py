@@ -1,4 +1,4 @@
-"""The consumers' retry policy (services.worker.poison), on plain records: outages wait, a
+"""The consumers' retry policy (engagement.faust.poison), on plain records: outages wait, a
 record that keeps failing is narrowed down to and set aside, the others go on."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.worker.poison import Failed, Streak, isolate, retry_outages
+from engagement.faust.poison import Failed, Streak, isolate, retry_outages
 
 
 class Run:

@@ -1,4 +1,4 @@
-"""Inline delivery (services.worker.transport): a hand-started coroutine finished by ``Resumed``,
+"""Inline delivery (engagement.faust.transport): a hand-started coroutine finished by ``Resumed``,
 and ``FastConsumer._deliver`` racing only the deliveries that had to wait."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mode import Service
 
-from services.worker.transport import FastConsumer, Resumed
+from engagement.faust.transport import FastConsumer, Resumed
 
 
 def started(coro: Coroutine[Any, Any, Any]) -> Resumed:

@@ -1,0 +1,199 @@
+"""Reads of the score store: candidate views, leaderboard, tier counts.
+
+Everything is valued at an instant passed in; the tier sets are read with rank-space bounds
+(layout and reasoning: ``engagement.store.redis_keys``), never by scanning candidates.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import math
+from typing import TYPE_CHECKING, Any
+
+from engagement.model.score_views import (
+    PILLAR_FIELDS,
+    PILLAR_OF_FIELD,
+    CandidateView,
+    Contribution,
+    LeaderboardEntry,
+    LeaderboardPage,
+    Snapshot,
+    unescape,
+)
+from engagement.model.scoring import decay, rank_bound, raw_at_rank, score_of
+from engagement.model.tiers import decayed_index
+from engagement.store.merge_store import MAX_HOPS
+from engagement.store.store_scripts import text
+
+if TYPE_CHECKING:
+    from engagement.store.redis_store import ScoreStore
+
+
+def _bound(value: float, *, exclusive: bool = False) -> str:
+    if value == math.inf:
+        return "+inf"
+    if value == -math.inf:
+        return "-inf"
+    return f"({value!r}" if exclusive else repr(value)
+
+
+async def candidate_view(
+    store: ScoreStore, tenant_id: str, candidate_id: str, now: float, hops: int = 0
+) -> CandidateView | None:
+    """The candidate decayed to ``max(now, reference time)``; follows merged anonymous ids."""
+    keys = store.keys.candidate(tenant_id, candidate_id)
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.hgetall(keys.profile)
+    pipe.lrange(keys.contributions, 0, -1)
+    pipe.smembers(keys.merged)
+    raw_profile, raw_contribs, merged = await pipe.execute()
+    profile = {text(k): text(v) for k, v in raw_profile.items()}
+    if "m" in profile and hops < MAX_HOPS:
+        return await candidate_view(store, tenant_id, profile["m"], now, hops + 1)
+    if "t" not in profile:
+        return None
+    state = profile_snapshot(store, profile, now)
+    h = store.rules.half_life_seconds
+    contributions = tuple(_contribution(text(c), state.as_of or now, h) for c in raw_contribs)
+    ids = tuple(sorted(text(m) for m in merged))
+    return CandidateView(tenant_id, candidate_id, state, contributions, ids)
+
+
+def profile_snapshot(store: ScoreStore, profile: dict[str, str], now: float) -> Snapshot:
+    """A stored profile hash decayed to ``max(now, t_ref)``, tier decayed with hysteresis."""
+    rules, h = store.rules, store.rules.half_life_seconds
+    t_ref = float(profile["t"])
+    as_of = max(now, t_ref)
+    dt = as_of - t_ref
+    raw = decay(float(profile.get("r", 0.0)), dt, h)
+    score = score_of(raw, rules.score_scale)
+    tier = decayed_index(int(profile.get("g", 1)) - 1, score, rules.tiers)
+    channels = {k[2:]: decay(float(v), dt, h) for k, v in profile.items() if k.startswith("c:")}
+    return Snapshot(
+        as_of=as_of,
+        raw=raw,
+        pillars={p: decay(float(profile.get(f, 0.0)), dt, h) for p, f in PILLAR_FIELDS.items()},
+        channels=channels,
+        sequence=int(profile.get("s", 0)),
+        score=score,
+        tier=rules.tiers[tier].name,
+        last_event_at=t_ref,
+        rules_version=profile.get("v"),
+    )
+
+
+def _contribution(item: str, as_of: float, h: float) -> Contribution:
+    t, w, pillar, channel, event, message_id = item.split("\x1f", 5)
+    return Contribution(
+        message_id=unescape(message_id),
+        event=unescape(event),
+        pillar=PILLAR_OF_FIELD.get(pillar, pillar),
+        channel=unescape(channel),
+        points=float(w),
+        current_points=decay(float(w), as_of - float(t), h),
+        at=float(t),
+    )
+
+
+def encode_cursor(rank: float, member: bytes) -> str:
+    """An opaque keyset cursor for the entry (rank, member)."""
+    return base64.urlsafe_b64encode(repr(rank).encode() + b"|" + member).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, bytes]:
+    """The (rank, member) a cursor points after; ValueError when malformed."""
+    rank, member = base64.urlsafe_b64decode(cursor.encode()).split(b"|", 1)
+    return float(rank), member
+
+
+def _ranges(
+    store: ScoreStore, tier: str | None, now: float
+) -> list[tuple[int, float, float, bool]]:
+    """Per stored tier k: the rank range (lo, hi, hi exclusive) of members now in ``tier``."""
+    tiers = store.rules.tiers
+    if tier is None:
+        return [(k, -math.inf, math.inf, False) for k in range(len(tiers))]
+    x = store.rules.tier_index(tier)
+    lo = _rank_bound(store, tiers[x].exit, now)
+    out = [(x, lo, math.inf, False)]
+    if x + 1 < len(tiers):
+        hi = _rank_bound(store, tiers[x + 1].exit, now)
+        out += [(k, lo, hi, True) for k in range(x + 1, len(tiers))]
+    return out
+
+
+def _rank_bound(store: ScoreStore, score: int, t: float) -> float:
+    return rank_bound(score, t, store.rules.score_scale, store.rules.half_life_seconds)
+
+
+async def _page(
+    store: ScoreStore,
+    key: str,
+    span: tuple[float, float, bool],
+    after: tuple[float, bytes] | None,
+    limit: int,
+) -> list[tuple[float, bytes]]:
+    """Up to ``limit`` members of one tier set in ``span``, after the cursor ``after``."""
+    lo, hi, hi_excl = span
+    if after is not None and (after[0] < hi or (after[0] == hi and not hi_excl)):
+        following = await store.rank_after(key, after[1], after[0], limit)
+        if following is not None:  # read by position: ties with the cursor cost nothing
+            return [(rank, member) for rank, member in following if rank >= lo]
+        hi, hi_excl = after[0], False  # else read by rank key from the cursor's, skipping ties
+    out: list[tuple[float, bytes]] = []
+    offset = 0
+    while len(out) < limit:
+        batch: list[Any] = await store.redis.zrange(
+            key, _bound(hi, exclusive=hi_excl), _bound(lo), desc=True, byscore=True,
+            offset=offset, num=limit + 1, withscores=True,
+        )  # fmt: skip
+        for member, rank in batch:
+            if after is None or rank < after[0] or (rank == after[0] and member < after[1]):
+                out.append((float(rank), member))
+        if len(batch) < limit + 1:
+            break
+        offset += len(batch)
+    return out[:limit]
+
+
+async def leaderboard(
+    store: ScoreStore, tenant_id: str, tier: str | None, limit: int, cursor: str | None, now: float
+) -> LeaderboardPage:
+    """Candidates by current score (rank key), highest first, keyset-paginated."""
+    after = decode_cursor(cursor) if cursor else None
+    found: list[tuple[float, bytes, int]] = []
+    for k, lo, hi, excl in _ranges(store, tier, now):
+        key = store.keys.tier_set(tenant_id, store.rules.tiers[k].name)
+        found += [(r, m, k) for r, m in await _page(store, key, (lo, hi, excl), after, limit + 1)]
+    top = heapq.nlargest(limit + 1, found, key=lambda item: (item[0], item[1]))
+    entries = tuple(_entry(store, rank, member, k, now) for rank, member, k in top[:limit])
+    more = len(top) > limit
+    next_cursor = encode_cursor(top[limit - 1][0], top[limit - 1][1]) if more and limit else None
+    return LeaderboardPage(entries, next_cursor, now)
+
+
+def _entry(store: ScoreStore, rank: float, member: bytes, k: int, now: float) -> LeaderboardEntry:
+    raw = raw_at_rank(rank, now, store.rules.half_life_seconds)
+    score = score_of(raw, store.rules.score_scale)
+    tier = store.rules.tiers[decayed_index(k, score, store.rules.tiers)].name
+    return LeaderboardEntry(member.decode(), score, tier, raw, rank)
+
+
+async def tier_counts(store: ScoreStore, tenant_id: str, now: float) -> dict[str, int]:
+    """Candidates per tier at ``now``: a member of tier k's set counts where decay put it."""
+    tiers = store.rules.tiers
+    bounds = [_rank_bound(store, tier.exit, now) for tier in tiers] + [math.inf]
+    pipe = store.redis.pipeline(transaction=False)
+    plan: list[int] = []
+    for k, tier in enumerate(tiers):
+        key = store.keys.tier_set(tenant_id, tier.name)
+        for j in range(k + 1):
+            lo = -math.inf if j == 0 else bounds[j]
+            hi, excl = (math.inf, False) if j == k else (bounds[j + 1], True)
+            pipe.zcount(key, _bound(lo), _bound(hi, exclusive=excl))
+            plan.append(j)
+    counts = dict.fromkeys(store.rules.tier_names, 0)
+    for j, n in zip(plan, await pipe.execute(), strict=True):
+        counts[tiers[j].name] += int(n)
+    return counts

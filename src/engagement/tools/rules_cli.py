@@ -1,0 +1,105 @@
+"""``engagement rules check FILE``: validate a score template, name every problem, summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from engagement.model.rules import Loc, Rules, RulesError, dotted, load_rules
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_-]+)\s*=')
+
+
+def run(argv: Sequence[str]) -> int:
+    """Exit code 0 when every file is a valid template, 1 otherwise."""
+    parser = argparse.ArgumentParser(prog="engagement rules")
+    sub = parser.add_subparsers(dest="action", required=True)
+    check = sub.add_parser("check", help="validate a rules TOML file and print a summary")
+    check.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(list(argv))
+    console = Console(highlight=False, soft_wrap=True)
+    return max(check_file(path, console=console) for path in args.files)
+
+
+def check_file(path: Path, *, console: Console) -> int:
+    """Print the problems (``FILE:LINE: field: message``) or a summary; 0 when valid."""
+    try:
+        rules = load_rules(path)
+    except FileNotFoundError:
+        console.print(f"{path}: error: file not found")
+        return 1
+    except RulesError as exc:
+        lines = locate_lines(path.read_text(encoding="utf-8"))
+        for loc, message in exc.problems:
+            line = line_of(loc, lines) or _syntax_line(message)
+            where = f"{path}:{line}" if line else str(path)
+            console.print(f"{where}: error: {dotted(loc) or '<file>'}: {message}")
+        console.print(f"{path}: {len(exc.problems)} problem(s); the file was not accepted")
+        return 1
+    console.print(f"{path}: OK")
+    console.print(summary(rules))
+    return 0
+
+
+def locate_lines(text: str) -> dict[Loc, int]:
+    """Map TOML locations (``("tiers", 1, "exit")``, ``("events", "Ad Clicked")``) to lines."""
+    found: dict[Loc, int] = {}
+    table: Loc = ()
+    counts: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = _table_loc(header.group(1), header.group(2), counts)
+            found.setdefault(table, number)
+            found.setdefault(table[:1], number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            found.setdefault((*table, key.group(1).strip('"')), number)
+    return found
+
+
+def _table_loc(brackets: str, name: str, counts: dict[str, int]) -> Loc:
+    parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.\s]+', name)]
+    if brackets == "[[":
+        index = counts.get(name, 0)
+        counts[name] = index + 1
+        return (*parts, index)
+    return tuple(parts)
+
+
+def _syntax_line(message: str) -> int | None:
+    match = re.search(r"at line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    """The line of the longest known prefix of ``loc`` (None when nothing matches)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def summary(rules: Rules) -> Table:
+    """A table of the template: header values, tiers, channels, events."""
+    table = Table(title=f"rules {rules.version}", show_lines=False)
+    for column in ("section", "name", "pillar / enter", "points / exit", "daily cap"):
+        table.add_column(column)
+    table.add_row("model", "half-life", f"{rules.half_life_days:g} days", "", "")
+    table.add_row("model", "score scale", f"{rules.score_scale:g}", "", "")
+    for tier in rules.tiers:
+        alert = " (alert)" if tier.name == rules.alert_tier else ""
+        table.add_row("tier", tier.name + alert, str(tier.enter), str(tier.exit), "")
+    for channel, multiplier in rules.channels.items():
+        table.add_row("channel", channel, "", f"x{multiplier:g}", "")
+    for name, event in rules.events.items():
+        cap = "" if event.daily_cap is None else str(event.daily_cap)
+        table.add_row("event", name, event.pillar, f"{event.points:g}", cap)
+    return table
