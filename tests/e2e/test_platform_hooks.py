@@ -19,7 +19,7 @@ from services.ingest.platform_hooks import LEAD_EVENT, HookSource
 from tests.e2e.pages.stack import settings_for, sources_toml, web_app
 from tests.support.kafka import read_topic
 from tests.support.server import serve
-from tests.unit.web.fixtures.platform_payloads import (
+from tests.unit.ingest.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,
     LINKEDIN_LEAD_CREATED,

@@ -20,7 +20,7 @@ from services.ingest.answers import (
     TierCounts,
 )
 from tests.integration.ingest.conftest import READ_KEY, SERVER_KEY, basic
-from tests.unit.scoring.strategies import interaction
+from tests.unit.engagement.model.strategies import interaction
 
 BEARER = {"Authorization": f"Bearer {READ_KEY}"}
 

@@ -21,7 +21,7 @@ from tests.integration.ingest.conftest import ADMIN_KEY, outage_settings
 from tests.support.kafka import read_topic
 from tests.support.server import serve
 from tests.support.services import start_private_broker
-from tests.unit.scoring.strategies import interaction
+from tests.unit.engagement.model.strategies import interaction
 
 MERGED = ("anon:x", "old-crm-id", "anon:y")
 

@@ -22,13 +22,13 @@ from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.ingest.conftest import ingest_settings
 from tests.support.server import serve
-from tests.unit.web.fixtures.platform_payloads import (
+from tests.unit.ingest.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,
     LINKEDIN_LEAD_CREATED,
     META_LEADGEN,
 )
-from tests.unit.web.hook_payloads import payloads, replaced
+from tests.unit.ingest.hook_payloads import payloads, replaced
 
 APP_SECRET = "meta-app-secret"
 LI_SECRET = "linkedin-client-secret"

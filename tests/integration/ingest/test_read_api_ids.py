@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from engagement.model.rules import load_rules
 from engagement.store.redis_store import ScoreStore
 from tests.integration.ingest.conftest import ADMIN_KEY, READ_KEY
-from tests.unit.scoring.strategies import interaction
+from tests.unit.engagement.model.strategies import interaction
 
 PATH_LIKE_IDS = [
     "a/b",

@@ -24,8 +24,8 @@ from services.notifier.handler import AlertPublisher, ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.state import NotifiedStore
 from tests.integration.notifier.conftest import RULES_TOML, SECRET, score_change
-from tests.unit.scoring.strategies import RULES as STORE_RULES
-from tests.unit.scoring.strategies import T0, alias, interaction
+from tests.unit.engagement.model.strategies import RULES as STORE_RULES
+from tests.unit.engagement.model.strategies import T0, alias, interaction
 
 RULES = parse_rules(tomllib.loads(RULES_TOML.format(half_life=1.0)))
 WEBHOOKS = WebhookConfig.model_validate(

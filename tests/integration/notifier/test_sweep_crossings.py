@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from engagement.model.scoring import rank_bound
 from engagement.store.redis_keys import KeyLayout
 from services.notifier.sweep import Hit, crossings
-from tests.unit.scoring.strategies import RULES, T0
+from tests.unit.engagement.model.strategies import RULES, T0
 
 H, SCALE = RULES.half_life_seconds, RULES.score_scale
 PAGE = 4

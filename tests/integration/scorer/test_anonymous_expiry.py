@@ -15,7 +15,7 @@ from engagement.store.redis_store import ScoreStore
 from services.scorer.expiry import expire_idle
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
-from tests.unit.scoring.strategies import RULES, T0, alias, interaction
+from tests.unit.engagement.model.strategies import RULES, T0, alias, interaction
 
 DAY = 86400.0
 NOW = datetime.fromtimestamp(T0 + 100 * DAY, UTC)  # the retention below: 90 days

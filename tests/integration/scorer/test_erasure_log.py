@@ -17,7 +17,7 @@ from engagement.model.score_views import Erasure
 from engagement.store.redis_store import ScoreStore
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
-from tests.unit.scoring.strategies import RULES
+from tests.unit.engagement.model.strategies import RULES
 
 KEY = b"scorer-log-hash-key"
 ERASED = "carol@mail.example"

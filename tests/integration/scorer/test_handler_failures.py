@@ -20,7 +20,7 @@ from engagement.kafka.score_records import OutRecord
 from engagement.store.redis_store import ScoreStore
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
-from tests.unit.scoring.strategies import RULES
+from tests.unit.engagement.model.strategies import RULES
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

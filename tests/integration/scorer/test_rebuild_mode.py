@@ -24,7 +24,7 @@ from engagement.model.score_views import Erasure
 from engagement.store.redis_store import ScoreStore
 from services.scorer.parsing import RawRecord
 from tests.support.handlers import batch_handler
-from tests.unit.scoring.strategies import RULES
+from tests.unit.engagement.model.strategies import RULES
 
 DELETED = datetime(2026, 11, 20, 12, tzinfo=UTC)  # the DELETE, long before the rebuild runs
 

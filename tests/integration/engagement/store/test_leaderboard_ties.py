@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from engagement.model.scoring import rank_bound
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, interaction
+from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 TIED = 400
 

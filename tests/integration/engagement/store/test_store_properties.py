@@ -13,7 +13,13 @@ from engagement.model.records import Interaction
 from engagement.model.score_views import Snapshot
 from engagement.model.scoring import Profile, closed_form, event_points, raw_threshold, score_of
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, interaction, random_batches, scored_events
+from tests.unit.engagement.model.strategies import (
+    RULES,
+    T0,
+    interaction,
+    random_batches,
+    scored_events,
+)
 
 # Every delivery of the test events is received within the dedupe window (8 days), as replays
 # after a crash or rebalance are; the event times themselves spread over 10 days.

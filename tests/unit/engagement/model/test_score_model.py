@@ -26,7 +26,15 @@ from engagement.model.scoring import (
     raw_threshold,
     score_of,
 )
-from tests.unit.scoring.strategies import RULES, T0, interaction, raws, scored_events, scores, times
+from tests.unit.engagement.model.strategies import (
+    RULES,
+    T0,
+    interaction,
+    raws,
+    scored_events,
+    scores,
+    times,
+)
 
 H = RULES.half_life_seconds
 SCALE = RULES.score_scale

@@ -10,7 +10,7 @@ import pytest
 from engagement.model.rules import RulesError, load_rules, parse_rules
 from engagement.tools.rules_cli import run
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 SHIPPED = [ROOT / "config" / "rules.toml", ROOT / "config" / "dev" / "rules.toml"]
 DEFAULT_POINTS = {
     "Page Viewed": ("entrance", 1, 10),

@@ -25,7 +25,7 @@ from engagement.model.webhooks import (
     request_headers,
     retry_delay,
 )
-from tests.unit.notifier.test_alerts import RULES
+from tests.unit.engagement.model.test_alerts import RULES
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"

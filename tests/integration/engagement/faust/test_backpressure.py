@@ -22,7 +22,7 @@ from engagement.kafka.topics import Topics
 from engagement.tools.localstack import free_port
 from tests.integration.scorer.harness import TANSU_TIMEOUTS, ScorerProcess
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 PARTITIONS = 3
 PER_PARTITION = 1500
 
@@ -102,10 +102,10 @@ def slow_agent_env(kafka: str, topic_prefix: str, group: str, workdir: Path) -> 
 
 @contextlib.contextmanager
 def running_slow_agent(env: dict[str, str], log_path: Path) -> Iterator[ScorerProcess]:
-    """Run ``tests.integration.worker.slow_agent`` as a worker process; stop it afterwards."""
+    """Run ``tests.integration.engagement.faust.slow_agent`` as a worker process; stop it afterwards."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.worker.slow_agent"],
+            [sys.executable, "-m", "tests.integration.engagement.faust.slow_agent"],
             cwd=ROOT,
             env=env,
             stdout=log,

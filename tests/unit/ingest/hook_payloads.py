@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.unit.web.fixtures.platform_payloads import (
+from tests.unit.ingest.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,
     LINKEDIN_LEAD_CREATED,

@@ -25,13 +25,13 @@ from services.ingest.platform_hooks import (
     HookRejected,
     leads_of,
 )
-from tests.unit.web.fixtures.platform_payloads import (
+from tests.unit.ingest.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,
     LINKEDIN_LEAD_CREATED,
     META_LEADGEN,
 )
-from tests.unit.web.hook_payloads import FIXTURES, JSON, payloads, replaced
+from tests.unit.ingest.hook_payloads import FIXTURES, JSON, payloads, replaced
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()

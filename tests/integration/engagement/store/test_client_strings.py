@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engagement.model.rules import EventRule
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, interaction
+from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 # any Unicode scalar value (surrogates are no scalar values: UTF-8 cannot carry them)
 scalars = st.characters(blacklist_categories=["Cs"])

@@ -27,7 +27,7 @@ from services.ingest.platform_hooks import (
     meta_leads,
 )
 from services.ingest.sources import Source
-from tests.unit.web.fixtures.platform_payloads import (
+from tests.unit.ingest.fixtures.platform_payloads import (
     GENERIC_LEAD,
     GOOGLE_TEST_LEAD,
     LINKEDIN_LEAD_CREATED,

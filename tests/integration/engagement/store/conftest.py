@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES
+from tests.unit.engagement.model.strategies import RULES
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from engagement.store.redis_store import ScoreStore
 from engagement.tools.rebuild import carry_sequences
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.state import NotifiedStore
-from tests.integration.store.test_store_behaviour import at
-from tests.unit.scoring.strategies import RULES, T0, interaction
+from tests.integration.engagement.store.test_store_behaviour import at
+from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 RETENTION = 3600
 

@@ -24,7 +24,7 @@ from engagement.store.erasure_fence import (
     fence_id,
 )
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, alias, interaction
+from tests.unit.engagement.model.strategies import RULES, T0, alias, interaction
 
 H = RULES.half_life_seconds
 DAY = 86400.0

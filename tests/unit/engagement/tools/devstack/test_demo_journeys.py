@@ -12,7 +12,7 @@ from engagement.model.rules import Rules, load_rules
 from engagement.model.scoring import score_of
 from engagement.tools.devstack.journeys import CHANNELS, new_journey
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[5]
 RULES = load_rules(ROOT / "config" / "dev" / "rules.toml")
 SEEDS = range(40)
 

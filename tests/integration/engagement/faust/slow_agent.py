@@ -1,6 +1,6 @@
 """A worker whose one agent is slower than its consumer, for the back-pressure tests.
 
-``python -m tests.integration.worker.slow_agent`` runs it like ``engagement scorer`` runs the
+``python -m tests.integration.engagement.faust.slow_agent`` runs it like ``engagement scorer`` runs the
 scorer (``run_worker``, a Faust app from ``faust_app`` with a small stream buffer), with the
 consumer counting the deliveries that had to wait and the waits for a buffer to drain. GET
 /received answers every record the agent got, in order, and those counts.

@@ -22,7 +22,7 @@ from engagement.model.log_privacy import hashed_id
 from engagement.model.records import Interaction
 from engagement.store.merge_store import MAX_HOPS
 from engagement.store.redis_store import ScoreStore
-from tests.unit.scoring.strategies import RULES, T0, alias, interaction, random_batches
+from tests.unit.engagement.model.strategies import RULES, T0, alias, interaction, random_batches
 
 EVENTS = {"A": ["Article Read"], "B": ["Job Viewed"], "C": ["Application Submitted"]}
 EVENTS["D"] = ["Job Viewed", "Article Read"]

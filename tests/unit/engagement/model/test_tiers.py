@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.model.tiers import alert_type, tier_after_decay, tier_after_event
-from tests.unit.scoring.strategies import RULES, scores
+from tests.unit.engagement.model.strategies import RULES, scores
 
 TIERS = RULES.tiers
 
