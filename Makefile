@@ -28,10 +28,11 @@ chaos: $(STAMP) ## the chaos suite (tests/chaos) at 90,000 events / 6,000 candid
 kafka: $(STAMP) ## fetch Apache Kafka from Maven Central into its cache, once (engagement.tools.local_kafka)
 	$(BIN)/python -m engagement.tools.local_kafka || echo "make kafka: no Apache Kafka (see above); the tests run on Tansu"
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy (strict on the domain package and services; benchmarks checked too)
+lint: $(STAMP) ## ruff (lint, complexity <= 10, format check), mypy (strict; benchmarks too), import-linter (the layout's rules)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src/engagement services bench
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engagement.kafka.cloudevents import format_time
 from engagement.kafka.topics import identity_key
-from engagement.model.records import EventType
+from engagement.model.records import EventType, format_time
 from services.ingest.event_guards import (
     encoded_event,
     id_problems,

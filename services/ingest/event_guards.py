@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from engagement.kafka.topics import ANONYMOUS
+from engagement.model.identity import ANONYMOUS
 
 MAX_EVENT_DEPTH = 64
 ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId", "event")

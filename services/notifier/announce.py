@@ -16,16 +16,13 @@ and a decision stored is always published. Deciding again after a crash could di
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 import orjson
 
 from engagement.model.alerts import Notified
 from engagement.model.records import CandidateAlert
+from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
-
-if TYPE_CHECKING:  # the handler module uses this one
-    from services.notifier.handler import AlertPublisher
 
 
 async def recover(

@@ -13,7 +13,7 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.app import faust_app, raw_topic
 from engagement.faust.lifecycle import on_stop
 from engagement.faust.poison import Streak, describe
 from engagement.faust.streams import handle_batches
@@ -21,12 +21,14 @@ from engagement.faust.web import add_ops_views
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.model.rules import load_rules
 from engagement.model.webhooks import load_webhooks
+from engagement.store.connection import answers
 from engagement.store.redis_keys import KeyLayout
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
 from services.notifier.egress import pinned_client
-from services.notifier.handler import CE_SOURCE, AlertPublisher, ChangeHandler, ScoreRecord
+from services.notifier.handler import ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.publisher import CE_SOURCE, AlertPublisher
 from services.notifier.settings import NotifierSettings
 from services.notifier.state import NotifiedStore
 from services.notifier.sweep import DecaySweep
@@ -136,7 +138,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     add_ops_views(
         app,
         registry=metrics.registry,
-        redis=redis,
+        dependencies={"redis": lambda: answers(redis)},
         before_scrape=lambda: _refresh_gauges(
             queue,
             metrics,

@@ -6,7 +6,6 @@ the announced tier is stored, so a crash in between only re-publishes the same a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,22 +19,18 @@ from pydantic import ValidationError
 from engagement.faust.lifecycle import StopSwitch
 from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
 from engagement.kafka.bad_rows import record_row
-from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.kafka.topics import tenant_of_key
 from engagement.model.alerts import Notified, fold_changes, tier_level
 from engagement.model.records import CandidateAlert, ScoreChange
 from engagement.model.rules import Rules
-from engagement.model.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.announce import announce, recover
-from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
 DeadLetter = Callable[[bytes, bytes], Awaitable[None]]
-CE_SOURCE = "/engagement/notifier"
 PROCESSOR = "engagement-notifier"
 QUARANTINED = "processing_error"  # the DLQ failureType of a record set aside by a failure
 
@@ -50,58 +45,6 @@ class ScoreRecord:
     topic: str = ""
     partition: int = 0
     offset: int = 0
-
-
-def alert_headers(alert: CandidateAlert) -> list[tuple[str, bytes]]:
-    """Return the CloudEvents headers of an alert record."""
-    return binary_headers(
-        event_id=alert.id,
-        source=CE_SOURCE,
-        type_=ce_type(alert.type),
-        time=alert.time,
-        subject=f"{alert.tenantId}:{alert.candidateId}",
-    )
-
-
-@dataclass
-class AlertPublisher:
-    """Publishes alerts to Kafka and schedules their webhooks (idempotent per alert id)."""
-
-    send: Send  # enqueues in order and returns a future of the broker's ack
-    queue: DeliveryQueue
-    webhooks: WebhookConfig
-    metrics: NotifierMetrics
-    wake: asyncio.Event | None = None  # set after enqueueing, so the delivery task sends now
-
-    async def publish(self, alerts: list[CandidateAlert]) -> None:
-        """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
-        bodies = [payload(alert) for alert in alerts]
-        acks = [
-            await self.send(_key(a), orjson.dumps(alert_data(a)), alert_headers(a)) for a in alerts
-        ]
-        await asyncio.gather(*acks)
-        now_ms = int(time.time() * 1000)
-        for alert, body in zip(alerts, bodies, strict=True):
-            for endpoint in self.webhooks.targets(alert):
-                await self.queue.enqueue(
-                    delivery_id=f"{alert.id}-{endpoint.id}",
-                    endpoint_id=endpoint.id,
-                    msg_id=alert.id,
-                    record_key=_key(alert).decode(),
-                    body=body,
-                    now_ms=now_ms,
-                )
-        if self.wake is not None:
-            self.wake.set()
-
-    def count(self, alerts: list[CandidateAlert]) -> None:
-        """Count published alerts by tenant, type and tier."""
-        for alert in alerts:
-            self.metrics.alerts.labels(alert.tenantId, alert.type, alert.tier).inc()
-
-
-def _key(alert: CandidateAlert) -> bytes:
-    return f"{alert.tenantId}:{alert.candidateId}".encode()
 
 
 @dataclass

@@ -33,7 +33,7 @@ from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, sco
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 from services.notifier.announce import announce, recover
-from services.notifier.handler import AlertPublisher
+from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
 
 log = logging.getLogger(__name__)

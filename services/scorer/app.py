@@ -11,7 +11,7 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.app import faust_app, raw_topic
 from engagement.faust.lifecycle import on_stop
 from engagement.faust.outages import is_outage
 from engagement.faust.poison import describe
@@ -19,6 +19,7 @@ from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views, assignment
 from engagement.kafka.score_records import OutRecord
 from engagement.model.rules import load_rules
+from engagement.store.connection import answers
 from engagement.store.redis_store import ScoreStore
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
@@ -145,7 +146,7 @@ def _add_views(
     add_ops_views(
         app,
         registry=handler.metrics.registry,
-        redis=redis,
+        dependencies={"redis": lambda: answers(redis)},
         before_scrape=lambda: _refresh_gauges(app, handler=handler, store=store, source=source),
         health=health,
         ready_checks=lambda: {"processing": handler.stuck_for() == 0.0},

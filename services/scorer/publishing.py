@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -64,35 +65,50 @@ def score_records(
     profile folded into a known candidate gets a tombstone on the latest topic. ``encoded``:
     ``encoded_change`` of each outcome computed in advance (``MISSING``: compute it here).
     """
-    latest: dict[str, EncodedChange] = {}
-    newest: dict[str, ApplyOutcome] = {}  # the outcome of each candidate's latest state
-    changed: set[str] = set()
-    replayed: dict[str, None] = {}  # candidates with a duplicate in the batch, in order
-    folded: set[str] = set()
+    tally = _Tally()
     for k, outcome in enumerate(outcomes):
         change = MISSING if encoded is None else encoded[k]
         if change is MISSING:
             change = encoded_change(outcome)
         if change is None:
             continue
+        tally.add(outcome, change)
         if outcome.score_changed:
-            changed.add(change.key)
             yield _record(changes_topic, change, changed=True)
+    yield from tally.closing(changes_topic, latest_topic)
+
+
+@dataclass
+class _Tally:
+    """What a batch leaves per candidate (keyed ``tenant:candidate``) for its closing records."""
+
+    latest: dict[str, EncodedChange] = field(default_factory=dict)
+    newest: dict[str, ApplyOutcome] = field(default_factory=dict)  # the outcome of ``latest``
+    changed: set[str] = field(default_factory=set)
+    replayed: dict[str, None] = field(default_factory=dict)  # had a duplicate, in order
+    folded: set[str] = field(default_factory=set)
+
+    def add(self, outcome: ApplyOutcome, change: EncodedChange) -> None:
+        if outcome.score_changed:
+            self.changed.add(change.key)
         elif outcome.outcome == "duplicate":
-            replayed[change.key] = None
-        seen = latest.get(change.key)
+            self.replayed[change.key] = None
+        seen = self.latest.get(change.key)
         if seen is None or change.sequence >= seen.sequence:
-            latest[change.key] = change
-            newest[change.key] = outcome
+            self.latest[change.key] = change
+            self.newest[change.key] = outcome
         if outcome.outcome == "merged" and outcome.merged_from:
-            folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
-    for key in replayed:
-        if key not in changed:
-            yield _record(changes_topic, _replay(newest[key]), changed=True)
-    for change in latest.values():
-        yield _record(latest_topic, change, changed=False)
-    for key in sorted(folded - latest.keys()):
-        yield OutRecord(latest_topic, key.encode(), None, [])
+            self.folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
+
+    def closing(self, changes_topic: str, latest_topic: str) -> Iterator[OutRecord]:
+        """A replay's newest state, the snapshots, the tombstones of profiles folded away."""
+        for key in self.replayed:
+            if key not in self.changed:
+                yield _record(changes_topic, _replay(self.newest[key]), changed=True)
+        for change in self.latest.values():
+            yield _record(latest_topic, change, changed=False)
+        for key in sorted(self.folded - self.latest.keys()):
+            yield OutRecord(latest_topic, key.encode(), None, [])
 
 
 def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedChange | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import segment.analytics
 
-from engagement.kafka.cloudevents import ce_type, format_time, headers_dict
-from engagement.model.records import Interaction
+from engagement.kafka.cloudevents import ce_type, headers_dict
+from engagement.model.records import Interaction, format_time
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.support.kafka import read_topic

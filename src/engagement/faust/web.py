@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -14,6 +13,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 Health = Callable[[], tuple[dict[str, Any], bool]]
 Checks = Callable[[], dict[str, bool]]
+Probe = Callable[[], Awaitable[bool]]  # True when a dependency answers, e.g. a Redis PING
 
 
 async def _nothing() -> None:
@@ -32,13 +32,13 @@ def add_ops_views(
     app: faust.App,
     *,
     registry: CollectorRegistry,
-    redis: aioredis.Redis,
+    dependencies: Mapping[str, Probe],
     before_scrape: Callable[[], Awaitable[None]] = _nothing,
     health: Health = _always_healthy,
     ready_checks: Checks = _no_checks,
 ) -> None:
     """Serve /metrics, /livez (the process answers: no dependency), /healthz (``health``) and
-    /readyz (Redis up, partitions assigned, checks)."""
+    /readyz (every dependency answers, partitions assigned, checks)."""
 
     @app.page("/metrics")
     async def metrics_view(self: web.View, request: web.Request) -> web.Response:
@@ -58,19 +58,12 @@ def add_ops_views(
 
     @app.page("/readyz")
     async def readyz(self: web.View, request: web.Request) -> web.Response:
-        checks = {"redis": await redis_ok(redis), "assigned": bool(assignment(app))}
+        checks = {name: await probe() for name, probe in dependencies.items()}
+        checks["assigned"] = bool(assignment(app))
         checks |= ready_checks()
         ok = all(checks.values())
         body = {"status": "ready" if ok else "not ready", "checks": checks}
         return self.json(body, status=200 if ok else 503)
-
-
-async def redis_ok(redis: aioredis.Redis) -> bool:
-    """True when Redis answers a PING."""
-    try:
-        return bool(await redis.ping())
-    except Exception:
-        return False
 
 
 def assignment(app: faust.App) -> set[Any]:

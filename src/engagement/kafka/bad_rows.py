@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from engagement.kafka.cloudevents import format_time
+from engagement.model.records import format_time
 
 DLQ_VALUE_MAX_BYTES = 512 * 1024
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-import orjson
+from engagement.model.records import format_time
 
 CE_TYPE_PREFIX = "org.candidate-engagement"
-_UTC_TEXT = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
 
 def ce_type(kind: str) -> str:
@@ -46,16 +45,6 @@ def _with_extra(headers: list[tuple[str, bytes]], extra: dict[str, str]) -> list
     merged.update((name, value.encode()) for name, value in extra.items())
     merged["content-type"] = b"application/json"
     return list(merged.items())
-
-
-def format_time(moment: datetime) -> str:
-    """Return RFC 3339 UTC with milliseconds and a ``Z`` suffix (naive values are taken as UTC)."""
-    if moment.tzinfo is not None and moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    # orjson renders `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"` several times faster than strftime or
-    # isoformat (this runs a few times per ingested event); keeping 3 of 6 digits truncates.
-    text = orjson.dumps(moment, option=_UTC_TEXT).decode()
-    return text[1:24] + "Z" if moment.microsecond else text[1:20] + ".000Z"
 
 
 def headers_dict(

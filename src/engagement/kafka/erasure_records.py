@@ -14,10 +14,10 @@ from datetime import datetime
 
 import orjson
 
-from engagement.kafka.cloudevents import binary_headers, ce_type, format_time
+from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.kafka.score_records import OutRecord, record
 from engagement.kafka.topics import candidate_key
-from engagement.model.records import PILLARS, Cause, ScoreChange
+from engagement.model.records import PILLARS, Cause, ScoreChange, format_time
 from engagement.model.rules import Rules
 from engagement.model.score_views import Erasure
 

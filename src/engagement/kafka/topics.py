@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engagement.model.identity import candidate_of_ids
+
 INTERACTIONS = "engagement.interactions.v1"
 INTERACTIONS_DLQ = "engagement.interactions.dlq.v1"
 SCORES_CHANGED = "engagement.scores.changed.v1"
@@ -55,19 +57,6 @@ class Topics:
     @property
     def scores_dlq(self) -> str:
         return self.name(SCORES_DLQ)
-
-
-ANONYMOUS = "anon:"  # the start of the candidate id of a visitor not identified
-
-
-def candidate_of_ids(user_id: str | None, anonymous_id: str | None) -> str:
-    """The candidate an event scores: its userId, else ``anon:`` + its anonymousId. The one
-    place this rule is written (the interactions key, the store's jobs and merges use it)."""
-    if user_id:
-        return user_id
-    if anonymous_id:
-        return f"{ANONYMOUS}{anonymous_id}"
-    raise ValueError("an event needs a userId or an anonymousId")
 
 
 def identity_key(tenant_id: str, user_id: str | None, anonymous_id: str | None) -> str:

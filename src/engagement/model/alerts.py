@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engagement.kafka.cloudevents import format_time
-from engagement.model.records import AlertType, CandidateAlert, ScoreChange
+from engagement.model.records import AlertType, CandidateAlert, ScoreChange, format_time
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, epoch, rank_key, raw_at_rank, score_of
 from engagement.model.tiers import alert_type, tier_after_decay

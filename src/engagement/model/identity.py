@@ -51,3 +51,16 @@ def _verdict(source: Id, target: Id, links: Mapping[Id, Id | None], max_depth: i
             return "go"
         node = following
     return "too_deep"
+
+
+ANONYMOUS = "anon:"  # the start of the candidate id of a visitor not identified
+
+
+def candidate_of_ids(user_id: str | None, anonymous_id: str | None) -> str:
+    """The candidate an event scores: its userId, else ``anon:`` + its anonymousId. The one
+    place this rule is written (the interactions key, the store's jobs and merges use it)."""
+    if user_id:
+        return user_id
+    if anonymous_id:
+        return f"{ANONYMOUS}{anonymous_id}"
+    raise ValueError("an event needs a userId or an anonymousId")

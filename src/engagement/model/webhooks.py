@@ -17,9 +17,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
-from engagement.kafka.cloudevents import format_time
 from engagement.model.embedded_ipv4 import embedded_ipv4
-from engagement.model.records import CandidateAlert
+from engagement.model.records import CandidateAlert, format_time
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

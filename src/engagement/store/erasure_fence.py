@@ -37,7 +37,7 @@ from functools import cache, lru_cache
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from engagement.kafka.cloudevents import format_time
+from engagement.model.records import format_time
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import lua_source, text
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import heapq
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import redis.asyncio as aioredis
+
+from engagement.model.rules import Rules
 from engagement.model.score_views import (
     PILLAR_FIELDS,
     PILLAR_OF_FIELD,
@@ -24,10 +27,20 @@ from engagement.model.score_views import (
 from engagement.model.scoring import decay, rank_bound, raw_at_rank, score_of
 from engagement.model.tiers import decayed_index
 from engagement.store.merge_store import MAX_HOPS
+from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 
-if TYPE_CHECKING:
-    from engagement.store.redis_store import ScoreStore
+
+class ScoreStore(Protocol):
+    """What the rank reads need of ``engagement.store.redis_store.ScoreStore``."""
+
+    redis: aioredis.Redis
+    keys: KeyLayout
+    rules: Rules
+
+    async def rank_after(
+        self, key: str, member: bytes, rank: float, limit: int
+    ) -> list[tuple[float, bytes]] | None: ...
 
 
 def _bound(value: float, *, exclusive: bool = False) -> str:

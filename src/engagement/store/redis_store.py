@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from engagement.kafka.topics import ANONYMOUS
+from engagement.model.identity import ANONYMOUS
 from engagement.model.log_privacy import hashed_id
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
@@ -130,11 +130,7 @@ class ScoreStore:
                     return
                 yield len(taken) - 1, interaction
 
-        follow = await self._round(
-            self._jobs(until_merge(), outcomes, on_outcome), outcomes, on_outcome
-        )
-        while follow:
-            follow = await self._round(follow, outcomes, on_outcome)
+        await self._rounds(self._jobs(until_merge(), outcomes, on_outcome), outcomes, on_outcome)
         if merge_from:
             for interaction in source:
                 taken.append(interaction)
@@ -143,8 +139,27 @@ class ScoreStore:
             follow = await self._screen(
                 list(self._jobs(rest, outcomes, on_outcome)), outcomes, on_outcome
             )
-            while follow:
-                follow = await self._round(follow, outcomes, on_outcome)
+            await self._rounds(follow, outcomes, on_outcome)
+        done = self._settled(taken, outcomes, on_outcome)
+        await self._update_ranks(
+            done, None if while_ranking is None else lambda: while_ranking(done)
+        )
+        return done
+
+    async def _rounds(
+        self, jobs: Iterable[Job], outcomes: list[ApplyOutcome | None], on_outcome: OnOutcome | None
+    ) -> None:
+        """Run rounds until no job follows (a job follows its merge redirect)."""
+        follow = await self._round(jobs, outcomes, on_outcome)
+        while follow:
+            follow = await self._round(follow, outcomes, on_outcome)
+
+    def _settled(
+        self,
+        taken: list[Interaction],
+        outcomes: list[ApplyOutcome | None],
+        on_outcome: OnOutcome | None,
+    ) -> list[ApplyOutcome]:
         done: list[ApplyOutcome] = []
         for index, outcome in enumerate(outcomes):
             if outcome is None:  # defensive: every job settles with an outcome
@@ -152,9 +167,6 @@ class ScoreStore:
                 if on_outcome is not None:
                     on_outcome(index, outcome)
             done.append(outcome)
-        await self._update_ranks(
-            done, None if while_ranking is None else lambda: while_ranking(done)
-        )
         return done
 
     def _jobs(

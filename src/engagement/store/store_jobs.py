@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from engagement.kafka.topics import candidate_of_ids
+from engagement.model.identity import candidate_of_ids
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
 from engagement.model.score_views import ApplyOutcome, Outcome, Previous, Snapshot

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
-from engagement.kafka.topics import ANONYMOUS
+from engagement.model.identity import ANONYMOUS
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
 from engagement.model.score_views import PILLAR_FIELDS, unescape

@@ -20,8 +20,9 @@ from engagement.model.rules import parse_rules
 from engagement.model.webhooks import WebhookConfig
 from engagement.store.redis_store import ScoreStore
 from services.notifier.deliveries import DeliveryQueue
-from services.notifier.handler import AlertPublisher, ChangeHandler, ScoreRecord
+from services.notifier.handler import ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
+from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
 from tests.integration.notifier.conftest import RULES_TOML, SECRET, score_change
 from tests.unit.engagement.model.strategies import RULES as STORE_RULES

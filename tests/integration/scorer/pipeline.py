@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import redis
 
-from engagement.kafka.cloudevents import format_time
 from engagement.kafka.topics import Topics
+from engagement.model.records import format_time
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.integration.scorer.expected import TEST_RULES, Sent, load_toml

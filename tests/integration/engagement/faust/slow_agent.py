@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, cast
 import faust
 from faust import web
 
-from engagement.faust.faust_app import faust_app, raw_topic
+from engagement.faust.app import faust_app, raw_topic
 from engagement.faust.run import run_worker
 from engagement.faust.settings import WorkerSettings, worker_env
 from engagement.faust.transport import FastConsumer, FastTransport, Resumed

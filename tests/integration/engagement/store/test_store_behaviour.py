@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.kafka.cloudevents import format_time
-from engagement.model.records import Interaction
+from engagement.model.records import Interaction, format_time
 from engagement.model.rules import Rules
 from engagement.model.score_views import ApplyOutcome, previous
 from engagement.model.scoring import closed_form, decay, event_points

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.kafka.cloudevents import format_time
 from engagement.model.alerts import (
     Decayed,
     Notified,
@@ -18,7 +17,7 @@ from engagement.model.alerts import (
     decide_decay,
     fold_changes,
 )
-from engagement.model.records import Cause, ScoreChange
+from engagement.model.records import Cause, ScoreChange, format_time
 from engagement.model.rules import Rules, TierRule
 from engagement.model.scoring import crossing_time, rank_key
 

@@ -1,4 +1,4 @@
-"""A worker's Faust app (engagement.faust.faust_app): the fast transport, the quiet monitor, raw
+"""A worker's Faust app (engagement.faust.app): the fast transport, the quiet monitor, raw
 topics and the fast stream's batch ack (engagement.faust.streams)."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from faust import Stream
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage
 
-from engagement.faust.faust_app import QuietMonitor, faust_app, raw_topic
+from engagement.faust.app import faust_app, raw_topic
+from engagement.faust.monitor import QuietMonitor
 from engagement.faust.streams import FastStream
 from engagement.faust.transport import FastConsumer, FastTransport
 from services.scorer.settings import ScorerSettings

@@ -1,0 +1,73 @@
+"""Alerts out: each on the alerts topic (CloudEvents headers), then one webhook delivery per
+endpoint that wants it, queued in Redis (``services.notifier.deliveries``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from engagement.kafka.cloudevents import binary_headers, ce_type
+from engagement.model.records import CandidateAlert
+from engagement.model.webhooks import WebhookConfig, alert_data, payload
+from services.notifier.deliveries import DeliveryQueue
+from services.notifier.metrics import NotifierMetrics
+
+Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
+CE_SOURCE = "/engagement/notifier"
+
+
+def alert_headers(alert: CandidateAlert) -> list[tuple[str, bytes]]:
+    """Return the CloudEvents headers of an alert record."""
+    return binary_headers(
+        event_id=alert.id,
+        source=CE_SOURCE,
+        type_=ce_type(alert.type),
+        time=alert.time,
+        subject=f"{alert.tenantId}:{alert.candidateId}",
+    )
+
+
+@dataclass
+class AlertPublisher:
+    """Publishes alerts to Kafka and schedules their webhooks (idempotent per alert id)."""
+
+    send: Send  # enqueues in order and returns a future of the broker's ack
+    queue: DeliveryQueue
+    webhooks: WebhookConfig
+    metrics: NotifierMetrics
+    wake: asyncio.Event | None = None  # set after enqueueing, so the delivery task sends now
+
+    async def publish(self, alerts: list[CandidateAlert]) -> None:
+        """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
+        bodies = [payload(alert) for alert in alerts]
+        acks = [
+            await self.send(_key(a), orjson.dumps(alert_data(a)), alert_headers(a)) for a in alerts
+        ]
+        await asyncio.gather(*acks)
+        now_ms = int(time.time() * 1000)
+        for alert, body in zip(alerts, bodies, strict=True):
+            for endpoint in self.webhooks.targets(alert):
+                await self.queue.enqueue(
+                    delivery_id=f"{alert.id}-{endpoint.id}",
+                    endpoint_id=endpoint.id,
+                    msg_id=alert.id,
+                    record_key=_key(alert).decode(),
+                    body=body,
+                    now_ms=now_ms,
+                )
+        if self.wake is not None:
+            self.wake.set()
+
+    def count(self, alerts: list[CandidateAlert]) -> None:
+        """Count published alerts by tenant, type and tier."""
+        for alert in alerts:
+            self.metrics.alerts.labels(alert.tenantId, alert.type, alert.tier).inc()
+
+
+def _key(alert: CandidateAlert) -> bytes:
+    return f"{alert.tenantId}:{alert.candidateId}".encode()
