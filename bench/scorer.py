@@ -280,7 +280,7 @@ def null_agent_main() -> None:
     """(d) the scorer's Faust app with an agent that only takes batches; prints when it saw N."""
     import faust
 
-    from engagement.faust.faust_app import faust_app, raw_topic
+    from engagement.faust.app import faust_app, raw_topic
     from engagement.faust.run import run_worker
     from services.scorer.settings import ScorerSettings
 
