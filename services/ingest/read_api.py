@@ -7,13 +7,16 @@ are read straight from Redis (the scorer's store) and valued at the moment of th
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 
-from engagement.kafka.erasure_records import INGEST_SOURCE, erasure_records, erasure_requests
+from engagement import erasure
+from engagement.erasure import ErasureTopics
+from engagement.kafka import score_records
 from engagement.model.score_views import iso
 from engagement.store.redis_store import ScoreStore
 from services.ingest.answers import CandidateScore, LeaderboardPage, TierCounts, ok
@@ -131,45 +134,25 @@ async def tiers(tenant: ReadTenant, store: Store) -> Any:
 async def erase_candidate(
     candidate_id: CandidateId, tenant: AdminTenant, store: Store, request: Request
 ) -> Response:
-    """Fence the candidate and the ids merged into it (their events in flight are not scored),
-    delete every key of them, then publish a tombstone for each of them on the latest topic, a
-    ``cause{type: erasure}`` record and, on the interactions topic, an erasure request per id for
-    the scorer. Idempotent: 204 again; a retry after a 503 publishes the same records (the store
-    remembers them until Kafka acknowledged them)."""
-    now = datetime.now(UTC)
-    # events of the ids received up to now and still on their way are never scored (no score
-    # record, alert or webhook about them): each id is fenced before its keys go
-    await store.raise_fences(tenant, [candidate_id], now)
-    erasure = await store.erase(tenant, candidate_id, fence_at=now)
+    """GDPR erasure (``engagement.erasure.on_request``, its steps and invariants). Idempotent:
+    204 again; a retry after a 503 publishes the same records."""
     settings: IngestSettings = request.app.state.settings
-    topics, sequence = settings.topics, erasure.last_sequence + 1
-    records = erasure_records(
-        erasure,
-        store.rules,
-        changes_topic=topics.scores_changed,
-        latest_topic=topics.scores_latest,
-        sequence=sequence,
-        now=now,
+    topics = settings.topics
+    await erasure.on_request(
+        store,
+        tenant,
+        candidate_id,
+        now=datetime.now(UTC),
+        publish=lambda records: _publish(request.app.state.sink, records),
+        topics=ErasureTopics(topics.scores_changed, topics.scores_latest, topics.interactions),
     )
-    # events accepted before this but not scored yet would put the ids back: the requests go
-    # behind them in their partitions, and the scorer erases again when it gets there
-    records += erasure_requests(
-        erasure,
-        interactions_topic=topics.interactions,
-        sequence=sequence,
-        now=now,
-        source=INGEST_SOURCE,
-    )
-    sink_records = [OutRecord(r.topic, r.key or b"", r.value, r.headers) for r in records]
-    await _publish(request.app.state.sink, sink_records)
-    await store.erasure_published(erasure)
     return Response(status_code=204)
 
 
-async def _publish(sink: KafkaSink, records: list[OutRecord]) -> None:
+async def _publish(sink: KafkaSink, records: Sequence[score_records.OutRecord]) -> None:
     """Return once Kafka acknowledged every record; 503 + Retry-After (retry the DELETE) if not."""
     try:
-        await sink.publish(records)
+        await sink.publish([OutRecord(r.topic, r.key or b"", r.value, r.headers) for r in records])
     except NotAcknowledged:
         raise ApiError(
             503,

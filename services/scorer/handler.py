@@ -28,14 +28,15 @@ from typing import Any
 
 import orjson
 
+from engagement import erasure
+from engagement.erasure import ErasureTopics
 from engagement.faust.lifecycle import StopSwitch
 from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
-from engagement.kafka.erasure_records import erasure_records, erasure_requests
-from engagement.kafka.score_records import SOURCE, OutRecord
+from engagement.kafka.score_records import OutRecord
 from engagement.kafka.topics import tenant_of_key
 from engagement.model.log_privacy import hashed_id
 from engagement.model.records import ErasureRequest, Interaction
-from engagement.model.score_views import ApplyOutcome, Erasure
+from engagement.model.score_views import ApplyOutcome
 from engagement.model.scoring import epoch
 from engagement.store.erasure_fence import Fences, fence_id
 from engagement.store.redis_store import ScoreStore
@@ -151,76 +152,30 @@ class BatchHandler:
                 published.cancel()
 
     async def _erase(self, request: ErasureRequest) -> Fences:
-        """Erase the candidate again where its erasure request is in its partition: what the
-        events before it (in flight during the DELETE, scored before a batch saw its fence) put
-        back in Redis goes, and the erasure's records (acknowledged) follow theirs, the sequence
-        past any they had. Ids those events merged into it are fenced and get requests of their
-        own, behind their own events (their fences are returned: the rest of the batch keeps
-        to them). Then its fence is marked reached."""
-        tenant, candidate = request.tenantId, request.candidateId
-        asked = request.requestedAt
-        now = self.clock()
-        if request.idleBefore is not None and not await self._still_idle(
-            request.idleBefore, tenant, candidate
-        ):
+        """Erase the candidate again where its erasure request is in its partition
+        (``engagement.erasure.behind_events``); the fences the rest of the batch keeps to."""
+        tenant = request.tenantId
+        erased = await erasure.behind_events(
+            self.store,
+            request,
+            now=self.clock(),
+            publish=self.send_acked if self.publish else None,
+            topics=ErasureTopics(self.changes_topic, self.latest_topic, self.interactions_topic),
+            step=self._retrying,
+        )
+        if erased is None:
             self.metrics.events.labels(tenant, "kept").inc()  # it came back: no expiry
             return {}
-        fence_at = now  # the merged ids' fences and requests (the candidate's is the DELETE's)
-        fences: Fences = {}
-        if not self.publish:
-            # a rebuild replays partitions out of step with each other: the candidate's fence,
-            # the DELETE's on the store it replaces, withholds its events before the DELETE still
-            # to come from other partitions (a merge folding it in); the merged ids' requests are
-            # on the topic (ingest's, at the DELETE's instant): they are fenced as of then
-            fence_at = asked
-            await self._retrying(
-                "redis", lambda: self.store.raise_fences(tenant, [candidate], asked)
-            )
-            fences[fence_id(tenant, candidate)] = asked.timestamp()
-        erasure: Erasure = await self._retrying(
-            "redis", lambda: self.store.erase(tenant, candidate, fence_at=fence_at)
-        )
-        fences |= {fence_id(tenant, m): fence_at.timestamp() for m in erasure.merged_ids}
-        if self.publish:
-            records = self._erasure_records(request, erasure, now)
-            await self._retrying("kafka", lambda: self.send_acked(records))
-        await self._retrying("redis", lambda: self.store.erasure_published(erasure))
-        await self._retrying("redis", lambda: self.store.reach_fence(tenant, candidate, asked, now))
         self.metrics.events.labels(tenant, "erased").inc()
         fields: dict[str, Any] = {
             "event": "scorer.erased",
             "tenant": tenant,
-            "candidate": hashed_id(candidate, key=self.log_hash_key),  # the id is erased
+            "candidate": hashed_id(request.candidateId, key=self.log_hash_key),  # erased
+            "removedKeys": erased.erasure.removed_keys,
+            "mergedIds": len(erased.erasure.merged_ids),
         }
-        fields |= {"removedKeys": erasure.removed_keys, "mergedIds": len(erasure.merged_ids)}
         log.info("erased again behind its events: %s", orjson.dumps(fields).decode(), extra=fields)
-        return fences
-
-    async def _still_idle(self, before: datetime, tenant: str, candidate: str) -> bool:
-        """An expiry's condition: the candidate had no event since ``before`` (``idleBefore``)."""
-        idle: bool = await self._retrying(
-            "redis", lambda: self.store.still_idle(tenant, candidate, before=epoch(before))
-        )
-        return idle
-
-    def _erasure_records(
-        self, request: ErasureRequest, erasure: Erasure, now: datetime
-    ) -> list[OutRecord]:
-        return erasure_records(
-            erasure,
-            self.store.rules,
-            changes_topic=self.changes_topic,
-            latest_topic=self.latest_topic,
-            sequence=max(request.sequence, erasure.last_sequence + 1),
-            now=now,
-        ) + erasure_requests(
-            erasure,
-            interactions_topic=self.interactions_topic,
-            sequence=1,
-            now=now,
-            source=SOURCE,
-            merged_only=True,
-        )
+        return erased.fences
 
     async def _quarantine(self, record: RawRecord, failed: Failed) -> None:
         """Set aside a record that kept failing for a reason that is no outage: to the DLQ with
