@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,15 +34,21 @@ from engagement.faust.poison import Failed, Streak, describe, isolate, retry_out
 from engagement.kafka.score_records import OutRecord
 from engagement.kafka.topics import tenant_of_key
 from engagement.model.log_privacy import hashed_id
-from engagement.model.records import ErasureRequest, Interaction
+from engagement.model.records import ErasureRequest
 from engagement.model.score_views import ApplyOutcome
 from engagement.model.scoring import epoch
-from engagement.store.erasure_fence import Fences, fence_id
+from engagement.store.erasure_fence import Fences
 from engagement.store.redis_store import ScoreStore
-from engagement.store.store_jobs import MERGE_TYPES, OnOutcome, candidate_of
-from engagement.store.store_scripts import merge_source
+from engagement.store.store_jobs import OnOutcome
 from services.scorer.metrics import ScorerMetrics, observe_all
-from services.scorer.parsing import BadRow, RawRecord, bad_row_value, parse
+from services.scorer.parsing import (
+    BadRow,
+    ParsedBatch,
+    RawRecord,
+    Segment,
+    bad_row_value,
+    with_fences,
+)
 from services.scorer.publishing import (
     MISSING,
     Encoded,
@@ -120,7 +125,7 @@ class BatchHandler:
         await self._score(segment, len(records))
         while segment.request is not None:  # an erasure: the events after it go on after it
             merged = await self._erase(segment.request)
-            parsed.fences = _with(parsed.fences, merged)  # the store's own stays as it is
+            parsed.fences = with_fences(parsed.fences, merged)  # the store's own stays as it is
             segment = parsed.segment()
             await self._score(segment, len(records))
         for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():
@@ -283,73 +288,6 @@ class BatchHandler:
     def stuck_for(self) -> float:
         """Seconds the current batch has been failing (0 when healthy)."""
         return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
-
-
-class ParsedBatch:
-    """A batch's records parsed as they are taken (the store takes them as it sends commands), in
-    segments that each end at an erasure request or with the batch: the bad ones are ``bad``,
-    the interactions an erasure fence holds back (``fences``: ``ScoreStore.fences``, not to be
-    modified) ``withheld``."""
-
-    def __init__(self, records: Sequence[RawRecord], fences: Fences | None = None) -> None:
-        self._records = iter(records)
-        self.bad: list[BadRow] = []
-        self.withheld: list[Interaction] = []
-        self.fences = fences or {}
-
-    def segment(self) -> Segment:
-        """The next segment (empty once every record is taken)."""
-        return Segment(self._records, self)
-
-
-class Segment:
-    """The valid interactions up to the next erasure request, parsed as they are taken; once
-    iterated to its end, ``request`` is the request that ended it (None: the batch ended).
-    Iterating again (a retried attempt) gives the ones parsed so far, then parses the rest."""
-
-    def __init__(self, records: Iterator[RawRecord], batch: ParsedBatch) -> None:
-        self._records = records
-        self._batch = batch
-        self._ended = False
-        self.interactions: list[Interaction] = []
-        self.request: ErasureRequest | None = None
-
-    def __iter__(self) -> Iterator[Interaction]:
-        yield from self.interactions[:]
-        if self._ended:
-            return
-        batch = self._batch
-        for record in self._records:
-            parsed = parse(record)
-            if isinstance(parsed, Interaction):
-                if batch.fences and _fenced(parsed, batch.fences):
-                    batch.withheld.append(parsed)
-                    continue
-                self.interactions.append(parsed)
-                yield parsed
-            elif isinstance(parsed, BadRow):
-                batch.bad.append(parsed)
-            else:
-                self.request = parsed
-                break
-        self._ended = True
-
-
-def _with(fences: Fences, more: Fences) -> Fences:
-    """A copy of ``fences`` with ``more`` (an id in both keeps its later instant)."""
-    return fences | {fid: max(at, fences.get(fid, at)) for fid, at in more.items()}
-
-
-def _fenced(interaction: Interaction, fences: Fences) -> bool:
-    """Whether the interaction was received before an erasure of its candidate or, for an
-    identify or alias, of the id it would fold in (sent after the erasure, it is scored)."""
-    tenant = interaction.tenantId
-    received = epoch(interaction.receivedAt)
-    if received <= fences.get(fence_id(tenant, candidate_of(interaction)), -math.inf):
-        return True
-    if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
-        return received <= fences.get(fence_id(tenant, source), -math.inf)
-    return False
 
 
 def _encode(encoded: list[Encoded], k: int, outcome: ApplyOutcome) -> None:

@@ -1,8 +1,11 @@
 """Raw interaction records → validated ``Interaction`` values, erasure requests or DLQ bad rows
-(pure)."""
+(pure), and a batch of them in segments between erasure requests, without the events an
+erasure fence withholds (``ParsedBatch``; the fences: ``engagement.store.erasure_fence``)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -13,6 +16,10 @@ from pydantic import ValidationError
 from engagement.kafka.bad_rows import record_row
 from engagement.kafka.topics import candidate_key, tenant_of_key
 from engagement.model.records import ErasureRequest, Interaction
+from engagement.model.scoring import epoch
+from engagement.store.erasure_fence import Fences, fence_id
+from engagement.store.store_jobs import MERGE_TYPES, candidate_of
+from engagement.store.store_scripts import merge_source
 
 PROCESSOR = "engagement-scorer"
 
@@ -106,3 +113,70 @@ def _messages(exc: ValidationError) -> tuple[str, ...]:
 def _tenant_of(data: dict[str, Any], record: RawRecord) -> str | None:
     tenant = data.get("tenantId")
     return tenant if isinstance(tenant, str) else tenant_of_key(record.key)
+
+
+class ParsedBatch:
+    """A batch's records parsed as they are taken (the store takes them as it sends commands), in
+    segments that each end at an erasure request or with the batch: the bad ones are ``bad``,
+    the interactions an erasure fence holds back (``fences``: ``ScoreStore.fences``, not to be
+    modified) ``withheld``."""
+
+    def __init__(self, records: Sequence[RawRecord], fences: Fences | None = None) -> None:
+        self._records = iter(records)
+        self.bad: list[BadRow] = []
+        self.withheld: list[Interaction] = []
+        self.fences = fences or {}
+
+    def segment(self) -> Segment:
+        """The next segment (empty once every record is taken)."""
+        return Segment(self._records, self)
+
+
+class Segment:
+    """The valid interactions up to the next erasure request, parsed as they are taken; once
+    iterated to its end, ``request`` is the request that ended it (None: the batch ended).
+    Iterating again (a retried attempt) gives the ones parsed so far, then parses the rest."""
+
+    def __init__(self, records: Iterator[RawRecord], batch: ParsedBatch) -> None:
+        self._records = records
+        self._batch = batch
+        self._ended = False
+        self.interactions: list[Interaction] = []
+        self.request: ErasureRequest | None = None
+
+    def __iter__(self) -> Iterator[Interaction]:
+        yield from self.interactions[:]
+        if self._ended:
+            return
+        batch = self._batch
+        for record in self._records:
+            parsed = parse(record)
+            if isinstance(parsed, Interaction):
+                if batch.fences and fenced(parsed, batch.fences):
+                    batch.withheld.append(parsed)
+                    continue
+                self.interactions.append(parsed)
+                yield parsed
+            elif isinstance(parsed, BadRow):
+                batch.bad.append(parsed)
+            else:
+                self.request = parsed
+                break
+        self._ended = True
+
+
+def with_fences(fences: Fences, more: Fences) -> Fences:
+    """A copy of ``fences`` with ``more`` (an id in both keeps its later instant)."""
+    return fences | {fid: max(at, fences.get(fid, at)) for fid, at in more.items()}
+
+
+def fenced(interaction: Interaction, fences: Fences) -> bool:
+    """Whether the interaction was received before an erasure of its candidate or, for an
+    identify or alias, of the id it would fold in (sent after the erasure, it is scored)."""
+    tenant = interaction.tenantId
+    received = epoch(interaction.receivedAt)
+    if received <= fences.get(fence_id(tenant, candidate_of(interaction)), -math.inf):
+        return True
+    if interaction.type in MERGE_TYPES and (source := merge_source(interaction)):
+        return received <= fences.get(fence_id(tenant, source), -math.inf)
+    return False
