@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 
 from engagement.kafka.topics import Topics
-from tests.support.services import Services, broker_kind, provision
+from engagement.store.connection import RedisClient, cluster_enabled, connect
+from tests.support.services import Services, broker_kind, provision, redis_kind
 
 # No timed assertions: hypothesis' default 200 ms deadline per example (and its too-slow health
 # check) failed property tests at random on a loaded 2-core machine; examples are still random.
@@ -37,8 +37,8 @@ def redis_url(services: Services) -> Iterator[str]:
     """The session's Redis; every key of the session (``test:<SESSION_ID>...``) goes at its end,
     also those of services the tests ran (a REDIS_URL server outlives the session)."""
     yield services.redis_url
-    client = redis.Redis.from_url(services.redis_url)
-    try:
+    client = sync_client(services.redis_url)
+    try:  # on a cluster, the scan goes over every master
         for key in client.scan_iter(match=f"test:{SESSION_ID}*", count=1000):
             client.delete(key)
     finally:
@@ -67,14 +67,25 @@ def redis_prefix(unique: str) -> str:
 
 
 @pytest.fixture
-async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    """A client on the session Redis; deletes this test's keys afterwards."""
-    client = aioredis.Redis.from_url(redis_url)
+async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisClient]:
+    """A client on the session Redis (the cluster client on a cluster); deletes this test's keys
+    afterwards."""
+    client = connect(redis_url)
     yield client
     async for key in client.scan_iter(match=f"{redis_prefix}*", count=1000):
         await client.delete(key)
     await client.aclose()
 
 
+def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A blocking client of the Redis at ``url``: the cluster client when it is a cluster."""
+    if cluster_enabled(url):
+        return redis.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
+
+
 def pytest_report_header() -> str:
-    return f"kafka: {broker_kind()} (tests/support/services.py: how it is chosen)"
+    return (
+        f"kafka: {broker_kind()}, redis: {redis_kind()} (tests/support/services.py: how they are"
+        " chosen)"
+    )

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -18,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engagement.model.rules import load_rules
+from engagement.store.connection import connect
 from engagement.store.redis_store import ScoreStore
 from services.ingest import access_log, dashboard, hooks, read_api, segment_compat
 from services.ingest.cors import SourceCorsMiddleware
@@ -96,7 +96,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: IngestSettings = app.state.settings
     sink: KafkaSink = app.state.sink
-    app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+    app.state.redis = connect(settings.redis_url, cluster=settings.redis_cluster)
     app.state.score_store = ScoreStore(
         app.state.redis,
         prefix=settings.redis_key_prefix,

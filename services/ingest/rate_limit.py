@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-import redis.asyncio as aioredis
+from engagement.store.connection import RedisClient
 
 _COUNT = """
 local n = redis.call('INCR', KEYS[1])
@@ -31,7 +31,7 @@ def key_id(secret: str) -> str:
 
 
 async def retry_after(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     *,
     prefix: str,
     secret: str,
@@ -67,7 +67,7 @@ SOURCE_LIMITS = ("requests", "identities")  # what a 429 of a write key names
 
 
 async def source_over_limit(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     *,
     prefix: str,
     tenant: str,

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 
 from engagement.faust.app import faust_app, raw_topic
 from engagement.faust.lifecycle import on_stop
@@ -21,7 +20,7 @@ from engagement.faust.web import add_ops_views
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.model.rules import load_rules
 from engagement.model.webhooks import load_webhooks
-from engagement.store.connection import answers
+from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_keys import KeyLayout
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
@@ -45,7 +44,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
     alerts_topic = raw_topic(app, topics.candidate_alerts)
     dlq_topic = raw_topic(app, topics.webhooks_dlq)
     scores_dlq_topic = raw_topic(app, topics.scores_dlq)
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
+    redis = connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        socket_timeout=10,
+        health_check_interval=10,
+    )
     rules = load_rules(settings.rules_file)
     webhooks = load_webhooks(settings.webhooks_file)
     metrics = NotifierMetrics()
@@ -219,7 +223,7 @@ async def _delivery_loop(
 async def _refresh_gauges(
     queue: DeliveryQueue,
     metrics: NotifierMetrics,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     *,
     tenants_key: str,
     tiers: list[str],
@@ -234,7 +238,7 @@ async def _refresh_gauges(
 
 
 async def _refresh_pending(
-    queue: DeliveryQueue, metrics: NotifierMetrics, redis: aioredis.Redis
+    queue: DeliveryQueue, metrics: NotifierMetrics, redis: RedisClient
 ) -> None:
     """Set the pending-deliveries gauges right before a scrape (left as are while Redis is down)."""
     with contextlib.suppress(Exception):

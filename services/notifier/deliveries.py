@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
+from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 
@@ -73,7 +72,7 @@ class Claimed:
 class DeliveryQueue:
     """Durable, claim-based webhook delivery queue in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, retention_s: int) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, retention_s: int) -> None:
         self._redis = redis
         self._base = KeyLayout(prefix).webhooks
         self._retention = retention_s

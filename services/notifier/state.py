@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from engagement.model.alerts import Notified, Stored
+from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
+from engagement.store.store_scripts import Command, run_pipelined
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
 # only when its sequence is not older and it lowers the level. The state is written with the
@@ -59,13 +59,15 @@ class Loaded:
 class NotifiedStore:
     """Per-candidate announced tier with sequence compare-and-set; safe under replay and rebalance."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, tiers: Sequence[str] = ()) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, tiers: Sequence[str] = ()) -> None:
         self._redis = redis
         self._keys = KeyLayout(prefix)
         self._tiers = list(tiers)  # the template's tier names, lowest first (the store's ``g``)
         self._cas = redis.register_script(_CAS)
         self._clear = redis.register_script(_CLEAR)
         self._release = redis.register_script(_RELEASE)
+        # pipelined through the store's run_pipelined: it loads a script a (new) master lacks
+        self._sources = {str(s.sha): str(s.script) for s in (self._cas, self._clear)}
 
     def key(self, candidate_key: str) -> str:
         """Return the state key of ``tenant:candidate``."""
@@ -114,19 +116,16 @@ class NotifiedStore:
         """Write (state, level, pending alerts) per candidate with compare-and-set, or delete
         on ``None``; the candidates whose state was written (deleted ones included)."""
         keys = list(states)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                value = states[key]
-                if value is None:
-                    pipe.delete(self.key(key))
-                else:
-                    state, level, pending = value
-                    await self._cas(
-                        keys=[self.key(key)],
-                        args=[state.sequence, state.tier, level, mode, pending],
-                        client=pipe,
-                    )
-            results = await pipe.execute()
+        commands: list[Command] = []
+        for key in keys:
+            value = states[key]
+            if value is None:
+                commands.append(("DEL", self.key(key)))
+            else:
+                state, level, pending = value
+                args = (state.sequence, state.tier, level, mode, pending)
+                commands.append(("EVALSHA", self._cas.sha, 1, self.key(key), *args))
+        results = await run_pipelined(self._redis, commands, self._sources)
         return {
             key for key, result in zip(keys, results, strict=True) if states[key] is None or result
         }
@@ -135,10 +134,9 @@ class NotifiedStore:
         """Empty the outbox of each candidate, unless it holds other alerts by now."""
         if not pending:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, value in pending.items():
-                await self._clear(keys=[self.key(key)], args=[value], client=pipe)
-            await pipe.execute()
+        sha = self._clear.sha
+        commands = [("EVALSHA", sha, 1, self.key(key), value) for key, value in pending.items()]
+        await run_pipelined(self._redis, commands, self._sources)
 
     # --- sweep coordination ---------------------------------------------------------------
 

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from engagement.model.alerts import Decayed, Notified, decide_decay, tier_level
 from engagement.model.records import CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 from services.notifier.announce import announce, recover
@@ -55,7 +54,7 @@ class Hit:
 class DecaySweep:
     """One sweep over every tenant; run by the leader's timer under a Redis lock."""
 
-    redis: aioredis.Redis
+    redis: RedisClient
     layout: KeyLayout
     rules: Rules
     state: NotifiedStore
@@ -123,7 +122,7 @@ class DecaySweep:
 
 
 async def crossings(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     layout: KeyLayout,
     rules: Rules,
     tenant: str,
@@ -165,7 +164,7 @@ async def crossings(
 
 
 async def ranked_members(
-    redis: aioredis.Redis, key: str, low: float, high: float, *, page: int = PAGE
+    redis: RedisClient, key: str, low: float, high: float, *, page: int = PAGE
 ) -> AsyncIterator[tuple[str, float]]:
     """Yield ``(member, rank)`` with ``low <= rank < high`` in rank order, one page per round trip.
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 
 from engagement.faust.app import faust_app, raw_topic
 from engagement.faust.lifecycle import on_stop
@@ -19,7 +18,7 @@ from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views, assignment
 from engagement.kafka.score_records import OutRecord
 from engagement.model.rules import load_rules
-from engagement.store.connection import answers
+from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_store import ScoreStore
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
@@ -44,7 +43,12 @@ def build_app(settings: ScorerSettings) -> faust.App:
     )
     topics = settings.topics
     source = raw_topic(app, topics.interactions)
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
+    redis = connect(
+        settings.redis_url,
+        cluster=settings.redis_cluster,
+        socket_timeout=10,
+        health_check_interval=10,
+    )
     store = ScoreStore(
         redis,
         prefix=settings.redis_key_prefix,
@@ -135,7 +139,7 @@ def _add_views(
     settings: ScorerSettings,
     handler: BatchHandler,
     store: ScoreStore,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     source: str,
 ) -> None:
     def health() -> tuple[dict[str, Any], bool]:

@@ -39,7 +39,15 @@ class CommonSettings(BaseSettings):
         description="Idempotent producers: auto = on when the broker hands out producer ids "
         "(Apache Kafka does, Tansu does not; asked at startup).",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis connection URL.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis connection URL: a single Redis, or any node of a Redis Cluster.",
+    )
+    redis_cluster: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="Redis Cluster mode: auto = asked at startup (INFO cluster); true/false say"
+        " without asking (a process that starts before Redis answers then needs no restart).",
+    )
     redis_key_prefix: str = Field(
         "eng:", description="Prefix for every Redis key (shared servers, test isolation)."
     )

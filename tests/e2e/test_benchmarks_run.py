@@ -27,6 +27,7 @@ TINY = {
     ],
     "scorer_stages.py": ["--events", "3000", "--candidates", "300", "--rounds", "1"],
     "alerts.py": ["--seconds", "1", "--rate", "20"],
+    "erasure_fences.py": ["--batches", "20"],
 }  # fmt: skip
 PRINTS = {  # the lines that give each benchmark's figures beside their references
     "ingest.py": ["ingest /v1/batch :", "raw aiokafka     :", "summary: ingest/raw ratio"],
@@ -46,6 +47,7 @@ PRINTS = {  # the lines that give each benchmark's figures beside their referenc
         "handler / store =",
     ],
     "alerts.py": ["record produced -> alert published: n=20/20", "webhook received: n=20/20"],
+    "erasure_fences.py": ["  cache  ", "  hmget, new ids  "],
 }
 
 

@@ -3,6 +3,10 @@
 Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else a Docker container, else Apache Kafka from the cache
 ``make kafka`` fills (``engagement.tools.local_kafka``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
 insists on Apache Kafka (fetching it when the cache lacks it), ``=tansu`` on Tansu.
+Redis: ``REDIS_URL``, else a Docker container, else a private ``redis-server``;
+``ENGAGEMENT_TEST_REDIS=cluster`` starts a Redis Cluster of three masters with one replica each
+instead (``engagement.tools.localstack.start_redis_cluster``), and every client the tests and the
+services build is then redis-py's cluster client (``engagement.store.connection.connect``).
 Nothing is mocked: every test talks to a real Kafka-protocol broker and a real Redis.
 """
 
@@ -69,7 +73,22 @@ def _kafka(stack: contextlib.ExitStack) -> tuple[str, str]:
     return broker.address, kind
 
 
+def redis_kind() -> str:
+    """Which Redis the session gets: "single" or "cluster" (ENGAGEMENT_TEST_REDIS)."""
+    wanted = os.environ.get("ENGAGEMENT_TEST_REDIS", "single") or "single"
+    if wanted not in {"single", "cluster"}:
+        raise RuntimeError(f"ENGAGEMENT_TEST_REDIS={wanted}: expected single or cluster")
+    return wanted
+
+
 def _redis(stack: contextlib.ExitStack) -> str:
+    if redis_kind() == "cluster":
+        try:
+            cluster = localstack.start_redis_cluster()
+        except localstack.LocalServiceError as exc:
+            raise RuntimeError(f"no Redis Cluster for the tests: {exc}") from exc
+        stack.callback(cluster.stop)
+        return cluster.url
     from_env = os.environ.get("REDIS_URL")
     if from_env:
         if not localstack.redis_answers(from_env):

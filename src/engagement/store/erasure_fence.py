@@ -22,7 +22,11 @@ when another writer changed it, and at least every ``FULL_READ_SECONDS``; otherw
 token and the size alone, and applies its own writes (the fences past their time it drops, the
 ones it marks reached) to what it holds. After a bulk erasure the hash holds many thousands of
 fences for an hour, and reading and parsing them all for every batch would slow the scorer down
-about twice.
+about twice (``bench/scorer_stages.py``, "fenced"). The simpler design, an ``HMGET`` of the
+batch's own ids, costs 4-12 times the cache's check per batch (0.8-1.7 µs per event against
+0.14-0.26, ``bench/erasure_fences.py``), and needs the ids before the batch is parsed (it is
+parsed lazily, while Redis applies it) and a second round trip for the ids identifies and
+aliases fold in.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache, lru_cache
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from engagement.model.records import format_time
+from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import lua_source, text
 
@@ -58,7 +62,7 @@ def fence_id(tenant_id: str, candidate_id: str) -> str:
 
 
 async def raise_fences(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     keys: KeyLayout,
     tenant_id: str,
     candidate_ids: Iterable[str],
@@ -71,7 +75,7 @@ async def raise_fences(
         await redis.hset(keys.erasing, items=[*fields, TOKEN, new_token()])
 
 
-async def copy_fences(redis: aioredis.Redis, source: KeyLayout, target: KeyLayout) -> int:
+async def copy_fences(redis: RedisClient, source: KeyLayout, target: KeyLayout) -> int:
     """Copy the fences of ``source`` into ``target`` where it has none of the id or one of an
     earlier request (a rebuild taking over a store's fences, ``engagement.tools.rebuild``); how many
     (``fence_copy.lua``: the change token of ``target`` moved if any)."""
@@ -110,7 +114,7 @@ class FenceCache:
         self._read_at = -math.inf
 
     async def live(
-        self, redis: aioredis.Redis, keys: KeyLayout, now: float, *, drop: bool = True
+        self, redis: RedisClient, keys: KeyLayout, now: float, *, drop: bool = True
     ) -> Fences:
         """The fences up at ``now`` (the same dict while nothing changed: do not modify it);
         ``drop=False``: none is past its time (a rebuild: ``ScoreStore.fences``)."""
@@ -136,7 +140,7 @@ class FenceCache:
 
     async def reach(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         keys: KeyLayout,
         tenant_id: str,
         candidate_id: str,
@@ -156,7 +160,7 @@ class FenceCache:
         elif done != -1:  # written, over someone else's write: read it all next time
             self._token = None
 
-    async def _drop_past(self, redis: aioredis.Redis, keys: KeyLayout, now: float) -> None:
+    async def _drop_past(self, redis: RedisClient, keys: KeyLayout, now: float) -> None:
         """Drop the fences past their time from those held and from the hash (unless raised
         again meanwhile)."""
         if now <= self._until:
@@ -208,7 +212,7 @@ def _instants(stamp: str) -> tuple[float, float]:
         return float("-inf"), float("-inf")
 
 
-def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
+def _script(redis: RedisClient, name: str) -> AsyncScript:
     return redis.register_script(_source(name))
 
 

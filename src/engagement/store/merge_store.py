@@ -17,12 +17,12 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from engagement.model.identity import screen_merges
 from engagement.model.log_privacy import hashed_id
 from engagement.model.rules import Rules
 from engagement.model.score_views import ApplyOutcome, parse_snapshot
+from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_jobs import Job, OnOutcome, outcome_of
 from engagement.store.store_scripts import frozen_args, run_pipelined, text
@@ -39,7 +39,7 @@ log = logging.getLogger("engagement.store")
 
 
 async def path_links(
-    redis: aioredis.Redis, keys: KeyLayout, sources: dict[str, str], merges: Sequence[Job]
+    redis: RedisClient, keys: KeyLayout, sources: dict[str, str], merges: Sequence[Job]
 ) -> dict[Link, Link | None]:
     """``merged_into`` of every merge's source and of the ids on its target's path, up to
     MAX_HOPS - 1 links from the target (one pipelined round trip per link followed)."""

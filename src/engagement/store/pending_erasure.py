@@ -16,11 +16,11 @@ from datetime import datetime
 from functools import cache
 
 import orjson
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from engagement.model.score_views import Erasure
 from engagement.store import erasure_fence
+from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import lua_source, text
@@ -29,7 +29,7 @@ PENDING_ERASURE_SECONDS = 7 * 86400  # how long a retry of a failed erasure can 
 
 
 async def erase(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     keys: KeyLayout,
     tenant_id: str,
     candidate_id: str,
@@ -70,7 +70,7 @@ async def erase(
 
 
 async def record(
-    redis: aioredis.Redis,
+    redis: RedisClient,
     keys: KeyLayout,
     tenant_id: str,
     candidate_id: str,
@@ -91,7 +91,7 @@ async def record(
     return int(seq), tuple(sorted({text(i) for i in ids} - {candidate_id}))
 
 
-async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> None:
+async def forget(redis: RedisClient, keys: KeyLayout, erasure: Erasure) -> None:
     """Delete the pending erasure whose records were all published, unless a concurrent erasure
     recorded more ids or a later sequence meanwhile. Idempotent."""
     pending = keys.pending_erasure(erasure.tenant_id, erasure.candidate_id)
@@ -100,7 +100,7 @@ async def forget(redis: aioredis.Redis, keys: KeyLayout, erasure: Erasure) -> No
 
 
 async def _owners(
-    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
+    redis: RedisClient, keys: KeyLayout, tenant_id: str, candidate_id: str
 ) -> list[str]:
     """The candidates an id erased on its own is merged into: its ``merged_into`` chain, and the
     chains of those recorded by an earlier attempt (folded onward since), kept in its pending
@@ -128,7 +128,7 @@ async def _owners(
 
 
 async def _detach(
-    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, owners: list[str], ids: list[str]
+    redis: RedisClient, keys: KeyLayout, tenant_id: str, owners: list[str], ids: list[str]
 ) -> None:
     """Take the erased ids out of the merged-ids sets of ``owners`` (an id erased on its own: the
     candidates it was folded into). They are no part of those any more: an identify folding it
@@ -141,7 +141,7 @@ async def _detach(
 
 
 async def _identified_through(
-    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str, owners: list[str]
+    redis: RedisClient, keys: KeyLayout, tenant_id: str, candidate_id: str, owners: list[str]
 ) -> set[str]:
     """The ids folded in through a candidate merged itself (``owners``: its own): merged into it
     after it was folded into another id, they went on to the candidate it resolves to and are in
@@ -173,7 +173,7 @@ async def _identified_through(
 
 
 async def _merged_into(
-    redis: aioredis.Redis, keys: KeyLayout, tenant_id: str, candidate_id: str
+    redis: RedisClient, keys: KeyLayout, tenant_id: str, candidate_id: str
 ) -> set[str]:
     """Every id merged into the candidate, directly or through other merged ids (read only)."""
     seen, todo = {candidate_id}, [candidate_id]
@@ -185,7 +185,7 @@ async def _merged_into(
     return seen - {candidate_id}
 
 
-def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
+def _script(redis: RedisClient, name: str) -> AsyncScript:
     return redis.register_script(_source(name))
 
 

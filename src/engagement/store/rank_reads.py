@@ -11,8 +11,6 @@ import heapq
 import math
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-
 from engagement.model.rules import Rules
 from engagement.model.score_views import (
     PILLAR_FIELDS,
@@ -26,6 +24,7 @@ from engagement.model.score_views import (
 )
 from engagement.model.scoring import decay, rank_bound, raw_at_rank, score_of
 from engagement.model.tiers import decayed_index
+from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
@@ -34,7 +33,7 @@ from engagement.store.store_scripts import text
 class ScoreStore(Protocol):
     """What the rank reads need of ``engagement.store.redis_store.ScoreStore``."""
 
-    redis: aioredis.Redis
+    redis: RedisClient
     keys: KeyLayout
     rules: Rules
 

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from engagement.model.identity import ANONYMOUS
 from engagement.model.log_privacy import hashed_id
@@ -40,6 +39,7 @@ from engagement.model.score_views import (
 )
 from engagement.model.scoring import rank_key
 from engagement.store import erasure_fence, merge_store, pending_erasure, rank_reads
+from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS, Link
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_jobs import MERGE_TYPES, Job, OnOutcome, outcome_of, plan, unscored
@@ -63,7 +63,7 @@ class ScoreStore:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         rules: Rules,

@@ -9,22 +9,17 @@ arguments start at ARGV[1]. Without that block a script reads the config from AR
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
-from itertools import islice
 from typing import Any
-
-import hiredis
-import redis.asyncio as aioredis
-from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from engagement.model.identity import ANONYMOUS
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
 from engagement.model.score_views import PILLAR_FIELDS, unescape
 from engagement.model.scoring import ScoredEvent
+from engagement.store.pipelining import Command, run_pipelined
+
+__all__ = ["Command", "run_pipelined"]  # the store's pipelining, where its users import it
 
 PLAIN_SCRIPTS = (
     "rank",
@@ -68,106 +63,6 @@ def config_args(rules: Rules, contributions_kept: int) -> list[bytes]:
         *[str(v) for tier in rules.tiers for v in (tier.enter, tier.exit)],
     ]
     return ["\x1f".join(parts).encode()]
-
-
-Command = tuple[Any, ...]
-
-
-OnReply = Callable[[int, Any], None]
-CHUNK = 64  # commands packed per socket write: Redis starts on the first while the rest are packed
-
-
-async def run_pipelined(
-    redis: aioredis.Redis,
-    commands: Iterable[Command],
-    sources: dict[str, str],
-    on_reply: OnReply | None = None,
-    meanwhile: Callable[[], None] | None = None,
-) -> list[Any]:
-    """Replies of ``commands`` sent on one connection without waiting (packed by hiredis, written
-    in chunks); ``EVALSHA`` of a script the server lacks (``sources``: sha -> text) is loaded and
-    resent. Raises the first other error, after every reply is read.
-
-    ``commands`` may be a lazy iterable: each chunk is taken from it just before it is written,
-    so Redis runs the first commands while the caller still builds the next ones.
-    ``on_reply(k, reply)`` sees each successful reply as soon as it arrives, so the caller works
-    on early replies while Redis still runs the later commands; ``meanwhile()`` runs once every
-    command is written, before any reply is read.
-    """
-    sent: list[Command] = []
-    replies = await _exchange(redis, commands, sent, on_reply, meanwhile)
-    missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
-    if missing:
-        for sha in {sent[k][1] for k in missing}:
-            await redis.script_load(sources[sha])
-        again = None if on_reply is None else lambda j, reply: on_reply(missing[j], reply)
-        resent = await _exchange(redis, [sent[k] for k in missing], [], again, None)
-        for k, reply in zip(missing, resent, strict=True):
-            replies[k] = reply
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
-    return replies
-
-
-async def _exchange(
-    redis: aioredis.Redis,
-    commands: Iterable[Command],
-    sent: list[Command],
-    on_reply: OnReply | None,
-    meanwhile: Callable[[], None] | None,
-) -> list[Any]:
-    """Write ``commands`` (appending each to ``sent``), then read as many replies."""
-    pool = redis.connection_pool
-    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        pack = hiredis.pack_command
-        pending = iter(commands)
-        while chunk := list(islice(pending, CHUNK)):
-            sent.extend(chunk)
-            packed = b"".join([pack(c) for c in chunk])
-            await conn.send_packed_command(packed, check_health=len(sent) == len(chunk))
-        if meanwhile is not None:
-            meanwhile()
-        if not sent:
-            return []
-        parser = conn._parser
-        if not isinstance(parser, _AsyncHiredisParser):  # the default wherever hiredis is installed
-            raise TypeError("the score store needs redis-py's hiredis parser (package hiredis)")
-        return await _read_all(parser, len(sent), conn.socket_timeout, on_reply)
-    except BaseException:
-        await conn.disconnect()  # replies may be left unread: never reuse the socket
-        raise
-    finally:
-        await pool.release(conn)
-
-
-async def _read_all(
-    parser: _AsyncHiredisParser, n: int, timeout: float | None, on_reply: OnReply | None
-) -> list[Any]:
-    """``n`` replies read in bulk by the connection's hiredis reader (error replies as
-    ``ResponseError`` values) instead of one ``read_response`` per reply."""
-    reader: Any = parser._reader  # a hiredis.Reader once connected
-    read_more: Callable[[], Awaitable[Any]] = parser.read_from_socket
-    replies: list[Any] = []
-    append = replies.append
-    async with asyncio.timeout(timeout):
-        while True:
-            reply = reader.gets()
-            while reply is not NOT_ENOUGH_DATA:
-                if isinstance(reply, ConnectionError):
-                    raise reply
-                _deliver(len(replies), reply, on_reply)
-                append(reply)
-                if len(replies) == n:
-                    return replies
-                reply = reader.gets()
-            await read_more()
-
-
-def _deliver(k: int, reply: Any, on_reply: OnReply | None) -> None:
-    if on_reply is not None and not isinstance(reply, ResponseError):
-        on_reply(k, reply)
 
 
 def event_args(event: ScoredEvent, window: str) -> tuple[str, ...]:

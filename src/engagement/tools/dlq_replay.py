@@ -185,11 +185,10 @@ async def _produce(bootstrap: str, replays: Iterable[Replay]) -> None:
 
 
 async def _deliver_again(settings: CommonSettings, replays: Iterable[Replay]) -> None:
-    import redis.asyncio as aioredis
-
+    from engagement.store.connection import connect
     from services.notifier.deliveries import DeliveryQueue
 
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster)
     try:
         queue = DeliveryQueue(redis, prefix=settings.redis_key_prefix, retention_s=7 * 86400)
         now_ms = int(time.time() * 1000)

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from engagement.kafka.topics import candidate_key
 from engagement.model.rules import load_rules
 from engagement.model.score_views import Snapshot
 from engagement.settings import CommonSettings
+from engagement.store.connection import RedisClient, connect
 from engagement.store.erasure_fence import copy_fences
 from engagement.store.rank_reads import profile_snapshot
 from engagement.store.redis_keys import KeyLayout, glob_literal
@@ -113,7 +112,7 @@ async def _carry(
     await store.keep_sequences(tenant, missing)  # listed for a later rebuild, in no tier set
 
 
-async def _copy_notifier_shared(redis: aioredis.Redis, replaced: KeyLayout, into: KeyLayout) -> int:
+async def _copy_notifier_shared(redis: RedisClient, replaced: KeyLayout, into: KeyLayout) -> int:
     """Copy the notifier's sweep watermark and webhook queue keys the rebuilt prefix lacks."""
     pairs = [(replaced.notifier_sweep("watermark"), into.notifier_sweep("watermark"))]
     start = replaced.webhooks
@@ -185,7 +184,7 @@ def run(argv: Sequence[str]) -> int:
 
 
 async def _finish(settings: CommonSettings, replaced_prefix: str, rules_file: Path) -> CarryReport:
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster, socket_timeout=30)
     try:
         store = ScoreStore(redis, prefix=settings.redis_key_prefix, rules=load_rules(rules_file))
         return await carry_sequences(store, replaced_prefix)
