@@ -51,7 +51,7 @@ from engagement.store.redis_store import ScoreStore  # noqa: E402
 from engagement.tools import localstack  # noqa: E402
 from services.scorer.handler import BatchHandler  # noqa: E402
 from services.scorer.parsing import RawRecord, parse  # noqa: E402
-from services.scorer.producing import produce_all  # noqa: E402
+from services.scorer.record_batches import produce_all  # noqa: E402
 from tests.support.handlers import batch_handler  # noqa: E402
 
 BATCH = 500

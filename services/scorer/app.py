@@ -24,7 +24,7 @@ from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
-from services.scorer.producing import produce_all, produce_and_wait
+from services.scorer.record_batches import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
 
 log = logging.getLogger("engagement.scorer")

@@ -49,7 +49,7 @@ from services.scorer.parsing import (
     bad_row_value,
     with_fences,
 )
-from services.scorer.publishing import (
+from services.scorer.score_changes import (
     MISSING,
     Encoded,
     encoded_change,

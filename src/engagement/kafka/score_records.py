@@ -1,7 +1,7 @@
 """Score records for Kafka built from a ``ScoreChange`` (pure), the same from every service.
 
 The scorer publishes a record per score change and per snapshot (its hot path builds the same
-bytes straight from store outcomes: ``services/scorer/publishing.py``); ingest publishes the
+bytes straight from store outcomes: ``services/scorer/score_changes.py``); ingest publishes the
 erasure record of ``DELETE /v1/candidates/{id}`` with ``record``, so both carry the same key,
 CloudEvents headers (``ce_source`` = ``SOURCE``) and encoding.
 """

@@ -1,4 +1,4 @@
-"""Score records built from store outcomes (services.scorer.publishing): exact bytes on the wire."""
+"""Score records built from store outcomes (services.scorer.score_changes): exact bytes on the wire."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 from engagement.kafka.score_records import OutRecord, record
 from engagement.model.records import ScoreChange
 from engagement.model.score_views import ApplyOutcome, Previous, Snapshot, previous
-from services.scorer.publishing import score_records
+from services.scorer.score_changes import score_records
 
 AS_OF = 1795638516.341882  # 2026-11-25T20:28:36.341882Z
 VALUE = (
