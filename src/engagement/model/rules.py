@@ -47,6 +47,9 @@ class Rules(_Frozen):
     score_scale: float = Field(gt=0)
     alert_tier: str
     tiers: tuple[TierRule, ...] = Field(min_length=1)
+    job_tiers: tuple[TierRule, ...] | None = Field(
+        default=None, min_length=1, description="tiers of (candidate, job) profiles; None: tiers"
+    )
     channels: dict[str, float] = Field(default_factory=dict)
     events: dict[str, EventRule] = Field(default_factory=dict)
 
@@ -65,6 +68,16 @@ class Rules(_Frozen):
         """Tier names by their 1-based number as text (how the Lua scripts return a tier)."""
         return {str(k): name for k, name in enumerate(self.tier_names, start=1)}
 
+    @property
+    def tiers_of_jobs(self) -> tuple[TierRule, ...]:
+        """The tiers of (candidate, job) profiles: ``job_tiers``, else the candidate's."""
+        return self.job_tiers or self.tiers
+
+    @cached_property
+    def job_tier_names(self) -> tuple[str, ...]:
+        """Job tier names, lowest first."""
+        return tuple(tier.name for tier in self.tiers_of_jobs)
+
     def tier_index(self, name: str) -> int:
         """Index of a tier by name (0 = the floor); ValueError when unknown."""
         return self.tier_names.index(name)
@@ -76,6 +89,11 @@ class Rules(_Frozen):
     @model_validator(mode="after")
     def _tiers_consistent(self) -> Rules:
         problems = _tier_problems(self.tiers, self.alert_tier)
+        if self.job_tiers is not None:
+            problems += [
+                (("job_tiers", *loc[1:]), msg)
+                for loc, msg in _tier_problems(self.job_tiers, self.alert_tier)
+            ]
         if problems:
             raise ValueError("; ".join(f"{dotted(loc)}: {msg}" for loc, msg in problems))
         return self

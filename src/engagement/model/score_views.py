@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
+from engagement.model.jobs import JobState
 from engagement.model.rules import Rules
 
 PILLAR_FIELDS = {"entrance": "e", "activity": "a", "interaction": "i"}
@@ -153,7 +154,8 @@ class ApplyOutcome(NamedTuple):
     merged anonymous id, whose id is then in ``redirected_from``). Merges (identify/alias):
     ``candidate_id`` is the candidate ``userId`` resolves to (``userId`` itself for a refused
     merge, a ``conflict``), ``merged_from`` the folded-in id and ``merged_source`` its state after
-    step 1 (or after it was undone; None when refused before step 1).
+    step 1 (or after it was undone; None when refused before step 1). ``jobs``: the (candidate,
+    job) profiles the change moved or removed (``engagement.model.jobs``), empty for most.
     """
 
     outcome: Outcome
@@ -167,6 +169,7 @@ class ApplyOutcome(NamedTuple):
     redirected_from: str | None = None
     merged_from: str | None = None
     merged_source: Snapshot | None = None
+    jobs: tuple[JobState, ...] = ()
 
     @property
     def score_changed(self) -> bool:

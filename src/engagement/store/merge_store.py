@@ -104,7 +104,9 @@ def after_take(
     frozen = frozen_args(job.source or "", result)
     source_state = parse_snapshot(result[1], rules)
     marked = kind == "taken"
-    return [replace(job, stage="add", frozen=frozen, source_state=source_state, marked=marked)]
+    source_jobs = tuple(text(j) for j in result[5][::2]) if len(result) > 5 else ()
+    step2 = replace(job, stage="add", frozen=frozen, source_state=source_state, marked=marked)
+    return [replace(step2, source_jobs=source_jobs)]
 
 
 def refuse_add(

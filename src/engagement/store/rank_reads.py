@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import heapq
 import math
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from engagement.model.rules import Rules
+from engagement.model.rules import Rules, TierRule
 from engagement.model.score_views import (
     PILLAR_FIELDS,
     PILLAR_OF_FIELD,
@@ -120,13 +121,12 @@ def decode_cursor(cursor: str) -> tuple[float, bytes]:
 
 
 def _ranges(
-    store: ScoreStore, tier: str | None, now: float
+    store: ScoreStore, tiers: Sequence[TierRule], tier: str | None, now: float
 ) -> list[tuple[int, float, float, bool]]:
     """Per stored tier k: the rank range (lo, hi, hi exclusive) of members now in ``tier``."""
-    tiers = store.rules.tiers
     if tier is None:
         return [(k, -math.inf, math.inf, False) for k in range(len(tiers))]
-    x = store.rules.tier_index(tier)
+    x = [t.name for t in tiers].index(tier)
     lo = _rank_bound(store, tiers[x].exit, now)
     out = [(x, lo, math.inf, False)]
     if x + 1 < len(tiers):
@@ -173,22 +173,56 @@ async def leaderboard(
     store: ScoreStore, tenant_id: str, tier: str | None, limit: int, cursor: str | None, now: float
 ) -> LeaderboardPage:
     """Candidates by current score (rank key), highest first, keyset-paginated."""
+    tiers = store.rules.tiers
+    sets = [store.keys.tier_set(tenant_id, t.name) for t in tiers]
+    return await _board(store, sets, tiers, tier, limit, cursor, now)
+
+
+async def job_leaderboard(
+    store: ScoreStore,
+    tenant_id: str,
+    job_id: str,
+    tier: str | None,
+    limit: int,
+    cursor: str | None,
+    now: float,
+) -> LeaderboardPage:
+    """A job's candidates by their current score for it, highest first, keyset-paginated: the
+    tenant's leaderboard over the job's tier sets (``KeyLayout.job_tier_set``, the job tiers)."""
+    tiers = store.rules.tiers_of_jobs
+    sets = [store.keys.job_tier_set(tenant_id, job_id, t.name) for t in tiers]
+    return await _board(store, sets, tiers, tier, limit, cursor, now)
+
+
+async def _board(
+    store: ScoreStore,
+    sets: list[str],
+    tiers: Sequence[TierRule],
+    tier: str | None,
+    limit: int,
+    cursor: str | None,
+    now: float,
+) -> LeaderboardPage:
+    """Members of the tier sets ``sets`` (one per tier of ``tiers``) by rank key, highest first."""
     after = decode_cursor(cursor) if cursor else None
     found: list[tuple[float, bytes, int]] = []
-    for k, lo, hi, excl in _ranges(store, tier, now):
-        key = store.keys.tier_set(tenant_id, store.rules.tiers[k].name)
-        found += [(r, m, k) for r, m in await _page(store, key, (lo, hi, excl), after, limit + 1)]
+    for k, lo, hi, excl in _ranges(store, tiers, tier, now):
+        found += [
+            (r, m, k) for r, m in await _page(store, sets[k], (lo, hi, excl), after, limit + 1)
+        ]
     top = heapq.nlargest(limit + 1, found, key=lambda item: (item[0], item[1]))
-    entries = tuple(_entry(store, rank, member, k, now) for rank, member, k in top[:limit])
+    entries = tuple(_entry(store, tiers, rank, member, k, now) for rank, member, k in top[:limit])
     more = len(top) > limit
     next_cursor = encode_cursor(top[limit - 1][0], top[limit - 1][1]) if more and limit else None
     return LeaderboardPage(entries, next_cursor, now)
 
 
-def _entry(store: ScoreStore, rank: float, member: bytes, k: int, now: float) -> LeaderboardEntry:
+def _entry(
+    store: ScoreStore, tiers: Sequence[TierRule], rank: float, member: bytes, k: int, now: float
+) -> LeaderboardEntry:
     raw = raw_at_rank(rank, now, store.rules.half_life_seconds)
     score = score_of(raw, store.rules.score_scale)
-    tier = store.rules.tiers[decayed_index(k, score, store.rules.tiers)].name
+    tier = tiers[decayed_index(k, score, tiers)].name
     return LeaderboardEntry(member.decode(), score, tier, raw, rank)
 
 

@@ -20,6 +20,10 @@ key                 type       content
                                ``t␟points␟pillar␟channel␟event␟messageId`` (␟ = \\x1f)
 ``P{T:C}:m``        set        ids merged into C, directly or through a chain (erasure, merge
                                dedupe); an id erased on its own leaves it
+``P{T:C}:j``        hash       C's job profiles: job id → ``t␟r␟e␟a␟i␟g␟s`` (reference time = its
+                               latest event time, total, pillar sums, job tier 1-based, the
+                               candidate's sequence of its last change); at most ``JOBS_KEPT``
+``P{T:C}:jr``       zset       C's jobs → rank key ``log2(r) + t/h`` (its weakest job now is first)
 ``P{T:C}:e``        hash       pending erasure of C, only between ``DELETE`` wiping C's keys and
                                Kafka acknowledging its records: ``s`` C's last sequence,
                                ``i:<id>`` each id merged into C (to tombstone), ``o`` the
@@ -34,6 +38,8 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
                                id, score = rank key ``log2(R_ref) + t_ref/h`` (-inf if R <= 0)
 ``P{T}:seq``        hash       candidate → sequence of the state in the tier sets (compare-and-set:
                                stale or replayed rank updates never win; merged ids keep theirs)
+``P{T}:jobtier:<tier>:<J>`` zset  candidates of job J whose stored job tier is ``<tier>`` (rank key)
+``P{T}:jobseq:<J>``  hash      candidate → sequence of its state in job J's tier sets
 ``P{T}:anon``       zset       anonymous candidates not merged into anyone → their latest event
                                time: who is idle past the retention (``services.scorer.expiry``)
 ==================  =========  =================================================================
@@ -73,11 +79,21 @@ class CandidateKeys:
     caps: str
     contributions: str
     merged: str
+    jobs: str
+    job_ranks: str
 
     @property
-    def all(self) -> tuple[str, str, str, str, str]:
+    def all(self) -> tuple[str, ...]:
         """Every key, in the order the erase script expects."""
-        return (self.profile, self.dedupe, self.caps, self.contributions, self.merged)
+        return (
+            self.profile,
+            self.dedupe,
+            self.caps,
+            self.contributions,
+            self.merged,
+            self.jobs,
+            self.job_ranks,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,8 @@ class KeyLayout:
             caps=f"{base}:k",
             contributions=f"{base}:c",
             merged=f"{base}:m",
+            jobs=f"{base}:j",
+            job_ranks=f"{base}:jr",
         )
 
     def candidate_base(self, tenant_id: str, candidate_id: str) -> str:
@@ -112,6 +130,14 @@ class KeyLayout:
     def sequences(self, tenant_id: str) -> str:
         """The tenant's candidate → sequence hash (rank compare-and-set)."""
         return f"{self.prefix}{{{tenant_id}}}:seq"
+
+    def job_tier_set(self, tenant_id: str, job_id: str, tier: str) -> str:
+        """The sorted set of job ``job_id``'s candidates whose stored job tier is ``tier``."""
+        return f"{self.prefix}{{{tenant_id}}}:jobtier:{tier}:{job_id}"
+
+    def job_sequences(self, tenant_id: str, job_id: str) -> str:
+        """Job ``job_id``'s candidate → sequence hash (its tier sets' compare-and-set)."""
+        return f"{self.prefix}{{{tenant_id}}}:jobseq:{job_id}"
 
     def anonymous(self, tenant_id: str) -> str:
         """The tenant's anonymous candidates by latest event time (expiry of idle ones)."""

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from engagement.model.identity import ANONYMOUS
+from engagement.model.jobs import JOBS_KEPT, CandidateJobs, JobState
 from engagement.model.log_privacy import hashed_id
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
@@ -39,6 +40,7 @@ from engagement.model.score_views import (
 )
 from engagement.model.scoring import rank_key
 from engagement.store import erasure_fence, merge_store, pending_erasure, rank_reads
+from engagement.store import job_store as jobs
 from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS, Link
 from engagement.store.redis_keys import KeyLayout
@@ -47,6 +49,7 @@ from engagement.store.store_scripts import (
     Command,
     config_block,
     event_args,
+    job_config_block,
     lua_source,
     run_pipelined,
     text,
@@ -70,6 +73,7 @@ class ScoreStore:
         dedupe_window_seconds: float = DEDUPE_WINDOW_SECONDS,
         contributions_kept: int = CONTRIBUTIONS_KEPT,
         log_hash_key: bytes | None = None,
+        jobs_kept: int = JOBS_KEPT,
     ) -> None:
         self.redis = redis
         # the key of the hash log lines name ids by (LOG_HASH_KEY; random when not given)
@@ -79,10 +83,13 @@ class ScoreStore:
         self.dedupe_window_seconds = dedupe_window_seconds
         self.contributions_kept = contributions_kept
         block = config_block(rules, contributions_kept)
+        self.jobs_kept = jobs_kept
+        job_block = job_config_block(rules, jobs_kept)
         self._scripts = {
-            name: redis.register_script(lua_source(name, block))
+            name: redis.register_script(lua_source(name, block, job_block))
             for name in (
                 "apply",
+                "apply_job",
                 "merge_take",
                 "merge_add",
                 "merge_release",
@@ -230,18 +237,22 @@ class ScoreStore:
         if job.event is not None:
             base = self.keys.candidate_base(job.tenant, job.candidate)
             keys = (f"{base}:p", f"{base}:d", f"{base}:k", f"{base}:c")
+            if job.job_id is not None:  # the apply that also scores into the job's profile
+                sha = self._scripts["apply_job"].sha
+                args = (*event_args(job.event, self._window), job.job_id)
+                return ("EVALSHA", sha, 6, *keys, f"{base}:j", f"{base}:jr", *args)
             sha = self._scripts["apply"].sha
             return ("EVALSHA", sha, 4, *keys, *event_args(job.event, self._window))
         src = self.keys.candidate(job.tenant, job.source or "")
         if job.stage == "take":
-            keys = (src.profile, src.caps, src.contributions, src.merged)
-            return ("EVALSHA", self._scripts["merge_take"].sha, 4, *keys, job.candidate)
+            take = (src.profile, src.caps, src.contributions, src.merged, src.jobs)
+            return ("EVALSHA", self._scripts["merge_take"].sha, 5, *take, job.candidate)
         if job.stage == "release":
             target = job.interaction.userId or ""
             return ("EVALSHA", self._scripts["merge_release"].sha, 1, src.profile, target)
         dst = self.keys.candidate(job.tenant, job.candidate)
-        keys = (dst.profile, dst.merged, dst.caps, dst.contributions)
-        return ("EVALSHA", self._scripts["merge_add"].sha, 4, *keys, *job.frozen)
+        add = (dst.profile, dst.merged, dst.caps, dst.contributions, dst.jobs, dst.job_ranks)
+        return ("EVALSHA", self._scripts["merge_add"].sha, 6, *add, *job.frozen)
 
     def _settle(
         self, job: Job, result: list[Any], outcomes: list[ApplyOutcome | None]
@@ -257,9 +268,15 @@ class ScoreStore:
             return merge_store.released(
                 job, result, outcomes, rules=self.rules, log_key=self.log_key
             )
+        job_states: tuple[JobState, ...] = ()
+        if len(result) > 3 or job.source_jobs:  # a change of (candidate, job) profiles
+            job_states = jobs.states_of(self, job, kind, result)
+            result = result[:3]
         before, after = parse_replies(kind, result, self.rules)
         outcome: Outcome = kind  # type: ignore[assignment]
-        outcomes[job.index] = outcome_of(job, outcome, before, after, self.rules.version)
+        outcomes[job.index] = outcome_of(
+            job, outcome, before, after, self.rules.version, jobs=job_states
+        )
         return []
 
     def _redirect(self, job: Job, target: str, outcomes: list[ApplyOutcome | None]) -> list[Job]:
@@ -280,20 +297,7 @@ class ScoreStore:
     async def _update_ranks(
         self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None
     ) -> None:
-        latest: dict[tuple[str, str], Snapshot] = {}
-
-        def keep(tenant: str, cand: str, snap: Snapshot) -> None:
-            seen = latest.get((tenant, cand))
-            if seen is None or snap.sequence > seen.sequence:
-                latest[(tenant, cand)] = snap
-
-        for o in outcomes:
-            after = o.after
-            if after is not None and after.sequence:
-                keep(o.tenant_id, o.candidate_id, after)
-            source = o.merged_source
-            if o.merged_from is not None and source is not None and source.sequence:
-                keep(o.tenant_id, o.merged_from, source)
+        latest, job_states = _latest_states(outcomes)
         if not latest:
             if meanwhile is not None:
                 meanwhile()
@@ -307,6 +311,7 @@ class ScoreStore:
             keys = self._rank_keys(tenant)
             commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
         commands += self._anonymous_commands(latest)
+        commands += jobs.rank_commands(self, job_states, rank_sha)
         await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
 
     def _anonymous_commands(self, latest: dict[tuple[str, str], Snapshot]) -> list[Command]:
@@ -389,11 +394,13 @@ class ScoreStore:
         self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None
     ) -> Erasure:
         """Remove every key of the candidate and of ids merged into it (transitively), and their
-        ranks; ``fence_at``: fence each merged id as of then before its keys go (``raise_fences``;
-        the candidate's own fence is the caller's). Idempotent, and complete when repeated after a
+        ranks, job leaderboards too (``job_store.leave_jobs``); ``fence_at``: fence each merged id
+        as of then before its keys go (``raise_fences``; the candidate's own fence is the
+        caller's). Idempotent, and complete when repeated after a
         failure at any point: the merged ids and the last sequence are recorded first in a pending
         erasure, which outlives the keys (``erasure_published`` deletes it), so a retry returns
         them again."""
+        left = await jobs.leave_jobs(self, tenant_id, candidate_id)  # before the keys go
         erasure = await pending_erasure.erase(
             self.redis,
             self.keys,
@@ -405,6 +412,7 @@ class ScoreStore:
             fence_at=fence_at,
         )
         await self.redis.zrem(self.keys.anonymous(tenant_id), candidate_id, *erasure.merged_ids)
+        await jobs.leave(self, tenant_id, candidate_id, left)  # again: ranked during the wipe
         return erasure
 
     async def erasure_published(self, erasure: Erasure) -> None:
@@ -461,6 +469,31 @@ class ScoreStore:
             return None
         return [(float(reply[i + 1]), reply[i]) for i in range(0, len(reply), 2)]
 
+    async def job_leaderboard(
+        self,
+        tenant_id: str,
+        job_id: str,
+        tier: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        now: float,
+    ) -> LeaderboardPage:
+        """Candidates of a job by their current score for it (optionally only those in job tier
+        ``tier`` now), keyset-paginated like ``leaderboard``."""
+        return await rank_reads.job_leaderboard(self, tenant_id, job_id, tier, limit, cursor, now)
+
+    async def candidate_jobs(
+        self, tenant_id: str, candidate_id: str, now: float
+    ) -> CandidateJobs | None:
+        """The candidate's job profiles decayed to ``now``, strongest first (merged anonymous
+        ids resolve to their candidate); None for an unknown candidate."""
+        return await jobs.candidate_jobs(self, tenant_id, candidate_id, now)
+
+    async def run_rank(self, keys: list[str], args: list[Any]) -> int:
+        """The rank script (sequence compare-and-set into tier sets) on ``keys`` with ``args``."""
+        return int(await self._scripts["rank"](keys=keys, args=args))
+
     async def tier_counts(self, tenant_id: str, now: float) -> dict[str, int]:
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""
         return await rank_reads.tier_counts(self, tenant_id, now)
@@ -468,3 +501,27 @@ class ScoreStore:
     async def tenants(self) -> list[str]:
         """Every tenant id with scored candidates, sorted."""
         return sorted(text(t) for t in await self.redis.smembers(self.keys.tenants))
+
+
+def _latest_states(
+    outcomes: list[ApplyOutcome],
+) -> tuple[dict[tuple[str, str], Snapshot], dict[jobs.JobKey, JobState]]:
+    """Each (tenant, candidate)'s newest state of a batch, and each (tenant, job, candidate)'s."""
+    latest: dict[tuple[str, str], Snapshot] = {}
+
+    def keep(tenant: str, cand: str, snap: Snapshot) -> None:
+        seen = latest.get((tenant, cand))
+        if seen is None or snap.sequence > seen.sequence:
+            latest[(tenant, cand)] = snap
+
+    job_states: dict[jobs.JobKey, JobState] = {}
+    for o in outcomes:
+        after = o.after
+        if after is not None and after.sequence:
+            keep(o.tenant_id, o.candidate_id, after)
+        if o.jobs:
+            jobs.keep_latest(job_states, o.tenant_id, o.jobs)
+        source = o.merged_source
+        if o.merged_from is not None and source is not None and source.sequence:
+            keep(o.tenant_id, o.merged_from, source)
+    return latest, job_states

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engagement.model.identity import candidate_of_ids
+from engagement.model.jobs import JobState, job_of
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
 from engagement.model.score_views import ApplyOutcome, Outcome, Previous, Snapshot
@@ -40,6 +41,8 @@ class Job:
     source_state: Snapshot | None = None
     marked: bool = False  # step 1 of this job marked the source (only then may it release it)
     refusal: str | None = None  # why a marked source is released (a key of merge_store.REFUSALS)
+    job_id: str | None = None  # the job an event names (engagement.model.jobs.job_of)
+    source_jobs: tuple[str, ...] = ()  # merges: the jobs of the source's profiles (step 1)
 
 
 def candidate_of(interaction: Interaction) -> str:
@@ -58,7 +61,10 @@ def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
     scored = event_points(interaction, rules)
     if scored is None:
         return None
-    return Job(index, interaction, tenant, candidate_of(interaction), "apply", event=scored)
+    candidate = candidate_of(interaction)
+    return Job(
+        index, interaction, tenant, candidate, "apply", event=scored, job_id=job_of(interaction)
+    )
 
 
 def unscored(interaction: Interaction, rules_version: str) -> ApplyOutcome:
@@ -80,6 +86,7 @@ def outcome_of(
     after: Snapshot | None,
     rules_version: str,
     source_state: Snapshot | None = None,
+    jobs: tuple[JobState, ...] = (),
 ) -> ApplyOutcome:
     """The outcome of a settled job (``source_state``: a merge source's state, if not the job's)."""
     scored = job.event
@@ -95,4 +102,5 @@ def outcome_of(
         job.redirected_from if scored else None,
         job.source,
         source_state or job.source_state,
+        jobs,
     )

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from engagement.model.identity import ANONYMOUS
+from engagement.model.jobs import JOBS_KEPT
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
 from engagement.model.score_views import PILLAR_FIELDS, unescape
@@ -32,14 +33,41 @@ PLAIN_SCRIPTS = (
 )
 
 
-def lua_source(name: str, config: str = "") -> str:
-    """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it."""
-    folder = resources.files("engagement.store").joinpath("lua")
-    body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+JOB_SCRIPTS = ("apply_job", "merge_add")  # the scripts that touch (candidate, job) profiles
+
+
+def lua_source(name: str, config: str = "", jobs: str = "") -> str:
+    """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it.
+
+    A script of JOB_SCRIPTS has ``jobs`` (a job_config_block; default: the candidate's tiers,
+    JOBS_KEPT) and ``job_profile.lua`` before it; ``apply_job`` is ``apply.lua`` wrapped as the
+    function ``apply_candidate``, then ``apply_job.lua`` (so ``apply`` itself, the script of
+    every event without a job, is unchanged)."""
+    body = _lua(name)
     if name in PLAIN_SCRIPTS:
         return body
-    common = folder.joinpath("common.lua").read_text(encoding="utf-8")
-    return "\n".join(part for part in (common, config, body) if part)
+    parts = [_lua("common"), config]
+    if name in JOB_SCRIPTS:
+        parts += [jobs or _DEFAULT_JOB_BLOCK, _lua("job_profile")]
+    if name == "apply_job":
+        parts.append(f"local function apply_candidate()\n{_lua('apply')}\nend")
+    return "\n".join(part for part in (*parts, body) if part)
+
+
+def _lua(name: str) -> str:
+    folder = resources.files("engagement.store").joinpath("lua")
+    return folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def job_config_block(rules: Rules, jobs_kept: int = JOBS_KEPT) -> str:
+    """Lua defining ``JOB`` for job_profile.lua: profiles kept per candidate and the job tiers
+    (flat enter/exit, like the config block's)."""
+    tiers = ", ".join(f"{tier.enter}, {tier.exit}" for tier in rules.tiers_of_jobs)
+    return f"local JOB = {{keep = {int(jobs_kept)}, tiers = {{{tiers}}}}}"
+
+
+# without a block: the candidate's tiers, read from the config when the script runs
+_DEFAULT_JOB_BLOCK = f"local JOB = {{keep = {JOBS_KEPT}, tiers = read_config().tiers}}"
 
 
 def config_block(rules: Rules, contributions_kept: int) -> str:
@@ -98,6 +126,7 @@ def frozen_args(source: str, result: list[Any]) -> list[str]:
     caps = [text(x) for x in result[2]]
     contributions = [text(x) for x in result[3]]
     merged = sorted(text(x) for x in result[4])
+    jobs = [text(x) for x in result[5]] if len(result) > 5 else []
     return [
         source,
         str(len(merged)),
@@ -108,6 +137,8 @@ def frozen_args(source: str, result: list[Any]) -> list[str]:
         *channels,
         str(len(caps) // 2),
         *caps,
+        str(len(jobs) // 2),
+        *jobs,
         *contributions,
     ]
 

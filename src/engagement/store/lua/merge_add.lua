@@ -1,11 +1,15 @@
 -- Merge step 2, on the candidate the target resolves to: add the source's frozen state once
 -- (exact, aligned at the later reference time) and record the source and the ids merged into it,
 -- so a replay of any of their merges finds them here, however long the chain it follows.
--- KEYS: profile, merged-ids set, caps hash, contributions.
+-- KEYS: profile, merged-ids set, caps hash, contributions, job profiles hash, job ranks zset.
 -- ARGV after the config (ARGV[1]): source id, nids, ids merged into the source*, t, r, e, a, i,
--- l, nch, (channel, value)*nch, ncaps, (field, count)*ncaps, contributions...
--- Returns {'merged'|'duplicate', before, after} or {'redirect', target}.
-local P, M, K, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- l, nch, (channel, value)*nch, ncaps, (field, count)*ncaps, njobs, (job, job profile)*njobs,
+-- contributions...
+-- Each job profile of the source is added to the candidate's of the same job (job_profile.lua,
+-- exact like the sums), then the weakest jobs past JOB.keep are dropped.
+-- Returns {'merged'|'duplicate', before, after} or {'redirect', target}; a merge that moved job
+-- profiles: {'merged', before, after, job entries}.
+local P, M, K, C, J, R = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local cfg, n = read_config()
 local source = ARGV[n]
 local p = load(P)
@@ -46,6 +50,14 @@ p.s = p.s + 1
 p.v = cfg.version
 p.g = tier_move(p.g, score_of(p.r, cfg.scale), cfg.tiers)
 local after = save(P, p, cfg)
+at = at + 1
+local changed = {}
+for _ = 1, tonumber(ARGV[at]) do
+  local job, src = ARGV[at + 1], job_load(ARGV[at + 2])
+  changed[job] = job_add(J, R, job, src.t, src.r, {e = src.e, a = src.a, i = src.i}, p.s, cfg)
+  at = at + 2
+end
+local jobs = next(changed) and job_entries(changed, job_bound(J, R), p.s)
 local items = redis.call('LRANGE', C, 0, -1)
 for k = at + 1, #ARGV do table.insert(items, ARGV[k]) end
 table.sort(items, function(x, y)
@@ -53,4 +65,5 @@ table.sort(items, function(x, y)
 end)
 redis.call('DEL', C)
 for k = 1, math.min(#items, cfg.keep) do redis.call('RPUSH', C, items[k]) end
+if jobs then return {'merged', before, after, jobs} end
 return {'merged', before, after}

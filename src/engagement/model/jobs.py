@@ -1,0 +1,148 @@
+"""Engagement per job (vacancy): which job an event names, and a (candidate, job) profile's state.
+
+An event whose properties name a job (``jobId``, else ``job_id``: a non-empty string or an
+integer) also scores into the (candidate, job) profile, with the candidate's formula, decay and
+exactness (docs/scoring.md §6). Pure: no IO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from engagement.model.records import Interaction
+
+JOB_FIELDS = ("jobId", "job_id")
+MAX_JOB_ID_LENGTH = 128
+JOBS_KEPT = 20  # job profiles per candidate (the weakest is dropped past it)
+
+
+def job_of(interaction: Interaction) -> str | None:
+    """The job an interaction names, or None (no job field, or not a usable job id)."""
+    properties = interaction.properties
+    if not properties:
+        return None
+    return job_id(properties)
+
+
+def job_id(properties: Mapping[str, Any]) -> str | None:
+    """``properties.jobId``, else ``properties.job_id``, as text; None when neither holds an id:
+    a non-empty printable string of at most MAX_JOB_ID_LENGTH characters, or an integer."""
+    for name in JOB_FIELDS:
+        value = properties.get(name)
+        if value is None:
+            continue
+        if type(value) is int:
+            return str(value)
+        if type(value) is str and 0 < len(value) <= MAX_JOB_ID_LENGTH and value.isprintable():
+            return value
+        return None
+    return None
+
+
+class JobState(NamedTuple):
+    """A (candidate, job) profile right after a change, at instant ``as_of`` (its latest event
+    time), or its removal from the job (``tier`` None: dropped as the candidate's weakest job, or
+    moved into another candidate by an identity merge). ``sequence`` is the candidate's sequence
+    of the change, so a job's states of one candidate are ordered like the candidate's."""
+
+    job_id: str
+    candidate_id: str
+    sequence: int
+    as_of: float | None = None
+    raw: float = 0.0
+    pillars: Mapping[str, float] | None = None
+    score: int = 1
+    tier: str | None = None
+    previous_score: int = 1
+    previous_tier: str | None = None
+
+    @property
+    def removed(self) -> bool:
+        """True when the candidate left the job (dropped, or merged into another candidate)."""
+        return self.tier is None
+
+
+def parse_job_entries(
+    entries: Iterable[bytes | str], candidate_id: str, tier_names: Sequence[str]
+) -> tuple[JobState, ...]:
+    """Decode the job entries of a store script's reply (lua/job_profile.lua ``job_entries``):
+    ``U␟job␟t␟r␟e␟a␟i␟g␟s␟tier before␟score before␟score`` for a changed job, ``D␟job␟seq`` for
+    one the candidate left (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers)."""
+    out: list[JobState] = []
+    for entry in entries:
+        parts = (entry.decode() if isinstance(entry, bytes) else entry).split("\x1f")
+        if parts[0] == "D":
+            out.append(JobState(parts[1], candidate_id, int(parts[2])))
+            continue
+        job, t, r, e, a, i, g, s, before_g, before_score, score = parts[1:]
+        pillars = {"entrance": float(e), "activity": float(a), "interaction": float(i)}
+        out.append(
+            JobState(
+                job,
+                candidate_id,
+                int(s),
+                float(t),
+                float(r),
+                pillars,
+                int(score),
+                _tier(g, tier_names),
+                int(before_score),
+                _tier(before_g, tier_names),
+            )
+        )
+    return tuple(out)
+
+
+def _tier(number: str, tier_names: Sequence[str]) -> str:
+    """The name of a Lua tier number (1-based), clamped to ``tier_names``."""
+    k = int(number) - 1
+    return tier_names[0 if k < 0 else min(k, len(tier_names) - 1)]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One (candidate, job) profile as the read API shows it, decayed to ``as_of``."""
+
+    job_id: str
+    score: int
+    tier: str
+    raw: float
+    pillars: Mapping[str, float]
+    last_event_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape of one entry of ``GET /v1/candidates/{id}/jobs``."""
+        return {
+            "jobId": self.job_id,
+            "score": self.score,
+            "tier": self.tier,
+            "raw": self.raw,
+            "pillars": dict(self.pillars),
+            "lastEventAt": iso(self.last_event_at),
+        }
+
+
+@dataclass(frozen=True)
+class CandidateJobs:
+    """The jobs a candidate engages with, strongest first, valued at ``as_of``."""
+
+    tenant_id: str
+    candidate_id: str
+    jobs: tuple[JobView, ...]
+    as_of: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape of ``GET /v1/candidates/{id}/jobs``."""
+        return {
+            "candidateId": self.candidate_id,
+            "jobs": [job.as_dict() for job in self.jobs],
+            "asOf": iso(self.as_of),
+        }
+
+
+def iso(t: float) -> str:
+    """ISO 8601 UTC of an epoch instant."""
+    return datetime.fromtimestamp(t, UTC).isoformat()

@@ -1,0 +1,131 @@
+"""(Candidate, job) profiles in the score store: their states out of the scripts' replies, the
+per-job leaderboards (tier sets) they feed, a candidate's jobs, and leaving them on erasure.
+
+The profiles live in the candidate's slot (``P{T:C}:j``, ``P{T:C}:jr``), written by the same
+script as the candidate's sums (``apply_job``, ``merge_add``: lua/job_profile.lua), so they are
+exact and idempotent with them. Each job's leaderboard is one sorted set per job tier in the
+tenant's slot, updated in ``ScoreStore.apply_batch``'s rank round by the tenant's rank script
+(sequence compare-and-set, the candidate's sequence of the change). Layout:
+``engagement.store.redis_keys``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from engagement.model.jobs import CandidateJobs, JobState, JobView, parse_job_entries
+from engagement.model.rules import Rules
+from engagement.model.scoring import decay, rank_key, score_of
+from engagement.model.tiers import decayed_index
+from engagement.store.connection import RedisClient
+from engagement.store.merge_store import MAX_HOPS
+from engagement.store.redis_keys import KeyLayout
+from engagement.store.store_jobs import Job
+from engagement.store.store_scripts import Command, text
+
+JobKey = tuple[str, str, str]  # (tenant, job, candidate)
+
+
+class JobStore(Protocol):
+    """What the job parts need of ``engagement.store.redis_store.ScoreStore``."""
+
+    redis: RedisClient
+    keys: KeyLayout
+    rules: Rules
+
+    async def run_rank(self, keys: list[str], args: list[Any]) -> int: ...
+
+
+def states_of(store: JobStore, job: Job, kind: str, result: list[Any]) -> tuple[JobState, ...]:
+    """The job states a settled apply or merge step 2 changed: its reply's job entries, and for a
+    merge, the source leaving its jobs (their sums moved into the candidate's)."""
+    names = store.rules.job_tier_names
+    states = parse_job_entries(result[3], job.candidate, names) if len(result) > 3 else ()
+    source = job.source_state
+    if job.stage == "add" and kind in ("merged", "duplicate") and source is not None:
+        leaving = (JobState(j, job.source or "", source.sequence) for j in job.source_jobs)
+        states += tuple(leaving)
+    return states
+
+
+def keep_latest(latest: dict[JobKey, JobState], tenant: str, states: tuple[JobState, ...]) -> None:
+    """Keep each (tenant, job, candidate)'s newest state of a batch in ``latest``."""
+    for state in states:
+        key = (tenant, state.job_id, state.candidate_id)
+        seen = latest.get(key)
+        if seen is None or state.sequence > seen.sequence:
+            latest[key] = state
+
+
+def rank_commands(store: JobStore, latest: dict[JobKey, JobState], rank_sha: str) -> list[Command]:
+    """One rank script call per (tenant, job) putting its candidates' newest states into the job's
+    tier sets (a removed state takes the candidate out, keeping its sequence)."""
+    by_job: dict[tuple[str, str], list[Any]] = {}
+    h = store.rules.half_life_seconds
+    number = {name: k + 1 for k, name in enumerate(store.rules.job_tier_names)}
+    for (tenant, job, candidate), state in latest.items():
+        if state.tier is None:
+            args: list[Any] = [candidate, state.sequence, 0, "0"]
+        else:
+            rank = rank_key(state.raw, state.as_of or 0.0, h)
+            args = [candidate, state.sequence, number[state.tier], repr(rank)]
+        by_job.setdefault((tenant, job), []).extend(args)
+    commands: list[Command] = []
+    for (tenant, job), args in by_job.items():
+        keys = job_rank_keys(store, tenant, job)
+        commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
+    return commands
+
+
+def job_rank_keys(store: JobStore, tenant: str, job: str) -> list[str]:
+    """The rank script's keys for one job: its sequence hash, then its tier sets, lowest first."""
+    tiers = [store.keys.job_tier_set(tenant, job, name) for name in store.rules.job_tier_names]
+    return [store.keys.job_sequences(tenant, job), *tiers]
+
+
+async def leave_jobs(store: JobStore, tenant: str, candidate: str) -> list[str]:
+    """Take an erased candidate out of the leaderboards of its jobs; the jobs it had."""
+    jobs = [
+        text(j)
+        for j in await store.redis.zrange(store.keys.candidate(tenant, candidate).job_ranks, 0, -1)
+    ]
+    await leave(store, tenant, candidate, jobs)
+    return jobs
+
+
+async def leave(store: JobStore, tenant: str, candidate: str, jobs: list[str]) -> None:
+    """Take the candidate out of the leaderboards of ``jobs`` (and forget its sequence there)."""
+    for job in jobs:
+        await store.run_rank(job_rank_keys(store, tenant, job), [candidate, 0, -1, "0"])
+
+
+async def candidate_jobs(
+    store: JobStore, tenant: str, candidate: str, now: float, hops: int = 0
+) -> CandidateJobs | None:
+    """The candidate's job profiles decayed to ``now``, strongest first (ties: job id); follows
+    merged anonymous ids to their candidate; None when it has no profile."""
+    keys = store.keys.candidate(tenant, candidate)
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.hmget(keys.profile, "t", "m")
+    pipe.hgetall(keys.jobs)
+    (t, merged_into), stored = await pipe.execute()
+    if merged_into is not None and hops < MAX_HOPS:
+        return await candidate_jobs(store, tenant, text(merged_into), now, hops + 1)
+    if t is None:
+        return None
+    views = [_job_view(store.rules, text(job), text(packed), now) for job, packed in stored.items()]
+    views.sort(key=lambda v: (-v.raw, v.job_id))
+    return CandidateJobs(tenant, candidate, tuple(views), now)
+
+
+def _job_view(rules: Rules, job: str, packed: str, now: float) -> JobView:
+    t, r, e, a, i, g, _s = packed.split("\x1f")
+    t_ref = float(t)
+    dt, h = max(now, t_ref) - t_ref, rules.half_life_seconds
+    raw = decay(float(r), dt, h)
+    score = score_of(raw, rules.score_scale)
+    tiers = rules.tiers_of_jobs
+    tier = tiers[decayed_index(int(g) - 1, score, tiers)].name
+    pillars = {"entrance": float(e), "activity": float(a), "interaction": float(i)}
+    pillars = {name: decay(value, dt, h) for name, value in pillars.items()}
+    return JobView(job, score, tier, raw, pillars, t_ref)

@@ -1,0 +1,16 @@
+-- Apply one scored event that names a job: the candidate's apply (apply.lua, run as the function
+-- apply_candidate: store_scripts assembles this script), then, when it scored, the same points into
+-- the (candidate, job) profile, in the same script (atomic: a replay is a duplicate for both).
+-- KEYS: apply.lua's four, then the job profiles hash and the job ranks zset (job_profile.lua).
+-- ARGV: apply.lua's, then the job id. Returns apply.lua's reply, a scored one with a fourth
+-- element: the job entries (job_profile.lua job_entries).
+local reply = apply_candidate()
+if reply[1] ~= 'scored' then return reply end
+local cfg, n = read_config()
+local J, R, job = KEYS[5], KEYS[6], ARGV[n + 9]
+local seq = tonumber(string.match(reply[3], '^[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31([^\31]*)'))
+local entry, new = job_add(J, R, job, tonumber(ARGV[n + 1]), tonumber(ARGV[n + 3]),
+                           {[ARGV[n + 4]] = tonumber(ARGV[n + 3])}, seq, cfg)
+local dropped = new and job_bound(J, R) or {}
+reply[4] = job_entries({[job] = entry}, dropped, seq)
+return reply

@@ -1,0 +1,70 @@
+-- (Candidate, job) profiles, in the candidate's slot (prepended after common.lua to the scripts
+-- that touch them). KEYS of the candidate: J the job profiles hash (job id -> 't␟r␟e␟a␟i␟g␟s'),
+-- R the job ranks zset (job id -> rank key log2(r) + t/h: orders the candidate's jobs by their
+-- current score at every instant, so its lowest member is the weakest job now). Same formula,
+-- decay and number texts as the candidate's profile (common.lua); JOB (the job config block) holds
+-- keep (profiles per candidate) and tiers (flat enter/exit, as cfg.tiers). Job ids hold no
+-- control character (engagement.model.jobs.job_id), so they are not escaped in replies.
+local LN2 = math.log(2)
+
+local function job_load(packed)
+  local jp = {r = 0, e = 0, a = 0, i = 0, g = 1, s = 0}
+  if not packed then return jp end
+  local t, r, e, a, i, g, s = string.match(packed,
+    '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$')
+  jp.t, jp.r, jp.e, jp.a, jp.i = tonumber(t), tonumber(r), tonumber(e), tonumber(a), tonumber(i)
+  jp.g, jp.s = tonumber(g), tonumber(s)
+  return jp
+end
+
+-- Add sums (r, and {e=, a=, i=} any of them) of instant t to the job's profile, as apply adds an
+-- event (or merge_add a frozen profile) to the candidate's: the later of both reference times, the
+-- tier decayed first and then moved (JOB.tiers). seq: the candidate's sequence of the change.
+-- Returns the job's entry of the reply ('U␟job␟packed␟tier before␟score before␟score') and whether
+-- the job is new to the candidate.
+local function job_add(J, R, job, t, r, sums, seq, cfg)
+  local jp, h = job_load(call('HGET', J, job)), cfg.h
+  if jp.t == nil then jp.t = t
+  elseif t > jp.t then
+    local f = 2 ^ (-(t - jp.t) / h)
+    jp.r, jp.e, jp.a, jp.i = jp.r * f, jp.e * f, jp.a * f, jp.i * f
+    jp.t = t
+  end
+  local score = score_of(jp.r, cfg.scale)
+  jp.g = tier_after_decay(jp.g, score, JOB.tiers)
+  local before = format('%d', jp.g) .. '\31' .. format('%d', score)
+  local f = 2 ^ (-(jp.t - t) / h)
+  jp.r = jp.r + r * f
+  for pillar, x in pairs(sums) do jp[pillar] = jp[pillar] + x * f end
+  score = score_of(jp.r, cfg.scale)
+  jp.g = tier_move(jp.g, score, JOB.tiers)
+  local packed = fmt(jp.t) .. '\31' .. fmt(jp.r) .. '\31' .. fmt(jp.e) .. '\31' .. fmt(jp.a) ..
+                 '\31' .. fmt(jp.i) .. '\31' .. format('%d', jp.g) .. '\31' .. format('%d', seq)
+  call('HSET', J, job, packed)
+  local rank = '-inf'
+  if jp.r > 0 then rank = fmt(math.log(jp.r) / LN2 + jp.t / h) end
+  local new = call('ZADD', R, rank, job) == 1
+  return 'U\31' .. job .. '\31' .. packed .. '\31' .. before .. '\31' .. format('%d', score), new
+end
+
+-- Drop the weakest jobs while the candidate has more than JOB.keep; returns the dropped ids.
+local function job_bound(J, R)
+  local dropped = {}
+  while call('ZCARD', R) > JOB.keep do
+    local weakest = call('ZPOPMIN', R)[1]
+    call('HDEL', J, weakest)
+    dropped[weakest] = true
+  end
+  return dropped
+end
+
+-- The reply's job entries: each changed job ('U␟...') not dropped since, then 'D␟job␟seq' per
+-- dropped job (the candidate left it at sequence seq).
+local function job_entries(changed, dropped, seq)
+  local out = {}
+  for job, entry in pairs(changed) do
+    if not dropped[job] then out[#out + 1] = entry end
+  end
+  for job in pairs(dropped) do out[#out + 1] = 'D\31' .. job .. '\31' .. format('%d', seq) end
+  return out
+end
