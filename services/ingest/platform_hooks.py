@@ -3,7 +3,7 @@
 Handshakes and signatures are in ``services.ingest.hook_signatures``. Every normaliser
 turns one provider payload into Segment ``track`` envelopes named ``Lead Form Submitted`` whose
 ``messageId`` is derived from the platform's lead id, so a redelivered lead is deduplicated.
-Provider payload references: docs/hooks.md and tests/unit/web/fixtures/.
+Provider payload references: docs/hooks.md and tests/unit/ingest/fixtures/.
 """
 
 from __future__ import annotations

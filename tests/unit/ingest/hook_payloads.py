@@ -1,5 +1,5 @@
 """Hypothesis strategies for platform hook payloads: arbitrary JSON, and the platforms' real
-payloads (tests/unit/web/fixtures) with parts replaced by arbitrary JSON."""
+payloads (tests/unit/ingest/fixtures) with parts replaced by arbitrary JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- Carry one candidate over from the store a rebuild replaces (engagement.rebuild). KEYS: the
+-- Carry one candidate over from the store a rebuild replaces (engagement.tools.rebuild). KEYS: the
 -- rebuilt profile, the replaced store's profile, the notifier's state of the candidate under the
 -- rebuilt prefix and under the replaced one (one candidate: one slot).
 -- ARGV: the candidate's sequence in the replaced store's rank hash.

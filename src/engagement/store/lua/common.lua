@@ -1,5 +1,5 @@
--- Shared by every candidate script (prepended at load time). Mirrors engagement.scoring and
--- engagement.tiers: same formulas, same libm calls (pow, exp, floor), so Python and Lua agree.
+-- Shared by every candidate script (prepended at load time). Mirrors engagement.model.scoring and
+-- engagement.model.tiers: same formulas, same libm calls (pow, exp, floor), so Python and Lua agree.
 -- The config (h, scale, version, keep, enter_1, exit_1, ...) is either baked in by the store (a
 -- block after this file redefines read_config to return constants: nothing to parse per call, the
 -- script's arguments start at ARGV[1]) or, without that block, ARGV[1] joined by \31 (arguments
@@ -13,7 +13,7 @@ local call, format, floor, exp, tonumber, tostring, pairs, unpack, sub, find, gs
   string.find, string.gsub
 
 -- A client's string (an id, a channel or event name) inside a reply joined by \31: \27 and \31
--- in it become \27e and \27u, so no string can split the reply (engagement.score_views.unescape
+-- in it become \27e and \27u, so no string can split the reply (engagement.model.score_views.unescape
 -- undoes it). Most strings have neither: two plain finds (memchr; a pattern with a character
 -- class costs 5x more on a 32-byte messageId), and the string itself.
 local function esc(s)

@@ -1,5 +1,5 @@
 -- Copy erasure fences into a fences hash (a rebuild taking over the fences of the store it
--- replaces: engagement.erasure_fence.copy_fences). KEYS: the fences hash. ARGV: a new change
+-- replaces: engagement.store.erasure_fence.copy_fences). KEYS: the fences hash. ARGV: a new change
 -- token, then (fence id, value)*, values as the hash holds them ('<requestedAt>[ <reachedAt>]',
 -- fixed-width UTC times, so their text orders as their instants).
 -- A fence is written where the hash has none of that id or one of an earlier request (a later
