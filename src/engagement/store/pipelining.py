@@ -115,9 +115,12 @@ async def _write(conn: AbstractConnection, chunk: list[Command], *, first: bool)
     await conn.send_packed_command(b"".join([pack(c) for c in chunk]), check_health=first)
 
 
-async def _read_all(conn: AbstractConnection, n: int, on_reply: OnReply | None) -> list[Any]:
+async def _read_all(
+    conn: AbstractConnection, n: int, on_reply: OnReply | None, *, errors_too: bool = False
+) -> list[Any]:
     """``n`` replies read in bulk by the connection's hiredis reader (error replies as
-    ``ResponseError`` values) instead of one ``read_response`` per reply."""
+    ``ResponseError`` values, passed to ``on_reply`` only when ``errors_too``) instead of one
+    ``read_response`` per reply."""
     parser = conn._parser
     if not isinstance(parser, _AsyncHiredisParser):  # the default wherever hiredis is installed
         raise TypeError("the score store needs redis-py's hiredis parser (package hiredis)")
@@ -131,7 +134,7 @@ async def _read_all(conn: AbstractConnection, n: int, on_reply: OnReply | None) 
             while reply is not NOT_ENOUGH_DATA:
                 if isinstance(reply, ConnectionError):
                     raise reply
-                if on_reply is not None and not isinstance(reply, ResponseError):
+                if on_reply is not None and (errors_too or not isinstance(reply, ResponseError)):
                     on_reply(len(replies), reply)
                 append(reply)
                 if len(replies) == n:
@@ -165,7 +168,9 @@ class _Lane:
         if self.conn is None:
             return
         places = self.places
-        await _read_all(self.conn, len(places), lambda j, reply: arrive(places[j], reply))
+        await _read_all(
+            self.conn, len(places), lambda j, reply: arrive(places[j], reply), errors_too=True
+        )
 
     async def close(self, failed: BaseException | None) -> None:
         if self.conn is None:
@@ -275,7 +280,7 @@ async def _again(
 ) -> None:
     """Send again, one by one through the cluster client, the commands refused for a slot
     moving or a script missing (a new master lacks the scripts its old one had loaded)."""
-    again = [k for k, r in enumerate(replies) if isinstance(r, MOVING | NoScriptError)]
+    again = [k for k, r in enumerate(replies) if isinstance(r, (*MOVING, NoScriptError))]
     for sha in {sent[k][1] for k in again if isinstance(replies[k], NoScriptError)}:
         await cluster.script_load(sources[sha])  # on every master
     for k in again:

@@ -21,7 +21,7 @@ TEMPLATES = [
 
 PROBE = """
 local cfg = read_config()
-local k, s, r = tonumber(KEYS[1]), tonumber(KEYS[2]), tonumber(KEYS[3])
+local k, s, r = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])  -- no keys: any node
 return {tier_after_decay(k, s, cfg.tiers), tier_move(k, s, cfg.tiers), score_of(r, cfg.scale)}
 """
 
@@ -46,7 +46,7 @@ async def test_lua_tier_and_score_logic_equals_python(
     config = "\x1f".join(["86400", "50.0", "v", "10", *[f"{t.enter}\x1f{t.exit}" for t in tiers]])
     script = lua_source("apply").split("\n-- Apply one scored event")[0] + PROBE
     decayed, moved, lua_score = await redis_client.eval(  # type: ignore[misc]
-        script, 3, str(k + 1), str(score), repr(raw), config
+        script, 0, config, str(k + 1), str(score), repr(raw)
     )
     assert decayed - 1 == decayed_index(k, score, tiers)
     assert moved - 1 == moved_index(k, score, tiers)
