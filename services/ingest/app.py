@@ -16,10 +16,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from engagement.kafka.rules_topic import TemplateFollower
 from engagement.model.rules import load_rules
+from engagement.model.templates import Templates
 from engagement.store.connection import connect
-from engagement.store.redis_store import ScoreStore
-from services.ingest import access_log, dashboard, hooks, read_api, segment_compat
+from engagement.store.templated_store import TemplatedStore
+from services.ingest import (
+    access_log,
+    dashboard,
+    hooks,
+    job_api,
+    read_api,
+    rules_api,
+    segment_compat,
+)
 from services.ingest.cors import SourceCorsMiddleware
 from services.ingest.envelope import SegmentEvent
 from services.ingest.errors import (
@@ -62,6 +72,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     app.state.rules = rules
+    app.state.templates = Templates(rules)  # RULES_FILE for tenants without their own
     app.state.metrics = metrics
     app.state.sink = KafkaSink(settings)
     app.add_exception_handler(ApiError, api_error_handler)
@@ -74,7 +85,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
     routers = [
         build_router(),
         _ops_router(),
+        job_api.router,  # before read_api's: /v1/candidates/{id}/jobs is not a candidate id
         read_api.router,
+        rules_api.router,
         hooks.router,
         tracker_router,
         segment_compat.router,
@@ -97,20 +110,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: IngestSettings = app.state.settings
     sink: KafkaSink = app.state.sink
     app.state.redis = connect(settings.redis_url, cluster=settings.redis_cluster)
-    app.state.score_store = ScoreStore(
+    app.state.score_store = TemplatedStore(
         app.state.redis,
         prefix=settings.redis_key_prefix,
-        rules=app.state.rules,
+        templates=app.state.templates,
         log_hash_key=settings.log_hash_key_bytes(),
     )
+    follower = TemplateFollower(
+        app.state.templates,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=settings.topics,
+        replication_factor=settings.kafka_replication_factor,
+    )
+    app.state.rules_follower = follower
     connecting = asyncio.create_task(sink.connect_forever(), name="kafka-connect")
+    following = asyncio.create_task(follower.follow(), name="rules-follow")
     try:
         async with _metrics_listener(settings, app.state.metrics):
             yield
     finally:
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
+        for task in (connecting, following):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await follower.close()
         await sink.close()
         await app.state.redis.aclose()
 
@@ -135,11 +158,16 @@ def _ops_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: 503 until the Kafka producer is connected")
+    @router.get(
+        "/readyz",
+        summary="Readiness: 503 until the Kafka producer is connected and the templates are read",
+    )
     async def readyz(request: Request) -> JsonResponse:
-        if await request.app.state.sink.ready():
-            return JsonResponse({"status": "ready"})
-        return JsonResponse({"status": "kafka not connected"}, status_code=503)
+        if not await request.app.state.sink.ready():
+            return JsonResponse({"status": "kafka not connected"}, status_code=503)
+        if not request.app.state.rules_follower.caught_up.is_set():
+            return JsonResponse({"status": "templates not read yet"}, status_code=503)
+        return JsonResponse({"status": "ready"})
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:

@@ -17,8 +17,10 @@ from fastapi import Path as PathParam
 from engagement import erasure
 from engagement.erasure import ErasureTopics
 from engagement.kafka import score_records
+from engagement.model.rules import Rules
 from engagement.model.score_views import iso
 from engagement.store.redis_store import ScoreStore
+from engagement.store.templated_store import TemplatedStore
 from services.ingest.answers import CandidateScore, LeaderboardPage, TierCounts, ok
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError
@@ -63,6 +65,11 @@ def store_of(request: Request) -> ScoreStore:
 Store = Annotated[ScoreStore, Depends(store_of)]
 
 
+def _rules_of(store: ScoreStore, tenant: str) -> Rules:
+    """The rules the tenant is scored with (its own template, else the default)."""
+    return store.rules_for(tenant) if isinstance(store, TemplatedStore) else store.rules
+
+
 @router.get(
     CANDIDATE_PATH,
     summary="A candidate's current score and why",
@@ -93,8 +100,9 @@ async def list_candidates(
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
 ) -> Any:
     """Highest current score first; pass ``nextCursor`` back as ``cursor`` for the next page."""
-    if tier is not None and tier not in store.rules.tier_names:
-        raise ApiError(400, "unknown_tier", f"tier must be one of {list(store.rules.tier_names)}")
+    names = _rules_of(store, tenant).tier_names
+    if tier is not None and tier not in names:
+        raise ApiError(400, "unknown_tier", f"tier must be one of {list(names)}")
     try:
         page = await store.leaderboard(tenant, tier, limit, cursor, now=time.time())
     except ValueError as exc:

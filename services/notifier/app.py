@@ -18,7 +18,9 @@ from engagement.faust.poison import Streak, describe
 from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views
 from engagement.kafka.cloudevents import binary_headers, ce_type
+from engagement.kafka.rules_topic import TemplateFollower
 from engagement.model.rules import load_rules
+from engagement.model.templates import Templates
 from engagement.model.webhooks import load_webhooks
 from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_keys import KeyLayout
@@ -51,10 +53,22 @@ def build_app(settings: NotifierSettings) -> faust.App:
         health_check_interval=10,
     )
     rules = load_rules(settings.rules_file)
+    templates = Templates(rules)  # RULES_FILE for tenants without a template of their own
+    follower = TemplateFollower(
+        templates,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=topics,
+        replication_factor=settings.kafka_replication_factor,
+    )
     webhooks = load_webhooks(settings.webhooks_file)
     metrics = NotifierMetrics()
     metrics.initialise(endpoint_ids=[endpoint.id for endpoint in webhooks.endpoints])
-    state = NotifiedStore(redis, prefix=settings.redis_key_prefix, tiers=rules.tier_names)
+    state = NotifiedStore(
+        redis,
+        prefix=settings.redis_key_prefix,
+        tiers=rules.tier_names,
+        tiers_of=lambda tenant: templates.rules_for(tenant).tier_names,
+    )
     queue = DeliveryQueue(
         redis, prefix=settings.redis_key_prefix, retention_s=int(settings.webhook_retention)
     )
@@ -82,6 +96,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
 
     handler = ChangeHandler(
         rules=rules,
+        rules_for=templates.rules_for,
         state=state,
         publisher=publisher,
         metrics=metrics,
@@ -94,6 +109,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         redis=redis,
         layout=KeyLayout(settings.redis_key_prefix),
         rules=rules,
+        rules_for=templates.rules_for,
         state=state,
         publisher=publisher,
         interval=settings.notifier_sweep_interval,
@@ -112,7 +128,15 @@ def build_app(settings: NotifierSettings) -> faust.App:
         poison_retries=settings.poison_retries,
     )
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules() -> None:
+        try:
+            await follower.follow()
+        finally:
+            await follower.close()
+
     async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
+        await follower.caught_up.wait()  # no change is decided under a template not read yet
         await handler.handle([_record(event) for event in events])
 
     @app.agent(source, concurrency=1)
@@ -123,7 +147,8 @@ def build_app(settings: NotifierSettings) -> faust.App:
 
     @app.timer(settings.notifier_sweep_interval, on_leader=True)  # type: ignore[untyped-decorator]
     async def decay_sweep() -> None:
-        await _sweep_once(sweeper, metrics, sweep_streak)
+        if follower.caught_up.is_set():
+            await _sweep_once(sweeper, metrics, sweep_streak)
 
     @app.task  # type: ignore[untyped-decorator]
     async def deliver() -> None:

@@ -64,6 +64,8 @@ class ChangeHandler:
     last_ok: float = field(default_factory=time.monotonic)
     switch: StopSwitch = field(default_factory=StopSwitch)
     streak: Streak = field(default_factory=Streak)  # a failing streak logs one traceback
+    # the tenant's own template (engagement.model.templates), else ``rules`` for every tenant
+    rules_for: Callable[[str], Rules] | None = None
 
     def stop(self) -> None:
         """Give the batch in hand up now, and take no other (the worker stops)."""
@@ -115,11 +117,16 @@ class ChangeHandler:
         loaded = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
         await recover(self.state, self.publisher, loaded.pending)
         now = datetime.now(UTC)
-        alerts, final = fold_changes(changes, loaded.states, self.rules, now, loaded.stored)
-        decided: dict[str, tuple[Notified, int] | None] = {
-            key: None if s is None else (s, tier_level(self.rules, s.tier))
-            for key, s in final.items()
-        }
+        alerts: list[CandidateAlert] = []
+        decided: dict[str, tuple[Notified, int] | None] = {}
+        for tenant, theirs in _by_tenant(changes).items():  # each under its tenant's template
+            rules = self.rules if self.rules_for is None else self.rules_for(tenant)
+            found, final = fold_changes(theirs, loaded.states, rules, now, loaded.stored)
+            alerts += found
+            decided |= {
+                key: None if s is None else (s, tier_level(rules, s.tier))
+                for key, s in final.items()
+            }
         return await announce(self.state, self.publisher, decided, alerts, mode="change")
 
     def _parse(self, record: ScoreRecord) -> ScoreChange | tuple[str, ...]:
@@ -190,3 +197,11 @@ class ChangeHandler:
             ts = produced_ms.get((alert.tenantId, alert.candidateId, alert.sequence))
             if ts is not None:
                 self.metrics.alert_latency.observe(max(0.0, (now_ms - ts) / 1000))
+
+
+def _by_tenant(changes: list[ScoreChange]) -> dict[str, list[ScoreChange]]:
+    """The batch's changes per tenant, each in batch order."""
+    groups: dict[str, list[ScoreChange]] = {}
+    for change in changes:
+        groups.setdefault(change.tenantId, []).append(change)
+    return groups

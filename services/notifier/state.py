@@ -7,7 +7,7 @@ that state announced, until they are published: an outbox) per candidate, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from engagement.model.alerts import Notified, Stored
@@ -59,10 +59,18 @@ class Loaded:
 class NotifiedStore:
     """Per-candidate announced tier with sequence compare-and-set; safe under replay and rebalance."""
 
-    def __init__(self, redis: RedisClient, *, prefix: str, tiers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        prefix: str,
+        tiers: Sequence[str] = (),
+        tiers_of: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
         self._redis = redis
         self._keys = KeyLayout(prefix)
         self._tiers = list(tiers)  # the template's tier names, lowest first (the store's ``g``)
+        self._tiers_of = tiers_of  # a tenant's own template's tier names, when tenants have one
         self._cas = redis.register_script(_CAS)
         self._clear = redis.register_script(_CLEAR)
         self._release = redis.register_script(_RELEASE)
@@ -89,18 +97,22 @@ class NotifiedStore:
         }
         pending = {key: bytes(row[2]) for key, row in zip(keys, ours, strict=True) if row[2]}
         stored = {
-            key: Stored(int(row[0]), float(row[1]), float(row[2]), self._tier_name(row[4]))
+            key: Stored(int(row[0]), float(row[1]), float(row[2]), self._tier_name(row[4], key))
             for key, row in zip(keys, theirs, strict=True)
             if row[0] is not None and row[1] is not None and row[2] is not None and row[3] is None
         }
         return Loaded(states, pending, stored)
 
-    def _tier_name(self, number: bytes | None) -> str | None:
-        """The name of the store's tier number (1-based, ``g``); None without rules or a number."""
-        if number is None or not self._tiers:
+    def _tier_name(self, number: bytes | None, candidate_key: str) -> str | None:
+        """The name of the store's tier number (1-based, ``g``) under the tenant's template;
+        None without rules or a number."""
+        tiers = self._tiers
+        if self._tiers_of is not None:
+            tiers = list(self._tiers_of(candidate_key.split(":", 1)[0]))
+        if number is None or not tiers:
             return None
         k = int(number) - 1
-        return self._tiers[min(max(k, 0), len(self._tiers) - 1)]
+        return tiers[min(max(k, 0), len(tiers) - 1)]
 
     def profile(self, candidate_key: str) -> str:
         """The scorer's profile of ``tenant:candidate`` (engagement.store.redis_keys)."""

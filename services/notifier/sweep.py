@@ -19,7 +19,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +60,11 @@ class DecaySweep:
     state: NotifiedStore
     publisher: AlertPublisher
     interval: float
+    # the tenant's own template (engagement.model.templates), else ``rules`` for every tenant
+    rules_for: Callable[[str], Rules] | None = None
+
+    def _rules(self, tenant: str) -> Rules:
+        return self.rules if self.rules_for is None else self.rules_for(tenant)
 
     async def run(self, now: float | None = None) -> list[CandidateAlert] | None:
         """Sweep up to ``now`` unless another worker holds the lock; return the alerts published."""
@@ -82,7 +87,9 @@ class DecaySweep:
         if since >= now:
             return []
         alerts: list[CandidateAlert] = []
-        async for hits in crossings(self.redis, self.layout, self.rules, tenant, since, now):
+        async for hits in crossings(
+            self.redis, self.layout, self._rules(tenant), tenant, since, now
+        ):
             alerts += await self._decide_and_publish(tenant, hits, now)
         await self.state.set_watermark(tenant, now)
         return alerts
@@ -95,26 +102,28 @@ class DecaySweep:
         loaded = await self.state.load(f"{tenant}:{c}" for c in ids)
         await recover(self.state, self.publisher, loaded.pending)
         moment = datetime.fromtimestamp(now, UTC)
+        rules = self._rules(tenant)
         alerts: list[CandidateAlert] = []
         writes: dict[str, tuple[Notified, int] | None] = {}
         for cand, seq in zip(ids, sequences, strict=True):
             if seq is None:
                 continue  # erased or merged away meanwhile
             found = self._found(tenant, hits[cand], int(seq), now)
-            decision = decide_decay(found, loaded.states[f"{tenant}:{cand}"], self.rules, moment)
+            decision = decide_decay(found, loaded.states[f"{tenant}:{cand}"], rules, moment)
             alerts.extend(decision.alerts)
             if decision.state is not None:
-                level = tier_level(self.rules, decision.state.tier)
+                level = tier_level(rules, decision.state.tier)
                 writes[f"{tenant}:{cand}"] = (decision.state, level)
         return await announce(self.state, self.publisher, writes, alerts, mode="decay")
 
     def _found(self, tenant: str, hit: Hit, sequence: int, now: float) -> Decayed:
-        h, scale = self.rules.half_life_seconds, self.rules.score_scale
-        crossed = crossing_time(hit.rank, self.rules.tiers[hit.exit_level].exit, scale, h)
+        rules = self._rules(tenant)
+        h, scale = rules.half_life_seconds, rules.score_scale
+        crossed = crossing_time(hit.rank, rules.tiers[hit.exit_level].exit, scale, h)
         return Decayed(
             tenant_id=tenant,
             candidate_id=hit.candidate_id,
-            set_tier=self.rules.tiers[hit.set_level].name,
+            set_tier=rules.tiers[hit.set_level].name,
             sequence=sequence,
             score=score_of(raw_at_rank(hit.rank, now, h), scale),
             crossed_at=datetime.fromtimestamp(crossed, UTC),

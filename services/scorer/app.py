@@ -16,10 +16,13 @@ from engagement.faust.outages import is_outage
 from engagement.faust.poison import describe
 from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views, assignment
+from engagement.kafka.rules_topic import TemplateFollower
 from engagement.kafka.score_records import OutRecord
 from engagement.model.rules import load_rules
+from engagement.model.templates import Templates
 from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_store import ScoreStore
+from engagement.store.templated_store import TemplatedStore
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
@@ -49,11 +52,18 @@ def build_app(settings: ScorerSettings) -> faust.App:
         socket_timeout=10,
         health_check_interval=10,
     )
-    store = ScoreStore(
+    templates = Templates(load_rules(settings.rules_file))  # RULES_FILE: the default
+    store = TemplatedStore(
         redis,
         prefix=settings.redis_key_prefix,
-        rules=load_rules(settings.rules_file),
+        templates=templates,
         log_hash_key=settings.log_hash_key_bytes(),
+    )
+    follower = TemplateFollower(
+        templates,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=topics,
+        replication_factor=settings.kafka_replication_factor,
     )
     metrics = ScorerMetrics()
 
@@ -87,7 +97,15 @@ def build_app(settings: ScorerSettings) -> faust.App:
         async def expire() -> None:
             await _expire_once(store, send_acked, settings)
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules() -> None:
+        try:
+            await follower.follow()
+        finally:
+            await follower.close()
+
     async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
+        await follower.caught_up.wait()  # no event is scored under a template not read yet
         await handler.handle([_raw(event) for event in events])
 
     @app.agent(source, concurrency=1)

@@ -13,8 +13,9 @@ SCORES_LATEST = "engagement.scores.latest.v1"
 CANDIDATE_ALERTS = "engagement.candidate-alerts.v1"
 WEBHOOKS_DLQ = "engagement.model.webhooks.dlq.v1"
 SCORES_DLQ = "engagement.scores.dlq.v1"
+RULES = "engagement.rules.v1"  # tenants' score templates (engagement.kafka.rules_topic)
 
-COMPACTED = frozenset({SCORES_LATEST})
+COMPACTED = frozenset({SCORES_LATEST, RULES})
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class Topics:
     @property
     def scores_dlq(self) -> str:
         return self.name(SCORES_DLQ)
+
+    @property
+    def rules(self) -> str:
+        return self.name(RULES)
 
 
 def identity_key(tenant_id: str, user_id: str | None, anonymous_id: str | None) -> str:

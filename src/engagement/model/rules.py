@@ -7,7 +7,10 @@ every band), the alert tier exists, pillars are the three of docs/design.md §1,
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -147,6 +150,8 @@ def parse_rules(data: dict[str, Any], *, source: str = "<rules>") -> Rules:
                 problems.append((tuple(err["loc"]), err["msg"]))
             else:  # the whole-template check: re-run it to name each field
                 problems.extend(_located_tier_problems(data) or [((), err["msg"])])
+        # pydantic skips the whole-template check when a field failed: run it for every problem
+        problems += [p for p in _located_tier_problems(data) if p not in problems]
         raise RulesError(source, problems) from exc
 
 
@@ -173,9 +178,94 @@ def dotted(loc: Loc) -> str:
 
 def load_rules(path: str | Path) -> Rules:
     """Read and validate a TOML template; RulesError on bad TOML or bad values."""
-    text = Path(path).read_text(encoding="utf-8")
+    return parse_template(Path(path).read_text(encoding="utf-8"), source=str(path))
+
+
+def parse_template(text: str, *, source: str = "<rules>", media: str = "toml") -> Rules:
+    """Validate a template's text (``media``: ``toml`` or ``json``, the same structure);
+    RulesError lists every problem, a syntax error as the one problem."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(str(path), [((), f"TOML syntax: {exc}")]) from exc
-    return parse_rules(data, source=str(path))
+        data = json.loads(text) if media == "json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        kind = "JSON" if media == "json" else "TOML"
+        raise RulesError(source, [((), f"{kind} syntax: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise RulesError(source, [((), "the template must be a table (JSON object)")])
+    return parse_rules(data, source=source)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a template: its line in the text (None when unknown), field and message."""
+
+    line: int | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        """``{"line", "field", "message"}``, as the API answers it."""
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+def problems_of(error: RulesError, text: str, *, media: str = "toml") -> list[Problem]:
+    """Every problem of ``error`` with its line in ``text`` (TOML: the key's or table's line;
+    JSON: the line of the key's first occurrence; a syntax error: the line it names)."""
+    lines = locate_lines(text) if media == "toml" else {}
+    found: list[Problem] = []
+    for loc, message in error.problems:
+        line = line_of(loc, lines) or _syntax_line(message) or _json_line(loc, text, media)
+        found.append(Problem(line, dotted(loc) or "<file>", message))
+    return found
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_-]+)\s*=')
+
+
+def locate_lines(text: str) -> dict[Loc, int]:
+    """Map TOML locations (``("tiers", 1, "exit")``, ``("events", "Ad Clicked")``) to lines."""
+    found: dict[Loc, int] = {}
+    table: Loc = ()
+    counts: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = _table_loc(header.group(1), header.group(2), counts)
+            found.setdefault(table, number)
+            found.setdefault(table[:1], number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            found.setdefault((*table, key.group(1).strip('"')), number)
+    return found
+
+
+def _table_loc(brackets: str, name: str, counts: dict[str, int]) -> Loc:
+    parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.\s]+', name)]
+    if brackets == "[[":
+        index = counts.get(name, 0)
+        counts[name] = index + 1
+        return (*parts, index)
+    return tuple(parts)
+
+
+def _syntax_line(message: str) -> int | None:
+    match = re.search(r"at line (\d+)|line (\d+) column", message)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _json_line(loc: Loc, text: str, media: str) -> int | None:
+    """JSON: the line of the last named key of ``loc`` (its first occurrence; a guide only)."""
+    names = [part for part in loc if isinstance(part, str)]
+    if media != "json" or not names:
+        return None
+    at = text.find(json.dumps(names[-1]))
+    return None if at < 0 else text.count("\n", 0, at) + 1
+
+
+def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    """The line of the longest known prefix of ``loc`` (None when nothing matches)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from engagement.model.rules import Loc, Rules, RulesError, dotted, load_rules
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_KEY = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_-]+)\s*=')
+from engagement.model.rules import Rules, RulesError, load_rules, problems_of
 
 
 def run(argv: Sequence[str]) -> int:
@@ -35,56 +31,14 @@ def check_file(path: Path, *, console: Console) -> int:
         console.print(f"{path}: error: file not found")
         return 1
     except RulesError as exc:
-        lines = locate_lines(path.read_text(encoding="utf-8"))
-        for loc, message in exc.problems:
-            line = line_of(loc, lines) or _syntax_line(message)
-            where = f"{path}:{line}" if line else str(path)
-            console.print(f"{where}: error: {dotted(loc) or '<file>'}: {message}")
+        for problem in problems_of(exc, path.read_text(encoding="utf-8")):
+            where = f"{path}:{problem.line}" if problem.line else str(path)
+            console.print(f"{where}: error: {problem.field}: {problem.message}")
         console.print(f"{path}: {len(exc.problems)} problem(s); the file was not accepted")
         return 1
     console.print(f"{path}: OK")
     console.print(summary(rules))
     return 0
-
-
-def locate_lines(text: str) -> dict[Loc, int]:
-    """Map TOML locations (``("tiers", 1, "exit")``, ``("events", "Ad Clicked")``) to lines."""
-    found: dict[Loc, int] = {}
-    table: Loc = ()
-    counts: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = _table_loc(header.group(1), header.group(2), counts)
-            found.setdefault(table, number)
-            found.setdefault(table[:1], number)
-            continue
-        key = _KEY.match(line)
-        if key:
-            found.setdefault((*table, key.group(1).strip('"')), number)
-    return found
-
-
-def _table_loc(brackets: str, name: str, counts: dict[str, int]) -> Loc:
-    parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.\s]+', name)]
-    if brackets == "[[":
-        index = counts.get(name, 0)
-        counts[name] = index + 1
-        return (*parts, index)
-    return tuple(parts)
-
-
-def _syntax_line(message: str) -> int | None:
-    match = re.search(r"at line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
-def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
-    """The line of the longest known prefix of ``loc`` (None when nothing matches)."""
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
 
 
 def summary(rules: Rules) -> Table:
