@@ -58,6 +58,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         prefix=settings.redis_key_prefix,
         templates=templates,
         log_hash_key=settings.log_hash_key_bytes(),
+        jobs_kept=settings.scorer_jobs_per_candidate,
     )
     follower = TemplateFollower(
         templates,

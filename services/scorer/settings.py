@@ -9,6 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from engagement.faust.settings import WorkerSettings, worker_env
+from engagement.model.jobs import JOBS_KEPT
 
 
 class ScorerSettings(WorkerSettings):
@@ -37,4 +38,9 @@ class ScorerSettings(WorkerSettings):
     )
     scorer_ready_after: float = Field(
         60.0, gt=0, description="/healthz fails when events wait and no batch succeeded this long."
+    )
+    scorer_jobs_per_candidate: int = Field(
+        JOBS_KEPT,
+        ge=1,
+        description="Job profiles kept per candidate (engagement per job); past it the weakest now is dropped.",
     )
