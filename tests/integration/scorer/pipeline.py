@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 from engagement.kafka.topics import Topics
 from engagement.model.records import format_time
@@ -22,6 +21,7 @@ from services.ingest.settings import IngestSettings
 from tests.integration.scorer.expected import TEST_RULES, Sent, load_toml
 from tests.integration.scorer.harness import ScorerProcess, new_port, running_scorer, scorer_env
 from tests.support.server import serve
+from tests.support.services import sync_client
 
 SOURCES = """
 [[sources]]
@@ -119,14 +119,17 @@ def at(moment: float) -> datetime:
 
 
 @contextlib.contextmanager
-def running_pipeline(kafka: str, redis_url: str, workdir: Path) -> Iterator[Pipeline]:
-    """Start ingest and one scorer on fresh topics, keys and a fresh tenant; clean Redis after."""
+def running_pipeline(
+    kafka: str, redis_url: str, workdir: Path, *, more_sources: str = ""
+) -> Iterator[Pipeline]:
+    """Start ingest and one scorer on fresh topics, keys and a fresh tenant; clean Redis after.
+    ``more_sources``: more of sources.toml (another tenant's keys)."""
     uid = uuid.uuid4().hex[:10]
     tenant, topic_prefix, redis_prefix = f"acme{uid}", f"t{uid}.", f"test:{uid}:"
     rules_file = workdir / "rules.toml"
     rules_file.write_text(TEST_RULES)
     sources_file = workdir / "sources.toml"
-    sources_file.write_text(SOURCES.format(tenant=tenant, uid=uid))
+    sources_file.write_text(SOURCES.format(tenant=tenant, uid=uid) + more_sources)
     settings = IngestSettings(
         sources_file=sources_file,
         rules_file=rules_file,
@@ -158,7 +161,7 @@ def running_pipeline(kafka: str, redis_url: str, workdir: Path) -> Iterator[Pipe
 
 
 def _delete_keys(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
             client.delete(key)
