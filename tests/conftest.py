@@ -6,12 +6,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 from hypothesis import HealthCheck, settings
 
 from engagement.kafka.topics import Topics
-from engagement.store.connection import RedisClient, cluster_enabled, connect
-from tests.support.services import Services, broker_kind, provision, redis_kind
+from engagement.store.connection import RedisClient, connect
+from tests.support.services import Services, broker_kind, provision, redis_kind, sync_client
 
 # No timed assertions: hypothesis' default 200 ms deadline per example (and its too-slow health
 # check) failed property tests at random on a loaded 2-core machine; examples are still random.
@@ -75,13 +74,6 @@ async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis
     async for key in client.scan_iter(match=f"{redis_prefix}*", count=1000):
         await client.delete(key)
     await client.aclose()
-
-
-def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
-    """A blocking client of the Redis at ``url``: the cluster client when it is a cluster."""
-    if cluster_enabled(url):
-        return redis.RedisCluster.from_url(url)
-    return redis.Redis.from_url(url)
 
 
 def pytest_report_header() -> str:

@@ -17,6 +17,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import redis
+
+from engagement.store.connection import cluster_enabled
 from engagement.tools import local_kafka, localstack
 
 
@@ -71,6 +74,13 @@ def _kafka(stack: contextlib.ExitStack) -> tuple[str, str]:
         raise RuntimeError(f"no Kafka ({kind}) for the tests: {exc}") from exc
     stack.callback(broker.stop)
     return broker.address, kind
+
+
+def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A blocking client of the Redis at ``url``: the cluster client when it is a cluster."""
+    if cluster_enabled(url):
+        return redis.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
 
 
 def redis_kind() -> str:

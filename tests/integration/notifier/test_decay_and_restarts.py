@@ -8,12 +8,12 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-import redis.asyncio as aioredis
 
 from engagement.model.records import ScoreChange
 from engagement.model.rules import load_rules
 from engagement.model.score_views import Snapshot
 from engagement.model.scoring import crossing_time, rank_key
+from engagement.store.connection import connect
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml
@@ -28,7 +28,7 @@ async def hot_candidate(
 ) -> None:
     """Put a hot candidate into Redis as the scorer does (tier sets + sequence + tenant)."""
     prefix = notifier.env["REDIS_KEY_PREFIX"]
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         store = ScoreStore(client, prefix=prefix, rules=load_rules(notifier.env["RULES_FILE"]))
         snapshot = Snapshot(

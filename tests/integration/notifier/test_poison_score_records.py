@@ -13,10 +13,10 @@ import uuid
 
 import orjson
 import pytest
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from engagement.kafka.topics import Topics
+from engagement.store.connection import connect
 from engagement.store.redis_keys import KeyLayout
 from engagement.tools import localstack
 from services.notifier.deliveries import DeliveryQueue
@@ -35,7 +35,7 @@ async def test_poison_score_records_go_to_the_dlq_and_every_crossing_is_alerted(
     topics, redis_prefix = Topics(f"tp{module}."), f"test:{SESSION_ID}p{module}:"
     await create_topics(kafka_bootstrap, topics)
     # given a candidate whose notifier state is corrupt (Redis answers WRONGTYPE)
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     await client.set(KeyLayout(redis_prefix).notified("t-one:broken"), "not a hash")
     notifier = make_notifier(
         prefix=topics.prefix,
@@ -134,7 +134,7 @@ async def test_a_delivery_no_code_foresaw_is_quarantined_and_the_others_are_deli
     )
     await asyncio.to_thread(notifier.start)
     # given a stored delivery whose body cannot be signed (not UTF-8) beside a good one
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     queue = DeliveryQueue(client, prefix=redis_prefix, retention_s=3600)
     good = orjson.dumps({"type": "candidate.hot", "data": {"tenantId": "t-one"}})
     for delivery, body in (("bad", b"\xff\xfe not utf-8"), ("good", good)):
