@@ -4,6 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# run a second time on a Redis Cluster (3 masters, 1 replica each): the store, the scorer, the
+# notifier and the read API (the failover test starts a cluster of its own in the first run)
+CLUSTER_TESTS := tests/integration/engagement/store tests/integration/scorer tests/integration/notifier \
+	tests/integration/ingest/test_read_api_ids.py tests/integration/ingest/test_read_api_guards.py \
+	tests/integration/ingest/test_erasure.py tests/integration/ingest/test_answers_documented.py \
+	--ignore=tests/integration/scorer/test_redis_failover.py
 
 .PHONY: install run test chaos kafka lint format bench config-docs clean
 
@@ -18,9 +24,10 @@ install: $(STAMP) ## create .venv and install the project with its test and dev 
 run: $(STAMP) ## the whole pipeline locally: broker, Redis, ingest, scorer, notifier, demo traffic
 	$(BIN)/engagement dev
 
-test: $(STAMP) kafka ## every test, against a real Kafka (Apache Kafka when Java and Maven are there) and a real Redis
+test: $(STAMP) kafka ## every test, against a real Kafka (Apache Kafka when Java and Maven are there) and a real Redis; then the store, scorer, notifier and read API on a Redis Cluster
 	scripts/system_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	ENGAGEMENT_TEST_REDIS=cluster $(BIN)/python -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 chaos: $(STAMP) ## the chaos suite (tests/chaos) at 90,000 events / 6,000 candidates over 60 s; make test runs it at 3,000 / 300
 	CHAOS_EVENTS=90000 CHAOS_CANDIDATES=6000 CHAOS_SECONDS=60 CHAOS_FREEZE=8 $(BIN)/python -m pytest tests/chaos -s -p no:cacheprovider $(PYTEST_ARGS)
