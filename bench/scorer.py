@@ -47,6 +47,8 @@ from engagement.tools import localstack  # noqa: E402
 RULES = ROOT / "config" / "rules.toml"
 EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
 PARTITIONS = 3
+JOB_SHARE = 0.0  # the share of events that name a job (--job-share)
+JOB_GROUPS = 40  # candidate k's job events name the 5 jobs of group k % 40: 200 jobs in all
 TANSU = {
     "SCORER_SESSION_TIMEOUT": "6",
     "SCORER_HEARTBEAT_INTERVAL": "1",
@@ -61,8 +63,18 @@ def interaction(i: int, candidates: int, tenant: str, now: float) -> dict[str, o
     return {
         "type": "track", "messageId": f"m{i}", "tenantId": tenant, "sourceId": "bench",
         "channel": "web", "receivedAt": t, "timestamp": t, "userId": f"u{i % candidates}",
-        "event": EVENTS[i % len(EVENTS)], "properties": {}, "traits": {}, "context": {},
+        "event": EVENTS[i % len(EVENTS)], "properties": job_properties(i, candidates),
+        "traits": {}, "context": {},
     }  # fmt: skip
+
+
+def job_properties(i: int, candidates: int) -> dict[str, str]:
+    """Event ``i``'s properties: a job id for JOB_SHARE of the events (spread evenly), one of the 5
+    jobs of its candidate's group, so a candidate ends with up to 5 job profiles."""
+    if (i * 7919) % 1000 >= JOB_SHARE * 1000:
+        return {}
+    group = (i % candidates) % JOB_GROUPS
+    return {"jobId": f"J-{group * 5 + (i // candidates) % 5}"}
 
 
 async def produce(bootstrap: str, topic: str, n: int, candidates: int, tenant: str) -> None:
@@ -422,6 +434,32 @@ async def memory(redis_url: str, candidates: int) -> tuple[float, float]:
     return (full - base) / candidates, (without - base) / candidates
 
 
+async def job_memory(redis_url: str, candidates: int) -> tuple[float, float]:
+    """Redis bytes per candidate with 5 events each, every one naming another job (5 job
+    profiles: hash field, rank member, the job's tier set and sequence entries), and with the same
+    events naming no job."""
+    client = aioredis.Redis.from_url(redis_url)
+    out = []
+    for naming in (True, False):
+        store = ScoreStore(client, prefix=f"memj:{uuid.uuid4().hex[:6]}:", rules=load_rules(RULES))
+        base = (await client.info("memory"))["used_memory"]
+        now = time.time()
+        for start in range(0, candidates, 200):
+            batch = []
+            for k in range(start, min(start + 200, candidates)):
+                for j in range(5):
+                    fields = interaction(k * 5 + j, 10**9, "memj", now)
+                    fields["userId"] = f"u{k}"
+                    fields["properties"] = (
+                        {"jobId": f"J-{(k % JOB_GROUPS) * 5 + j}"} if naming else {}
+                    )
+                    batch.append(Interaction.model_validate(fields))
+            await store.apply_batch(batch)
+        out.append(((await client.info("memory"))["used_memory"] - base) / candidates)
+    await client.aclose()
+    return out[0], out[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -432,9 +470,14 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--memory-candidates", type=int, default=100_000)
+    parser.add_argument(
+        "--job-share", type=float, default=0.0, help="share of the events naming a job (0 to 1)"
+    )
     parser.add_argument("--naive-agent", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--null-agent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global JOB_SHARE
+    JOB_SHARE = args.job_share
     if args.naive_agent:
         return naive_agent_main()
     if args.null_agent:
@@ -454,6 +497,7 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -
     asyncio.run(produce(kafka, topics.interactions, args.events, args.candidates, "bench"))
     print(
         f"scorer bench: {args.events:,} events, {args.candidates:,} candidates, {PARTITIONS} partitions, Tansu + Redis on this box"
+        f", {JOB_SHARE:.0%} of the events naming a job"
     )
     a = asyncio.run(raw_consumer(kafka, topics.interactions, args.events))
     b, redis_b = asyncio.run(direct_redis(redis_url, args.events, args.candidates, "bench"))
@@ -517,6 +561,10 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -
     full, without = asyncio.run(memory(redis_url, args.memory_candidates))
     print(f"  Redis bytes per candidate over {args.memory_candidates:,} candidates (2 events each): "
           f"{full:,.0f} B with dedupe sets, {without:,.0f} B without (target <= 1,500 B)")  # fmt: skip
+    jobs, plain = asyncio.run(job_memory(redis_url, args.memory_candidates // 5))
+    print(f"  Redis bytes per candidate with 5 job profiles ({args.memory_candidates // 5:,} candidates, 5 "
+          f"events each, each naming another job): {jobs:,.0f} B, beside {plain:,.0f} B with the same "
+          f"events naming none: {(jobs - plain) / 5:,.0f} B per job profile")  # fmt: skip
 
 
 if __name__ == "__main__":

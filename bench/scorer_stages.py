@@ -16,7 +16,9 @@ Under the store stage, Redis's own time per event (INFO commandstats): in the sc
 commands they call; the rest is Lua itself.
 The sum of the stages is what one scorer core must stay under for a target rate (20,000 events/s:
 50 µs), beside the framework's own cost per event (bench/scorer.py, (d)).
-Usage: python bench/scorer_stages.py [--events 60000] [--rounds 3]
+--job-share 0.5: half the events name a job (bench/scorer.py's job_properties), so the store
+stage scores them into job profiles and job leaderboards too.
+Usage: python bench/scorer_stages.py [--events 60000] [--rounds 3] [--job-share 0.5]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import scorer as scorer_bench  # noqa: E402
 from scorer import RULES, interaction  # noqa: E402  (bench/scorer.py: its events, its rules)
 
 from engagement.faust.run import GC_THRESHOLDS, new_event_loop  # noqa: E402
@@ -177,7 +180,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--candidates", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--job-share", type=float, default=0.0, help="share of the events naming a job (0 to 1)"
+    )
     args = parser.parse_args()
+    scorer_bench.JOB_SHARE = args.job_share  # read by bench/scorer.py's interaction
     gc.set_threshold(*GC_THRESHOLDS)
     loop = new_event_loop()
     redis_proc = localstack.start_redis()
@@ -192,7 +199,8 @@ def main() -> None:
     median = {k: statistics.median(r[k] for r in rounds) * 1e6 for k in rounds[0]}
     print(
         f"scorer stages: {args.events:,} events, {args.candidates:,} candidates, batches of "
-        f"{BATCH}, median of {args.rounds} rounds (CPU of this process per event)"
+        f"{BATCH}, median of {args.rounds} rounds (CPU of this process per event), "
+        f"{args.job_share:.0%} of the events naming a job"
     )
     print(f"  parse    raw bytes -> Interaction           {median['parse']:6.1f} µs")
     print(f"  store    apply_batch of parsed (reference)  {median['store']:6.1f} µs")

@@ -61,10 +61,8 @@ def plan(index: int, interaction: Interaction, rules: Rules) -> Job | None:
     scored = event_points(interaction, rules)
     if scored is None:
         return None
-    candidate = candidate_of(interaction)
-    return Job(
-        index, interaction, tenant, candidate, "apply", event=scored, job_id=job_of(interaction)
-    )
+    job = job_of(interaction) if interaction.properties else None  # most events name none
+    return Job(index, interaction, tenant, candidate_of(interaction), "apply", scored, job_id=job)
 
 
 def unscored(interaction: Interaction, rules_version: str) -> ApplyOutcome:
