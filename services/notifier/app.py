@@ -28,6 +28,7 @@ from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
 from services.notifier.egress import pinned_client
 from services.notifier.handler import ChangeHandler, ScoreRecord
+from services.notifier.lanes import Lanes
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import CE_SOURCE, AlertPublisher
 from services.notifier.settings import NotifierSettings
@@ -114,7 +115,10 @@ def build_app(settings: NotifierSettings) -> faust.App:
         publisher=publisher,
         interval=settings.notifier_sweep_interval,
     )
-    http, pins = pinned_client(timeout=settings.webhook_timeout)
+    http, pins = pinned_client(
+        timeout=settings.webhook_timeout,
+        connections=settings.webhook_concurrency * max(1, len(webhooks.endpoints)),
+    )
     deliverer = Deliverer(
         queue=queue,
         config=webhooks,
@@ -124,8 +128,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
         publish_dlq=send_dlq,
         metrics=metrics,
         lease_s=settings.claim_lease,
-        batch=settings.webhook_concurrency,
+        concurrency=settings.webhook_concurrency,
         poison_retries=settings.poison_retries,
+        retry_max=min(1.0, settings.redis_retry_max),
+    )
+    lanes = Lanes(
+        deliverer, poll=settings.webhook_poll_interval, retry_max=min(1.0, settings.redis_retry_max)
     )
 
     @app.task  # type: ignore[untyped-decorator]
@@ -153,14 +161,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
     @app.task  # type: ignore[untyped-decorator]
     async def deliver() -> None:
         try:
-            await _delivery_loop(
-                deliverer,
-                queue,
-                metrics,
-                wake,
-                settings.webhook_poll_interval,
-                retry_max=settings.redis_retry_max,
-            )
+            await lanes.run(wake)
         finally:
             await http.aclose()
 
@@ -172,6 +173,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
             queue,
             metrics,
             redis,
+            endpoint_ids=sorted(lanes.lanes) or [e.id for e in webhooks.endpoints],
             tenants_key=KeyLayout(settings.redis_key_prefix).tenants,
             tiers=[tier.name for tier in rules.tiers],
         ),
@@ -211,50 +213,17 @@ async def _sweep_once(sweeper: DecaySweep, metrics: NotifierMetrics, streak: Str
         metrics.sweep_seconds.observe(time.perf_counter() - started)
 
 
-async def _delivery_loop(
-    deliverer: Deliverer,
-    queue: DeliveryQueue,
-    metrics: NotifierMetrics,
-    wake: asyncio.Event,
-    poll: float,
-    retry_max: float = 5.0,
-) -> None:
-    """Drain due deliveries forever; woken early when this worker enqueues one. A failing drain
-    (Redis or the broker away) is retried with backoff, its traceback logged once a streak."""
-    delay, streak = poll, Streak()
-    while True:
-        wake.clear()
-        try:
-            await deliverer.drain()
-            metrics.pending.set(await queue.pending())
-        except Exception as exc:
-            metrics.retries.labels("deliveries").inc()
-            log.warning(
-                "webhook delivery loop failed (%s); retrying in %.2fs",
-                describe(exc),
-                delay,
-                exc_info=streak.traceback_of(exc),
-                extra={"event": "notifier.deliveries_retry", "error": describe(exc)},
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, retry_max)
-            continue
-        delay = poll
-        streak.ended()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll)
-
-
 async def _refresh_gauges(
     queue: DeliveryQueue,
     metrics: NotifierMetrics,
     redis: RedisClient,
     *,
+    endpoint_ids: list[str],
     tenants_key: str,
     tiers: list[str],
 ) -> None:
     """Right before a scrape: the pending-deliveries gauges, and the known tenants' alert series."""
-    await _refresh_pending(queue, metrics, redis)
+    await _refresh_pending(queue, metrics, endpoint_ids)
     with contextlib.suppress(Exception):  # Redis down: the scrape still answers
         tenants = [
             t.decode() if isinstance(t, bytes) else t for t in await redis.smembers(tenants_key)
@@ -263,11 +232,9 @@ async def _refresh_gauges(
 
 
 async def _refresh_pending(
-    queue: DeliveryQueue, metrics: NotifierMetrics, redis: RedisClient
+    queue: DeliveryQueue, metrics: NotifierMetrics, endpoint_ids: list[str]
 ) -> None:
-    """Set the pending-deliveries gauges right before a scrape (left as are while Redis is down)."""
+    """Set the pending-deliveries gauges, in all and per endpoint, right before a scrape (left as
+    they are while Redis is down)."""
     with contextlib.suppress(Exception):
-        metrics.pending.set(await queue.pending())
-        oldest = await redis.zrange(queue.due_key, 0, 0, withscores=True)
-        now = time.time()
-        metrics.overdue.set(max(0.0, now - float(oldest[0][1]) / 1000) if oldest else 0.0)
+        metrics.show_backlog(await queue.backlog(endpoint_ids), int(time.time() * 1000))

@@ -1,9 +1,12 @@
-"""Webhook deliveries held in Redis: a sorted set of due deliveries and one hash per delivery.
+"""Webhook deliveries held in Redis: one hash per delivery, indexed by due time and per endpoint.
 
-Keys (one hash slot, ``{webhooks}``): ``…:due`` (zset id → due epoch ms), ``…:d:<id>`` (hash:
-endpoint, msg_id, key, body, attempt, status, token, last_status, last_error), ``…:disabled``
-(hash endpoint → reason). Claiming moves a delivery's due time one lease ahead and stamps a
-token atomically, so two workers never send the same attempt at once, and a worker that dies
+Keys (one hash slot, ``{webhooks}``): ``…:d:<id>`` (hash: endpoint, msg_id, key, body, attempt,
+status, token, created_ms, last_status, last_error), ``…:due`` (zset id → due epoch ms: every
+pending delivery), ``…:lane:<endpoint>`` (zset id → due epoch ms: that endpoint's pending
+deliveries, what its lane claims from), ``…:age:<endpoint>`` (zset id → created epoch ms: the age
+of its oldest pending delivery), ``…:disabled`` (hash endpoint → reason). Every script keeps the
+three indexes in step. Claiming moves a delivery's due time one lease ahead and stamps a token
+atomically, so two workers never send the same attempt at once, and a worker that dies
 mid-attempt only delays the delivery by the lease: a restart loses nothing.
 """
 
@@ -15,43 +18,104 @@ from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 
+# KEYS: delivery hash, due, lane, age
 _ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'endpoint', ARGV[2], 'msg_id', ARGV[3], 'key', ARGV[4],
   'body', ARGV[5], 'attempt', 0, 'status', 'pending', 'created_ms', ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 return 1
 """
 
+# KEYS: lane, due, age, disabled. A delivery already finished (by a notifier of before the
+# lanes, which kept only the due set) or gone leaves the indexes instead of being sent again.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 local out = {}
 for _, id in ipairs(ids) do
   local h = ARGV[4] .. id
-  if redis.call('EXISTS', h) == 0 then
+  local status = redis.call('HGET', h, 'status')
+  if status ~= 'pending' and status ~= 'inflight' then
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
   else
     local attempt = redis.call('HINCRBY', h, 'attempt', 1)
     redis.call('HSET', h, 'token', ARGV[5], 'status', 'inflight')
-    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+    local due = tonumber(ARGV[1]) + tonumber(ARGV[2])
+    redis.call('ZADD', KEYS[1], due, id)
+    redis.call('ZADD', KEYS[2], due, id)
     local f = redis.call('HMGET', h, 'endpoint', 'msg_id', 'key', 'body', 'created_ms')
     table.insert(out, {id, attempt, f[1], f[2], f[3], f[4], f[5]})
   end
 end
-return out
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local reason = redis.call('HGET', KEYS[4], ARGV[6])
+return {out, head[2] or '', reason or false}
 """
 
+# KEYS: delivery hash, due, lane, age
 _COMPLETE = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'last_status', ARGV[5], 'last_error', ARGV[6],
   'updated_ms', ARGV[7], 'token', '')
 if ARGV[2] == 'pending' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[8])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[8])
 else
   redis.call('ZREM', KEYS[2], ARGV[8])
+  redis.call('ZREM', KEYS[3], ARGV[8])
+  redis.call('ZREM', KEYS[4], ARGV[8])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 return 1
+"""
+
+# KEYS: due. Puts due deliveries that no lane holds into their endpoint's lane (deliveries queued
+# before the lanes, or by a notifier of that version while one of this version runs), one page
+# of the due set a call; drops ids whose hash is gone. Returns {adopted, next start, endpoints}.
+_ADOPT = """
+local rows = redis.call('ZRANGE', KEYS[1], ARGV[4], tonumber(ARGV[4]) + tonumber(ARGV[5]) - 1,
+  'WITHSCORES')
+local adopted, dropped, seen, endpoints = 0, 0, {}, {}
+for i = 1, #rows, 2 do
+  local id, due = rows[i], rows[i + 1]
+  local f = redis.call('HMGET', ARGV[1] .. id, 'endpoint', 'created_ms')
+  if not f[1] then
+    redis.call('ZREM', KEYS[1], id)
+    dropped = dropped + 1
+  else
+    if redis.call('ZSCORE', ARGV[2] .. f[1], id) == false then
+      redis.call('ZADD', ARGV[2] .. f[1], due, id)
+      redis.call('ZADD', ARGV[3] .. f[1], f[2] or due, id)
+      adopted = adopted + 1
+    end
+    if not seen[f[1]] then
+      seen[f[1]] = true
+      table.insert(endpoints, f[1])
+    end
+  end
+end
+local nxt = tonumber(ARGV[4]) + #rows / 2 - dropped
+if #rows / 2 < tonumber(ARGV[5]) then nxt = -1 end
+return {adopted, nxt, endpoints}
+"""
+
+# KEYS: due, then lane and age of each endpoint. Returns {pending in all, oldest due in all,
+# then per endpoint: pending, oldest created, oldest due}; '' where a set is empty.
+_BACKLOG = """
+local function head(key)
+  return redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or ''
+end
+local out = {redis.call('ZCARD', KEYS[1]), head(KEYS[1])}
+for i = 2, #KEYS, 2 do
+  table.insert(out, redis.call('ZCARD', KEYS[i]))
+  table.insert(out, head(KEYS[i + 1]))
+  table.insert(out, head(KEYS[i]))
+end
+return out
 """
 
 
@@ -69,8 +133,35 @@ class Claimed:
     token: str
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What one claim on an endpoint's lane returned."""
+
+    claimed: list[Claimed]
+    next_due_ms: int | None  # the lane's earliest due time after the claim (None: lane empty)
+    disabled: str | None  # why the endpoint is disabled (it answered 410), None when it is not
+
+
+@dataclass(frozen=True)
+class EndpointBacklog:
+    """An endpoint's pending deliveries: how many, and when the oldest was queued."""
+
+    pending: int
+    oldest_created_ms: int | None
+    oldest_due_ms: int | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Every pending delivery (the due set) and each asked endpoint's share of them."""
+
+    pending: int
+    oldest_due_ms: int | None
+    endpoints: dict[str, EndpointBacklog]
+
+
 class DeliveryQueue:
-    """Durable, claim-based webhook delivery queue in Redis."""
+    """Durable, claim-based webhook delivery queue in Redis, one lane per endpoint."""
 
     def __init__(self, redis: RedisClient, *, prefix: str, retention_s: int) -> None:
         self._redis = redis
@@ -79,13 +170,29 @@ class DeliveryQueue:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._claim = redis.register_script(_CLAIM)
         self._complete = redis.register_script(_COMPLETE)
+        self._adopt = redis.register_script(_ADOPT)
+        self._backlog = redis.register_script(_BACKLOG)
 
     @property
     def due_key(self) -> str:
         return self._base + "due"
 
+    def lane_key(self, endpoint_id: str) -> str:
+        return f"{self._base}lane:{endpoint_id}"
+
+    def age_key(self, endpoint_id: str) -> str:
+        return f"{self._base}age:{endpoint_id}"
+
     def delivery_key(self, delivery_id: str) -> str:
         return f"{self._base}d:{delivery_id}"
+
+    def _indexes(self, delivery_id: str, endpoint_id: str) -> list[str]:
+        return [
+            self.delivery_key(delivery_id),
+            self.due_key,
+            self.lane_key(endpoint_id),
+            self.age_key(endpoint_id),
+        ]
 
     async def enqueue(
         self,
@@ -99,15 +206,21 @@ class DeliveryQueue:
     ) -> bool:
         """Schedule a delivery now; a delivery id seen before (pending or finished) is ignored."""
         args: list[str | bytes | int] = [delivery_id, endpoint_id, msg_id, record_key, body, now_ms]
-        keys = [self.delivery_key(delivery_id), self.due_key]
-        return bool(await self._enqueue(keys=keys, args=args))
+        return bool(await self._enqueue(keys=self._indexes(delivery_id, endpoint_id), args=args))
 
-    async def claim(self, *, now_ms: int, lease_ms: int, limit: int, token: str) -> list[Claimed]:
-        """Atomically claim up to ``limit`` due deliveries for one attempt each."""
-        rows = await self._claim(
-            keys=[self.due_key], args=[now_ms, lease_ms, limit, self._base + "d:", token]
-        )
-        return [
+    async def claim(
+        self, *, endpoint_id: str, now_ms: int, lease_ms: int, limit: int, token: str
+    ) -> Claim:
+        """Atomically claim up to ``limit`` due deliveries of one endpoint, one attempt each."""
+        keys = [
+            self.lane_key(endpoint_id),
+            self.due_key,
+            self.age_key(endpoint_id),
+            self._base + "disabled",
+        ]
+        args: list[str | int] = [now_ms, lease_ms, limit, self._base + "d:", token, endpoint_id]
+        rows, head, reason = await self._claim(keys=keys, args=args)
+        claimed = [
             Claimed(
                 delivery_id=r[0].decode(),
                 attempt=int(r[1]),
@@ -120,6 +233,7 @@ class DeliveryQueue:
             )
             for r in rows
         ]
+        return Claim(claimed, _ms(head), text(reason) if reason else None)
 
     async def complete(
         self,
@@ -132,7 +246,7 @@ class DeliveryQueue:
         last_error: str = "",
     ) -> bool:
         """Finish an attempt: ``pending`` reschedules at ``next_due_ms``; anything else is final."""
-        keys = [self.delivery_key(claimed.delivery_id), self.due_key]
+        keys = self._indexes(claimed.delivery_id, claimed.endpoint_id)
         args: list[str | int] = [
             claimed.token,
             status,
@@ -144,6 +258,33 @@ class DeliveryQueue:
             claimed.delivery_id,
         ]
         return bool(await self._complete(keys=keys, args=args))
+
+    async def adopt(self, *, page: int = 1000) -> tuple[int, set[str]]:
+        """Put every pending delivery no lane holds into its endpoint's lane; return how many
+        were adopted and every endpoint with a pending delivery. Idempotent."""
+        adopted, endpoints, start = 0, set[str](), 0
+        while start >= 0:
+            base = self._base
+            args: list[str | int] = [base + "d:", base + "lane:", base + "age:", start, page]
+            count, start, names = await self._adopt(keys=[self.due_key], args=args)
+            adopted += int(count)
+            endpoints.update(text(name) for name in names)
+            start = int(start)
+        return adopted, endpoints
+
+    async def backlog(self, endpoint_ids: list[str]) -> Backlog:
+        """Return the pending deliveries in all and per endpoint, read atomically."""
+        keys = [self.due_key]
+        for endpoint_id in endpoint_ids:
+            keys += [self.lane_key(endpoint_id), self.age_key(endpoint_id)]
+        reply = await self._backlog(keys=keys, args=[])
+        per_endpoint = {
+            endpoint_id: EndpointBacklog(
+                int(reply[2 + 3 * n]), _ms(reply[3 + 3 * n]), _ms(reply[4 + 3 * n])
+            )
+            for n, endpoint_id in enumerate(endpoint_ids)
+        }
+        return Backlog(int(reply[0]), _ms(reply[1]), per_endpoint)
 
     async def status(self, delivery_id: str) -> dict[str, str]:
         """Return a delivery's state fields (without the body)."""
@@ -162,3 +303,10 @@ class DeliveryQueue:
         """Return the disabled endpoints and why."""
         raw = await self._redis.hgetall(self._base + "disabled")
         return {text(k): text(v) for k, v in raw.items()}
+
+
+def _ms(value: bytes | str | int | float | None) -> int | None:
+    """An epoch-ms score as Redis returned it ('' or nothing: none)."""
+    if value is None or value in (b"", ""):
+        return None
+    return int(float(text(value) if isinstance(value, bytes) else value))

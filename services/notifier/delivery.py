@@ -1,4 +1,7 @@
-"""Send claimed webhook deliveries: SSRF check, signed POST, then delivered / retry / DLQ.
+"""Make claimed webhook attempts: SSRF check, signed POST, then delivered / retry / DLQ.
+
+Each endpoint's deliveries are claimed and sent by its own lane (``services.notifier.lanes``); this
+module makes one attempt and records its outcome.
 
 The SSRF check and the connection use the same lookup: each attempt resolves the endpoint's host
 once, checks every address and pins them (``services.notifier.egress``): the HTTP client connects
@@ -8,6 +11,9 @@ to those and never looks the host up again (DNS rebinding).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+import itertools
 import logging
 import random
 import socket
@@ -41,6 +47,8 @@ log = logging.getLogger(__name__)
 PublishDlq = Callable[[bytes, bytes], Awaitable[None]]
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
+_claims = itertools.count()  # tells apart two claims of one worker in the same nanosecond
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -52,7 +60,10 @@ class Attempt:
 
 
 async def resolve(host: str, port: int) -> list[str]:
-    """Return every address ``host`` resolves to (empty when it does not resolve)."""
+    """Return every address ``host`` resolves to (empty when it does not resolve); an address
+    is its own answer, with no lookup."""
+    with contextlib.suppress(ValueError):
+        return [str(ipaddress.ip_address(host))]
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
@@ -62,7 +73,9 @@ async def resolve(host: str, port: int) -> list[str]:
 
 @dataclass
 class Deliverer:
-    """Drains the due-deliveries set: one claim per attempt, never raising out of ``drain``."""
+    """Makes claimed attempts: check, sign, POST, then record delivered / retry / DLQ. Never
+    raises for a delivery's own failure; Redis or broker trouble while recording an attempt is
+    retried in place until it ends (the claim's token still owns the delivery)."""
 
     queue: DeliveryQueue
     config: WebhookConfig
@@ -72,40 +85,45 @@ class Deliverer:
     publish_dlq: PublishDlq
     metrics: NotifierMetrics
     lease_s: float
-    batch: int = 16
+    concurrency: int = 16  # attempts in flight at once per endpoint (``lanes.Lane``)
     poison_retries: int = 3
+    retry_max: float = 1.0  # longest wait between retries of a Redis or broker write
     rng: random.Random = field(default_factory=random.Random)
     resolver: Resolver = resolve
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{random.getrandbits(32):08x}"
     )
 
+    def token(self) -> str:
+        """A claim token no other claim (of any worker) shares."""
+        return f"{self.worker_id}-{time.time_ns()}-{next(_claims)}"
+
     async def drain(self) -> int:
-        """Send every due delivery (in claim batches); return how many attempts were made."""
+        """Send every due delivery of every configured endpoint, each endpoint's at most
+        ``concurrency`` at once; return how many attempts were made."""
         made = 0
-        while True:
-            token = f"{self.worker_id}-{time.time_ns()}"
-            now_ms = int(time.time() * 1000)
-            claimed = await self.queue.claim(
-                now_ms=now_ms, lease_ms=int(self.lease_s * 1000), limit=self.batch, token=token
-            )
-            if not claimed:
-                return made
-            results = await asyncio.gather(
-                *(self._deliver(c) for c in claimed), return_exceptions=True
-            )
-            outages = []
-            for delivery, result in zip(claimed, results, strict=True):
-                if isinstance(result, Exception):
-                    if is_outage(result):
-                        outages.append(result)
-                    else:
-                        await self._failed(delivery, result)
-                elif isinstance(result, BaseException):  # cancelled: the worker stops
-                    raise result
-            if outages:  # the loop backs off; these are claimed again once their lease ends
-                raise outages[0]
-            made += len(claimed)
+        for endpoint in self.config.endpoints:
+            while True:
+                claim = await self.queue.claim(
+                    endpoint_id=endpoint.id,
+                    now_ms=int(time.time() * 1000),
+                    lease_ms=int(self.lease_s * 1000),
+                    limit=self.concurrency,
+                    token=self.token(),
+                )
+                if not claim.claimed:
+                    break
+                await asyncio.gather(*(self.send(c, claim.disabled) for c in claim.claimed))
+                made += len(claim.claimed)
+        return made
+
+    async def send(self, claimed: Claimed, disabled: str | None) -> None:
+        """Make one claimed attempt and record its outcome; a failure that is the delivery's
+        own (a bug, a stored delivery no code foresaw) leaves it to ``failed``."""
+        try:
+            await self._deliver(claimed, disabled)
+        except Exception as exc:
+            await self._failed(claimed, exc)
 
     async def _failed(self, claimed: Claimed, error: Exception) -> None:
         """A delivery that failed for a reason that is no outage (a bug, or a stored delivery no
@@ -123,11 +141,10 @@ class Deliverer:
             return
         await self._dead(claimed, Attempt(None, describe(error)), outcome="quarantined")
 
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _deliver(self, claimed: Claimed, disabled: str | None) -> None:
         endpoint = self.config.endpoint(claimed.endpoint_id)
-        disabled = await self.queue.disabled()
-        if endpoint is None or not endpoint.enabled or claimed.endpoint_id in disabled:
-            reason = disabled.get(claimed.endpoint_id, "endpoint removed or disabled")
+        if endpoint is None or not endpoint.enabled or disabled is not None:
+            reason = disabled or "endpoint removed or disabled"
             await self._dead(claimed, Attempt(None, reason), outcome="disabled")
             return
         if claimed.attempt > self.policy.max_attempts:  # died after the last attempt, before DLQ
@@ -168,13 +185,15 @@ class Deliverer:
         now_ms = int(time.time() * 1000)
         outcome = classify(attempt.status)
         if outcome == "delivered":
-            await self.queue.complete(
-                claimed, status="delivered", now_ms=now_ms, last_status=attempt.status
+            await self._recorded(
+                lambda: self.queue.complete(
+                    claimed, status="delivered", now_ms=now_ms, last_status=attempt.status
+                )
             )
             self.metrics.deliveries.labels(endpoint.id, "delivered").inc()
             return
         if outcome == "gone":
-            await self.queue.disable(endpoint.id, f"410 Gone at {now_ms}")
+            await self._recorded(lambda: self.queue.disable(endpoint.id, f"410 Gone at {now_ms}"))
             log.warning("webhook endpoint %s answered 410: disabled", endpoint.id)
             await self._dead(claimed, attempt, outcome="gone")
             return
@@ -182,26 +201,30 @@ class Deliverer:
         if delay is None:
             await self._dead(claimed, attempt, outcome="dlq")
             return
-        await self.queue.complete(
-            claimed,
-            status="pending",
-            now_ms=now_ms,
-            next_due_ms=now_ms + int(delay * 1000),
-            last_status=attempt.status,
-            last_error=attempt.error,
+        await self._recorded(
+            lambda: self.queue.complete(
+                claimed,
+                status="pending",
+                now_ms=now_ms,
+                next_due_ms=now_ms + int(delay * 1000),
+                last_status=attempt.status,
+                last_error=attempt.error,
+            )
         )
         self.metrics.deliveries.labels(endpoint.id, "retry").inc()
 
     async def _dead(self, claimed: Claimed, attempt: Attempt, *, outcome: str) -> None:
         """Publish the delivery to the webhook DLQ, then mark it final (at least once in the DLQ)."""
         record = dlq_record(claimed, attempt, outcome)
-        await self.publish_dlq(claimed.record_key.encode(), record)
-        await self.queue.complete(
-            claimed,
-            status=outcome,
-            now_ms=int(time.time() * 1000),
-            last_status=attempt.status,
-            last_error=attempt.error,
+        await self._recorded(lambda: self.publish_dlq(claimed.record_key.encode(), record))
+        await self._recorded(
+            lambda: self.queue.complete(
+                claimed,
+                status=outcome,
+                now_ms=int(time.time() * 1000),
+                last_status=attempt.status,
+                last_error=attempt.error,
+            )
         )
         self.metrics.deliveries.labels(claimed.endpoint_id, outcome).inc()
         log.warning(
@@ -211,6 +234,29 @@ class Deliverer:
             outcome,
             attempt.error or attempt.status,
         )
+
+    async def _recorded(self, write: Callable[[], Awaitable[object]]) -> None:
+        """Run one Redis or broker write of an attempt's outcome, retried while it fails for an
+        outage (every ``retry_max`` at most), so deliveries resume as soon as it ends, not a lease
+        later; a failure that is no outage is raised."""
+        delay, failures = min(0.05, self.retry_max), 0
+        while True:
+            try:
+                await write()
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.metrics.retries.labels("deliveries").inc()
+                failures += 1
+                log.log(
+                    logging.WARNING if failures == 1 else logging.DEBUG,  # one line per write
+                    "recording a webhook attempt failed (%s); retrying until it works",
+                    describe(exc),
+                    extra={"event": "notifier.deliveries_retry", "error": describe(exc)},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max)
 
 
 def dlq_record(claimed: Claimed, attempt: Attempt, outcome: str) -> bytes:

@@ -68,11 +68,14 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 
 def pinned_client(
-    *, timeout: float, verify: ssl.SSLContext | bool = True
+    *, timeout: float, verify: ssl.SSLContext | bool = True, connections: int = 100
 ) -> tuple[httpx.AsyncClient, PinnedBackend]:
-    """An HTTP client (no redirects, no proxy from the environment) on a ``PinnedBackend``."""
+    """An HTTP client (no redirects, no proxy from the environment) on a ``PinnedBackend``, its
+    pool holding up to ``connections`` (every lane's slots: one slow endpoint's connections never
+    make another endpoint's attempts wait for one)."""
     backend = PinnedBackend()
-    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False, limits=limits)
     pool = transport._pool
     if not isinstance(pool, httpcore.AsyncConnectionPool):  # pragma: no cover - no proxy here
         raise TypeError("expected httpcore's connection pool")

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engagement.faust.web import LATENCY_BUCKETS
 from engagement.model.records import AlertType
+from services.notifier.deliveries import Backlog
 
 ALERT_TYPES: tuple[AlertType, ...] = get_args(AlertType)
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")
@@ -33,7 +34,8 @@ class NotifierMetrics:
         )
         self.deliveries = Counter(
             "engagement_webhook_deliveries",
-            "Webhook attempts by endpoint and outcome (delivered, retry, dlq, gone, refused, disabled).",
+            "Webhook attempts by endpoint and outcome (delivered, retry, dlq, gone, refused, "
+            "disabled, quarantined).",
             ["endpoint", "outcome"],
             registry=r,
         )
@@ -52,6 +54,19 @@ class NotifierMetrics:
             "engagement_webhook_overdue_seconds",
             "Age of the webhook backlog: seconds the longest-waiting due delivery is past its due "
             "time (0 when none is due; one scheduled for a later retry is not due yet).",
+            registry=r,
+        )
+        self.endpoint_pending = Gauge(
+            "engagement_webhook_endpoint_pending",
+            "Webhook deliveries waiting for one endpoint (due, scheduled for retry, or in flight).",
+            ["endpoint"],
+            registry=r,
+        )
+        self.endpoint_oldest = Gauge(
+            "engagement_webhook_endpoint_oldest_seconds",
+            "Age of the oldest webhook delivery waiting for one endpoint: seconds since its alert "
+            "queued it (0 when none waits).",
+            ["endpoint"],
             registry=r,
         )
         self.sweep_seconds = Histogram(
@@ -86,10 +101,22 @@ class NotifierMetrics:
         for endpoint_id in endpoint_ids:
             for outcome in DELIVERY_OUTCOMES:
                 self.deliveries.labels(endpoint_id, outcome)
+            self.endpoint_pending.labels(endpoint_id)
+            self.endpoint_oldest.labels(endpoint_id)
         for stage in RETRY_STAGES:
             self.retries.labels(stage)
         for failure_type in BAD_RECORD_TYPES:
             self.bad_records.labels(failure_type)
+
+    def show_backlog(self, backlog: Backlog, now_ms: int) -> None:
+        """Set the pending-deliveries gauges from the queue's backlog, read at ``now_ms``."""
+        self.pending.set(backlog.pending)
+        self.overdue.set(_seconds_since(backlog.oldest_due_ms, now_ms))
+        for endpoint_id, share in backlog.endpoints.items():
+            self.endpoint_pending.labels(endpoint_id).set(share.pending)
+            self.endpoint_oldest.labels(endpoint_id).set(
+                _seconds_since(share.oldest_created_ms, now_ms)
+            )
 
     def initialise_alerts(self, *, tenants: Iterable[str], tiers: Iterable[str]) -> None:
         """Create each tenant's alert series at 0 (every type and tier), so ``increase()`` sees a
@@ -99,3 +126,7 @@ class NotifierMetrics:
             for alert_type in ALERT_TYPES:
                 for tier in tier_names:
                     self.alerts.labels(tenant, alert_type, tier)
+
+
+def _seconds_since(epoch_ms: int | None, now_ms: int) -> float:
+    return 0.0 if epoch_ms is None else max(0.0, (now_ms - epoch_ms) / 1000)

@@ -41,7 +41,12 @@ class NotifierSettings(WorkerSettings):
     webhook_poll_interval: float = Field(
         0.2, gt=0, description="Seconds between polls of the due-deliveries set when idle."
     )
-    webhook_concurrency: int = Field(16, ge=1, description="Deliveries sent concurrently per poll.")
+    webhook_concurrency: int = Field(
+        16,
+        ge=1,
+        description="Attempts in flight at once per webhook endpoint; each endpoint has its own, "
+        "so a slow or failing one never holds up another.",
+    )
     webhook_retention: float = Field(
         7 * 86_400.0, gt=0, description="Seconds a finished delivery's state is kept (dedupe)."
     )

@@ -34,7 +34,7 @@ async def test_backlog_age_is_how_long_the_oldest_due_delivery_has_waited(
         )
     metrics = NotifierMetrics()
     # when scraped
-    await _refresh_pending(queue, metrics, redis_client)
+    await _refresh_pending(queue, metrics, ["ats"])
     # then the backlog's age is the older one's wait (an hour and the moments since), both pending
     assert _gauge(metrics, "engagement_webhook_overdue_seconds") >= 3600
     assert _gauge(metrics, "engagement_webhook_overdue_seconds") < 2 * 3600
@@ -44,7 +44,7 @@ async def test_backlog_age_is_how_long_the_oldest_due_delivery_has_waited(
 async def test_an_empty_queue_has_no_backlog_age(redis_client, redis_prefix):
     queue = DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=60)
     metrics = NotifierMetrics()
-    await _refresh_pending(queue, metrics, redis_client)
+    await _refresh_pending(queue, metrics, ["ats"])
     assert _gauge(metrics, "engagement_webhook_overdue_seconds") == 0
     assert _gauge(metrics, "engagement_webhook_pending") == 0
 
@@ -77,7 +77,12 @@ async def test_a_known_tenants_alert_series_exist_at_zero_after_a_scrape(
     metrics = NotifierMetrics()
     # when scraped
     await _refresh_gauges(
-        queue, metrics, redis_client, tenants_key=tenants_key, tiers=["cold", "hot"]
+        queue,
+        metrics,
+        redis_client,
+        endpoint_ids=[],
+        tenants_key=tenants_key,
+        tiers=["cold", "hot"],
     )
     # then each alert type and tier of the tenant is a series at 0: its first alert is an increase
     for alert_type in ("candidate.hot", "candidate.cooled", "candidate.tier_changed"):

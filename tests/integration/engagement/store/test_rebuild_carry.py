@@ -100,9 +100,10 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
     # and goes on sweeping and delivering from where the replaced one was
     assert await notified_new.watermark("acme") == T0
     queue_new = DeliveryQueue(redis_client, prefix=new, retention_s=RETENTION)
-    [claimed] = await queue_new.claim(now_ms=2000, lease_ms=1000, limit=10, token="t")
+    claim = await queue_new.claim(endpoint_id="ep", now_ms=2000, lease_ms=1000, limit=10, token="t")
+    [claimed] = claim.claimed
     assert (claimed.delivery_id, claimed.msg_id) == ("d1", "alrt_1")
-    assert report.notifier_keys == 3  # the watermark, the delivery and the due set
+    assert report.notifier_keys == 5  # the watermark, the delivery, the due set, its lane and age
     assert (await carry_sequences(rebuilt, old)).notifier_keys == 0  # copied once
 
 
