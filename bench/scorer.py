@@ -11,7 +11,12 @@ and Redis CPU per event (the capacity of one Redis core), the CPU per event of t
 Redis and the broker together (the most events/s this box's cores hold at that cost); then end-to-end latency (HTTP accepted
 -> score in Redis) at a steady rate, Redis bytes per
 candidate over 100,000 candidates, and the scorer's RSS over the run.
+--redis-cluster: the store is a Redis Cluster of three masters (one replica each) instead, and
+the Redis CPU is that of every node, masters and replicas, with each master's share printed (one
+tenant's rank keys sit on one master). --kafka: Apache Kafka (engagement.tools.local_kafka, the
+make kafka cache) instead of Tansu.
 Usage: python bench/scorer.py [--events 100000] [--naive-events 6000] [--rate 2000] [--seconds 20]
+       [--redis-cluster] [--kafka]
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +45,9 @@ from engagement.kafka.admin import ensure_topics  # noqa: E402
 from engagement.kafka.topics import Topics  # noqa: E402
 from engagement.model.records import Interaction  # noqa: E402
 from engagement.model.rules import load_rules  # noqa: E402
+from engagement.store.connection import connect  # noqa: E402
 from engagement.store.redis_store import ScoreStore  # noqa: E402
-from engagement.tools import localstack  # noqa: E402
+from engagement.tools import local_kafka, localstack  # noqa: E402
 
 RULES = ROOT / "config" / "rules.toml"
 EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
@@ -127,7 +132,7 @@ async def raw_consumer(bootstrap: str, topic: str, n: int) -> float:
 async def direct_redis(redis_url: str, n: int, candidates: int, tenant: str) -> tuple[float, float]:
     """(b) events/s of the store's pipelined Lua alone (batches of 500, parsed in advance), and
     Redis's CPU seconds per event meanwhile."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     store = ScoreStore(client, prefix=f"bench:b:{uuid.uuid4().hex[:6]}:", rules=load_rules(RULES))
     now = time.time()
     batch = [Interaction.model_validate(interaction(i, candidates, tenant, now)) for i in range(n)]
@@ -141,12 +146,40 @@ async def direct_redis(redis_url: str, n: int, candidates: int, tenant: str) -> 
 
 
 def redis_cpu_seconds(redis_url: str) -> float:
-    """CPU seconds the Redis server has used (INFO cpu: user + system, main thread included)."""
+    """CPU seconds the Redis server has used (INFO cpu: user + system, main thread included);
+    on a cluster, every node's."""
+    return sum(redis_cpu_by_node(redis_url).values())
+
+
+def redis_used_memory(redis_url: str) -> float:
+    """Bytes of data Redis holds (INFO memory used_memory); on a cluster, its masters'."""
     import redis
 
     with redis.Redis.from_url(redis_url) as client:
-        info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        if not int(client.info("cluster").get("cluster_enabled", 0)):
+            return float(client.info("memory")["used_memory"])
+    with redis.RedisCluster.from_url(redis_url) as cluster:
+        used = cluster.info("memory", target_nodes=redis.RedisCluster.PRIMARIES)
+    return float(sum(node["used_memory"] for node in used.values()))
+
+
+def redis_cpu_by_node(redis_url: str) -> dict[str, float]:
+    """CPU seconds used by each Redis node, named "master host:port" / "replica host:port"."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        if not int(client.info("cluster").get("cluster_enabled", 0)):
+            info = client.info("cpu")
+            return {"redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+        nodes = client.execute_command("CLUSTER NODES")
+    used = {}
+    for address, node in nodes.items():
+        role = "master" if "master" in node["flags"] else "replica"
+        host, port = address.split("@")[0].rsplit(":", 1)
+        with redis.Redis(host=host, port=int(port)) as client:
+            info = client.info("cpu")
+        used[f"{role} {host}:{port}"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return used
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -271,7 +304,7 @@ def naive_agent_main() -> None:
     @app.agent(topic)
     async def naive(stream: faust.StreamT[bytes]) -> None:
         store = ScoreStore(
-            aioredis.Redis.from_url(os.environ["REDIS_URL"]),
+            connect(os.environ["REDIS_URL"]),
             prefix=os.environ["REDIS_KEY_PREFIX"],
             rules=load_rules(RULES),
         )
@@ -414,10 +447,10 @@ def quantile(buckets: dict[float, float], q: float) -> float:
 
 async def memory(redis_url: str, candidates: int) -> tuple[float, float]:
     """Redis bytes per candidate (used_memory delta) with and without the dedupe sets."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     prefix = f"mem:{uuid.uuid4().hex[:6]}:"
     store = ScoreStore(client, prefix=prefix, rules=load_rules(RULES))
-    base = (await client.info("memory"))["used_memory"]
+    base = redis_used_memory(redis_url)
     now = time.time()
     for i in range(0, candidates * 2, 1000):  # two events per candidate
         await store.apply_batch(
@@ -426,10 +459,10 @@ async def memory(redis_url: str, candidates: int) -> tuple[float, float]:
                 for j in range(i, i + 1000)
             ]
         )
-    full = (await client.info("memory"))["used_memory"]
+    full = redis_used_memory(redis_url)
     async for key in client.scan_iter(match=f"{prefix}*:d", count=5000):
         await client.delete(key)
-    without = (await client.info("memory"))["used_memory"]
+    without = redis_used_memory(redis_url)
     await client.aclose()
     return (full - base) / candidates, (without - base) / candidates
 
@@ -438,11 +471,11 @@ async def job_memory(redis_url: str, candidates: int) -> tuple[float, float]:
     """Redis bytes per candidate with 5 events each, every one naming another job (5 job
     profiles: hash field, rank member, the job's tier set and sequence entries), and with the same
     events naming no job."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     out = []
     for naming in (True, False):
         store = ScoreStore(client, prefix=f"memj:{uuid.uuid4().hex[:6]}:", rules=load_rules(RULES))
-        base = (await client.info("memory"))["used_memory"]
+        base = redis_used_memory(redis_url)
         now = time.time()
         for start in range(0, candidates, 200):
             batch = []
@@ -455,7 +488,7 @@ async def job_memory(redis_url: str, candidates: int) -> tuple[float, float]:
                     )
                     batch.append(Interaction.model_validate(fields))
             await store.apply_batch(batch)
-        out.append(((await client.info("memory"))["used_memory"] - base) / candidates)
+        out.append((redis_used_memory(redis_url) - base) / candidates)
     await client.aclose()
     return out[0], out[1]
 
@@ -473,6 +506,8 @@ def main() -> None:
     parser.add_argument(
         "--job-share", type=float, default=0.0, help="share of the events naming a job (0 to 1)"
     )
+    parser.add_argument("--redis-cluster", action="store_true", help="a 3-master Redis Cluster")
+    parser.add_argument("--kafka", action="store_true", help="Apache Kafka instead of Tansu")
     parser.add_argument("--naive-agent", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--null-agent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -482,9 +517,17 @@ def main() -> None:
         return naive_agent_main()
     if args.null_agent:
         return null_agent_main()
-    broker, redis_proc = localstack.start_tansu(), localstack.start_redis()
+    broker = local_kafka.start_kafka() if args.kafka else localstack.start_tansu()
+    redis_proc = (
+        localstack.start_redis_cluster() if args.redis_cluster else localstack.start_redis()
+    )
+    redis_url = (
+        redis_proc.url
+        if isinstance(redis_proc, localstack.LocalRedisCluster)
+        else redis_proc.address
+    )
     try:
-        run(args, broker.address, redis_proc.address, broker.proc.pid)
+        run(args, broker.address, redis_url, broker.proc.pid)
     finally:
         broker.stop()
         redis_proc.stop()
@@ -496,7 +539,9 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -
     asyncio.run(ensure_topics(kafka, topics, partitions=PARTITIONS, replication_factor=1))
     asyncio.run(produce(kafka, topics.interactions, args.events, args.candidates, "bench"))
     print(
-        f"scorer bench: {args.events:,} events, {args.candidates:,} candidates, {PARTITIONS} partitions, Tansu + Redis on this box"
+        f"scorer bench: {args.events:,} events, {args.candidates:,} candidates, {PARTITIONS} partitions, "
+        f"{'Apache Kafka' if args.kafka else 'Tansu'} + "
+        f"{'a 3-master Redis Cluster (1 replica each)' if args.redis_cluster else 'Redis'} on this box"
         f", {JOB_SHARE:.0%} of the events naming a job"
     )
     a = asyncio.run(raw_consumer(kafka, topics.interactions, args.events))
@@ -509,8 +554,12 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -
     rss.start()
     try:
         budget = CpuBudget(proc.pid, redis_url, broker_pid)
+        nodes_before = redis_cpu_by_node(redis_url)
         first, last = wait_count(web, args.events)
         cpu = budget.per_event(args.events)
+        nodes = {
+            k: (v - nodes_before[k]) / args.events for k, v in redis_cpu_by_node(redis_url).items()
+        }
         redis_ours = cpu["redis"]
         ours = (args.events - 1) / max(last - first, 1e-9)
         c = naive_rate(
@@ -539,6 +588,9 @@ def run(args: argparse.Namespace, kafka: str, redis_url: str, broker_pid: int) -
         print(f"  Redis CPU per event: {redis_ours * 1e6:.1f} µs under ours (scripts, rank updates, "
               f"scrapes), {redis_b * 1e6:.1f} µs under (b): one Redis core serves about "
               f"{1 / max(redis_ours, 1e-9):,.0f} events/s")  # fmt: skip
+        if len(nodes) > 1:
+            print("  Redis CPU per event by node: " + ", ".join(
+                f"{name} {used * 1e6:.1f} µs" for name, used in sorted(nodes.items())))  # fmt: skip
         total = sum(cpu.values())
         cores = len(os.sched_getaffinity(0))
         print(f"  CPU per event while ours drains: scorer {cpu['scorer'] * 1e6:.1f} µs (all its threads), "
