@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engagement.model.alerts import Decayed, Notified, decide_decay, tier_level
+from engagement.model.alerts import Decayed, Notified, decide_decay, decide_stored, tier_level
 from engagement.model.records import CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from engagement.store import quiet
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
@@ -38,6 +39,7 @@ from services.notifier.state import NotifiedStore
 log = logging.getLogger(__name__)
 
 PAGE = 500  # members per ZRANGE: bounds Redis' time per command and the reply size
+QUIET_PAGES = 20  # pages of moved-without-a-record candidates a sweep decides per tenant
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,50 @@ class DecaySweep:
             self.redis, self.layout, self._rules(tenant), tenant, since, now
         ):
             alerts += await self._decide_and_publish(tenant, hits, now)
+        alerts += await self._quiet(tenant, now)
         await self.state.set_watermark(tenant, now)
         return alerts
+
+    async def _quiet(self, tenant: str, now: float) -> list[CandidateAlert]:
+        """Decide the candidates the scorer moved on without a score record
+        (``engagement.store.quiet``) from their stored state, a page at a time, at most
+        ``QUIET_PAGES`` pages a sweep (the rest wait for the next one)."""
+        alerts: list[CandidateAlert] = []
+        for _ in range(QUIET_PAGES):
+            entries = await quiet.page(self.redis, self.layout, tenant, PAGE)
+            if not entries:
+                break
+            alerts += await self._decide_stored(tenant, [cand for cand, _ in entries], now)
+            await quiet.drop(self.redis, self.layout, tenant, entries)
+            if len(entries) < PAGE:
+                break
+        return alerts
+
+    async def _decide_stored(
+        self, tenant: str, candidates: list[str], now: float
+    ) -> list[CandidateAlert]:
+        keys = [f"{tenant}:{cand}" for cand in candidates]
+        loaded = await self.state.load(keys)
+        await recover(self.state, self.publisher, loaded.pending)
+        moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
+        decided: dict[str, dict[str, tuple[Notified, int] | None]] = {"change": {}, "decay": {}}
+        alerts: dict[str, list[CandidateAlert]] = {"change": [], "decay": []}
+        for cand, key in zip(candidates, keys, strict=True):
+            known = loaded.states.get(key)
+            decision = decide_stored(tenant, cand, loaded.stored.get(key), known, rules, moment)
+            if decision.state is None or known is None:
+                continue
+            level = tier_level(rules, decision.state.tier)
+            mode = "change" if level > tier_level(rules, known.tier) else "decay"
+            decided[mode][key] = (decision.state, level)
+            alerts[mode].extend(decision.alerts)
+        published: list[CandidateAlert] = []
+        for mode in ("change", "decay"):
+            if decided[mode]:
+                published += await announce(
+                    self.state, self.publisher, decided[mode], alerts[mode], mode=mode
+                )
+        return published
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float

@@ -302,3 +302,49 @@ def _stored_decayed(
         score=score,
         crossed_at=datetime.fromtimestamp(crossed, UTC),
     )
+
+
+def decide_stored(
+    tenant_id: str,
+    candidate_id: str,
+    base: Stored | None,
+    known: Notified | None,
+    rules: Rules,
+    now: datetime,
+) -> Decision:
+    """A candidate whose state moved on without a score record (``engagement.store.quiet``):
+    announce the tier it holds now, its stored tier decayed to ``now``, where that differs from
+    the announced one. Up: late events lifted it back over an exit it had been announced below
+    (cause ``event`` without a messageId: no single event did it); down: decay, as the sweep
+    decides it. Nothing for a state not newer than the announced one."""
+    if base is None or known is None or base.tier is None or base.sequence <= known.sequence:
+        return NOTHING
+    h, scale = rules.half_life_seconds, rules.score_scale
+    rank = rank_key(base.raw, base.as_of, h)
+    score = score_of(raw_at_rank(rank, epoch(now), h), scale)
+    held = tier_after_decay(base.tier, score, rules.tiers)
+    level = tier_level(rules, held)
+    if level < tier_level(rules, known.tier):
+        crossed = min(crossing_time(rank, rules.tiers[level + 1].exit, scale, h), epoch(now))
+        found = Decayed(tenant_id, candidate_id, base.tier, base.sequence, score, _at(crossed))
+        return decide_decay(found, known, rules, now)
+    kind = alert_type(known.tier, held, rules.alert_tier)
+    if kind is None:
+        return NOTHING
+    alert = build_alert(
+        rules=rules,
+        type_=kind,
+        tenant_id=tenant_id,
+        candidate_id=candidate_id,
+        tier=held,
+        previous_tier=known.tier,
+        score=score,
+        sequence=base.sequence,
+        time=now,
+        cause={"type": "event"},
+    )
+    return Decision((alert,), Notified(held, base.sequence))
+
+
+def _at(instant: float) -> datetime:
+    return datetime.fromtimestamp(instant, UTC)

@@ -143,6 +143,10 @@ class KeyLayout:
         """The tenant's anonymous candidates by latest event time (expiry of idle ones)."""
         return f"{self.prefix}{{{tenant_id}}}:anon"
 
+    def quiet(self, tenant_id: str) -> str:
+        """The tenant's candidates moved on without a score record (``engagement.store.quiet``)."""
+        return f"{self.prefix}{{{tenant_id}}}:quiet"
+
     @property
     def expiry_lock(self) -> str:
         """The lock one scorer holds while it requests the expiry of idle anonymous candidates."""

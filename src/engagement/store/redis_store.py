@@ -39,7 +39,7 @@ from engagement.model.score_views import (
     parse_replies,
 )
 from engagement.model.scoring import rank_key
-from engagement.store import erasure_fence, merge_store, pending_erasure, rank_reads
+from engagement.store import erasure_fence, merge_store, pending_erasure, quiet, rank_reads
 from engagement.store import job_store as jobs
 from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS, Link
@@ -311,6 +311,7 @@ class ScoreStore:
             keys = self._rank_keys(tenant)
             commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
         commands += self._anonymous_commands(latest)
+        commands += quiet.commands(self.keys, outcomes, latest, self.rules.tiers[0].name)
         commands += jobs.rank_commands(self, job_states, rank_sha)
         await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
 
