@@ -39,7 +39,7 @@ class NotifierSettings(WorkerSettings):
     )
     webhook_retry_jitter: float = Field(0.2, ge=0, le=1, description="Relative jitter (±).")
     webhook_poll_interval: float = Field(
-        0.2, gt=0, description="Seconds between polls of the due-deliveries set when idle."
+        0.2, gt=0, description="Seconds between polls of each endpoint's deliveries when idle."
     )
     webhook_concurrency: int = Field(
         16,
