@@ -39,10 +39,12 @@ from engagement.kafka.erasure_records import INGEST_SOURCE, erasure_records, era
 from engagement.kafka.score_records import SOURCE as SCORER_SOURCE
 from engagement.kafka.score_records import OutRecord
 from engagement.model.records import ErasureRequest
+from engagement.model.rules import Rules
 from engagement.model.score_views import Erasure
 from engagement.model.scoring import epoch
 from engagement.store.erasure_fence import Fences, fence_id
 from engagement.store.redis_store import ScoreStore
+from engagement.store.templated_store import TemplatedStore
 
 T = TypeVar("T")
 Step = Callable[[str, Callable[[], Awaitable[T]]], Awaitable[T]]  # ("redis" | "kafka", call)
@@ -86,7 +88,7 @@ async def on_request(
     sequence = erasure.last_sequence + 1
     records = erasure_records(
         erasure,
-        store.rules,
+        rules_of(store, tenant),
         changes_topic=topics.changes,
         latest_topic=topics.latest,
         sequence=sequence,
@@ -144,6 +146,12 @@ async def behind_events(
     return Erased(erasure, fences)
 
 
+def rules_of(store: ScoreStore, tenant: str) -> Rules:
+    """The template the tenant is scored with: its erasure record names that template's floor
+    tier and version (a ``TemplatedStore`` knows each tenant's, a plain store has one)."""
+    return store.rules_for(tenant) if isinstance(store, TemplatedStore) else store.rules
+
+
 def _again(
     store: ScoreStore,
     request: ErasureRequest,
@@ -155,7 +163,7 @@ def _again(
     request for each id those events merged into the candidate (the others have ingest's)."""
     return erasure_records(
         erasure,
-        store.rules,
+        rules_of(store, request.tenantId),
         changes_topic=topics.changes,
         latest_topic=topics.latest,
         sequence=max(request.sequence, erasure.last_sequence + 1),
