@@ -58,6 +58,13 @@ def restart_redis(stack: Stack) -> None:
     stack.redis.restart()
 
 
+def restart_broker(stack: Stack) -> None:
+    """SIGKILL the broker and start it again on its data (its log recovered, as after a crash)."""
+    assert stack.broker is not None, "the suite did not start the broker"
+    stack.broker.kill()
+    stack.broker.start()
+
+
 def join_scorer(stack: Stack) -> None:
     stack.scorer("c").start()
 
@@ -66,14 +73,16 @@ def leave_scorer(stack: Stack) -> None:
     stack.scorer("c").stop()
 
 
-def schedule(freeze_seconds: float) -> list[Fault]:
-    """Every kind of fault, spread over the load."""
+def schedule(freeze_seconds: float, *, broker: bool = False) -> list[Fault]:
+    """Every kind of fault, spread over the load; ``broker``: a broker restart too (Apache Kafka
+    started by the suite: Tansu keeps nothing across a restart)."""
     return [
         Fault(0.08, "SIGKILL scorer-a, restart", kill_and_restart("scorer-a")),
         Fault(0.20, f"SIGSTOP Redis {freeze_seconds:g}s, SIGCONT", freeze_redis(freeze_seconds)),
         Fault(0.30, "scorer-c joins", join_scorer),
         Fault(0.42, "SIGKILL ingest, restart", kill_and_restart("ingest")),
         Fault(0.52, "Redis SHUTDOWN, start again (AOF)", restart_redis),
+        *([Fault(0.56, "SIGKILL the broker, restart (its data kept)", restart_broker)] * broker),
         Fault(0.62, "scorer-c leaves (SIGTERM)", leave_scorer),
         Fault(0.72, "SIGKILL notifier, restart", kill_and_restart("notifier")),
         Fault(0.82, "SIGKILL scorer-b, restart", kill_and_restart("scorer-b")),

@@ -43,6 +43,8 @@ class LoadResult:
     acknowledged: dict[str, Sent] = field(default_factory=dict)  # messageId -> event
     requests: int = 0
     unanswered: int = 0  # requests that got no answer or a 5xx/429 and were sent again
+    refused: list[tuple[float, float, int | None]] = field(default_factory=list)  # sent, answered
+    # at (epoch s) and status (None: no answer) of each of those
     duplicates_sent: int = 0
     failures: list[str] = field(default_factory=list)
     started: float = 0.0
@@ -136,6 +138,7 @@ def _send(client: httpx.Client, batch: Batch, result: LoadResult, give_up_after:
     while True:
         with result.lock:
             result.requests += 1
+        sent = time.time()
         try:
             response = client.post("/v1/batch", json=body)
         except httpx.TransportError:
@@ -144,6 +147,8 @@ def _send(client: httpx.Client, batch: Batch, result: LoadResult, give_up_after:
             break
         with result.lock:
             result.unanswered += 1
+            status = None if response is None else response.status_code
+            result.refused.append((sent, time.time(), status))
         if time.monotonic() > deadline:
             with result.lock:
                 result.failures.append(f"batch {batch.index}: no answer in {give_up_after:.0f}s")

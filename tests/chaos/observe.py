@@ -104,6 +104,24 @@ def offsets(stack: Stack) -> tuple[int, tuple[tuple[str, int, int | None, int], 
         return -1, ()
 
 
+def quiet_since(stack: Stack, settle: float) -> float | None:
+    """When the pipeline went quiet, if it is: both groups committed every record, no webhook
+    delivery is pending, and no offset moved for ``settle`` seconds; else None."""
+    began, before = time.time(), _quiet(stack)
+    if before is None:
+        return None
+    time.sleep(settle)
+    return began if _quiet(stack) == before else None
+
+
+def _quiet(stack: Stack) -> tuple[Any, ...] | None:
+    """Every offset, when nothing is left to consume or deliver; else None."""
+    lag, rows = offsets(stack)
+    if lag != 0 or pending_deliveries(stack) != 0:
+        return None
+    return rows
+
+
 def profiles(stack: Stack, candidates: list[str]) -> dict[str, Profile | None]:
     """Each candidate's stored profile (None when there is none)."""
     keys = KeyLayout(stack.redis_prefix)

@@ -25,6 +25,7 @@ import redis
 
 from engagement.kafka.topics import Topics
 from engagement.tools import localstack
+from engagement.tools.local_kafka import KafkaNode
 from tests.integration.scorer.expected import TEST_RULES
 
 ENGAGEMENT = str(Path(sys.executable).with_name("engagement"))
@@ -222,6 +223,8 @@ class Stack:
     notifier: Service
     scorers: dict[str, Service] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every service
+    broker: KafkaNode | None = None  # the broker, when the suite started it (it can restart it)
 
     @property
     def base(self) -> str:
@@ -262,6 +265,7 @@ class Stack:
             "WEBHOOKS_FILE": str(self.workdir / "webhooks.toml"),
             "LOG_LEVEL": "INFO",
             **WORKER_TIMEOUTS,
+            **self.env,
         }
 
     def services(self) -> list[Service]:
@@ -274,8 +278,18 @@ def new_secret() -> str:
 
 
 @contextlib.contextmanager
-def running_stack(kafka: str, *, partitions: int, sweep_interval: float) -> Iterator[Stack]:
-    """Start Redis (AOF), the receiver, ingest, scorers a and b and the notifier; stop them all."""
+def running_stack(
+    kafka: str,
+    *,
+    partitions: int,
+    sweep_interval: float,
+    env: dict[str, str] | None = None,
+    broker: KafkaNode | None = None,
+) -> Iterator[Stack]:
+    """Start Redis (AOF), the receiver, ingest, scorers a and b and the notifier; stop them all.
+
+    ``env``: more environment for every service; ``broker``: the node serving ``kafka`` when the
+    caller started it (the faults may restart it)."""
     uid = os.urandom(5).hex()
     workdir = Path(tempfile.mkdtemp(prefix="engagement-chaos-"))
     (workdir / "rules.toml").write_text(RULES)
@@ -285,7 +299,8 @@ def running_stack(kafka: str, *, partitions: int, sweep_interval: float) -> Iter
         aof = AofRedis(localstack.free_port(), workdir / "redis")
         stack.callback(aof.stop)
         aof.start()
-        built = _build(kafka, workdir, uid, aof, partitions, sweep_interval)
+        built = _build(kafka, workdir, uid, aof, partitions, sweep_interval, env or {})
+        built.broker = broker
         stack.callback(lambda: [s.stop() for s in reversed(built.services())])
         yield _started(built)
     if not os.environ.get("CHAOS_KEEP"):
@@ -293,7 +308,13 @@ def running_stack(kafka: str, *, partitions: int, sweep_interval: float) -> Iter
 
 
 def _build(
-    kafka: str, workdir: Path, uid: str, aof: AofRedis, partitions: int, sweep_interval: float
+    kafka: str,
+    workdir: Path,
+    uid: str,
+    aof: AofRedis,
+    partitions: int,
+    sweep_interval: float,
+    env: dict[str, str],
 ) -> Stack:
     secret = new_secret()
     receiver_port, ingest_port, notifier_port = (localstack.free_port() for _ in range(3))
@@ -305,7 +326,7 @@ def _build(
     placeholder = Service("", [], {}, "", workdir / "unused.log")
     built = Stack(
         kafka, workdir, Topics(f"chaos{uid}."), f"chaos:{uid}:", secret, aof,
-        placeholder, placeholder, placeholder, extra={"partitions": str(partitions)},
+        placeholder, placeholder, placeholder, extra={"partitions": str(partitions)}, env=env,
     )  # fmt: skip
     env = built.common_env()
     built.receiver = Service(

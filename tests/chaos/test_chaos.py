@@ -24,6 +24,7 @@ touched candidate, must hold the stored sequence itself (4').
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import time
@@ -34,6 +35,8 @@ from typing import Any
 
 import pytest
 
+from engagement.tools import local_kafka
+from engagement.tools.local_kafka import KafkaNode
 from tests.chaos import checks, observe
 from tests.chaos.faults import FaultLog, run_faults, schedule
 from tests.chaos.load import LoadResult, make_events, plan, run_load
@@ -41,6 +44,7 @@ from tests.chaos.observe import Profile
 from tests.chaos.report import say
 from tests.chaos.stack import RULES, WRITE_KEY, Stack, running_stack
 from tests.integration.scorer.expected import Sent
+from tests.support.services import Services
 
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "3000"))
 CANDIDATES = int(os.environ.get("CHAOS_CANDIDATES", "300"))
@@ -96,11 +100,9 @@ def wait_idle(stack: Stack, restarted: list[str]) -> float:
             if not service.alive:
                 restarted.append(f"{service.name}: exited on its own\n{service.log_tail(15)}")
                 service.start()
-        began, before = time.time(), _quiet(stack)
-        if before is not None:
-            time.sleep(SWEEP_INTERVAL + 1.5)
-            if _quiet(stack) == before:
-                return began
+        quiet = observe.quiet_since(stack, SWEEP_INTERVAL + 1.5)
+        if quiet is not None:
+            return quiet
         time.sleep(0.5)
     raise AssertionError(
         f"not idle after {IDLE_TIMEOUT:.0f}s: lag {observe.offsets(stack)[0]}, "
@@ -112,14 +114,6 @@ def _scorers(stack: Stack) -> list[Any]:
     return [stack.scorer("a"), stack.scorer("b")]
 
 
-def _quiet(stack: Stack) -> tuple[Any, ...] | None:
-    """Every offset, when nothing is left to consume or deliver; else None."""
-    lag, offsets = observe.offsets(stack)
-    if lag != 0 or observe.pending_deliveries(stack) != 0:
-        return None
-    return offsets
-
-
 def execute(stack: Stack) -> Run:
     rules = load_rules()
     events = make_events(EVENTS, CANDIDATES, seed=19, now=time.time())
@@ -129,9 +123,8 @@ def execute(stack: Stack) -> Run:
         sending = pool.submit(
             run_load, stack.base, WRITE_KEY, batches, start=start, seconds=SECONDS
         )
-        run_faults(
-            stack, schedule(FREEZE) if FAULTS else [], start=start, seconds=SECONDS, log=fault_log
-        )
+        faults = schedule(FREEZE, broker=stack.broker is not None) if FAULTS else []
+        run_faults(stack, faults, start=start, seconds=SECONDS, log=fault_log)
         load = sending.result()
     restarted: list[str] = []
     idle = wait_idle(stack, restarted)
@@ -175,17 +168,35 @@ def collect(
     return run
 
 
+@contextlib.contextmanager
+def chaos_broker(services: Services) -> Iterator[tuple[str, KafkaNode | None]]:
+    """On Apache Kafka, a broker of the suite's own that the faults restart; else the session's."""
+    if services.kafka_kind != "kafka":
+        yield services.kafka_bootstrap, None
+        return
+    cluster = local_kafka.start_kafka_cluster(1)
+    try:
+        yield cluster.bootstrap, cluster.nodes[0]
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="module")
-def chaos(kafka_bootstrap: str) -> Iterator[Run]:
-    with running_stack(
-        kafka_bootstrap, partitions=PARTITIONS, sweep_interval=SWEEP_INTERVAL
-    ) as stack:
+def chaos(services: Services) -> Iterator[Run]:
+    with (
+        chaos_broker(services) as (kafka, broker),
+        running_stack(
+            kafka, partitions=PARTITIONS, sweep_interval=SWEEP_INTERVAL, broker=broker
+        ) as stack,
+    ):
         try:
             run = execute(stack)
         except BaseException:
             for service in stack.services():
                 print(f"--- {service.name} (started {service.starts}x)\n{service.log_tail()}")
             print(f"--- redis\n{stack.redis.log_tail()}\nlogs in {stack.workdir}")
+            if broker is not None:
+                print(f"--- broker (started {broker.starts}x)\n{broker.log_tail()}")
             raise
     print_figures(run)
     yield run
