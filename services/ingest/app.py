@@ -26,6 +26,7 @@ from services.ingest import (
     dashboard,
     hooks,
     job_api,
+    job_tiers,
     read_api,
     rules_api,
     segment_compat,
@@ -86,6 +87,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         build_router(),
         _ops_router(),
         job_api.router,  # before read_api's: /v1/candidates/{id}/jobs is not a candidate id
+        job_tiers.router,
         read_api.router,
         rules_api.router,
         hooks.router,

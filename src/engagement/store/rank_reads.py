@@ -31,12 +31,16 @@ from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
 
 
-class ScoreStore(Protocol):
-    """What the rank reads need of ``engagement.store.redis_store.ScoreStore``."""
+class RankSpace(Protocol):
+    """What counting the tier sets needs: the client, the key layout, the tenant's rules."""
 
     redis: RedisClient
     keys: KeyLayout
     rules: Rules
+
+
+class ScoreStore(RankSpace, Protocol):
+    """What the rank reads need of ``engagement.store.redis_store.ScoreStore``."""
 
     async def rank_after(
         self, key: str, member: bytes, rank: float, limit: int
@@ -135,7 +139,7 @@ def _ranges(
     return out
 
 
-def _rank_bound(store: ScoreStore, score: int, t: float) -> float:
+def _rank_bound(store: RankSpace, score: int, t: float) -> float:
     return rank_bound(score, t, store.rules.score_scale, store.rules.half_life_seconds)
 
 
@@ -226,20 +230,37 @@ def _entry(
     return LeaderboardEntry(member.decode(), score, tier, raw, rank)
 
 
-async def tier_counts(store: ScoreStore, tenant_id: str, now: float) -> dict[str, int]:
+async def tier_counts(store: RankSpace, tenant_id: str, now: float) -> dict[str, int]:
     """Candidates per tier at ``now``: a member of tier k's set counts where decay put it."""
     tiers = store.rules.tiers
+    sets = [store.keys.tier_set(tenant_id, t.name) for t in tiers]
+    return await _counts(store, sets, tiers, now)
+
+
+async def job_tier_counts(
+    store: RankSpace, tenant_id: str, job_id: str, now: float
+) -> dict[str, int]:
+    """A job's candidates per job tier at ``now``, counted like ``tier_counts`` over the job's
+    tier sets: a handful of ZCOUNTs, O(log n) each."""
+    tiers = store.rules.tiers_of_jobs
+    sets = [store.keys.job_tier_set(tenant_id, job_id, t.name) for t in tiers]
+    return await _counts(store, sets, tiers, now)
+
+
+async def _counts(
+    store: RankSpace, sets: list[str], tiers: Sequence[TierRule], now: float
+) -> dict[str, int]:
+    """Members of the tier sets ``sets`` (one per tier of ``tiers``) per tier decay put them in."""
     bounds = [_rank_bound(store, tier.exit, now) for tier in tiers] + [math.inf]
     pipe = store.redis.pipeline(transaction=False)
     plan: list[int] = []
-    for k, tier in enumerate(tiers):
-        key = store.keys.tier_set(tenant_id, tier.name)
+    for k, key in enumerate(sets):
         for j in range(k + 1):
             lo = -math.inf if j == 0 else bounds[j]
             hi, excl = (math.inf, False) if j == k else (bounds[j + 1], True)
             pipe.zcount(key, _bound(lo), _bound(hi, exclusive=excl))
             plan.append(j)
-    counts = dict.fromkeys(store.rules.tier_names, 0)
+    counts = dict.fromkeys((tier.name for tier in tiers), 0)
     for j, n in zip(plan, await pipe.execute(), strict=True):
         counts[tiers[j].name] += int(n)
     return counts

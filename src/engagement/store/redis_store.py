@@ -255,6 +255,10 @@ class ScoreStore(BatchApply):
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""
         return await rank_reads.tier_counts(self, tenant_id, now)
 
+    async def job_tier_counts(self, tenant_id: str, job_id: str, now: float) -> dict[str, int]:
+        """A job's candidates per job tier at ``now`` (decay applied), lowest tier first."""
+        return await rank_reads.job_tier_counts(self, tenant_id, job_id, now)
+
     async def tenants(self) -> list[str]:
         """Every tenant id with scored candidates, sorted."""
         return sorted(text(t) for t in await self.redis.smembers(self.keys.tenants))
