@@ -1,29 +1,30 @@
 """``GET /dashboard``: the recruiter dashboard — one HTML page, inline JS and SVG, no framework.
 
-The page itself holds no data; its script reads the read API (``/v1/tiers``, ``/v1/candidates``)
-with the read key, taken once from the fragment ``#key=`` (never sent to the server, so in no
-access log) into sessionStorage (or typed in), and sent as
-``Authorization: Bearer``. ``GET /dashboard/history`` returns tier counts per UTC day; each call
-records today's counts in a small per-tenant Redis hash (last 90 days kept).
+The page itself holds no data; its script reads the read API (``/v1/tiers``, ``/v1/candidates``,
+the job reads) with the read key, taken once from the fragment ``#key=`` (never sent to the
+server, so in no access log) into sessionStorage (or typed in), and sent as
+``Authorization: Bearer``. ``GET /dashboard/history`` returns tier counts per UTC day: the samples
+the notifier's sweep takes (``engagement.store.tier_history``), today's the counts now.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from engagement.model.score_views import iso
+from engagement.store import tier_history
+from engagement.store.redis_keys import KeyLayout
 from services.ingest.auth import require_read_key
+from services.ingest.job_api import tenant_store
 from services.ingest.page_security import page_headers
 from services.ingest.read_api import READ_ERRORS, store_of
 
 PAGE = Path(__file__).with_name("dashboard.html")
-KEEP_DAYS = 90
 
 router = APIRouter(tags=["dashboard"])
 
@@ -35,43 +36,27 @@ async def dashboard() -> HTMLResponse:
     return HTMLResponse(page, headers=page_headers(page))
 
 
-def history_key(prefix: str, tenant: str) -> str:
-    """The Redis hash of a tenant's daily tier counts (field = UTC date)."""
-    return f"{prefix}dashboard:{{{tenant}}}:tier-days"
-
-
 @router.get(
     "/dashboard/history", summary="Tier counts per UTC day (read key)", responses=READ_ERRORS
 )
 async def history(
     request: Request,
     tenant: Annotated[str, Depends(require_read_key)],
-    days: Annotated[int, Query(ge=1, le=KEEP_DAYS)] = 14,
+    days: Annotated[int, Query(ge=1, le=tier_history.KEEP_DAYS)] = 30,
 ) -> Any:
-    """Today's counts (recorded now) and the snapshots of the previous ``days - 1`` days."""
-    store = store_of(request)
+    """The counts now as today's, and each of the previous ``days - 1`` days' sample (the first
+    of its UTC day) with the instant it was taken; ``counts: null`` for a day without one. Also
+    samples today when nothing did yet, as the notifier's sweep does."""
+    store = tenant_store(store_of(request), tenant)
     now = time.time()
+    redis, layout = request.app.state.redis, KeyLayout(request.app.state.settings.redis_key_prefix)
+    await tier_history.sample(redis, layout, store.rules, tenant, now)
     counts = await store.tier_counts(tenant, now)
-    today = datetime.fromtimestamp(now, tz=UTC).date()
-    key = history_key(request.app.state.settings.redis_key_prefix, tenant)
-    redis = request.app.state.redis
-    await redis.hset(key, today.isoformat(), orjson.dumps(counts))
-    wanted = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
-    stored = await redis.hmget(key, wanted)
-    await _forget_old(redis, key, today)
+    today = tier_history.utc_day(now)
+    found = await tier_history.days(redis, layout, tenant, today, days)
     return {
         "tiers": list(counts),
-        "days": [
-            {"date": day, "counts": orjson.loads(raw) if raw else None}
-            for day, raw in zip(wanted, stored, strict=True)
-        ],
+        "days": [{"date": d.day, "at": iso(d.at), "counts": d.counts} for d in found[:-1]]
+        + [{"date": today.isoformat(), "at": iso(now), "counts": counts}],
+        "asOf": iso(now),
     }
-
-
-async def _forget_old(redis: Any, key: str, today: Any) -> None:
-    oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
-    old = [
-        f for f in await redis.hkeys(key) if (f.decode() if isinstance(f, bytes) else f) < oldest
-    ]
-    if old:
-        await redis.hdel(key, *old)

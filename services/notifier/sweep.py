@@ -28,7 +28,7 @@ from engagement.model.alerts import Decayed, Notified, decide_decay, decide_stor
 from engagement.model.records import CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
-from engagement.store import quiet
+from engagement.store import quiet, tier_history
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
@@ -95,6 +95,8 @@ class DecaySweep:
             alerts += await self._decide_and_publish(tenant, hits, now)
         alerts += await self._quiet(tenant, now)
         await self.state.set_watermark(tenant, now)
+        # the dashboard's 30-day chart: the first sweep of each UTC day keeps the day's counts
+        await tier_history.sample(self.redis, self.layout, self._rules(tenant), tenant, now)
         return alerts
 
     async def _quiet(self, tenant: str, now: float) -> list[CandidateAlert]:
