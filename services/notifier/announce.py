@@ -11,6 +11,9 @@ and a decision stored is always published. Deciding again after a crash could di
    by compare-and-set (a newer state, or a sweep's, wins: its alerts are then not published);
    then the alerts of the states written go to Kafka and to the webhook queue; then the outbox
    is emptied.
+
+Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, job), through
+``services.notifier.job_state``: ``recover_jobs``, then ``announce_jobs``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections import defaultdict
 import orjson
 
 from engagement.model.alerts import Notified
-from engagement.model.records import CandidateAlert
+from engagement.model.job_alerts import JobKey
+from engagement.model.records import CandidateAlert, JobAlert
+from services.notifier.job_state import JobNotifiedStore
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
 
@@ -58,6 +63,46 @@ async def announce(
         key: None if value is None else (*value, outbox[key]) for key, value in decided.items()
     }
     written = await state.store(writes, mode=mode) if writes else set()
+    published = [a for key in decided if key in written for a in by_key.get(key, [])]
+    if published:
+        await publisher.publish(published)
+        publisher.count(published)
+    await state.clear_pending({k: outbox[k] for k in written if outbox.get(k)})
+    return published
+
+
+async def recover_jobs(
+    state: JobNotifiedStore, publisher: AlertPublisher, pending: dict[JobKey, bytes]
+) -> None:
+    """Publish the job alerts stored as pending, then empty their outboxes."""
+    alerts = [JobAlert.model_validate(a) for v in pending.values() for a in orjson.loads(v)]
+    if alerts:
+        await publisher.publish(alerts)
+    await state.clear_pending(pending)
+
+
+async def announce_jobs(
+    state: JobNotifiedStore,
+    publisher: AlertPublisher,
+    decided: dict[JobKey, tuple[Notified, int]],
+    alerts: list[JobAlert],
+    *,
+    mode: str,
+) -> list[JobAlert]:
+    """Store each (candidate, job)'s decided state with its alerts, then publish the alerts of
+    the states written; the alerts published."""
+    by_key: dict[JobKey, list[JobAlert]] = defaultdict(list)
+    for alert in alerts:
+        by_key[(f"{alert.tenantId}:{alert.candidateId}", alert.jobId)].append(alert)
+    outbox = {
+        key: orjson.dumps([a.model_dump(mode="json") for a in by_key[key]])
+        if key in by_key
+        else b""
+        for key in decided
+    }
+    written = await state.store(
+        {key: (*value, outbox[key]) for key, value in decided.items()}, mode=mode
+    )
     published = [a for key in decided if key in written for a in by_key.get(key, [])]
     if published:
         await publisher.publish(published)

@@ -28,6 +28,8 @@ from services.notifier.deliveries import DeliveryQueue
 from services.notifier.delivery import Deliverer
 from services.notifier.egress import pinned_client
 from services.notifier.handler import ChangeHandler, ScoreRecord
+from services.notifier.job_state import JobNotifiedStore
+from services.notifier.job_sweep import JobSweep
 from services.notifier.lanes import Lanes
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import CE_SOURCE, AlertPublisher
@@ -70,6 +72,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         tiers=rules.tier_names,
         tiers_of=lambda tenant: templates.rules_for(tenant).tier_names,
     )
+    job_state = JobNotifiedStore(redis, prefix=settings.redis_key_prefix)
     queue = DeliveryQueue(
         redis, prefix=settings.redis_key_prefix, retention_s=int(settings.webhook_retention)
     )
@@ -104,6 +107,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         dead_letter=dead_letter,
         retry_max=settings.redis_retry_max,
         poison_retries=settings.poison_retries,
+        jobs=job_state,
     )
     on_stop(app, handler.stop)
     sweeper = DecaySweep(
@@ -114,6 +118,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         state=state,
         publisher=publisher,
         interval=settings.notifier_sweep_interval,
+        jobs=JobSweep(redis, KeyLayout(settings.redis_key_prefix), job_state, publisher),
     )
     http, pins = pinned_client(
         timeout=settings.webhook_timeout,

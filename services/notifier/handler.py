@@ -21,9 +21,11 @@ from engagement.faust.poison import Failed, Streak, describe, isolate, retry_out
 from engagement.kafka.bad_rows import record_row
 from engagement.kafka.topics import tenant_of_key
 from engagement.model.alerts import Notified, fold_changes, tier_level
-from engagement.model.records import CandidateAlert, ScoreChange
+from engagement.model.records import Alert, CandidateAlert, ScoreChange
 from engagement.model.rules import Rules
+from services.notifier import job_changes
 from services.notifier.announce import announce, recover
+from services.notifier.job_state import JobNotifiedStore
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
@@ -66,6 +68,7 @@ class ChangeHandler:
     streak: Streak = field(default_factory=Streak)  # a failing streak logs one traceback
     # the tenant's own template (engagement.model.templates), else ``rules`` for every tenant
     rules_for: Callable[[str], Rules] | None = None
+    jobs: JobNotifiedStore | None = None  # job alerts (None: none are decided)
 
     def stop(self) -> None:
         """Give the batch in hand up now, and take no other (the worker stops)."""
@@ -111,7 +114,20 @@ class ChangeHandler:
         for record, problems in bad:
             await self._dead_letter(record, "schema_violation", problems)
 
-    async def _apply(self, changes: list[ScoreChange]) -> list[CandidateAlert]:
+    async def _apply(self, changes: list[ScoreChange]) -> list[Alert]:
+        """The candidates' crossings, then the jobs' of the changes that carry job entries
+        (``services.notifier.job_changes``; none for a batch without them)."""
+        alerts: list[Alert] = [*await self._candidates(changes)]
+        if self.jobs is not None and any(c.jobs or c.cause.type == "erasure" for c in changes):
+            alerts += await job_changes.apply(
+                changes, state=self.jobs, publisher=self.publisher, rules_for=self._rules
+            )
+        return alerts
+
+    def _rules(self, tenant: str) -> Rules:
+        return self.rules if self.rules_for is None else self.rules_for(tenant)
+
+    async def _candidates(self, changes: list[ScoreChange]) -> list[CandidateAlert]:
         """Gather (stored states; first, what a stopped notifier left unpublished), decide
         (pure), announce through the outbox (``services.notifier.announce``)."""
         loaded = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
@@ -120,7 +136,7 @@ class ChangeHandler:
         alerts: list[CandidateAlert] = []
         decided: dict[str, tuple[Notified, int] | None] = {}
         for tenant, theirs in _by_tenant(changes).items():  # each under its tenant's template
-            rules = self.rules if self.rules_for is None else self.rules_for(tenant)
+            rules = self._rules(tenant)
             found, final = fold_changes(theirs, loaded.states, rules, now, loaded.stored)
             alerts += found
             decided |= {
@@ -190,7 +206,7 @@ class ChangeHandler:
         )
 
     def _observe_latency(
-        self, alerts: list[CandidateAlert], produced_ms: dict[tuple[str, str, int], int | None]
+        self, alerts: list[Alert], produced_ms: dict[tuple[str, str, int], int | None]
     ) -> None:
         now_ms = time.time() * 1000
         for alert in alerts:

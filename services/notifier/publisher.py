@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from engagement.kafka.cloudevents import binary_headers, ce_type
-from engagement.model.records import CandidateAlert
+from engagement.model.records import Alert
 from engagement.model.webhooks import WebhookConfig, alert_data, payload
 from services.notifier.deliveries import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
@@ -21,7 +21,7 @@ Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
 CE_SOURCE = "/engagement/notifier"
 
 
-def alert_headers(alert: CandidateAlert) -> list[tuple[str, bytes]]:
+def alert_headers(alert: Alert) -> list[tuple[str, bytes]]:
     """Return the CloudEvents headers of an alert record."""
     return binary_headers(
         event_id=alert.id,
@@ -42,7 +42,7 @@ class AlertPublisher:
     metrics: NotifierMetrics
     wake: asyncio.Event | None = None  # set after enqueueing, so the delivery task sends now
 
-    async def publish(self, alerts: list[CandidateAlert]) -> None:
+    async def publish(self, alerts: Sequence[Alert]) -> None:
         """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
         bodies = [payload(alert) for alert in alerts]
         acks = [
@@ -63,11 +63,11 @@ class AlertPublisher:
         if self.wake is not None:
             self.wake.set()
 
-    def count(self, alerts: list[CandidateAlert]) -> None:
+    def count(self, alerts: Sequence[Alert]) -> None:
         """Count published alerts by tenant, type and tier."""
         for alert in alerts:
             self.metrics.alerts.labels(alert.tenantId, alert.type, alert.tier).inc()
 
 
-def _key(alert: CandidateAlert) -> bytes:
+def _key(alert: Alert) -> bytes:
     return f"{alert.tenantId}:{alert.candidateId}".encode()

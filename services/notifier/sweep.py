@@ -19,13 +19,13 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from engagement.model.alerts import Decayed, Notified, decide_decay, decide_stored, tier_level
-from engagement.model.records import CandidateAlert
+from engagement.model.records import Alert, CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
 from engagement.store import quiet, tier_history
@@ -52,6 +52,12 @@ class Hit:
     exit_level: int
 
 
+class TenantSweep(Protocol):
+    """Another sweep run for each tenant after its candidates' (under the same lock)."""
+
+    async def tenant(self, tenant: str, now: float, rules: Rules) -> Sequence[Alert]: ...
+
+
 @dataclass
 class DecaySweep:
     """One sweep over every tenant; run by the leader's timer under a Redis lock."""
@@ -64,20 +70,23 @@ class DecaySweep:
     interval: float
     # the tenant's own template (engagement.model.templates), else ``rules`` for every tenant
     rules_for: Callable[[str], Rules] | None = None
+    jobs: TenantSweep | None = None  # the job alerts' (services.notifier.job_sweep)
 
     def _rules(self, tenant: str) -> Rules:
         return self.rules if self.rules_for is None else self.rules_for(tenant)
 
-    async def run(self, now: float | None = None) -> list[CandidateAlert] | None:
+    async def run(self, now: float | None = None) -> list[Alert] | None:
         """Sweep up to ``now`` unless another worker holds the lock; return the alerts published."""
         token = uuid.uuid4().hex
         if not await self.state.acquire_sweep(token, ttl_ms=max(1000, int(self.interval * 900))):
             return None
         try:
             now = time.time() if now is None else now
-            alerts: list[CandidateAlert] = []
+            alerts: list[Alert] = []
             for tenant in sorted(text(m) for m in await self.redis.smembers(self.layout.tenants)):
                 alerts.extend(await self._tenant(tenant, now))
+                if self.jobs is not None:
+                    alerts.extend(await self.jobs.tenant(tenant, now, self._rules(tenant)))
             return alerts
         finally:
             await self.state.release_sweep(token)
@@ -185,6 +194,7 @@ async def crossings(
     now: float,
     *,
     page: int = PAGE,
+    sets: Callable[[str], str] | None = None,
 ) -> AsyncIterator[dict[str, Hit]]:
     """Yield, a page at a time, each candidate of ``tenant`` that crossed an exit in (since, now],
     with the lowest exit it crossed and its tier set. Memory is bounded by a page, not by the
@@ -193,7 +203,7 @@ async def crossings(
     A member's rank x crossed exit k when ``bound(exit_k, since) <= x < bound(exit_k, now)``;
     both bounds grow with k, so the exits it crossed are consecutive and the lowest is the one
     whose range holds x while the range of the exit below does not: a member is taken from that
-    range only, once.
+    range only, once. ``sets``: the tier set of each tier name (default: the tenant's).
     """
     h, scale = rules.half_life_seconds, rules.score_scale
     tiers = rules.tiers
@@ -206,7 +216,7 @@ async def crossings(
         low, high = ranges[k]
         below_low, below_high = ranges[k - 1] if k > 1 else (math.inf, math.inf)
         for j in range(k, len(tiers)):
-            key = layout.tier_set(tenant, tiers[j].name)
+            key = layout.tier_set(tenant, tiers[j].name) if sets is None else sets(tiers[j].name)
             async for member, rank in ranked_members(redis, key, low, high, page=page):
                 if below_low <= rank < below_high:
                     continue  # it crossed exit k - 1 too: taken from that range

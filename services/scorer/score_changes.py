@@ -18,6 +18,7 @@ import orjson
 from engagement.kafka.cloudevents import ce_type
 from engagement.kafka.score_records import SOURCE, OutRecord
 from engagement.kafka.topics import candidate_key
+from engagement.model.jobs import JobState
 from engagement.model.score_views import ApplyOutcome, Previous, Snapshot
 
 _SPEC = ("ce_specversion", b"1.0")
@@ -57,7 +58,8 @@ def score_records(
 ) -> Iterator[OutRecord]:
     """Yield the change records, then one snapshot per touched candidate, then tombstones.
 
-    A change record per integer-score change; for a candidate with duplicates in the batch and no
+    A change record per integer-score change, and per change that moved (candidate, job)
+    profiles (with its ``jobs`` field: ``with_jobs``); for a candidate with duplicates in the batch and no
     integer-score change (a replay: the original records may never have reached Kafka, whatever
     came after them in this batch), one change record of its newest state in the batch, with its
     sequence and no previous values (consumers dedupe by sequence).
@@ -73,7 +75,9 @@ def score_records(
         if change is None:
             continue
         tally.add(outcome, change)
-        if outcome.score_changed:
+        if outcome.jobs:  # (candidate, job) profiles moved: the notifier's job alerts need them
+            yield _record(changes_topic, with_jobs(change, outcome), changed=True)
+        elif outcome.score_changed:
             yield _record(changes_topic, change, changed=True)
     yield from tally.closing(changes_topic, latest_topic)
 
@@ -89,7 +93,7 @@ class _Tally:
     folded: set[str] = field(default_factory=set)
 
     def add(self, outcome: ApplyOutcome, change: EncodedChange) -> None:
-        if outcome.score_changed:
+        if outcome.score_changed or outcome.jobs:  # a change record of a newer state goes out
             self.changed.add(change.key)
         elif outcome.outcome == "duplicate":
             self.replayed[change.key] = None
@@ -135,6 +139,31 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
     return EncodedChange(
         key, after.sequence, encoded, encoded_key, encoded_key + b":" + sequence, tail
     )
+
+
+def with_jobs(change: EncodedChange, outcome: ApplyOutcome) -> EncodedChange:
+    """The change record of ``change`` with its ``jobs`` field (``JobChange`` entries, in the
+    outcome's order), which the latest topic's snapshot does not carry."""
+    entries = [_job_change(state) for state in outcome.jobs]
+    jobs = orjson.dumps(entries, option=orjson.OPT_UTC_Z)
+    value = change.value[:-1] + b',"jobs":' + jobs + b"}"
+    return change._replace(value=value)
+
+
+def _job_change(state: JobState) -> dict[str, Any]:
+    """One ``JobChange`` of a job state (fields in model order)."""
+    as_of = state.as_of
+    return {
+        "jobId": state.job_id,
+        "candidateId": state.candidate_id,
+        "score": state.score,
+        "previousScore": None if state.removed else state.previous_score,
+        "tier": state.tier,
+        "previousTier": state.previous_tier,
+        "raw": state.raw,
+        "sequence": state.sequence,
+        "asOf": None if as_of is None else datetime.fromtimestamp(as_of, UTC),
+    }
 
 
 def _ce_time(stamp: bytes) -> bytes:

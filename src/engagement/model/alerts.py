@@ -164,6 +164,16 @@ def _decayed(
     )
 
 
+def decayed_state(
+    change: ScoreChange, state: Notified, rules: Rules, now: datetime
+) -> Decayed | None:
+    """The candidate of ``change`` in the state the record announced (``state``: its tier, at
+    the record's sequence) as a decay finding, if it fell below that tier's exit by ``now``."""
+    if state.sequence != change.sequence:
+        return None
+    return _decayed(change, state.tier, change.sequence, change.raw, epoch(change.asOf), rules, now)
+
+
 @dataclass(frozen=True)
 class Stored:
     """A candidate's state as the store holds it now: its sequence, its raw at ``as_of``, and

@@ -3,7 +3,8 @@
 ``Interaction`` is the value of ``engagement.interactions.v1``: the Segment envelope as ingest
 normalised it; ``ErasureRequest`` is the other value there (a ``DELETE`` of the candidate, in its
 partition). ``ScoreChange`` is the value of ``engagement.scores.changed.v1`` and of
-``engagement.scores.latest.v1``. ``CandidateAlert`` is the value of ``engagement.candidate-alerts.v1``.
+``engagement.scores.latest.v1``. ``CandidateAlert`` and ``JobAlert`` are the values of
+``engagement.candidate-alerts.v1``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ class Cause(_Record):
     type: Literal["event", "merge", "erasure"] = "event"
 
 
+class JobChange(_Record):
+    """A (candidate, job) profile after a change (docs/scoring.md §6), carried by the change
+    record of that change; ``tier`` None: the candidate left the job (dropped as its weakest
+    job, or merged into another candidate, whose id the record names)."""
+
+    jobId: str
+    candidateId: str
+    score: int = Field(ge=1, le=100)
+    previousScore: int | None = Field(default=None, ge=1, le=100)
+    tier: str | None
+    previousTier: str | None = None
+    raw: float
+    sequence: int = Field(ge=0, description="The candidate's sequence of the change")
+    asOf: datetime | None = Field(default=None, description="The job profile's reference time")
+
+
 class ScoreChange(_Record):
     """A candidate's score after one change (and, on the latest topic, the current snapshot)."""
 
@@ -92,9 +109,12 @@ class ScoreChange(_Record):
     asOf: datetime
     rulesVersion: str
     cause: Cause
+    # only on change records whose change moved (candidate, job) profiles; absent otherwise
+    jobs: tuple[JobChange, ...] = Field(default=(), exclude_if=lambda jobs: not jobs)
 
 
 AlertType = Literal["candidate.hot", "candidate.cooled", "candidate.tier_changed"]
+JobAlertType = Literal["candidate.job_hot", "candidate.job_cooled"]
 
 
 class CandidateAlert(_Record):
@@ -111,6 +131,32 @@ class CandidateAlert(_Record):
     sequence: int
     time: datetime
     cause: dict[str, Any]
+
+
+class JobAlert(_Record):
+    """One crossing of a (candidate, job) profile into or out of the alert tier; ``id`` is
+    deterministic (candidate + job + sequence + tier)."""
+
+    id: str
+    type: JobAlertType
+    tenantId: str
+    candidateId: str
+    jobId: str
+    tier: str
+    previousTier: str
+    score: int
+    thresholds: dict[str, Any]
+    sequence: int
+    time: datetime
+    cause: dict[str, Any]
+
+
+Alert = CandidateAlert | JobAlert
+
+
+def alert_of(data: dict[str, Any]) -> Alert:
+    """The alert record of its JSON fields (a job's when they name a job)."""
+    return JobAlert.model_validate(data) if "jobId" in data else CandidateAlert.model_validate(data)
 
 
 _UTC_TEXT = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z

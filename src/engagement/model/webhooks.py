@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from standardwebhooks import Webhook
 
 from engagement.model.embedded_ipv4 import embedded_ipv4
-from engagement.model.records import CandidateAlert, format_time
+from engagement.model.records import Alert, JobAlert, format_time
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,6 +36,7 @@ class WebhookEndpoint(BaseModel):
     previous_secrets: tuple[SecretStr, ...] = ()
     event_types: tuple[str, ...] = ()  # empty = every alert type
     tenants: tuple[str, ...] = ()  # empty = every tenant
+    job_prefixes: tuple[str, ...] = ()  # job alerts of jobs whose id starts so; empty = all
     enabled: bool = True
     allow_private: bool = False
 
@@ -49,13 +50,20 @@ class WebhookEndpoint(BaseModel):
             Webhook(raw)  # base64 and non-empty, as receivers will decode it
         return value
 
-    def wants(self, alert: CandidateAlert) -> bool:
-        """Return whether this endpoint receives ``alert`` (enabled, type and tenant filters)."""
+    def wants(self, alert: Alert) -> bool:
+        """Return whether this endpoint receives ``alert`` (enabled, type and tenant filters; a
+        job alert also by its job id's prefix)."""
         return (
             self.enabled
             and (not self.event_types or alert.type in self.event_types)
             and (not self.tenants or alert.tenantId in self.tenants)
+            and self._wants_job(alert.jobId if isinstance(alert, JobAlert) else None)
         )
+
+    def _wants_job(self, job_id: str | None) -> bool:
+        """Candidate alerts pass; a job alert when its job id starts with one of
+        ``job_prefixes`` (or there are none)."""
+        return job_id is None or not self.job_prefixes or job_id.startswith(self.job_prefixes)
 
 
 class WebhookConfig(BaseModel):
@@ -86,7 +94,7 @@ class WebhookConfig(BaseModel):
         """Return the endpoint with this id, if configured."""
         return next((e for e in self.endpoints if e.id == endpoint_id), None)
 
-    def targets(self, alert: CandidateAlert) -> tuple[WebhookEndpoint, ...]:
+    def targets(self, alert: Alert) -> tuple[WebhookEndpoint, ...]:
         """Return the endpoints that receive ``alert``."""
         return tuple(e for e in self.endpoints if e.wants(alert))
 
@@ -100,14 +108,14 @@ def load_webhooks(path: str | Path) -> WebhookConfig:
 # --- payload and signature --------------------------------------------------------------------
 
 
-def alert_data(alert: CandidateAlert) -> dict[str, Any]:
+def alert_data(alert: Alert) -> dict[str, Any]:
     """Return the alert as JSON-ready camelCase fields (times RFC 3339 UTC, milliseconds, ``Z``)."""
     data = alert.model_dump(mode="json")
     data["time"] = format_time(alert.time)
     return data
 
 
-def payload(alert: CandidateAlert) -> bytes:
+def payload(alert: Alert) -> bytes:
     """Return the request body ``{"type", "timestamp", "data"}``; the bytes that get signed."""
     data = alert_data(alert)
     return orjson.dumps({"type": alert.type, "timestamp": data["time"], "data": data})

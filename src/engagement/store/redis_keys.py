@@ -45,7 +45,9 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
 ==================  =========  =================================================================
 
 The notifier's (``services.notifier``): ``P{T:C}:notified`` (hash: the tier it announced, its
-level and sequence), ``P{notifier}:sweep:lock`` / ``:watermark`` (its decay sweep), and the keys
+level and sequence), ``P{T:C}:notified:jobs`` (hash: the same per job), ``P{T}:sweepjobs`` (zset:
+the jobs its sweep looks at), ``P{notifier}:sweep:lock`` / ``:watermark`` / ``:job-watermark``
+(its decay sweep), and the keys
 of its webhook delivery queue, starting ``P{webhooks}:``.
 
 The scorer's: ``P{expiry}:lock`` (one scorer requests expiries at a time).
@@ -167,6 +169,14 @@ class KeyLayout:
     def notified(self, candidate_key: str) -> str:
         """The tier the notifier announced for ``tenant:candidate`` (its candidate's slot)."""
         return f"{self.prefix}{{{candidate_key}}}:notified"
+
+    def notified_jobs(self, candidate_key: str) -> str:
+        """The job tiers the notifier announced for ``tenant:candidate``, per job (its slot)."""
+        return f"{self.prefix}{{{candidate_key}}}:notified:jobs"
+
+    def sweep_jobs(self, tenant_id: str) -> str:
+        """The tenant's jobs the notifier's decay sweep looks at (``services.notifier.job_state``)."""
+        return f"{self.prefix}{{{tenant_id}}}:sweepjobs"
 
     def notifier_sweep(self, name: str) -> str:
         """The notifier's decay sweep ``lock`` and ``watermark``."""

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from engagement.kafka.score_records import OutRecord, record
-from engagement.model.records import ScoreChange
+from engagement.model.jobs import JobState
+from engagement.model.records import JobChange, ScoreChange
 from engagement.model.score_views import ApplyOutcome, Previous, Snapshot, previous
 from services.scorer.score_changes import score_records
 
@@ -99,7 +100,7 @@ def test_the_value_is_a_score_change_with_its_fields_in_model_order():
     changed, _ = records(scored())
 
     value = orjson.loads(changed.value or b"")
-    assert list(value) == list(ScoreChange.model_fields)
+    assert list(value) == [name for name in ScoreChange.model_fields if name != "jobs"]
     assert ScoreChange.model_validate(value).sequence == 3
 
 
@@ -184,3 +185,46 @@ def test_a_folded_anonymous_profile_gets_a_tombstone_on_the_latest_topic():
     tombstone = records(merge)[-1]
 
     assert tombstone == OutRecord("latest", b"acme:anon-1", None, [])
+
+
+def job_moved(score_changed: bool = True) -> ApplyOutcome:
+    """An event naming job J-1 that lifted its profile from 30 (cold) to 72 (hot), and dropped
+    the candidate's weakest job J-0."""
+    outcome = scored()
+    if not score_changed:
+        outcome = outcome._replace(before=Previous(2, 9, "warm"))
+    states = (
+        JobState("J-1", "u1", 3, AS_OF, 60.0, None, 72, "hot", 30, "cold"),
+        JobState("J-0", "u1", 3),
+    )
+    return outcome._replace(jobs=states)
+
+
+def test_a_change_that_moved_job_profiles_carries_them_on_its_change_record_only():
+    changed, latest = records(job_moved())
+
+    assert changed.value == VALUE[:-1] + (
+        b',"jobs":[{"jobId":"J-1","candidateId":"u1","score":72,"previousScore":30,'
+        b'"tier":"hot","previousTier":"cold","raw":60.0,"sequence":3,'
+        b'"asOf":"2026-11-25T20:28:36.341882Z"},'
+        b'{"jobId":"J-0","candidateId":"u1","score":1,"previousScore":null,"tier":null,'
+        b'"previousTier":null,"raw":0.0,"sequence":3,"asOf":null}]}'
+    )
+    assert latest.value == VALUE  # the snapshot is the candidate's state alone
+    jobs = ScoreChange.model_validate_json(changed.value or b"").jobs
+    assert [(j.jobId, j.tier) for j in jobs] == [("J-1", "hot"), ("J-0", None)]
+    assert isinstance(jobs[0], JobChange)
+
+
+def test_a_change_of_job_profiles_is_published_when_the_candidates_integer_score_stays():
+    out = records(job_moved(score_changed=False))
+
+    assert [r.topic for r in out] == ["changes", "latest"]
+    assert b'"jobs":' in (out[0].value or b"")
+
+
+def test_a_record_without_jobs_leaves_the_field_out_when_built_from_a_score_change():
+    changed, _ = records(scored())
+    change = ScoreChange.model_validate_json(changed.value or b"")
+
+    assert record("changes", change, "score.changed").value == changed.value

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from standardwebhooks import Webhook
 
 from engagement.model.alerts import build_alert
+from engagement.model.job_alerts import as_job_alert
 from engagement.model.webhooks import (
     RetryPolicy,
     WebhookConfig,
@@ -76,6 +77,28 @@ def test_endpoint_filters_by_type_and_tenant_and_enabled():
     assert not endpoint(event_types=("candidate.cooled",)).wants(ALERT)
     assert not endpoint(tenants=("other",)).wants(ALERT)
     assert not endpoint(enabled=False).wants(ALERT)
+
+
+JOB_ALERT = as_job_alert(ALERT, "ACME-7")
+
+
+def test_a_job_alert_is_sent_where_its_type_and_job_prefix_are_wanted():
+    assert JOB_ALERT is not None and JOB_ALERT.type == "candidate.job_hot"
+    assert endpoint().wants(JOB_ALERT)
+    assert endpoint(job_prefixes=("ACME-", "X")).wants(JOB_ALERT)
+    assert not endpoint(job_prefixes=("ACME-8",)).wants(JOB_ALERT)
+    assert not endpoint(event_types=("candidate.hot",)).wants(JOB_ALERT)
+    assert endpoint(event_types=("candidate.job_hot",)).wants(JOB_ALERT)
+
+
+def test_job_prefixes_leave_candidate_alerts_to_the_other_filters():
+    assert endpoint(job_prefixes=("ACME-8",)).wants(ALERT)
+
+
+def test_a_job_alerts_body_names_its_job():
+    assert JOB_ALERT is not None
+    body = orjson.loads(payload(JOB_ALERT))
+    assert body["type"] == "candidate.job_hot" and body["data"]["jobId"] == "ACME-7"
 
 
 def test_secrets_must_be_whsec_base64():

@@ -1,0 +1,70 @@
+"""Score records' job entries → job alerts, exactly once (docs/alerts.md "Alerts per job").
+
+Gather the (candidate, job) states the batch's entries name (first publishing what a stopped
+notifier left in their outboxes), decide (pure: ``engagement.model.job_alerts``), have the decay
+sweep look at each job a candidate now stands above the floor in (before any alert of it is out,
+so no decay crossing after it escapes the sweep), forget the job states of erased candidates,
+then announce through the outbox (``services.notifier.announce.announce_jobs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from engagement.model.alerts import Notified, tier_level
+from engagement.model.job_alerts import JobKey, fold_job_changes, job_rules, sweep_deadline
+from engagement.model.records import JobAlert, ScoreChange
+from engagement.model.rules import Rules
+from services.notifier.announce import announce_jobs, recover_jobs
+from services.notifier.job_state import JobNotifiedStore
+from services.notifier.publisher import AlertPublisher
+
+
+async def apply(
+    changes: list[ScoreChange],
+    *,
+    state: JobNotifiedStore,
+    publisher: AlertPublisher,
+    rules_for: Callable[[str], Rules],
+) -> list[JobAlert]:
+    """Decide and announce the job crossings of a batch of score records (in batch order, each
+    tenant under its template's job tiers); the job alerts published."""
+    loaded = await state.load(
+        (f"{c.tenantId}:{e.candidateId}", e.jobId) for c in changes for e in c.jobs
+    )
+    await recover_jobs(state, publisher, loaded.pending)
+    now = datetime.now(UTC)
+    alerts: list[JobAlert] = []
+    decided: dict[JobKey, tuple[Notified, int]] = {}
+    erased: list[str] = []
+    deadlines: dict[tuple[str, str], float] = {}
+    for tenant, theirs in _by_tenant(changes).items():
+        rules = job_rules(rules_for(tenant))
+        fold = fold_job_changes(theirs, loaded.states, rules, now)
+        alerts += fold.alerts
+        decided |= {key: (s, tier_level(rules, s.tier)) for key, s in fold.states.items()}
+        erased += fold.erased
+        _note_deadlines(deadlines, tenant, theirs, rules)
+    await state.watch(deadlines)
+    await state.erase(erased)
+    return await announce_jobs(state, publisher, decided, alerts, mode="change")
+
+
+def _note_deadlines(
+    deadlines: dict[tuple[str, str], float], tenant: str, changes: list[ScoreChange], rules: Rules
+) -> None:
+    """Keep in ``deadlines`` the latest sweep deadline of each (tenant, job) of ``changes``."""
+    for change in changes:
+        for entry in change.jobs:
+            deadline = sweep_deadline(entry, rules)
+            key = (tenant, entry.jobId)
+            if deadline is not None and deadline > deadlines.get(key, float("-inf")):
+                deadlines[key] = deadline
+
+
+def _by_tenant(changes: list[ScoreChange]) -> dict[str, list[ScoreChange]]:
+    groups: dict[str, list[ScoreChange]] = {}
+    for change in changes:
+        groups.setdefault(change.tenantId, []).append(change)
+    return groups

@@ -1,0 +1,168 @@
+"""Redis state of the notifier's job alerts: the job tier announced per (candidate, job) with its
+outbox, the jobs the decay sweep looks at, and the job sweep's watermark.
+
+Keys (``engagement.store.redis_keys``): ``{prefix}{tenant:candidate}:notified:jobs`` (hash, in the
+candidate's slot: ``<job>`` → ``seq␟level␟tier``, ``<job>␟p`` → the alerts that state announced,
+until they are published: the outbox; ␟ = \\x1f, which no job id holds), ``{prefix}{tenant}:sweepjobs``
+(zset: job → the latest instant a candidate of it the notifier announced above the floor falls
+below the lowest exit: after it, the job's tier sets hold no crossing the sweep has not seen) and
+``{prefix}{notifier}:sweep:job-watermark`` (hash tenant → epoch s).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engagement.model.alerts import Notified
+from engagement.model.job_alerts import JobKey
+from engagement.store.connection import RedisClient
+from engagement.store.redis_keys import KeyLayout
+from engagement.store.store_scripts import Command, run_pipelined, text
+
+# The job's state as services.notifier.state's _CAS writes a candidate's: a score record's only
+# with a newer sequence, a decay's only with a sequence not older and a lower level; with the
+# alerts it announces as the job's outbox. Returns 1 when written.
+_CAS = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local seq, level = tonumber(ARGV[2]), tonumber(ARGV[4])
+if cur then
+  local oseq, olevel = string.match(cur, '^([^\\31]*)\\31([^\\31]*)\\31')
+  oseq, olevel = tonumber(oseq), tonumber(olevel)
+  if ARGV[5] == 'change' then
+    if seq <= oseq then return 0 end
+  elseif seq < oseq or level >= olevel then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\31' .. ARGV[4] .. '\\31' .. ARGV[3])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], ARGV[1] .. '\\31p', ARGV[6]) end
+return 1
+"""
+
+# Empty a job's outbox once its alerts are published (unless another write replaced it).
+_CLEAR = """
+if redis.call('HGET', KEYS[1], ARGV[1] .. '\\31p') == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1] .. '\\31p')
+end
+return 0
+"""
+
+PENDING = "\x1fp"
+
+
+@dataclass(frozen=True)
+class LoadedJobs:
+    """What the notifier stored of some (candidate, job) pairs: the tier it announced, and the
+    alerts it stored with it but may not have published (JSON)."""
+
+    states: dict[JobKey, Notified | None]
+    pending: dict[JobKey, bytes]
+
+
+class JobNotifiedStore:
+    """Per (candidate, job) announced tier with sequence compare-and-set, and the sweep's index."""
+
+    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
+        self._redis = redis
+        self._keys = KeyLayout(prefix)
+        self._cas = redis.register_script(_CAS)
+        self._clear = redis.register_script(_CLEAR)
+        self._sources = {str(s.sha): str(s.script) for s in (self._cas, self._clear)}
+
+    def key(self, candidate_key: str) -> str:
+        """The job states' hash of ``tenant:candidate``."""
+        return self._keys.notified_jobs(candidate_key)
+
+    async def load(self, keys: Iterable[JobKey]) -> LoadedJobs:
+        """The stored state and outbox of each (candidate, job): one pipelined round trip."""
+        jobs: dict[str, list[str]] = defaultdict(list)
+        for candidate_key, job in dict.fromkeys(keys):
+            jobs[candidate_key].append(job)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for candidate_key, theirs in jobs.items():
+                fields = [f for job in theirs for f in (job, job + PENDING)]
+                pipe.hmget(self.key(candidate_key), fields)
+            rows = await pipe.execute()
+        states: dict[JobKey, Notified | None] = {}
+        pending: dict[JobKey, bytes] = {}
+        for (candidate_key, theirs), row in zip(jobs.items(), rows, strict=True):
+            for k, job in enumerate(theirs):
+                state, outbox = row[2 * k], row[2 * k + 1]
+                states[(candidate_key, job)] = None if state is None else _notified(state)
+                if outbox:
+                    pending[(candidate_key, job)] = bytes(outbox)
+        return LoadedJobs(states, pending)
+
+    async def store(
+        self, states: Mapping[JobKey, tuple[Notified, int, bytes]], *, mode: str
+    ) -> set[JobKey]:
+        """Write (state, level, pending alerts) per (candidate, job) with compare-and-set; the
+        pairs whose state was written."""
+        keys = list(states)
+        commands: list[Command] = []
+        for candidate_key, job in keys:
+            state, level, pending = states[(candidate_key, job)]
+            args = (job, state.sequence, state.tier, level, mode, pending)
+            commands.append(("EVALSHA", self._cas.sha, 1, self.key(candidate_key), *args))
+        results = await run_pipelined(self._redis, commands, self._sources) if commands else []
+        return {key for key, result in zip(keys, results, strict=True) if result}
+
+    async def erase(self, candidate_keys: Iterable[str]) -> None:
+        """Forget every job state of these candidates (erased)."""
+        commands: list[Command] = [("DEL", self.key(key)) for key in candidate_keys]
+        if commands:
+            await run_pipelined(self._redis, commands, self._sources)
+
+    async def clear_pending(self, pending: Mapping[JobKey, bytes]) -> None:
+        """Empty each job's outbox, unless it holds other alerts by now."""
+        sha = self._clear.sha
+        commands: list[Command] = [
+            ("EVALSHA", sha, 1, self.key(candidate_key), job, value)
+            for (candidate_key, job), value in pending.items()
+        ]
+        if commands:
+            await run_pipelined(self._redis, commands, self._sources)
+
+    # --- the decay sweep's jobs -------------------------------------------------------------
+
+    async def watch(self, deadlines: Mapping[tuple[str, str], float]) -> None:
+        """Have the sweep look at each (tenant, job) until at least its deadline (``ZADD GT``)."""
+        by_tenant: dict[str, list[Any]] = defaultdict(list)
+        for (tenant, job), deadline in deadlines.items():
+            by_tenant[tenant] += [repr(deadline), job]
+        commands: list[Command] = [
+            ("ZADD", self._keys.sweep_jobs(tenant), "GT", *args)
+            for tenant, args in by_tenant.items()
+        ]
+        if commands:
+            await run_pipelined(self._redis, commands, self._sources)
+
+    async def watched(self, tenant: str, since: float) -> list[str]:
+        """The tenant's jobs whose deadline is not before ``since``."""
+        low = "-inf" if since == float("-inf") else repr(since)
+        jobs = await self._redis.zrange(self._keys.sweep_jobs(tenant), low, "+inf", byscore=True)
+        return [text(job) for job in jobs]
+
+    async def unwatch(self, tenant: str, before: float) -> None:
+        """Stop looking at the jobs whose deadline is before ``before`` (swept past it)."""
+        if before != float("-inf"):
+            await self._redis.zremrangebyscore(
+                self._keys.sweep_jobs(tenant), "-inf", f"({before!r}"
+            )
+
+    async def watermark(self, tenant: str) -> float | None:
+        """The time (epoch s) up to which ``tenant``'s jobs have been swept."""
+        raw = await self._redis.hget(self._keys.notifier_sweep("job-watermark"), tenant)
+        return float(raw) if raw is not None else None
+
+    async def set_watermark(self, tenant: str, until: float) -> None:
+        """Record that ``tenant``'s jobs have been swept up to ``until`` (epoch s)."""
+        await self._redis.hset(self._keys.notifier_sweep("job-watermark"), tenant, repr(until))
+
+
+def _notified(value: bytes | str) -> Notified:
+    seq, _level, tier = text(value).split("\x1f", 2)
+    return Notified(tier, int(seq))
