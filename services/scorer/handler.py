@@ -31,6 +31,7 @@ from engagement import erasure
 from engagement.erasure import ErasureTopics
 from engagement.faust.lifecycle import StopSwitch
 from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
+from engagement.kafka.rules_topic import RebuildMarker
 from engagement.kafka.score_records import OutRecord
 from engagement.kafka.topics import tenant_of_key
 from engagement.model.log_privacy import hashed_id
@@ -77,6 +78,8 @@ class BatchHandler:
     retry_max: float = 5.0
     poison_retries: int = 3  # tries of a failing batch (and then record) after its first
     publish: bool = True  # False: a rebuild (SCORER_REBUILD): Redis only, nothing goes to Kafka
+    # at a tenant's rebuild marker: returns once the tenant's records after it may be scored
+    handover: Callable[[RebuildMarker], Awaitable[None]] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     positions: dict[int, int] = field(default_factory=dict)
     last_success: float = field(default_factory=time.monotonic)
@@ -124,8 +127,12 @@ class BatchHandler:
         segment = parsed.segment()
         await self._score(segment, len(records))
         while segment.request is not None:  # an erasure: the events after it go on after it
-            merged = await self._erase(segment.request)
-            parsed.fences = with_fences(parsed.fences, merged)  # the store's own stays as it is
+            if isinstance(segment.request, RebuildMarker):  # a tenant's rebuild: its cut
+                if self.handover is not None:
+                    await self.handover(segment.request)
+            else:
+                merged = await self._erase(segment.request)
+                parsed.fences = with_fences(parsed.fences, merged)  # the store's own stays
             segment = parsed.segment()
             await self._score(segment, len(records))
         for tenant, count in Counter(i.tenantId for i in parsed.withheld).items():

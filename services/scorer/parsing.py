@@ -14,6 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from engagement.kafka.bad_rows import record_row
+from engagement.kafka.rules_topic import RebuildMarker, parse_marker
 from engagement.kafka.topics import candidate_key, tenant_of_key
 from engagement.model.records import ErasureRequest, Interaction
 from engagement.model.scoring import epoch
@@ -44,7 +45,7 @@ class BadRow:
     tenant_id: str | None
 
 
-def parse(record: RawRecord) -> Interaction | ErasureRequest | BadRow:
+def parse(record: RawRecord) -> Interaction | ErasureRequest | RebuildMarker | BadRow:
     """Return the record's ``Interaction`` (or ``ErasureRequest``), or a ``BadRow`` saying why it
     is neither."""
     if not record.value:
@@ -65,6 +66,8 @@ def parse(record: RawRecord) -> Interaction | ErasureRequest | BadRow:
     except ValidationError as exc:
         if data.get("type") == "erasure":  # rare: checked only once it is no interaction
             return _erasure_request(data, record)
+        if (marker := parse_marker(data)) is not None:  # a tenant's rebuild cut
+            return marker
         return BadRow(record, "schema_violation", _messages(exc), _tenant_of(data, record))
     if not (interaction.userId or interaction.anonymousId):
         return BadRow(
@@ -142,7 +145,7 @@ class Segment:
         self._batch = batch
         self._ended = False
         self.interactions: list[Interaction] = []
-        self.request: ErasureRequest | None = None
+        self.request: ErasureRequest | RebuildMarker | None = None
 
     def __iter__(self) -> Iterator[Interaction]:
         yield from self.interactions[:]

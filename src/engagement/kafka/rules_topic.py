@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -46,6 +47,7 @@ def version_value(version: TemplateVersion) -> bytes:
             "createdAt": version.created_at,
             "activatedAt": version.activated_at,
             "rebuilt": version.rebuilt,
+            "generation": version.generation,
         }
     )
 
@@ -66,7 +68,35 @@ def parse_version(value: bytes) -> TemplateVersion:
         created_at=str(data.get("createdAt", "")),
         activated_at=data.get("activatedAt"),
         rebuilt=bool(data.get("rebuilt", False)),
+        generation=int(data.get("generation", 0)),
     )
+
+
+MARKER = "rebuild_marker"
+HANDOVER_SECONDS = 60.0  # a live scorer waits this long at a marker, then gives the rebuild up
+
+
+@dataclass(frozen=True)
+class RebuildMarker:
+    """The cut of a tenant's rebuild in one interactions partition
+    (``engagement.tools.tenant_rebuild``): the live scorers score the tenant's records after it
+    on ``generation`` only."""
+
+    tenant_id: str
+    generation: int
+
+
+def marker_value(tenant_id: str, generation: int) -> bytes:
+    """A marker record's value (keyed ``tenant:rebuild``, one per interactions partition)."""
+    return orjson.dumps({"type": MARKER, "tenantId": tenant_id, "generation": generation})
+
+
+def parse_marker(data: Mapping[str, object]) -> RebuildMarker | None:
+    """The marker a record value (parsed JSON) is; None when it is none."""
+    tenant, generation = data.get("tenantId"), data.get("generation")
+    if data.get("type") != MARKER or not isinstance(tenant, str) or not isinstance(generation, int):
+        return None
+    return RebuildMarker(tenant, generation)
 
 
 async def ensure_rules_topic(bootstrap_servers: str, topics: Topics, replication: int) -> None:

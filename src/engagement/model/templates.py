@@ -10,6 +10,9 @@ same rules. The invariant the registry protects:
     half-life differs from T's current one is kept as ``pending`` and is never used for scoring
     until a rebuild of T activates it (``rebuilt=True``): rank keys order candidates only under
     one half-life (docs/design.md §4), so a live change of it would misorder every leaderboard.
+    ``generation(T)`` names the keys T is scored on: a rebuild of T scores its history into the
+    next generation and its activation (``rebuilt=True``, that generation) moves every process
+    over (``engagement.tools.tenant_rebuild``); generations only grow.
 
 Nothing here does IO; ``engagement.kafka.rules_topic`` follows the topic and calls ``apply``.
 """
@@ -38,6 +41,7 @@ class TemplateVersion:
     created_at: str
     activated_at: str | None = None
     rebuilt: bool = False
+    generation: int = 0  # the tenant's keys it is in force on (a rebuild makes a new one)
 
     @property
     def version(self) -> str:
@@ -53,6 +57,7 @@ class TemplateVersion:
             "createdAt": self.created_at,
             "activatedAt": self.activated_at,
             "rebuilt": self.rebuilt,
+            "generation": self.generation,
         }
 
 
@@ -82,6 +87,11 @@ class Templates:
         """The tenants with a template of their own, and its rules (read-only view)."""
         return self._rules
 
+    def generation(self, tenant_id: str) -> int:
+        """The generation of the tenant's keys now (0 until a rebuild of the tenant)."""
+        history = self._history.get(tenant_id)
+        return 0 if history is None or history.active is None else history.active.generation
+
     def versions(self, tenant_id: str) -> list[TemplateVersion]:
         """The tenant's versions, oldest first (the last one stored of each version string)."""
         history = self._history.get(tenant_id)
@@ -100,13 +110,15 @@ class Templates:
     def apply(self, version: TemplateVersion) -> bool:
         """Fold in the next stored version (in topic order); True when the rules of its tenant
         changed. An ``active`` version with another half-life that no rebuild made is kept
-        ``pending`` (the invariant above), whatever wrote it."""
+        ``pending`` (the invariant above), whatever wrote it; so is a version that names another
+        generation than the tenant's without being a rebuild's, or an older one (a late copy)."""
         history = self._history.setdefault(version.tenant_id, _History())
         current = self.rules_for(version.tenant_id)
-        if (
-            version.state == "active"
-            and not version.rebuilt
-            and not _same_half_life(version.rules, current)
+        generation = self.generation(version.tenant_id)
+        if version.state == "active" and (
+            (not version.rebuilt and not _same_half_life(version.rules, current))
+            or version.generation < generation
+            or (version.generation > generation and not version.rebuilt)
         ):
             version = replace(version, state="pending", activated_at=None)
         if version.state != "active":
@@ -119,7 +131,7 @@ class Templates:
         history.active = version
         before = self._rules.get(version.tenant_id)
         self._rules[version.tenant_id] = version.rules
-        return before != version.rules
+        return before != version.rules or version.generation != generation
 
 
 def _same_half_life(a: Rules, b: Rules) -> bool:

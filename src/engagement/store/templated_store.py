@@ -14,6 +14,7 @@ that sets none — go through the default store exactly as before (one check per
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +29,71 @@ from engagement.model.score_views import (
 )
 from engagement.model.templates import Templates
 from engagement.store.connection import RedisClient
+from engagement.store.redis_keys import CandidateKeys, KeyLayout
 from engagement.store.redis_store import ScoreStore
 from engagement.store.store_jobs import OnOutcome
+
+
+@dataclass(frozen=True)
+class GenerationLayout(KeyLayout):
+    """``KeyLayout`` whose tenant and candidate keys are those of one generation of a tenant's
+    keys (``P`` + ``g<n>``); generation 0 is the plain layout. Global keys are unchanged."""
+
+    generation: int = 0
+
+    @property
+    def _scoped(self) -> KeyLayout:
+        return KeyLayout(f"{self.prefix}g{self.generation}" if self.generation else self.prefix)
+
+    def candidate(self, tenant_id: str, candidate_id: str) -> CandidateKeys:
+        """The candidate's keys in this generation."""
+        return self._scoped.candidate(tenant_id, candidate_id)
+
+    def candidate_base(self, tenant_id: str, candidate_id: str) -> str:
+        """The common start of the candidate's keys in this generation."""
+        return self._scoped.candidate_base(tenant_id, candidate_id)
+
+    def pending_erasure(self, tenant_id: str, candidate_id: str) -> str:
+        """The candidate's pending erasure in this generation."""
+        return self._scoped.pending_erasure(tenant_id, candidate_id)
+
+    def tier_set(self, tenant_id: str, tier: str) -> str:
+        """The tier set in this generation."""
+        return self._scoped.tier_set(tenant_id, tier)
+
+    def sequences(self, tenant_id: str) -> str:
+        """The tenant's sequence hash in this generation."""
+        return self._scoped.sequences(tenant_id)
+
+    def job_tier_set(self, tenant_id: str, job_id: str, tier: str) -> str:
+        """The job tier set in this generation."""
+        return self._scoped.job_tier_set(tenant_id, job_id, tier)
+
+    def job_sequences(self, tenant_id: str, job_id: str) -> str:
+        """The job's sequence hash in this generation."""
+        return self._scoped.job_sequences(tenant_id, job_id)
+
+    def anonymous(self, tenant_id: str) -> str:
+        """The tenant's anonymous candidates in this generation."""
+        return self._scoped.anonymous(tenant_id)
+
+
+def handover_key(layout: KeyLayout, tenant_id: str, generation: int) -> str:
+    """``activated`` or ``aborted``, whoever wrote it first: the rebuild making ``generation``
+    the tenant's, or a live scorer that waited too long at its marker
+    (``engagement.tools.tenant_rebuild``)."""
+    return f"{layout.prefix}{{{tenant_id}}}:handover:{generation}"
+
+
+def generation_store(base: ScoreStore, rules: Rules, generation: int, **options: Any) -> ScoreStore:
+    """A ``ScoreStore`` of ``rules`` on generation ``generation`` of the keys of ``base``'s
+    prefix, sharing its client, log key and fence cache."""
+    prefix = base.keys.prefix
+    store = ScoreStore(base.redis, prefix=prefix, rules=rules, **options)
+    store.keys = GenerationLayout(prefix, generation)
+    store.log_key = base.log_key
+    store._fences = base._fences  # one fence cache: the fences are global
+    return store
 
 
 class TemplatedStore(ScoreStore):
@@ -41,24 +105,23 @@ class TemplatedStore(ScoreStore):
         super().__init__(redis, prefix=prefix, rules=templates.default, **options)
         self.templates = templates
         self._options = options
-        self._by_rules: dict[int, tuple[Rules, ScoreStore]] = {}
+        self._by_rules: dict[tuple[int, int], tuple[Rules, ScoreStore]] = {}
 
     def rules_for(self, tenant_id: str) -> Rules:
         """The rules the tenant is scored with now."""
         return self.templates.rules_for(tenant_id)
 
     def for_tenant(self, tenant_id: str) -> ScoreStore:
-        """The store of the tenant's template now (built once per template)."""
+        """The store of the tenant's template and generation now (built once per pair)."""
         rules = self.templates.rules_for(tenant_id)
-        if rules is self.rules:
+        generation = self.templates.generation(tenant_id)
+        if rules is self.rules and generation == 0:
             return self
-        found = self._by_rules.get(id(rules))
+        found = self._by_rules.get((id(rules), generation))
         if found is not None and found[0] is rules:  # the entry keeps ``rules`` alive: no reuse
             return found[1]
-        store = ScoreStore(self.redis, prefix=self.keys.prefix, rules=rules, **self._options)
-        store.log_key = self.log_key
-        store._fences = self._fences  # one fence cache: the fences are global
-        self._by_rules[id(rules)] = (rules, store)
+        store = generation_store(self, rules, generation, **self._options)
+        self._by_rules[(id(rules), generation)] = (rules, store)
         return store
 
     async def apply_batch(
@@ -125,6 +188,20 @@ class TemplatedStore(ScoreStore):
     async def keep_sequences(self, tenant_id: str, sequences: Sequence[tuple[str, int]]) -> None:
         """``ScoreStore.keep_sequences`` under the tenant's template."""
         await ScoreStore.keep_sequences(self.for_tenant(tenant_id), tenant_id, sequences)
+
+    async def idle_anonymous(self, tenant_id: str, *, before: float, limit: int) -> list[str]:
+        """``ScoreStore.idle_anonymous`` on the tenant's generation."""
+        store = self.for_tenant(tenant_id)
+        return await ScoreStore.idle_anonymous(store, tenant_id, before=before, limit=limit)
+
+    async def still_idle(self, tenant_id: str, candidate_id: str, *, before: float) -> bool:
+        """``ScoreStore.still_idle`` on the tenant's generation."""
+        store = self.for_tenant(tenant_id)
+        return await ScoreStore.still_idle(store, tenant_id, candidate_id, before=before)
+
+    async def forget_idle(self, tenant_id: str, ids: Sequence[str], *, before: float) -> None:
+        """``ScoreStore.forget_idle`` on the tenant's generation."""
+        await ScoreStore.forget_idle(self.for_tenant(tenant_id), tenant_id, ids, before=before)
 
     async def erase(
         self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None

@@ -55,61 +55,74 @@ class CarryReport:
     fences: int = 0
 
 
-async def carry_sequences(store: ScoreStore, replaced_prefix: str) -> CarryReport:
+async def carry_sequences(
+    store: ScoreStore,
+    replaced: str | KeyLayout,
+    *,
+    tenants: Sequence[str] | None = None,
+    margin: int = 0,
+) -> CarryReport:
     """Raise the sequence of every candidate of ``store`` to at least the one it has under
-    ``replaced_prefix`` (its rank hash entry or its profile's, the higher), and its rank entry
-    with it. Candidates of the replaced store are listed from its per-tenant rank hashes."""
-    if replaced_prefix == store.keys.prefix:
+    ``replaced`` (a prefix, or one tenant generation's layout: its rank hash entry or its
+    profile's, the higher, plus ``margin``), and its rank entry with it. Candidates of the
+    replaced store are listed from its per-tenant rank hashes (of ``tenants``: every tenant)."""
+    replaced = KeyLayout(replaced) if isinstance(replaced, str) else replaced
+    if replaced == store.keys:
         raise ValueError("the replaced prefix is the store's own")
-    replaced = KeyLayout(replaced_prefix)
     redis = store.redis
     script = redis.register_script(lua_source("carry_sequence"))
     sources = {str(script.sha): str(script.script)}
-    report = CarryReport(
-        notifier_keys=await _copy_notifier_shared(redis, replaced, store.keys),
-        fences=await copy_fences(redis, replaced, store.keys),
-    )
-    for tenant in sorted(text(t) for t in await redis.smembers(replaced.tenants)):
+    report = CarryReport()
+    if replaced.prefix != store.keys.prefix:  # one prefix: the global keys are the same keys
+        report.notifier_keys = await _copy_notifier_shared(redis, replaced, store.keys)
+        report.fences = await copy_fences(redis, replaced, store.keys)
+    if tenants is None:
+        tenants = sorted(text(t) for t in await redis.smembers(replaced.tenants))
+    carry = _Carry(store, replaced, str(script.sha), sources, margin, report)
+    for tenant in tenants:
         chunk: list[tuple[str, str]] = []
         async for cand, seq in redis.hscan_iter(replaced.sequences(tenant), count=CHUNK):
             chunk.append((text(cand), text(seq)))
             if len(chunk) == CHUNK:
-                await _carry(store, replaced, tenant, chunk, str(script.sha), sources, report)
+                await carry(tenant, chunk)
                 chunk = []
-        await _carry(store, replaced, tenant, chunk, str(script.sha), sources, report)
+        await carry(tenant, chunk)
     return report
 
 
-async def _carry(
-    store: ScoreStore,
-    replaced: KeyLayout,
-    tenant: str,
-    chunk: list[tuple[str, str]],
-    sha: str,
-    sources: dict[str, str],
-    report: CarryReport,
-) -> None:
-    into = store.keys
-    commands: list[Command] = [
-        ("EVALSHA", sha, 4, into.candidate(tenant, cand).profile,
-         replaced.candidate(tenant, cand).profile, into.notified(candidate_key(tenant, cand)),
-         replaced.notified(candidate_key(tenant, cand)), seq)
-        for cand, seq in chunk
-    ]  # fmt: skip
-    replies = await run_pipelined(store.redis, commands, sources)
-    raised: list[tuple[str, Snapshot]] = []
-    missing: list[tuple[str, int]] = []
-    for (cand, _), reply in zip(chunk, replies, strict=True):
-        report.seen += 1
-        kind = text(reply[0])
-        if kind == "missing":
-            report.missing.append(f"{tenant}:{cand}")
-            missing.append((cand, int(reply[1])))
-        elif kind == "raised":
-            report.raised += 1
-            raised.append((cand, _stored_state(store, reply[1])))
-    await store.update_ranks(tenant, raised)
-    await store.keep_sequences(tenant, missing)  # listed for a later rebuild, in no tier set
+@dataclass
+class _Carry:
+    """Carries one chunk of one tenant's candidates (one pipelined round)."""
+
+    store: ScoreStore
+    replaced: KeyLayout
+    sha: str
+    sources: dict[str, str]
+    margin: int
+    report: CarryReport
+
+    async def __call__(self, tenant: str, chunk: list[tuple[str, str]]) -> None:
+        store, replaced, report, into = self.store, self.replaced, self.report, self.store.keys
+        commands: list[Command] = [
+            ("EVALSHA", self.sha, 4, into.candidate(tenant, cand).profile,
+             replaced.candidate(tenant, cand).profile, into.notified(candidate_key(tenant, cand)),
+             replaced.notified(candidate_key(tenant, cand)), seq, self.margin)
+            for cand, seq in chunk
+        ]  # fmt: skip
+        replies = await run_pipelined(store.redis, commands, self.sources)
+        raised: list[tuple[str, Snapshot]] = []
+        missing: list[tuple[str, int]] = []
+        for (cand, _), reply in zip(chunk, replies, strict=True):
+            report.seen += 1
+            kind = text(reply[0])
+            if kind == "missing":
+                report.missing.append(f"{tenant}:{cand}")
+                missing.append((cand, int(reply[1])))
+            elif kind == "raised":
+                report.raised += 1
+                raised.append((cand, _stored_state(store, reply[1])))
+        await store.update_ranks(tenant, raised)
+        await store.keep_sequences(tenant, missing)  # listed for a later rebuild, in no tier set
 
 
 async def _copy_notifier_shared(redis: RedisClient, replaced: KeyLayout, into: KeyLayout) -> int:
