@@ -33,9 +33,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "send dead-lettered records back once fixed: `engagement dlq replay --topic interactions`",
     ),
     "rebuild": (
-        "engagement.tools.rebuild",
+        "engagement.tools.tenant_rebuild",
         "run",
-        "finish a rebuild into a new key prefix: `engagement rebuild finish --from-prefix OLD`",
+        "finish a rebuild into a new key prefix: `engagement rebuild finish --from-prefix OLD`;"
+        " rebuild one tenant under its newest template: `engagement rebuild --tenant T`",
     ),
 }
 

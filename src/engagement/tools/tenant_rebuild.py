@@ -41,9 +41,14 @@ The old generation's keys stay until ``--drop-old`` (or a later rebuild) removes
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -55,11 +60,14 @@ from engagement.kafka.rules_topic import (
     version_value,
 )
 from engagement.kafka.topics import Topics
+from engagement.model.rules import load_rules
 from engagement.model.templates import Templates, TemplateVersion
-from engagement.store.connection import RedisClient
+from engagement.settings import CommonSettings
+from engagement.store.connection import RedisClient, connect
 from engagement.store.redis_keys import glob_literal
 from engagement.store.redis_store import ScoreStore
 from engagement.store.templated_store import GenerationLayout, generation_store, handover_key
+from engagement.tools import rebuild
 from engagement.tools.rebuild import CarryReport, carry_sequences
 from services.scorer.handler import BatchHandler
 from services.scorer.metrics import ScorerMetrics
@@ -254,6 +262,59 @@ async def drop_generation(redis: RedisClient, prefix: str, tenant_id: str, gener
                 continue
             dropped += int(await redis.unlink(name))
     return dropped
+
+
+def run(argv: Sequence[str]) -> int:
+    """``engagement rebuild --tenant T`` (this module), else ``engagement rebuild finish``."""
+    args = list(argv)
+    if not any(a == "--tenant" or a.startswith("--tenant=") for a in args):
+        return rebuild.run(args)
+    parser = argparse.ArgumentParser(
+        prog="engagement rebuild",
+        description="Rescore one tenant's history under its newest template version and move it "
+        "over while the scorers run (docs/operations.md §3.2).",
+    )
+    parser.add_argument("--tenant", required=True, help="the tenant to rebuild")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=Path(os.environ.get("RULES_FILE", "config/rules.toml")),
+        help="the default template (default: $RULES_FILE, else config/rules.toml)",
+    )
+    parser.add_argument(
+        "--scorer-group",
+        default=os.environ.get("SCORER_GROUP_ID", ""),
+        help="the live scorers' consumer group (default: $SCORER_GROUP_ID, else the scorer's)",
+    )
+    parsed = parser.parse_args(args)
+    settings = CommonSettings()
+    group = parsed.scorer_group or f"{settings.kafka_topic_prefix}engagement-scorer"
+    report = asyncio.run(_run(settings, parsed.tenant, parsed.rules, group))
+    print(
+        f"rebuilt tenant {parsed.tenant!r}: {report.seen} candidates carried over,"
+        f" {report.raised} raised, {len(report.missing)} not rebuilt"
+    )
+    return 0
+
+
+async def _run(settings: CommonSettings, tenant: str, rules_file: Path, group: str) -> CarryReport:
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster, socket_timeout=30)
+    rules = load_rules(rules_file)
+    follower = await follow_templates(
+        Templates(rules), settings.kafka_bootstrap_servers, settings.topics
+    )
+    try:
+        return await Rebuild(
+            redis=redis,
+            base=ScoreStore(redis, prefix=settings.redis_key_prefix, rules=rules),
+            templates=follower.templates,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=settings.topics,
+            live_group=group,
+        ).run(tenant)
+    finally:
+        await follower.close()
+        await redis.aclose()
 
 
 async def follow_templates(
