@@ -24,8 +24,8 @@ from engagement.model.templates import Templates
 from engagement.model.webhooks import load_webhooks
 from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_keys import KeyLayout
-from services.notifier.deliveries import DeliveryQueue
-from services.notifier.delivery import Deliverer
+from services.notifier.attempts import Deliverer
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.egress import pinned_client
 from services.notifier.handler import ChangeHandler, ScoreRecord
 from services.notifier.job_state import JobNotifiedStore

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from engagement.faust.poison import Streak, describe
-from services.notifier.delivery import Deliverer
+from services.notifier.attempts import Deliverer
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engagement.faust.web import LATENCY_BUCKETS
 from engagement.model.records import AlertType
-from services.notifier.deliveries import Backlog
+from services.notifier.delivery_queue import Backlog
 
 ALERT_TYPES: tuple[AlertType, ...] = get_args(AlertType)
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")

@@ -1,5 +1,5 @@
 """Alerts out: each on the alerts topic (CloudEvents headers), then one webhook delivery per
-endpoint that wants it, queued in Redis (``services.notifier.deliveries``)."""
+endpoint that wants it, queued in Redis (``services.notifier.delivery_queue``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import orjson
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.model.records import Alert
 from engagement.model.webhooks import WebhookConfig, alert_data, payload
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 
 Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]

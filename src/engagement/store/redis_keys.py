@@ -164,7 +164,7 @@ class KeyLayout:
         """The set of tenant ids with scored candidates."""
         return f"{self.prefix}tenants"
 
-    # the notifier's state (services.notifier.state, services.notifier.deliveries)
+    # the notifier's state (services.notifier.state, services.notifier.delivery_queue)
 
     def notified(self, candidate_key: str) -> str:
         """The tier the notifier announced for ``tenant:candidate`` (its candidate's slot)."""

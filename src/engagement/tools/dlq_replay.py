@@ -186,7 +186,7 @@ async def _produce(bootstrap: str, replays: Iterable[Replay]) -> None:
 
 async def _deliver_again(settings: CommonSettings, replays: Iterable[Replay]) -> None:
     from engagement.store.connection import connect
-    from services.notifier.deliveries import DeliveryQueue
+    from services.notifier.delivery_queue import DeliveryQueue
 
     redis = connect(settings.redis_url, cluster=settings.redis_cluster)
     try:

@@ -19,7 +19,7 @@ from engagement.model.records import ScoreChange
 from engagement.model.rules import parse_rules
 from engagement.model.webhooks import WebhookConfig
 from engagement.store.redis_store import ScoreStore
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.handler import ChangeHandler, ScoreRecord
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher

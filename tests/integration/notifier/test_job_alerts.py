@@ -21,7 +21,7 @@ from engagement.store.connection import connect
 from engagement.store.job_store import job_rank_keys
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.handler import ScoreRecord
 from services.notifier.job_state import JobNotifiedStore
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml

@@ -19,7 +19,7 @@ from engagement.kafka.topics import Topics
 from engagement.store.connection import connect
 from engagement.store.redis_keys import KeyLayout
 from engagement.tools import localstack
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from tests.conftest import SESSION_ID
 from tests.integration.notifier.conftest import create_topics, score_change, webhooks_toml
 from tests.integration.notifier.test_alerts_and_webhooks import eventually

@@ -13,7 +13,7 @@ from engagement.model.scoring import crossing_time, rank_key
 from engagement.model.webhooks import WebhookConfig
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore

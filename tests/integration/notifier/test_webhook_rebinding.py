@@ -13,8 +13,8 @@ import trustme
 
 from engagement.model.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoint
 from engagement.tools.localstack import free_port
-from services.notifier.deliveries import DeliveryQueue
-from services.notifier.delivery import Deliverer, Resolver
+from services.notifier.attempts import Deliverer, Resolver
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.egress import pinned_client
 from services.notifier.metrics import NotifierMetrics
 from tests.integration.notifier.conftest import SECRET, Receiver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from services.notifier.app import _refresh_pending
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 
 HOUR_MS = 3_600_000

@@ -9,7 +9,7 @@ from engagement.model.alerts import Notified
 from engagement.store.erasure_fence import fence_id
 from engagement.store.redis_store import ScoreStore
 from engagement.tools.rebuild import carry_sequences
-from services.notifier.deliveries import DeliveryQueue
+from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.state import NotifiedStore
 from tests.integration.engagement.store.test_store_behaviour import at
 from tests.unit.engagement.model.strategies import RULES, T0, interaction

@@ -38,7 +38,7 @@ from engagement.model.webhooks import (
     parse_retry_after,
     request_headers,
 )
-from services.notifier.deliveries import Claimed, DeliveryQueue
+from services.notifier.delivery_queue import Claimed, DeliveryQueue
 from services.notifier.egress import PinnedBackend
 from services.notifier.metrics import NotifierMetrics
 
