@@ -47,7 +47,7 @@ from engagement.model.records import Interaction  # noqa: E402
 from engagement.model.rules import load_rules  # noqa: E402
 from engagement.store.connection import connect  # noqa: E402
 from engagement.store.redis_store import ScoreStore  # noqa: E402
-from engagement.tools import local_kafka, localstack  # noqa: E402
+from engagement.tools import local_kafka, localstack, redis_cluster  # noqa: E402
 
 RULES = ROOT / "config" / "rules.toml"
 EVENTS = ["Page Viewed", "Job Viewed", "Article Read", "Video Watched", "Application Started"]
@@ -519,11 +519,11 @@ def main() -> None:
         return null_agent_main()
     broker = local_kafka.start_kafka() if args.kafka else localstack.start_tansu()
     redis_proc = (
-        localstack.start_redis_cluster() if args.redis_cluster else localstack.start_redis()
+        redis_cluster.start_redis_cluster() if args.redis_cluster else localstack.start_redis()
     )
     redis_url = (
         redis_proc.url
-        if isinstance(redis_proc, localstack.LocalRedisCluster)
+        if isinstance(redis_proc, redis_cluster.LocalRedisCluster)
         else redis_proc.address
     )
     try:

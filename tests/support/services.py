@@ -5,7 +5,7 @@ Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else a Docker container, else Apache Kafka f
 insists on Apache Kafka (fetching it when the cache lacks it), ``=tansu`` on Tansu.
 Redis: ``REDIS_URL``, else a Docker container, else a private ``redis-server``;
 ``ENGAGEMENT_TEST_REDIS=cluster`` starts a Redis Cluster of three masters with one replica each
-instead (``engagement.tools.localstack.start_redis_cluster``), and every client the tests and the
+instead (``engagement.tools.redis_cluster.start_redis_cluster``), and every client the tests and the
 services build is then redis-py's cluster client (``engagement.store.connection.connect``).
 Nothing is mocked: every test talks to a real Kafka-protocol broker and a real Redis.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from engagement.store.connection import cluster_enabled
-from engagement.tools import local_kafka, localstack
+from engagement.tools import local_kafka, localstack, redis_cluster
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def redis_kind() -> str:
 def _redis(stack: contextlib.ExitStack) -> str:
     if redis_kind() == "cluster":
         try:
-            cluster = localstack.start_redis_cluster()
+            cluster = redis_cluster.start_redis_cluster()
         except localstack.LocalServiceError as exc:
             raise RuntimeError(f"no Redis Cluster for the tests: {exc}") from exc
         stack.callback(cluster.stop)

@@ -22,7 +22,7 @@ from redis.crc import key_slot
 from engagement.kafka.admin import ensure_topics
 from engagement.kafka.topics import Topics
 from engagement.store.redis_keys import KeyLayout
-from engagement.tools.localstack import LocalRedisCluster, start_redis_cluster
+from engagement.tools.redis_cluster import LocalRedisCluster, start_redis_cluster
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
 
