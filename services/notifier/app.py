@@ -24,6 +24,7 @@ from engagement.model.templates import Templates
 from engagement.model.webhooks import load_webhooks
 from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.redis_keys import KeyLayout
+from engagement.store.templated_store import tenant_layouts
 from services.notifier.attempts import Deliverer
 from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.egress import pinned_client
@@ -63,6 +64,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         topics=topics,
         replication_factor=settings.kafka_replication_factor,
     )
+    layouts = tenant_layouts(settings.redis_key_prefix, templates)  # a rebuilt tenant's keys
     webhooks = load_webhooks(settings.webhooks_file)
     metrics = NotifierMetrics()
     metrics.initialise(endpoint_ids=[endpoint.id for endpoint in webhooks.endpoints])
@@ -71,6 +73,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         prefix=settings.redis_key_prefix,
         tiers=rules.tier_names,
         tiers_of=lambda tenant: templates.rules_for(tenant).tier_names,
+        layout_for=layouts,
     )
     job_state = JobNotifiedStore(redis, prefix=settings.redis_key_prefix)
     queue = DeliveryQueue(
@@ -118,7 +121,8 @@ def build_app(settings: NotifierSettings) -> faust.App:
         state=state,
         publisher=publisher,
         interval=settings.notifier_sweep_interval,
-        jobs=JobSweep(redis, KeyLayout(settings.redis_key_prefix), job_state, publisher),
+        jobs=JobSweep(redis, KeyLayout(settings.redis_key_prefix), job_state, publisher, layouts),
+        layout_for=layouts,
     )
     http, pins = pinned_client(
         timeout=settings.webhook_timeout,

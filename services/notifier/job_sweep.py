@@ -12,6 +12,7 @@ alerts are out; a job whose deadline is behind it is no longer watched.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,6 +37,10 @@ class JobSweep:
     layout: KeyLayout
     state: JobNotifiedStore
     publisher: AlertPublisher
+    layout_for: Callable[[str], KeyLayout] | None = None  # the tenant's generation's keys
+
+    def _layout(self, tenant: str) -> KeyLayout:
+        return self.layout if self.layout_for is None else self.layout_for(tenant)
 
     async def tenant(self, tenant: str, now: float, rules: Rules) -> list[JobAlert]:
         """Announce the decay crossings of the tenant's watched jobs up to ``now``."""
@@ -48,10 +53,10 @@ class JobSweep:
         for job in await self.state.watched(tenant, since):
 
             def sets(name: str, job: str = job) -> str:
-                return self.layout.job_tier_set(tenant, job, name)
+                return self._layout(tenant).job_tier_set(tenant, job, name)
 
             async for hits in crossings(
-                self.redis, self.layout, job_tiers, tenant, since, now, sets=sets
+                self.redis, self._layout(tenant), job_tiers, tenant, since, now, sets=sets
             ):
                 alerts += await self._decide(tenant, job, hits, now, job_tiers)
         await self.state.unwatch(tenant, since)
@@ -62,7 +67,7 @@ class JobSweep:
         self, tenant: str, job: str, hits: dict[str, Hit], now: float, rules: Rules
     ) -> list[JobAlert]:
         ids = sorted(hits)
-        sequences = await self.redis.hmget(self.layout.job_sequences(tenant, job), ids)
+        sequences = await self.redis.hmget(self._layout(tenant).job_sequences(tenant, job), ids)
         keys: list[JobKey] = [(f"{tenant}:{cand}", job) for cand in ids]
         loaded = await self.state.load(keys)
         await recover_jobs(self.state, self.publisher, loaded.pending)

@@ -66,11 +66,13 @@ class NotifiedStore:
         prefix: str,
         tiers: Sequence[str] = (),
         tiers_of: Callable[[str], Sequence[str]] | None = None,
+        layout_for: Callable[[str], KeyLayout] | None = None,
     ) -> None:
         self._redis = redis
         self._keys = KeyLayout(prefix)
         self._tiers = list(tiers)  # the template's tier names, lowest first (the store's ``g``)
         self._tiers_of = tiers_of  # a tenant's own template's tier names, when tenants have one
+        self._layout_for = layout_for  # the keys of a tenant's generation (the scorer's profiles)
         self._cas = redis.register_script(_CAS)
         self._clear = redis.register_script(_CLEAR)
         self._release = redis.register_script(_RELEASE)
@@ -117,7 +119,8 @@ class NotifiedStore:
     def profile(self, candidate_key: str) -> str:
         """The scorer's profile of ``tenant:candidate`` (engagement.store.redis_keys)."""
         tenant, candidate = candidate_key.split(":", 1)
-        return self._keys.candidate(tenant, candidate).profile
+        layout = self._keys if self._layout_for is None else self._layout_for(tenant)
+        return layout.candidate(tenant, candidate).profile
 
     async def store(
         self,

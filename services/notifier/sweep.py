@@ -70,10 +70,16 @@ class DecaySweep:
     interval: float
     # the tenant's own template (engagement.model.templates), else ``rules`` for every tenant
     rules_for: Callable[[str], Rules] | None = None
+    # the keys of the tenant's generation (engagement.store.templated_store.tenant_layouts),
+    # else ``layout`` for every tenant
+    layout_for: Callable[[str], KeyLayout] | None = None
     jobs: TenantSweep | None = None  # the job alerts' (services.notifier.job_sweep)
 
     def _rules(self, tenant: str) -> Rules:
         return self.rules if self.rules_for is None else self.rules_for(tenant)
+
+    def _layout(self, tenant: str) -> KeyLayout:
+        return self.layout if self.layout_for is None else self.layout_for(tenant)
 
     async def run(self, now: float | None = None) -> list[Alert] | None:
         """Sweep up to ``now`` unless another worker holds the lock; return the alerts published."""
@@ -99,13 +105,15 @@ class DecaySweep:
             return []
         alerts: list[CandidateAlert] = []
         async for hits in crossings(
-            self.redis, self.layout, self._rules(tenant), tenant, since, now
+            self.redis, self._layout(tenant), self._rules(tenant), tenant, since, now
         ):
             alerts += await self._decide_and_publish(tenant, hits, now)
         alerts += await self._quiet(tenant, now)
         await self.state.set_watermark(tenant, now)
         # the dashboard's 30-day chart: the first sweep of each UTC day keeps the day's counts
-        await tier_history.sample(self.redis, self.layout, self._rules(tenant), tenant, now)
+        await tier_history.sample(
+            self.redis, self._layout(tenant), self._rules(tenant), tenant, now
+        )
         return alerts
 
     async def _quiet(self, tenant: str, now: float) -> list[CandidateAlert]:
@@ -153,7 +161,7 @@ class DecaySweep:
         self, tenant: str, hits: dict[str, Hit], now: float
     ) -> list[CandidateAlert]:
         ids = sorted(hits)
-        sequences = await self.redis.hmget(self.layout.sequences(tenant), ids)
+        sequences = await self.redis.hmget(self._layout(tenant).sequences(tenant), ids)
         loaded = await self.state.load(f"{tenant}:{c}" for c in ids)
         await recover(self.state, self.publisher, loaded.pending)
         moment = datetime.fromtimestamp(now, UTC)

@@ -78,6 +78,21 @@ class GenerationLayout(KeyLayout):
         return self._scoped.anonymous(tenant_id)
 
 
+def tenant_layouts(prefix: str, templates: Templates) -> Callable[[str], KeyLayout]:
+    """The key layout of each tenant's generation now: how the notifier and the read API find a
+    tenant's keys after ``engagement rebuild --tenant`` moved it to a new generation."""
+    layouts: dict[int, KeyLayout] = {}
+
+    def layout(tenant_id: str) -> KeyLayout:
+        generation = templates.generation(tenant_id)
+        found = layouts.get(generation)
+        if found is None:
+            found = layouts[generation] = GenerationLayout(prefix, generation)
+        return found
+
+    return layout
+
+
 def handover_key(layout: KeyLayout, tenant_id: str, generation: int) -> str:
     """``activated`` or ``aborted``, whoever wrote it first: the rebuild making ``generation``
     the tenant's, or a live scorer that waited too long at its marker
