@@ -4,17 +4,18 @@ partitions SIGKILLed under load and started again later.
 The chaos suite's stack (ingest, scorers a and b, the notifier, a webhook receiver, a Redis of
 its own) runs on a three-node KRaft cluster of its own, every topic at replication factor 3 with
 ``min.insync.replicas=2``. While events arrive through ``POST /v1/batch`` (the chaos load: a
-request that is refused is sent again until acknowledged), the node leading the most
-interactions partitions is SIGKILLed; once the cluster has moved every leadership away from it
+request that is refused is sent again until acknowledged), a node leading interactions
+partitions is SIGKILLed (the scorers' group coordinator when it leads some, else the node leading
+the most); once the cluster has moved every leadership away from it
 (the controller fences a node whose heartbeats stop after ``broker.session.timeout.ms``, 9 s by
 default), it is started again on its data, rejoins every in-sync replica set and gets its
 preferred leaderships back (a second leader change, a clean one).
 
 What must hold: every event answered 200 is scored exactly once (the stored scores are the
 closed form over the acknowledged events, and no record was written that no 200 answered);
-ingest refused requests (503) only between the kill and the moment every interactions partition
-had a live leader again, never once the quorum was back (not while the node was away, nor while it came
-back); the scorers and the notifier were never restarted.
+ingest refused requests (503) only between the kill and the moment every interactions
+partition had a live leader again, never once the quorum was back (not while the node was away,
+nor while it came back); the scorers and the notifier were never restarted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -50,6 +51,7 @@ class Failover:
 
     node: int = 0
     led: int = 0  # interactions partitions the killed node led
+    coordinators: list[int] = field(default_factory=list)  # of the scorer and notifier groups
     killed: float = 0.0
     interactions_moved: float = 0.0  # every interactions partition led by a live node
     leaders_moved: float = 0.0  # every partition of every topic led by a live node
@@ -74,6 +76,16 @@ async def describe(bootstrap: str) -> list[tuple[str, int, int, list[int], list[
     ]
 
 
+async def coordinators(bootstrap: str, groups: list[str]) -> list[int]:
+    """The node coordinating each of ``groups``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        return [await admin.find_coordinator(group) for group in groups]
+    finally:
+        await admin.close()
+
+
 def partitions(bootstrap: str) -> list[tuple[str, int, int, list[int], list[int]]]:
     """``describe``, asked again until a node answers."""
     while True:
@@ -94,11 +106,15 @@ def wait_until(bootstrap: str, holds: object) -> float:
 
 
 def fail_over(cluster: KafkaCluster, stack: Stack, *, start: float) -> Failover:
-    """Kill the node leading the most interactions partitions at KILL_AT, start it at RESTART_AT
+    """Kill a leader of interactions partitions at KILL_AT, start it again at RESTART_AT
     (or once every leadership moved), and follow the cluster until it is whole again."""
     time.sleep(max(0.0, start + KILL_AT * SECONDS - time.time()))
     led = [p[2] for p in partitions(cluster.bootstrap) if p[0] == stack.topics.interactions]
-    done = Failover(node=max(set(led), key=led.count), led=max(led.count(n) for n in set(led)))
+    groups = [f"{stack.topics.prefix}engagement-{name}" for name in ("scorer", "notifier")]
+    done = Failover(coordinators=asyncio.run(coordinators(cluster.bootstrap, groups)))
+    # the scorers' group coordinator when it leads interactions partitions too (both move)
+    done.node = max(set(led), key=lambda n: (n == done.coordinators[0], led.count(n)))
+    done.led = led.count(done.node)
     cluster.node(done.node).kill()
     done.killed = time.time()
     live = ",".join(n.address for n in cluster.nodes if n.alive)  # none of its requests waits
@@ -231,7 +247,8 @@ def _print_figures(outcome: Outcome) -> None:
     refused = sorted(load.refused)
     say(f"broker failover: {EVENTS:,} events / {CANDIDATES:,} candidates over {SECONDS:g} s")
     say(
-        f"  node {f.node} (leader of {f.led}/{PARTITIONS} interactions partitions) SIGKILLed; "
+        f"  node {f.node} (leader of {f.led}/{PARTITIONS} interactions partitions; the scorer "
+        f"and notifier groups' coordinators: nodes {f.coordinators}) SIGKILLed; "
         f"interactions led by live nodes {f.interactions_moved - f.killed:.1f} s later, every "
         f"partition {f.leaders_moved - f.killed:.1f} s"
     )
