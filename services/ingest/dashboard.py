@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse
 
 from engagement.model.score_views import iso
 from engagement.store import tier_history
-from engagement.store.redis_keys import KeyLayout
 from services.ingest.auth import require_read_key
 from services.ingest.job_api import tenant_store
 from services.ingest.page_security import page_headers
@@ -49,7 +48,7 @@ async def history(
     samples today when nothing did yet, as the notifier's sweep does."""
     store = tenant_store(store_of(request), tenant)
     now = time.time()
-    redis, layout = request.app.state.redis, KeyLayout(request.app.state.settings.redis_key_prefix)
+    redis, layout = request.app.state.redis, store.keys  # the keys of the tenant's generation
     await tier_history.sample(redis, layout, store.rules, tenant, now)
     counts = await store.tier_counts(tenant, now)
     today = tier_history.utc_day(now)

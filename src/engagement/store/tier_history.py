@@ -8,7 +8,9 @@ notifier's decay sweep calls ``sample`` for every tenant it sweeps (every
 sample of a UTC day is kept (``HSETNX``; the later ones only cost an ``HEXISTS``), so a day's
 value is its counts at the first sweep after 00:00 UTC, whichever process took it.
 
-Key ``P dashboard:{T}:tier-days`` (the tenant's slot): hash, field = UTC date (``2026-12-03``),
+Key ``P dashboard:{T}:tier-days`` (the tenant's slot; ``P`` the base prefix whatever the tenant's
+generation, so the history outlives ``engagement rebuild --tenant``, while the counts are read
+from the generation's tier sets): hash, field = UTC date (``2026-12-03``),
 value = JSON ``[sampled at (epoch seconds), {tier: count}]``; a bare ``{tier: count}`` (written
 before the sweep sampled) is read with an unknown instant. Fields older than ``KEEP_DAYS`` go.
 """
