@@ -74,6 +74,7 @@ class Service:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    hung_stops: list[str] = field(default_factory=list)  # log tails of SIGTERMs past the grace
 
     def start(self, *, timeout: float = 60.0) -> Service:
         """Start the process and return once ``ready_url`` answers 200."""
@@ -125,6 +126,7 @@ class Service:
         try:
             self.proc.wait(grace)
         except subprocess.TimeoutExpired:
+            self.hung_stops.append(self.log_tail(40))
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)

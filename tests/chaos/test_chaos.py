@@ -77,6 +77,7 @@ class Run:
     profiles: dict[str, Profile | None]
     watermarks: tuple[float, float]
     notified: dict[str, dict[str, str]] = field(default_factory=dict)
+    hung_stops: list[tuple[str, str]] = field(default_factory=list)
     order: dict[str, list[Sent]] = field(default_factory=dict)
     strangers: list[str] = field(default_factory=list)
 
@@ -157,6 +158,7 @@ def collect(
         watermarks=(w1, observe.watermark(stack) or time.time()),
     )
     run.order, run.strangers = checks.applied_order(run.interactions, load.acknowledged)
+    run.hung_stops = [(s.name, tail) for s in stack.services() for tail in s.hung_stops]
     chains = checks.alert_chains(run.alerts)
     run.notified = {c: observe.notified(stack, c) for c in chains}
     if os.environ.get("CHAOS_KEEP"):  # logs and what was read, for a look after the run
@@ -219,6 +221,8 @@ def print_figures(run: Run) -> None:
     for began, name, took in run.faults.done:
         say(f"    t+{began:5.1f}s  {name} ({took:.1f}s)")
     say(f"  unplanned restarts {len(run.unplanned_restarts)}")
+    for name, tail in run.hung_stops:  # a SIGTERM the service did not finish within the grace
+        say(f"  {name} did not stop within 15 s of SIGTERM (SIGKILLed); its log then:\n{tail}")
     say(
         f"  alerts {len(alert_ids):,} distinct ({len(run.alerts):,} records on the topic), "
         f"score records {len(run.changes):,} changes / {len(run.latest):,} latest"
