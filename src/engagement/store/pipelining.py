@@ -64,13 +64,13 @@ async def run_pipelined(
     if isinstance(redis, RedisCluster):
         return await _on_cluster(redis, commands, sources, on_reply, meanwhile)
     sent: list[Command] = []
-    replies = await _exchange(redis, commands, sent, on_reply, meanwhile)
+    replies = await _exchange(redis, commands, sent, on_reply, meanwhile, sources)
     missing = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
     if missing:
         for sha in {sent[k][1] for k in missing}:
             await redis.script_load(sources[sha])
         again = None if on_reply is None else lambda j, reply: on_reply(missing[j], reply)
-        resent = await _exchange(redis, [sent[k] for k in missing], [], again, None)
+        resent = await _exchange(redis, [sent[k] for k in missing], [], again, None, {})
         for k, reply in zip(missing, resent, strict=True):
             replies[k] = reply
     return _checked(replies)
@@ -89,25 +89,67 @@ async def _exchange(
     sent: list[Command],
     on_reply: OnReply | None,
     meanwhile: Callable[[], None] | None,
+    sources: dict[str, str],
 ) -> list[Any]:
-    """Write ``commands`` (appending each to ``sent``), then read as many replies."""
+    """Write ``commands`` (appending each to ``sent``), then read as many replies; the scripts
+    the connection's server may lack are loaded first, on the same socket (``_loads``)."""
     pool = redis.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
+        loads = await _loads(conn, sources)
+        if loads:
+            await _write(conn, loads, first=True)
         pending = iter(commands)
         while chunk := list(islice(pending, CHUNK)):
             sent.extend(chunk)
-            await _write(conn, chunk, first=len(sent) == len(chunk))
+            await _write(conn, chunk, first=not loads and len(sent) == len(chunk))
         if meanwhile is not None:
             meanwhile()
-        if not sent:
+        if not sent and not loads:
             return []
-        return await _read_all(conn, len(sent), on_reply)
+        return _after_loads(
+            await _read_all(conn, len(loads) + len(sent), _shifted(on_reply, len(loads))),
+            len(loads),
+        )
     except BaseException:
         await conn.disconnect()  # replies may be left unread: never reuse the socket
         raise
     finally:
         await pool.release(conn)
+
+
+async def _loads(conn: AbstractConnection, sources: dict[str, str]) -> list[Command]:
+    """``SCRIPT LOAD`` of each script the connection has not loaded since it connected (all of
+    them on a new socket: a Redis restarted, or a replica promoted, may have none), to write
+    before the round's commands. Invariant: the commands of a round run in the order given, so
+    an EVALSHA must never fail with NOSCRIPT and run again after the commands behind it (an
+    event would be applied before the identify that redirects it). The fallback that sends a
+    NOSCRIPT command again stays for a server whose scripts were flushed under a live socket."""
+    if not sources:
+        return []
+    await conn.connect()  # type: ignore[no-untyped-call]
+    writer = getattr(conn, "_writer", None)
+    held = getattr(conn, "_engagement_scripts", None)
+    loaded: set[str] = held[1] if held is not None and held[0] is writer else set()
+    missing = [sha for sha in sources if sha not in loaded]
+    conn._engagement_scripts = (writer, loaded | set(missing))  # type: ignore[attr-defined]
+    return [("SCRIPT", "LOAD", sources[sha]) for sha in missing]
+
+
+def _shifted(on_reply: OnReply | None, skip: int) -> OnReply | None:
+    """``on_reply`` for replies that follow ``skip`` script loads."""
+    if on_reply is None or not skip:
+        return on_reply
+    target = on_reply
+    return lambda k, reply: None if k < skip else target(k - skip, reply)
+
+
+def _after_loads(replies: list[Any], loads: int) -> list[Any]:
+    """The round's replies without the script loads' (which must have succeeded)."""
+    for reply in replies[:loads]:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies[loads:]
 
 
 async def _write(conn: AbstractConnection, chunk: list[Command], *, first: bool) -> None:
@@ -149,9 +191,11 @@ async def _read_all(
 class _Lane:
     """The commands of one master: their places in the batch, and the connection they go on."""
 
-    def __init__(self, node: ClusterNode) -> None:
+    def __init__(self, node: ClusterNode, sources: dict[str, str]) -> None:
         self.node = node
+        self.sources = sources
         self.conn: Connection | None = None
+        self.loads = 0  # script loads written before the commands (``_loads``)
         self.places: list[int] = []
         self.unsent: list[Command] = []
 
@@ -161,16 +205,23 @@ class _Lane:
         first = self.conn is None
         if self.conn is None:
             self.conn = self.node.acquire_connection()
+            loads = await _loads(self.conn, self.sources)
+            if loads:
+                await _write(self.conn, loads, first=True)
+                first, self.loads = False, len(loads)
         chunk, self.unsent = self.unsent, []
         await _write(self.conn, chunk, first=first)
 
     async def read(self, arrive: Callable[[int, Any], None]) -> None:
         if self.conn is None:
             return
-        places = self.places
-        await _read_all(
-            self.conn, len(places), lambda j, reply: arrive(places[j], reply), errors_too=True
-        )
+        places, loads = self.places, self.loads
+
+        def handed_on(j: int, reply: Any) -> None:
+            if j >= loads:
+                arrive(places[j - loads], reply)
+
+        await _read_all(self.conn, loads + len(places), handed_on, errors_too=True)
 
     async def close(self, failed: BaseException | None) -> None:
         if self.conn is None:
@@ -212,7 +263,7 @@ async def _on_cluster(
     lanes: dict[str, _Lane] = {}
     order = _InOrder(None)
     try:
-        await _send(cluster, commands, sent, lanes)
+        await _send(cluster, commands, sent, lanes, sources)
         if meanwhile is not None:
             meanwhile()
         order = _InOrder(on_reply)
@@ -227,7 +278,11 @@ async def _on_cluster(
 
 
 async def _send(
-    cluster: RedisCluster, commands: Iterable[Command], sent: list[Command], lanes: dict[str, _Lane]
+    cluster: RedisCluster,
+    commands: Iterable[Command],
+    sent: list[Command],
+    lanes: dict[str, _Lane],
+    sources: dict[str, str],
 ) -> None:
     pending = iter(commands)
     try:
@@ -236,7 +291,7 @@ async def _send(
                 node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(_key(command)))
                 lane = lanes.get(node.name)
                 if lane is None:
-                    lane = lanes[node.name] = _Lane(node)
+                    lane = lanes[node.name] = _Lane(node, sources)
                 lane.places.append(len(sent))
                 lane.unsent.append(command)
                 sent.append(command)
