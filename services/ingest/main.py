@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from engagement.kafka import client_logs
 from services.ingest.app import create_app
 from services.ingest.metrics import MULTIPROC_ENV
 from services.ingest.settings import IngestSettings
@@ -28,6 +29,7 @@ def run(argv: list[str]) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    client_logs.install()  # the Kafka client's retry lines while a broker is away, once a streak
     # Several processes need an import string: each worker builds its own app from the same
     # environment (one composition root per process).
     app: FastAPI | str = f"{__name__}:app_from_env"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from engagement.kafka import client_logs
 from services.lag_exporter.broker import BrokerOffsets
 from services.lag_exporter.exporter import LagExporter
 from services.lag_exporter.settings import LagExporterSettings
@@ -86,5 +87,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    client_logs.install()  # the Kafka client's retry lines while a broker is away, once a streak
     asyncio.run(serve(settings))
     return 0

@@ -13,6 +13,7 @@ import faust
 
 from engagement.faust.lifecycle import stopping
 from engagement.faust.settings import WorkerSettings
+from engagement.kafka import client_logs
 from engagement.kafka.admin import ensure_topics
 
 S = TypeVar("S", bound=WorkerSettings)
@@ -79,6 +80,10 @@ def _start(app: faust.App, *, loop: asyncio.AbstractEventLoop, log_level: str) -
         async def on_stop(self) -> None:
             stopping(app)  # before Faust waits for the batches in hand
             await super().on_stop()
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            client_logs.install(logger.handlers)  # the Kafka client's retry lines, once a streak
 
     worker = TunedWorker(
         app,
