@@ -153,19 +153,6 @@ def check_chain(chain: Sequence[Mapping[str, Any]], holds: set[str], floor: str)
     return None
 
 
-def unannounced_rise(
-    chain: Sequence[Mapping[str, Any]], record_sequences: Iterable[int], stored_sequence: int
-) -> bool:
-    """Whether a candidate's chain ends below where it stands for the one reason docs/alerts.md
-    names: its last alert is a decay cooling at sequence A, and the states after A (the store is
-    past A) were written by late events that changed no integer score, so no score record after A
-    exists: nothing told the notifier that they raised the score now over the exit again."""
-    if not chain or chain[-1].get("cause", {}).get("type") != "decay":
-        return False
-    cooled_at = chain[-1]["sequence"]
-    return stored_sequence > cooled_at and all(seq <= cooled_at for seq in record_sequences)
-
-
 def describe_chain(chain: Sequence[Mapping[str, Any]]) -> str:
     return (
         ", ".join(

@@ -63,15 +63,3 @@ def test_a_latest_snapshot_behind_the_store_is_named() -> None:
     profile = Profile(t=1.0, raw=10.0, sequence=3, tier_number=1)
     assert checks.check_latest({"sequence": 3, "raw": 10.0}, profile) is None
     assert checks.check_latest({"sequence": 2, "raw": 10.0}, profile) is not None
-
-
-def test_a_cooling_undone_by_recordless_late_events_is_told_apart_from_a_lost_record() -> None:
-    cooled = [alert(1, "cold", "warm"), {**alert(4, "warm", "cold"), "cause": {"type": "decay"}}]
-    # the store went on past the cooling (seq 6) and no record came after it: nothing told it
-    assert checks.unannounced_rise(cooled, [1, 3, 4], stored_sequence=6)
-    # a record after the cooling did come: the notifier should have followed it
-    assert not checks.unannounced_rise(cooled, [1, 4, 5], stored_sequence=6)
-    # the store is where the cooling was decided: nothing rose since
-    assert not checks.unannounced_rise(cooled, [1, 4], stored_sequence=4)
-    # the last alert is no cooling
-    assert not checks.unannounced_rise(cooled[:1], [1], stored_sequence=6)
