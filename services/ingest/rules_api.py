@@ -1,11 +1,13 @@
 """The tenant's score template through the admin API: ``PUT /v1/rules``, ``GET /v1/rules``,
-``GET /v1/rules/versions`` (docs/api.md, "Score templates").
+``GET /v1/rules/versions``, ``POST /v1/rules/rebuild``, ``GET /v1/rules/rebuild`` (docs/api.md,
+"Score templates").
 
 A template is validated by the code of ``engagement rules check`` (``parse_template``) and is
 stored only whole: on the rules topic (``engagement.kafka.rules_topic``), acknowledged by Kafka
 (``acks=all``) before the answer, never partly. Every worker follows that topic; this process's
 own follower has folded the version in before the PUT answers (or the answer says it is stored
-but not yet read back).
+but not yet read back). A rebuild is only requested here (``engagement.store.rebuild_requests``):
+a scorer runs it (``services.scorer.rebuild_runner``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from fastapi import APIRouter, Depends, Request
 from engagement.kafka.rules_topic import version_key, version_value
 from engagement.model.rules import RulesError, parse_template, problems_of
 from engagement.model.templates import Templates, TemplateVersion
+from engagement.store.rebuild_requests import RebuildRequests
+from engagement.store.redis_keys import KeyLayout
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError, JsonResponse
 from services.ingest.routes import ERROR
@@ -123,6 +127,55 @@ async def get_versions(request: Request, tenant: ReadTenant) -> Any:
             summary["state"] = "superseded"
         listed.append(summary)
     return {"versions": listed, "default": templates.default.version}
+
+
+@router.post(
+    "/v1/rules/rebuild",
+    summary="Rescore the tenant's history under its newest version, and make it active",
+    status_code=202,
+    responses={
+        202: {"description": "Requested: a scorer runs it; follow it at GET /v1/rules/rebuild."},
+        409: {
+            "description": "A rebuild of the tenant is in progress (`rebuild_in_progress`, "
+            "its `rebuild` beside the error), or the tenant has no template of its own "
+            "(`no_template`).",
+            **ERROR,
+        },
+        503: {"description": "Redis did not answer (`redis_unavailable`): retry.", **ERROR},
+    },
+)
+async def post_rebuild(request: Request, tenant: AdminTenant) -> JsonResponse:
+    """Request a rebuild of the tenant under its newest version; at most one at a time."""
+    versions = templates_of(request).versions(tenant)
+    if not versions:
+        raise ApiError(409, "no_template", "the tenant has no template of its own: PUT one first")
+    now = datetime.now(UTC).isoformat()
+    found, new = await _requests(request).request(tenant, versions[-1].version, now)
+    if not new:
+        message = f"rebuild {found.id} is {found.state}: follow it at GET /v1/rules/rebuild"
+        error = {"code": "rebuild_in_progress", "message": message}
+        return JsonResponse({"error": error, "rebuild": found.summary()}, status_code=409)
+    headers = {"Location": "/v1/rules/rebuild"}
+    return JsonResponse(found.summary(), status_code=202, headers=headers)
+
+
+@router.get(
+    "/v1/rules/rebuild",
+    summary="The tenant's latest rebuild and its state",
+    responses={404: {"description": "No rebuild was requested (`not_found`).", **ERROR}},
+)
+async def get_rebuild(request: Request, tenant: ReadTenant) -> Any:
+    """``requested``, ``running`` (with the generation it rescores into), ``activated`` or
+    ``aborted`` (with the error)."""
+    found = await _requests(request).latest(tenant)
+    if found is None:
+        raise ApiError(404, "not_found", "no rebuild of the tenant was requested")
+    return found.summary()
+
+
+def _requests(request: Request) -> RebuildRequests:
+    prefix = request.app.state.settings.redis_key_prefix
+    return RebuildRequests(request.app.state.redis, KeyLayout(prefix))
 
 
 def _media(content_type: str | None) -> Literal["toml", "json"]:

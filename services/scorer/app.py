@@ -22,14 +22,18 @@ from engagement.kafka.score_records import OutRecord
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
 from engagement.store.connection import RedisClient, answers, connect
+from engagement.store.rebuild_requests import RebuildRequests
+from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
 from engagement.store.templated_store import TemplatedStore, handover_key
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
 from services.scorer.parsing import RawRecord
+from services.scorer.rebuild_runner import RebuildRunner
 from services.scorer.record_batches import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
+from services.scorer.tenant_rebuild import Rebuild
 
 log = logging.getLogger("engagement.scorer")
 
@@ -107,6 +111,14 @@ def build_app(settings: ScorerSettings) -> faust.App:
         finally:
             await follower.close()
 
+    if not settings.scorer_rebuild:
+        runner = _rebuild_runner(settings, store=store, templates=templates)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def serve_rebuilds() -> None:  # POST /v1/rules/rebuild
+            await follower.caught_up.wait()
+            await runner.serve()
+
     async def handle(events: Sequence[faust.EventT[bytes]]) -> None:
         await follower.caught_up.wait()  # no event is scored under a template not read yet
         await handler.handle([_raw(event) for event in events])
@@ -126,12 +138,29 @@ def build_app(settings: ScorerSettings) -> faust.App:
     return app
 
 
+def _rebuild_runner(
+    settings: ScorerSettings, *, store: TemplatedStore, templates: Templates
+) -> RebuildRunner:
+    """The runner of the tenants' rebuilds requested through the API, on this scorer's store."""
+    rebuild = Rebuild(
+        redis=store.redis,
+        base=store,
+        templates=templates,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=settings.topics,
+        live_group=settings.app_id,
+        store_options={"jobs_kept": settings.scorer_jobs_per_candidate},
+    )
+    requests = RebuildRequests(store.redis, KeyLayout(settings.redis_key_prefix))
+    return RebuildRunner(requests=requests, rebuild=rebuild, templates=templates)
+
+
 def _handover(
     templates: Templates, redis: RedisClient, store: ScoreStore
 ) -> Callable[[RebuildMarker], Awaitable[None]]:
     """At a tenant's rebuild marker: wait until the tenant is scored on the rebuild's generation
     (the follower read its activation), or give the rebuild up after ``HANDOVER_SECONDS``
-    (``engagement.tools.tenant_rebuild``, invariants 1 and 5)."""
+    (``services.scorer.tenant_rebuild``, invariants 1 and 5)."""
 
     async def wait(marker: RebuildMarker) -> None:
         key = handover_key(store.keys, marker.tenant_id, marker.generation)

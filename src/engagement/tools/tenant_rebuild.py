@@ -1,267 +1,32 @@
 """``engagement rebuild --tenant T``: rescore one tenant's retained history under its newest
 template version (possibly ``pending``: another half-life) while every scorer goes on, and move
-the tenant over to it at one cut of the interactions topic.
+the tenant over to it at one cut of the interactions topic (docs/operations.md §3.2).
 
-The existing rebuild (``engagement.tools.rebuild``, docs/operations.md §3.1), for one tenant: the
-history is replayed into new keys, beside the live ones, by a consumer of its own that publishes
-nothing (the scorer's ``BatchHandler`` with ``publish=False``); the new keys are the tenant's next
-*generation* (``P g<n>{T:C}``, ``P g<n>{T}``: ``engagement.store.templated_store.GenerationLayout``,
-the same hash tags, so the same slots); sequences are carried over (``rebuild.carry_sequences``).
-What the whole-store rebuild gets by stopping the scorers, this one gets from the topic's order:
-
-1. **One cut.** Once the replay has caught up, a marker ``{type: rebuild_marker, tenantId,
-   generation}`` is written to every interactions partition. The replay scores T's events before
-   the marker of their partition and stops there on each; a live scorer that reaches a marker
-   waits until it is scoring T on the new generation (its follower read the activation) before
-   it takes the next record of that batch. So every event of T is in the new generation exactly
-   once: before the cut by the replay, after it by the live scorers (an event before the cut a
-   live scorer scores after its switch is a replay, answered by the messageId dedupe).
-2. **Nothing published from an incomplete generation.** The activation (the version ``active``,
-   ``rebuilt=True``, the new ``generation``, on the rules topic) is stored only once the replay
-   has read every partition up to its marker; every process (scorer, notifier, read API) moves T
-   over when its follower reads it, each at one instant, and other tenants never move.
-3. **Sequences only go up for consumers.** Before the activation, each candidate's sequence in
-   the new generation is raised to its sequence in the old one plus the number of records still
-   ahead of the live scorers before the markers (the live group's committed offsets bound it):
-   every record from the new generation is past every record the old one published or still
-   publishes (a scorer not switched yet, for a few hundred milliseconds), so consumers that drop
-   a record whose sequence is not past the last one take the first record after the switch and
-   drop a late one from the old generation. The notifier's state, the erasure fences, the tenants
-   set and the webhook queue are global keys: nothing to copy.
-4. **Other tenants untouched.** Their keys, template and generation never change and their events
-   are scored by the same code; a live scorer's only wait is at a marker, about the replay's tail
-   plus a follower poll (``POLL_MS``).
-5. **A rebuild that dies gives way.** The activation goes out only after ``SET NX`` of the
-   handover key (``P{T}:handover:<generation>``) to ``activated``; a live scorer that waited
-   ``HANDOVER_SECONDS`` at a marker sets it to ``aborted`` and goes on with the old generation, and
-   the rebuild then stops without activating (run it again: the next generation).
-
-The old generation's keys stay until ``--drop-old`` (or a later rebuild) removes them.
+The rebuild itself, its steps and its invariants, is ``services.scorer.tenant_rebuild``: the
+scorers run the same code for ``POST /v1/rules/rebuild``. This command runs it from outside, with
+the live services' settings; it does not take the tenant's request lock, so do not run it while
+a rebuild the API started is ``running`` (each attempt has its own generation either way, and
+only one activation of a generation can go out).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
-from engagement.kafka.rules_topic import (
-    TemplateFollower,
-    marker_value,
-    version_key,
-    version_value,
-)
-from engagement.kafka.topics import Topics
 from engagement.model.rules import load_rules
-from engagement.model.templates import Templates, TemplateVersion
+from engagement.model.templates import Templates
 from engagement.settings import CommonSettings
-from engagement.store.connection import RedisClient, connect
-from engagement.store.redis_keys import glob_literal
+from engagement.store.connection import connect
 from engagement.store.redis_store import ScoreStore
-from engagement.store.templated_store import GenerationLayout, generation_store, handover_key
+from engagement.store.sequence_carry import CarryReport
 from engagement.tools import rebuild
-from engagement.tools.rebuild import CarryReport, carry_sequences
-from services.scorer.handler import BatchHandler
-from services.scorer.metrics import ScorerMetrics
-from services.scorer.parsing import RawRecord
+from services.scorer.tenant_rebuild import Rebuild, follow_templates
 
-log = logging.getLogger("engagement.rebuild")
-POLL_MS = 200
-
-
-@dataclass
-class Rebuild:
-    """One tenant's rebuild: what it needs, built by the command or the admin API."""
-
-    redis: RedisClient
-    base: ScoreStore  # the default template's store on the live prefix (its client, fences)
-    templates: Templates  # followed from the rules topic (caught up)
-    bootstrap_servers: str
-    topics: Topics
-    live_group: str  # the live scorers' consumer group (its committed offsets bound the lag)
-
-    def target(self, tenant_id: str) -> TemplateVersion:
-        """The version the rebuild makes active: the tenant's newest."""
-        versions = self.templates.versions(tenant_id)
-        if not versions:
-            raise ValueError(f"tenant {tenant_id!r} has no template of its own")
-        return versions[-1]
-
-    async def run(self, tenant_id: str) -> CarryReport:
-        """Replay, cut, carry, activate (the module's steps); the carry's report."""
-        version = self.target(tenant_id)
-        generation = self.templates.generation(tenant_id) + 1
-        into = generation_store(self.base, version.rules, generation)
-        await drop_generation(self.redis, self.base.keys.prefix, tenant_id, generation)
-        replay = Replay(self.bootstrap_servers, self.topics, into, tenant_id)
-        await replay.start(await self._partitions())
-        try:
-            await replay.until(await replay.ends())
-            cut = await self._markers(tenant_id, generation)
-            await replay.until(cut, cut=True)
-        finally:
-            await replay.stop()
-        margin = sum((await self._behind(cut)).values())
-        report = await carry_sequences(
-            into,
-            GenerationLayout(self.base.keys.prefix, generation - 1),
-            tenants=[tenant_id],
-            margin=margin,
-        )
-        await self._activate(version, generation)
-        return report
-
-    async def _partitions(self) -> set[int]:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers)
-        await producer.start()
-        try:
-            return set(await producer.partitions_for(self.topics.interactions))
-        finally:
-            await producer.stop()
-
-    async def _markers(self, tenant_id: str, generation: int) -> dict[int, int]:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")
-        await producer.start()
-        try:
-            topic = self.topics.interactions
-            key, value = f"{tenant_id}:rebuild".encode(), marker_value(tenant_id, generation)
-            cut = {}
-            for partition in sorted(await producer.partitions_for(topic)):
-                sent = await producer.send_and_wait(topic, value, key=key, partition=partition)
-                cut[partition] = sent.offset
-            return cut
-        finally:
-            await producer.stop()
-
-    async def _behind(self, cut: dict[int, int]) -> dict[int, int]:
-        """Records before each marker the live group has not committed past (an upper bound of
-        what the live scorers can still score on the old generation)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(self.live_group)
-        finally:
-            await admin.close()
-        committed = {
-            tp.partition: meta.offset
-            for tp, meta in offsets.items()
-            if tp.topic == self.topics.interactions
-        }
-        return {p: max(0, m - max(0, committed.get(p, 0))) for p, m in cut.items()}
-
-    async def _activate(self, version: TemplateVersion, generation: int) -> None:
-        key = handover_key(self.base.keys, version.tenant_id, generation)
-        if not await self.redis.set(key, "activated", nx=True) and (
-            await self.redis.get(key)
-        ) not in (b"activated", "activated"):
-            raise RuntimeError("a live scorer gave up waiting at a marker: run it again")
-        now = datetime.now(UTC).isoformat()
-        active = replace(
-            version, state="active", activated_at=now, rebuilt=True, generation=generation
-        )
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                self.topics.rules, version_value(active), key=version_key(active)
-            )
-        finally:
-            await producer.stop()
-
-
-class Replay:
-    """A consumer of every interactions partition from its start, scoring the tenant's records
-    into ``store`` with the scorer's batch handler, publishing nothing."""
-
-    def __init__(
-        self, bootstrap_servers: str, topics: Topics, store: ScoreStore, tenant: str
-    ) -> None:
-        async def nothing(_records: object) -> None:
-            raise AssertionError("a rebuild publishes nothing")
-
-        self.handler = BatchHandler(
-            store=store,
-            send_all=nothing,
-            send_acked=nothing,
-            metrics=ScorerMetrics(),
-            dlq_topic=topics.interactions_dlq,
-            changes_topic=topics.scores_changed,
-            latest_topic=topics.scores_latest,
-            interactions_topic=topics.interactions,
-            publish=False,
-        )
-        self.prefix = f"{tenant}:".encode()
-        self.topic = topics.interactions
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            enable_auto_commit=False,
-            client_id="engagement-tenant-rebuild",
-        )
-        self.position: dict[int, int] = {}
-
-    async def start(self, partitions: set[int]) -> None:
-        """Assign every partition, from its start."""
-        await self.consumer.start()
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_beginning(*tps)
-        self.position = {tp.partition: 0 for tp in tps}
-
-    async def ends(self) -> dict[int, int]:
-        tps = [TopicPartition(self.topic, p) for p in self.position]
-        return {tp.partition: end for tp, end in (await self.consumer.end_offsets(tps)).items()}
-
-    async def until(self, ends: dict[int, int], *, cut: bool = False) -> None:
-        """Score the tenant's records up to ``ends`` (a cut: up to and without its markers)."""
-        while any(self.position.get(p, 0) < end + (1 if cut else 0) for p, end in ends.items()):
-            batches = await self.consumer.getmany(timeout_ms=POLL_MS, max_records=2000)
-            raw = []
-            for tp, records in batches.items():
-                for r in records:
-                    self.position[tp.partition] = r.offset + 1
-                    if cut and r.offset >= ends[tp.partition]:
-                        continue
-                    if (
-                        r.key is not None
-                        and r.key.startswith(self.prefix)
-                        and not _is_marker(r.value)
-                    ):
-                        raw.append(RawRecord(r.key, r.value, r.topic, r.partition, r.offset))
-            if raw:
-                await self.handler.handle(raw)
-
-    async def stop(self) -> None:
-        await self.consumer.stop()
-
-
-def _is_marker(value: bytes | None) -> bool:
-    return value is not None and b'"rebuild_marker"' in value[:64]
-
-
-async def drop_generation(redis: RedisClient, prefix: str, tenant_id: str, generation: int) -> int:
-    """Delete the tenant's keys of one generation (a rebuild's leftovers, or the old one's); the
-    global keys among them (the notifier's state, the handover keys) stay."""
-    layout = GenerationLayout(prefix, generation)
-    patterns = [
-        glob_literal(layout.candidate_base(tenant_id, "")[:-1]) + "*",
-        glob_literal(layout.tier_set(tenant_id, "")[: -len(":tier:")]) + ":*",
-    ]
-    dropped = 0
-    for pattern in patterns:
-        async for key in redis.scan_iter(match=pattern, count=1000):
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            if name.endswith(":notified") or ":handover:" in name:
-                continue
-            dropped += int(await redis.unlink(name))
-    return dropped
+__all__ = ["Rebuild", "follow_templates", "run"]
 
 
 def run(argv: Sequence[str]) -> int:
@@ -315,12 +80,3 @@ async def _run(settings: CommonSettings, tenant: str, rules_file: Path, group: s
     finally:
         await follower.close()
         await redis.aclose()
-
-
-async def follow_templates(
-    default: Templates, bootstrap_servers: str, topics: Topics
-) -> TemplateFollower:
-    """The registry read up to the rules topic's end (the rebuild's view of the tenant)."""
-    follower = TemplateFollower(default, bootstrap_servers=bootstrap_servers, topics=topics)
-    await follower.catch_up()
-    return follower
