@@ -47,6 +47,7 @@ class RebuildRunner:
     rebuild: Rebuild
     templates: Templates  # this process's registry, followed from the rules topic
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    version_wait: float = VERSION_WAIT_SECONDS
 
     async def serve(self) -> None:
         """Forever: poll, run what this process takes; an outage waits for the next poll."""
@@ -138,7 +139,7 @@ class RebuildRunner:
 
     async def _holds(self, tenant: str, version: str) -> None:
         """Wait until this process's registry holds the request's version (a bounded time)."""
-        deadline = asyncio.get_running_loop().time() + VERSION_WAIT_SECONDS
+        deadline = asyncio.get_running_loop().time() + self.version_wait
         while not any(v.version == version for v in self.templates.versions(tenant)):
             if asyncio.get_running_loop().time() > deadline:
                 raise ValueError(f"version {version!r} is not on the rules topic")
