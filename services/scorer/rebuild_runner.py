@@ -31,6 +31,7 @@ from engagement.faust.outages import is_outage
 from engagement.faust.poison import describe
 from engagement.model.templates import Templates
 from engagement.store.rebuild_requests import IN_PROGRESS, LOCK_MS, RebuildRequests, State
+from engagement.store.sequence_carry import CarryReport
 from engagement.store.templated_store import handover_key
 from services.scorer.tenant_rebuild import Rebuild, drop_generation
 
@@ -66,14 +67,20 @@ class RebuildRunner:
     async def poll(self) -> None:
         """Run the request of each queued tenant whose lock this process takes."""
         for tenant in await self.requests.queued():
-            if not await self.requests.lock(tenant, self.token):
-                continue
-            try:
-                await self.while_locked(tenant)
-            finally:
-                await self.requests.unlock(tenant, self.token)
+            await self.take(tenant)
 
-    async def while_locked(self, tenant: str) -> None:
+    async def take(self, tenant: str) -> bool:
+        """Run the tenant's request if this process takes its lock (False when another holds
+        it), and release the lock."""
+        if not await self.requests.lock(tenant, self.token):
+            return False
+        try:
+            await self.while_locked(tenant)
+        finally:
+            await self.requests.unlock(tenant, self.token)
+        return True
+
+    async def while_locked(self, tenant: str) -> CarryReport | None:
         """Run the tenant's request, renewing the lock; stop it when the lock is lost."""
         task = asyncio.ensure_future(self.run(tenant))
         try:
@@ -87,19 +94,21 @@ class RebuildRunner:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        return None if task.cancelled() else task.result()
 
-    async def run(self, tenant: str) -> None:
+    async def run(self, tenant: str) -> CarryReport | None:
         """One attempt at the tenant's request; its outcome recorded (``activated``,
-        ``aborted``); an outage propagates (the request stays ``running``, taken over later)."""
+        ``aborted``) and the carry's report when it activated; an outage propagates (the request
+        stays ``running``, taken over later)."""
         request = await self.requests.latest(tenant)
         if request is None or request.state not in IN_PROGRESS:
             await self.requests.unqueue(tenant)
-            return
+            return None
         if request.generation is not None and await self._earlier_activated(
             tenant, request.generation
         ):
             await self._finish(tenant, "activated")
-            return
+            return None
         after = request.generation or 0
         generation = await self.rebuild.fresh_generation(tenant, after=after)
         await self.requests.update(
@@ -113,9 +122,10 @@ class RebuildRunner:
                 raise
             log.warning("rebuild of tenant %s aborted: %s", tenant, exc)
             await self._finish(tenant, "aborted", error=str(exc))
-            return
+            return None
         log.info("rebuilt tenant %s into generation %d: %s", tenant, generation, report)
         await self._finish(tenant, "activated")
+        return report
 
     async def _earlier_activated(self, tenant: str, generation: int) -> bool:
         """Fence an earlier attempt off (its handover key ``aborted``, its keys dropped) unless

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
 from engagement.store.redis_store import ScoreStore
-from engagement.tools.tenant_rebuild import Rebuild, follow_templates
+from engagement.tools.tenant_rebuild import Rebuild, follow_templates, rebuild_tenant
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.pipeline import Pipeline, running_pipeline, track
 from tests.integration.scorer.test_tenant_templates import (
@@ -44,7 +44,8 @@ def both(kafka_bootstrap: str, redis_url: str, tmp_path) -> Iterator[tuple[Pipel
 
 
 async def rebuild(pipeline: Pipeline, tenant: str) -> Any:
-    """What ``engagement rebuild --tenant`` runs, against the pipeline's broker and Redis."""
+    """What ``engagement rebuild --tenant`` runs, against the pipeline's broker and Redis: the
+    carry's report once activated."""
     redis = aioredis.from_url(pipeline.redis_url)
     rules = load_rules(pipeline.env["RULES_FILE"])
     follower = await follow_templates(Templates(rules), pipeline.kafka, pipeline.topics)
@@ -57,7 +58,9 @@ async def rebuild(pipeline: Pipeline, tenant: str) -> Any:
             topics=pipeline.topics,
             live_group=f"{pipeline.topics.prefix}engagement-scorer",
         )
-        return await run.run(tenant)
+        outcome, report = await rebuild_tenant(run, tenant, pipeline.redis_prefix)
+        assert outcome == "activated", outcome
+        return report
     finally:
         await follower.close()
         await redis.aclose()
