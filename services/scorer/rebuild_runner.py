@@ -52,16 +52,20 @@ class RebuildRunner:
 
     async def serve(self) -> None:
         """Forever: poll, run what this process takes; an outage waits for the next poll."""
+        failing = False
         while True:
             try:
                 await self.poll()
+                failing = False
             except Exception as exc:
-                log.warning(
-                    "rebuild requests not served (%s); the next poll retries",
-                    describe(exc),
-                    exc_info=not is_outage(exc),
-                    extra={"event": "scorer.rebuild_poll_failed"},
-                )
+                if not failing:  # once per outage, not every second of it
+                    log.warning(
+                        "rebuild requests not served (%s); each poll retries",
+                        describe(exc),
+                        exc_info=not is_outage(exc),
+                        extra={"event": "scorer.rebuild_poll_failed"},
+                    )
+                failing = True
             await asyncio.sleep(POLL_SECONDS)
 
     async def poll(self) -> None:
