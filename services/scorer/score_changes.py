@@ -59,10 +59,12 @@ def score_records(
     """Yield the change records, then one snapshot per touched candidate, then tombstones.
 
     A change record per integer-score change, and per change that moved (candidate, job)
-    profiles (with its ``jobs`` field: ``with_jobs``); for a candidate with duplicates in the batch and no
-    integer-score change (a replay: the original records may never have reached Kafka, whatever
-    came after them in this batch), one change record of its newest state in the batch, with its
-    sequence and no previous values (consumers dedupe by sequence).
+    profiles (with its ``jobs`` field: ``with_jobs``); for a candidate with duplicates in the batch
+    (a replay: the original records may never have reached Kafka, whatever came after them in
+    this batch) and either no integer-score change or job states found by its duplicates, one
+    change record of its newest state in the batch, with its sequence and no previous values
+    (consumers dedupe by sequence), carrying the current state of each job its duplicates named
+    (the notifier's compare-and-set per (candidate, job) drops what it announced already).
     Snapshots are coalesced per candidate (the highest sequence of the batch wins); an anonymous
     profile folded into a known candidate gets a tombstone on the latest topic. ``encoded``:
     ``encoded_change`` of each outcome computed in advance (``MISSING``: compute it here).
@@ -76,7 +78,8 @@ def score_records(
             continue
         tally.add(outcome, change)
         if outcome.jobs:  # (candidate, job) profiles moved: the notifier's job alerts need them
-            yield _record(changes_topic, with_jobs(change, outcome), changed=True)
+            if outcome.outcome != "duplicate":  # a duplicate's go on the replay's record
+                yield _record(changes_topic, with_jobs(change, outcome.jobs), changed=True)
         elif outcome.score_changed:
             yield _record(changes_topic, change, changed=True)
     yield from tally.closing(changes_topic, latest_topic)
@@ -90,13 +93,20 @@ class _Tally:
     newest: dict[str, ApplyOutcome] = field(default_factory=dict)  # the outcome of ``latest``
     changed: set[str] = field(default_factory=set)
     replayed: dict[str, None] = field(default_factory=dict)  # had a duplicate, in order
+    replayed_jobs: dict[str, dict[tuple[str, str], JobState]] = field(default_factory=dict)
     folded: set[str] = field(default_factory=set)
 
     def add(self, outcome: ApplyOutcome, change: EncodedChange) -> None:
-        if outcome.score_changed or outcome.jobs:  # a change record of a newer state goes out
-            self.changed.add(change.key)
-        elif outcome.outcome == "duplicate":
+        if outcome.outcome == "duplicate":
             self.replayed[change.key] = None
+            if outcome.jobs:  # the newest state per (candidate, job), for the replay's record
+                found = self.replayed_jobs.setdefault(change.key, {})
+                for state in outcome.jobs:
+                    known = found.get((state.candidate_id, state.job_id))
+                    if known is None or state.sequence >= known.sequence:
+                        found[(state.candidate_id, state.job_id)] = state
+        elif outcome.score_changed or outcome.jobs:  # a change record of a newer state goes out
+            self.changed.add(change.key)
         seen = self.latest.get(change.key)
         if seen is None or change.sequence >= seen.sequence:
             self.latest[change.key] = change
@@ -105,9 +115,14 @@ class _Tally:
             self.folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
 
     def closing(self, changes_topic: str, latest_topic: str) -> Iterator[OutRecord]:
-        """A replay's newest state, the snapshots, the tombstones of profiles folded away."""
+        """A replay's newest state (with the job states its duplicates found), the snapshots,
+        the tombstones of profiles folded away."""
         for key in self.replayed:
-            if key not in self.changed:
+            jobs = self.replayed_jobs.get(key)
+            if jobs:
+                replay = with_jobs(_replay(self.newest[key]), tuple(jobs.values()))
+                yield _record(changes_topic, replay, changed=True)
+            elif key not in self.changed:
                 yield _record(changes_topic, _replay(self.newest[key]), changed=True)
         for change in self.latest.values():
             yield _record(latest_topic, change, changed=False)
@@ -141,12 +156,11 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
     )
 
 
-def with_jobs(change: EncodedChange, outcome: ApplyOutcome) -> EncodedChange:
+def with_jobs(change: EncodedChange, jobs: Sequence[JobState]) -> EncodedChange:
     """The change record of ``change`` with its ``jobs`` field (``JobChange`` entries, in the
-    outcome's order), which the latest topic's snapshot does not carry."""
-    entries = [_job_change(state) for state in outcome.jobs]
-    jobs = orjson.dumps(entries, option=orjson.OPT_UTC_Z)
-    value = change.value[:-1] + b',"jobs":' + jobs + b"}"
+    order given), which the latest topic's snapshot does not carry."""
+    entries = orjson.dumps([_job_change(state) for state in jobs], option=orjson.OPT_UTC_Z)
+    value = change.value[:-1] + b',"jobs":' + entries + b"}"
     return change._replace(value=value)
 
 

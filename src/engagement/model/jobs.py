@@ -46,7 +46,8 @@ class JobState(NamedTuple):
     """A (candidate, job) profile right after a change, at instant ``as_of`` (its latest event
     time), or its removal from the job (``tier`` None: dropped as the candidate's weakest job, or
     moved into another candidate by an identity merge). ``sequence`` is the candidate's sequence
-    of the change, so a job's states of one candidate are ordered like the candidate's."""
+    of the change, so a job's states of one candidate are ordered like the candidate's. The
+    current state a replayed event found has no previous values (``previous_score`` None)."""
 
     job_id: str
     candidate_id: str
@@ -56,7 +57,7 @@ class JobState(NamedTuple):
     pillars: Mapping[str, float] | None = None
     score: int = 1
     tier: str | None = None
-    previous_score: int = 1
+    previous_score: int | None = 1
     previous_tier: str | None = None
 
     @property
@@ -70,13 +71,16 @@ def parse_job_entries(
 ) -> tuple[JobState, ...]:
     """Decode the job entries of a store script's reply (lua/job_profile.lua ``job_entries``):
     ``U␟job␟t␟r␟e␟a␟i␟g␟s␟tier before␟score before␟score`` for a changed job, ``D␟job␟seq`` for
-    one the candidate left (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers)."""
+    one the candidate left, ``R␟job␟t␟r␟e␟a␟i␟g␟s␟score`` for a job's current state a replay found
+    (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers)."""
     out: list[JobState] = []
     for entry in entries:
         parts = (entry.decode() if isinstance(entry, bytes) else entry).split("\x1f")
         if parts[0] == "D":
             out.append(JobState(parts[1], candidate_id, int(parts[2])))
             continue
+        if parts[0] == "R":  # no state before it: the replayed record's previous values are none
+            parts[-1:-1] = ["", ""]
         job, t, r, e, a, i, g, s, before_g, before_score, score = parts[1:]
         pillars = {"entrance": float(e), "activity": float(a), "interaction": float(i)}
         out.append(
@@ -89,8 +93,8 @@ def parse_job_entries(
                 pillars,
                 int(score),
                 _tier(g, tier_names),
-                int(before_score),
-                _tier(before_g, tier_names),
+                int(before_score) if before_score else None,
+                _tier(before_g, tier_names) if before_g else None,
             )
         )
     return tuple(out)

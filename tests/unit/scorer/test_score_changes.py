@@ -228,3 +228,39 @@ def test_a_record_without_jobs_leaves_the_field_out_when_built_from_a_score_chan
     change = ScoreChange.model_validate_json(changed.value or b"")
 
     assert record("changes", change, "score.changed").value == changed.value
+
+
+def replayed_with_job(sequence: int, job: str, job_sequence: int, candidate: str = "u1"):
+    """A duplicate whose event named ``job``: the job's current state, without previous values."""
+    state = JobState(job, candidate, job_sequence, AS_OF, 60.0, None, 72, "hot", None, None)
+    return scored(sequence, outcome="duplicate")._replace(jobs=(state,))
+
+
+def test_a_replay_carries_the_job_states_its_duplicates_found_on_its_newest_state_only():
+    # given a batch replayed after a crash: two duplicates found J-1 (the second newer), one J-2
+    batch = (
+        replayed_with_job(3, "J-1", 2),
+        replayed_with_job(3, "J-2", 3),
+        replayed_with_job(3, "J-1", 3),
+    )
+    # when its records are built
+    changed, latest = records(*batch)
+    # then one change record re-publishes the newest state without previous values, with the
+    # newest state of each job and none of theirs either; the snapshot carries no jobs
+    change = ScoreChange.model_validate_json(changed.value or b"")
+    assert (changed.topic, change.sequence, change.previousTier) == ("changes", 3, None)
+    found = [(j.jobId, j.sequence, j.tier, j.previousTier, j.previousScore) for j in change.jobs]
+    assert found == [("J-1", 3, "hot", None, None), ("J-2", 3, "hot", None, None)]
+    assert latest.topic == "latest"
+    assert b'"jobs"' not in (latest.value or b"")
+
+
+def test_a_replay_followed_by_a_change_still_publishes_the_job_states_its_duplicates_found():
+    # given a replayed duplicate that found J-1, then a new event changing the integer score
+    out = records(replayed_with_job(3, "J-1", 3), scored(4))
+    # then the new change's record, then a replay of the newest state carrying J-1's state
+    changes = [ScoreChange.model_validate_json(r.value or b"") for r in out if r.topic == "changes"]
+    assert [(c.sequence, c.previousTier, [j.jobId for j in c.jobs]) for c in changes] == [
+        (4, "cold", []),
+        (4, None, ["J-1"]),
+    ]

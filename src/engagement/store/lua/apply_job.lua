@@ -3,11 +3,19 @@
 -- the (candidate, job) profile, in the same script (atomic: a replay is a duplicate for both).
 -- KEYS: apply.lua's four, then the job profiles hash and the job ranks zset (job_profile.lua).
 -- ARGV: apply.lua's, then the job id. Returns apply.lua's reply, a scored one with a fourth
--- element: the job entries (job_profile.lua job_entries).
+-- element: the job entries (job_profile.lua job_entries); a duplicate of a candidate not merged
+-- away as {'duplicate', snapshot, snapshot, {the job's current state (job_current)}}, so that the
+-- replayed record carries it (the records of the change that made it may never have reached Kafka).
 local reply = apply_candidate()
-if reply[1] ~= 'scored' then return reply end
+local kind = reply[1]
+if kind ~= 'scored' and kind ~= 'duplicate' then return reply end
 local cfg, n = read_config()
 local J, R, job = KEYS[5], KEYS[6], ARGV[n + 9]
+if kind == 'duplicate' then
+  local entry = call('HEXISTS', KEYS[1], 'm') == 0 and job_current(J, job, cfg)
+  if not entry then return reply end
+  return {kind, reply[2], reply[2], {entry}}
+end
 local seq = tonumber(string.match(reply[3], '^[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31([^\31]*)'))
 local entry, new = job_add(J, R, job, tonumber(ARGV[n + 1]), tonumber(ARGV[n + 3]),
                            {[ARGV[n + 4]] = tonumber(ARGV[n + 3])}, seq, cfg)

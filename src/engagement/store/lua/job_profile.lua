@@ -68,3 +68,13 @@ local function job_entries(changed, dropped, seq)
   for job in pairs(dropped) do out[#out + 1] = 'D\31' .. job .. '\31' .. format('%d', seq) end
   return out
 end
+
+-- A replay's entry of the job's current state, 'R␟job␟packed␟score' (score at its reference
+-- time; no state before it: the records of the change that made it may never have reached Kafka),
+-- or nil when the candidate has no profile for the job (dropped since).
+local function job_current(J, job, cfg)
+  local packed = call('HGET', J, job)
+  if not packed then return nil end
+  local r = tonumber(string.match(packed, '^[^\31]*\31([^\31]*)'))
+  return 'R\31' .. job .. '\31' .. packed .. '\31' .. format('%d', score_of(r, cfg.scale))
+end

@@ -8,7 +8,8 @@
 -- Each job profile of the source is added to the candidate's of the same job (job_profile.lua,
 -- exact like the sums), then the weakest jobs past JOB.keep are dropped.
 -- Returns {'merged'|'duplicate', before, after} or {'redirect', target}; a merge that moved job
--- profiles: {'merged', before, after, job entries}.
+-- profiles: {'merged', before, after, job entries}; a duplicate of one: {'duplicate', before, after,
+-- the current states of those jobs (job_current)}, so that the replayed record carries them.
 local P, M, K, C, J, R = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local cfg, n = read_config()
 local source = ARGV[n]
@@ -20,6 +21,11 @@ for k = n + 2, n + 1 + nids do redis.call('SADD', M, ARGV[k]) end
 n = n + 1 + nids  -- ARGV[n + 1] is now t
 if new == 0 then
   local snap = encode(p, cfg)
+  local at = n + 7 + 2 * tonumber(ARGV[n + 7]) + 1  -- the caps' count, then the jobs'
+  at = at + 2 * tonumber(ARGV[at]) + 1
+  local jobs = {}
+  for k = 1, tonumber(ARGV[at]) do jobs[#jobs + 1] = job_current(J, ARGV[at + 2 * k - 1], cfg) end
+  if #jobs > 0 then return {'duplicate', snap, snap, jobs} end
   return {'duplicate', snap, snap}
 end
 if ARGV[n + 1] == '' then

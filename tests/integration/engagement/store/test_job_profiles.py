@@ -88,9 +88,44 @@ async def test_event_without_a_job_writes_no_job_key(
 async def test_replayed_event_does_not_change_the_job_profile(store: ScoreStore) -> None:
     first = await store.apply_batch([job_event("m1", T0, "J-7", event="Application Submitted")])
     replay = await store.apply_batch([job_event("m1", T0, "J-7", event="Application Submitted")])
-    assert replay[0].outcome == "duplicate" and replay[0].jobs == ()
+    assert replay[0].outcome == "duplicate"
     profile = await job_profile(store, "u1", "J-7", T0)
     assert profile.raw == first[0].jobs[0].raw == 40.0
+
+
+async def test_a_replayed_event_finds_its_jobs_current_state_without_previous_values(
+    store: ScoreStore,
+) -> None:
+    # given an event naming J-7, then one naming J-8 (the records of both maybe never published)
+    first = await store.apply_batch([job_event("m1", T0, "J-7", event="Application Submitted")])
+    await store.apply_batch([job_event("m2", T0 + 60, "J-8")])
+    # when the first is replayed
+    [replay] = await store.apply_batch([job_event("m1", T0, "J-7", event="Application Submitted")])
+    # then the duplicate carries J-7's state as stored (its change's sequence), as if from nothing
+    assert replay.outcome == "duplicate"
+    assert replay.jobs == (first[0].jobs[0]._replace(previous_score=None, previous_tier=None),)
+
+
+async def test_a_replayed_merge_finds_the_current_states_of_the_jobs_it_moved(
+    store: ScoreStore,
+) -> None:
+    # given an anonymous visitor's jobs folded into u1 by an identify, then u1's job J-7 grown
+    anon = [job_event("a1", T0, "J-7", user=None, anonymous="v1", event="Application Submitted")]
+    identify = interaction("i1", T0 + 60, kind="identify", user_id="u1", anonymous_id="v1")
+    await store.apply_batch([*anon, job_event("k0", T0 + 30, "J-9")])
+    await store.apply_batch([identify])
+    [grown] = await store.apply_batch([job_event("k1", T0 + 90, "J-7")])
+    # when the identify is replayed
+    [replay] = await store.apply_batch([identify])
+    # then the duplicate carries u1's current state of J-7 (not J-9: the merge did not move it),
+    # and the visitor leaving J-7
+    assert replay.outcome == "duplicate"
+    current = grown.jobs[0]._replace(previous_score=None, previous_tier=None)
+    assert [(s.candidate_id, s.job_id, s.removed) for s in replay.jobs] == [
+        ("u1", "J-7", False),
+        ("anon:v1", "J-7", True),
+    ]
+    assert replay.jobs[0] == current
 
 
 EXAMPLES = settings(
