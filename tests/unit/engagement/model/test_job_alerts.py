@@ -88,6 +88,23 @@ def test_a_replayed_entry_decides_nothing():
     assert (fold.alerts, fold.states) == ((), {})
 
 
+def test_a_re_published_jobs_current_state_is_announced_from_the_tier_known_for_the_job():
+    # given the current state of J-1 a replay found (hot since sequence 5, no previous values),
+    # on the candidate's re-published record of sequence 7
+    current = entry(5, "hot", None)
+    # when the notifier knew nothing of J-1, knew it warm at 4, or announced it hot at 5
+    unknown = fold_job_changes([record(7, current)], {}, RULES, T0)
+    warm = fold_job_changes([record(7, current)], {KEY: Notified("warm", 4)}, RULES, T0)
+    seen = fold_job_changes([record(7, current)], {KEY: Notified("hot", 5)}, RULES, T0)
+    # then the crossing is announced from the tier known (else the floor) with the job's sequence,
+    # the id the lost record of sequence 5 would have given it; once announced, nothing again
+    assert [(a.previousTier, a.id) for a in unknown.alerts + warm.alerts] == [
+        ("cold", job_alert_id("acme", "u1", "J-1", 5, "hot")),
+        ("warm", job_alert_id("acme", "u1", "J-1", 5, "hot")),
+    ]
+    assert (seen.alerts, seen.states) == ((), {})
+
+
 def test_moves_outside_the_alert_tier_are_remembered_not_announced():
     fold = fold_job_changes([record(2, entry(2, "warm", "cold", raw=60.0))], {}, RULES, T0)
 
