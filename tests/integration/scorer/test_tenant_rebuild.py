@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import redis.asyncio as aioredis
 
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
+from engagement.store.connection import connect
 from engagement.store.redis_store import ScoreStore
 from engagement.tools.tenant_rebuild import Rebuild, follow_templates, rebuild_tenant
 from tests.integration.scorer.expected import TEST_RULES
@@ -46,7 +46,7 @@ def both(kafka_bootstrap: str, redis_url: str, tmp_path) -> Iterator[tuple[Pipel
 async def rebuild(pipeline: Pipeline, tenant: str) -> Any:
     """What ``engagement rebuild --tenant`` runs, against the pipeline's broker and Redis: the
     carry's report once activated."""
-    redis = aioredis.from_url(pipeline.redis_url)
+    redis = connect(pipeline.redis_url)
     rules = load_rules(pipeline.env["RULES_FILE"])
     follower = await follow_templates(Templates(rules), pipeline.kafka, pipeline.topics)
     try:
