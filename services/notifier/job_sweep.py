@@ -16,17 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from engagement.model.alerts import Decayed, Notified, tier_level
+from engagement.model.alerts import Notified, tier_level
 from engagement.model.job_alerts import JobKey, decide_job_decay, job_rules
 from engagement.model.records import JobAlert
 from engagement.model.rules import Rules
-from engagement.model.scoring import crossing_time, raw_at_rank, score_of
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from services.notifier.announce import announce_jobs, recover_jobs
 from services.notifier.job_state import JobNotifiedStore
 from services.notifier.publisher import AlertPublisher
-from services.notifier.sweep import Hit, crossings
+from services.notifier.sweep import Hit, crossings, decayed_hit
 
 
 @dataclass
@@ -77,23 +76,9 @@ class JobSweep:
         for cand, key, seq in zip(ids, keys, sequences, strict=True):
             if seq is None:
                 continue  # left the job meanwhile
-            found = _found(tenant, hits[cand], int(seq), now, rules)
+            found = decayed_hit(tenant, hits[cand], int(seq), now, rules)
             found_alerts, state = decide_job_decay(found, job, loaded.states[key], rules, moment)
             alerts += found_alerts
             if state is not None:
                 writes[key] = (state, tier_level(rules, state.tier))
         return await announce_jobs(self.state, self.publisher, writes, alerts, mode="decay")
-
-
-def _found(tenant: str, hit: Hit, sequence: int, now: float, rules: Rules) -> Decayed:
-    """A member of a job's tier set below an exit, as ``decide_decay`` takes it."""
-    h, scale = rules.half_life_seconds, rules.score_scale
-    crossed = crossing_time(hit.rank, rules.tiers[hit.exit_level].exit, scale, h)
-    return Decayed(
-        tenant_id=tenant,
-        candidate_id=hit.candidate_id,
-        set_tier=rules.tiers[hit.set_level].name,
-        sequence=sequence,
-        score=score_of(raw_at_rank(hit.rank, now, h), scale),
-        crossed_at=datetime.fromtimestamp(crossed, UTC),
-    )

@@ -180,17 +180,22 @@ class DecaySweep:
         return await announce(self.state, self.publisher, writes, alerts, mode="decay")
 
     def _found(self, tenant: str, hit: Hit, sequence: int, now: float) -> Decayed:
-        rules = self._rules(tenant)
-        h, scale = rules.half_life_seconds, rules.score_scale
-        crossed = crossing_time(hit.rank, rules.tiers[hit.exit_level].exit, scale, h)
-        return Decayed(
-            tenant_id=tenant,
-            candidate_id=hit.candidate_id,
-            set_tier=rules.tiers[hit.set_level].name,
-            sequence=sequence,
-            score=score_of(raw_at_rank(hit.rank, now, h), scale),
-            crossed_at=datetime.fromtimestamp(crossed, UTC),
-        )
+        return decayed_hit(tenant, hit, sequence, now, self._rules(tenant))
+
+
+def decayed_hit(tenant: str, hit: Hit, sequence: int, now: float, rules: Rules) -> Decayed:
+    """A tier-set member found below an exit, as ``decide_decay`` takes it: its score now and the
+    instant it crossed the lowest exit it crossed."""
+    h, scale = rules.half_life_seconds, rules.score_scale
+    crossed = crossing_time(hit.rank, rules.tiers[hit.exit_level].exit, scale, h)
+    return Decayed(
+        tenant_id=tenant,
+        candidate_id=hit.candidate_id,
+        set_tier=rules.tiers[hit.set_level].name,
+        sequence=sequence,
+        score=score_of(raw_at_rank(hit.rank, now, h), scale),
+        crossed_at=datetime.fromtimestamp(crossed, UTC),
+    )
 
 
 async def crossings(

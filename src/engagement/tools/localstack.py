@@ -169,23 +169,16 @@ def redis_server_binary() -> str:
 def start_redis(port: int | None = None, *, timeout: float = 10.0) -> LocalProcess:
     """Start a throw-away Redis (no persistence) on 127.0.0.1 and return once it answers."""
     port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="engagement-redis-"))
+    return redis_server(port, Path(tempfile.mkdtemp(prefix="engagement-redis-")), timeout=timeout)
+
+
+def redis_server(port: int, workdir: Path, *options: str, timeout: float = 10.0) -> LocalProcess:
+    """``redis-server`` on 127.0.0.1:``port`` without persistence, in ``workdir`` (its log
+    there), with more ``options``; returns once it answers."""
     log_path = workdir / "redis.log"
-    args = [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-        "--logfile",
-        str(log_path),
-    ]
+    args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    args += ["--logfile", str(log_path), *options]
     proc = subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,

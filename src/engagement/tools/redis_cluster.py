@@ -16,9 +16,8 @@ from urllib.parse import urlparse
 from engagement.tools.localstack import (
     LocalProcess,
     LocalServiceError,
-    die_with_parent,
+    redis_server,
     redis_server_binary,
-    wait_for_port,
 )
 
 CLUSTER_BUS_OFFSET = 10000  # Redis 6.2: a node's cluster bus listens on its port + 10000
@@ -104,26 +103,9 @@ def start_redis_cluster(
 
 def _cluster_node(port: int, workdir: Path, node_timeout_ms: int, timeout: float) -> LocalProcess:
     workdir.mkdir(parents=True)
-    log_path = workdir / "redis.log"
-    args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
-    args += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    args += ["--logfile", str(log_path), "--cluster-enabled", "yes"]
-    args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(node_timeout_ms)]
-    proc = subprocess.Popen(
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-    local = LocalProcess(proc, log_path, f"redis://127.0.0.1:{port}/0", workdir)
-    try:
-        wait_for_port("127.0.0.1", port, timeout=timeout, proc=proc)
-    except LocalServiceError as exc:
-        local.stop()
-        raise LocalServiceError(f"redis-server did not start: {exc}\n{local.log_tail()}") from exc
-    return local
+    cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+    cluster += ["--cluster-node-timeout", str(node_timeout_ms)]
+    return redis_server(port, workdir, *cluster, timeout=timeout)
 
 
 def wait_cluster_ok(urls: list[str], *, timeout: float) -> None:
