@@ -9,10 +9,10 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engagement.faust.web import LATENCY_BUCKETS
-from engagement.model.records import AlertType
+from engagement.model.records import AlertType, JobAlertType
 from services.notifier.delivery_queue import Backlog
 
-ALERT_TYPES: tuple[AlertType, ...] = get_args(AlertType)
+ALERT_TYPES: tuple[AlertType | JobAlertType, ...] = get_args(AlertType) + get_args(JobAlertType)
 DELIVERY_OUTCOMES = ("delivered", "retry", "dlq", "gone", "refused", "disabled", "quarantined")
 RETRY_STAGES = ("changes", "dlq", "sweep", "deliveries")
 BAD_RECORD_TYPES = ("schema_violation", "processing_error")
