@@ -19,6 +19,7 @@ Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, jo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 import orjson
 
@@ -47,9 +48,10 @@ async def announce(
     alerts: list[CandidateAlert],
     *,
     mode: str,
+    expected: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[CandidateAlert]:
     """Store each candidate's decided state (``None``: erase it) with its alerts, then publish
-    the alerts of the states written; the alerts published."""
+    the alerts of the states written; the alerts published. ``expected``: ``state.store``'s."""
     by_key: dict[str, list[CandidateAlert]] = defaultdict(list)
     for alert in alerts:
         by_key[f"{alert.tenantId}:{alert.candidateId}"].append(alert)
@@ -62,7 +64,7 @@ async def announce(
     writes: dict[str, tuple[Notified, int, bytes] | None] = {
         key: None if value is None else (*value, outbox[key]) for key, value in decided.items()
     }
-    written = await state.store(writes, mode=mode) if writes else set()
+    written = await state.store(writes, mode=mode, expected=expected) if writes else set()
     published = [a for key in decided if key in written for a in by_key.get(key, [])]
     if published:
         await publisher.publish(published)

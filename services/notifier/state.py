@@ -7,7 +7,7 @@ that state announced, until they are published: an outbox) per candidate, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from engagement.model.alerts import Notified, Stored
@@ -16,13 +16,17 @@ from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined
 
 # A score record's state replaces the stored one only with a newer sequence; a decay crossing
-# only when its sequence is not older and it lowers the level. The state is written with the
-# alerts it announces (``pending``: the outbox, cleared once they are published). Returns 1 when
-# written.
+# only when its sequence is not older and it lowers the level; a decision from the scorer's
+# stored state (``stored``, the sweep's quiet candidates) only over the very state it was decided
+# from (ARGV[6], ARGV[7]: its sequence and level), since it announces a move from that tier. The
+# state is written with the alerts it announces (``pending``: the outbox, cleared once they are
+# published). Returns 1 when written.
 _CAS = """
 local cur = redis.call('HMGET', KEYS[1], 'seq', 'level')
 local seq, level = tonumber(ARGV[1]), tonumber(ARGV[3])
-if cur[1] then
+if ARGV[4] == 'stored' then
+  if not cur[1] or cur[1] ~= ARGV[6] or cur[2] ~= ARGV[7] then return 0 end
+elseif cur[1] then
   local oseq, olevel = tonumber(cur[1]), tonumber(cur[2])
   if ARGV[4] == 'change' then
     if seq <= oseq then return 0 end
@@ -127,9 +131,11 @@ class NotifiedStore:
         states: dict[str, tuple[Notified, int, bytes] | None],
         *,
         mode: str,
+        expected: Mapping[str, tuple[int, int]] | None = None,
     ) -> set[str]:
         """Write (state, level, pending alerts) per candidate with compare-and-set, or delete
-        on ``None``; the candidates whose state was written (deleted ones included)."""
+        on ``None``; the candidates whose state was written (deleted ones included).
+        ``expected`` (mode ``stored``): the (sequence, level) each write must find."""
         keys = list(states)
         commands: list[Command] = []
         for key in keys:
@@ -138,7 +144,9 @@ class NotifiedStore:
                 commands.append(("DEL", self.key(key)))
             else:
                 state, level, pending = value
-                args = (state.sequence, state.tier, level, mode, pending)
+                args: tuple[object, ...] = (state.sequence, state.tier, level, mode, pending)
+                if expected is not None:
+                    args += expected[key]
                 commands.append(("EVALSHA", self._cas.sha, 1, self.key(key), *args))
         results = await run_pipelined(self._redis, commands, self._sources)
         return {

@@ -119,43 +119,51 @@ class DecaySweep:
     async def _quiet(self, tenant: str, now: float) -> list[CandidateAlert]:
         """Decide the candidates the scorer moved on without a score record
         (``engagement.store.quiet``) from their stored state, a page at a time, at most
-        ``QUIET_PAGES`` pages a sweep (the rest wait for the next one)."""
+        ``QUIET_PAGES`` pages a sweep (the rest wait for the next one). An entry whose decision
+        found the announced state changed meanwhile (the handler wrote it) stays for the next."""
         alerts: list[CandidateAlert] = []
         for _ in range(QUIET_PAGES):
             entries = await quiet.page(self.redis, self.layout, tenant, PAGE)
             if not entries:
                 break
-            alerts += await self._decide_stored(tenant, [cand for cand, _ in entries], now)
-            await quiet.drop(self.redis, self.layout, tenant, entries)
-            if len(entries) < PAGE:
+            published, refused = await self._decide_stored(
+                tenant, [cand for cand, _ in entries], now
+            )
+            alerts += published
+            await quiet.drop(
+                self.redis, self.layout, tenant, [e for e in entries if e[0] not in refused]
+            )
+            if len(entries) < PAGE or refused:
                 break
         return alerts
 
     async def _decide_stored(
         self, tenant: str, candidates: list[str], now: float
-    ) -> list[CandidateAlert]:
+    ) -> tuple[list[CandidateAlert], set[str]]:
+        """The alerts published, and the candidates whose announced state moved under the
+        decision (its compare-and-set refused: decided again next sweep)."""
         keys = [f"{tenant}:{cand}" for cand in candidates]
         loaded = await self.state.load(keys)
         await recover(self.state, self.publisher, loaded.pending)
         moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
-        decided: dict[str, dict[str, tuple[Notified, int] | None]] = {"change": {}, "decay": {}}
-        alerts: dict[str, list[CandidateAlert]] = {"change": [], "decay": []}
+        decided: dict[str, tuple[Notified, int] | None] = {}
+        expected: dict[str, tuple[int, int]] = {}
+        alerts: list[CandidateAlert] = []
         for cand, key in zip(candidates, keys, strict=True):
             known = loaded.states.get(key)
             decision = decide_stored(tenant, cand, loaded.stored.get(key), known, rules, moment)
             if decision.state is None or known is None:
                 continue
-            level = tier_level(rules, decision.state.tier)
-            mode = "change" if level > tier_level(rules, known.tier) else "decay"
-            decided[mode][key] = (decision.state, level)
-            alerts[mode].extend(decision.alerts)
-        published: list[CandidateAlert] = []
-        for mode in ("change", "decay"):
-            if decided[mode]:
-                published += await announce(
-                    self.state, self.publisher, decided[mode], alerts[mode], mode=mode
-                )
-        return published
+            decided[key] = (decision.state, tier_level(rules, decision.state.tier))
+            expected[key] = (known.sequence, tier_level(rules, known.tier))
+            alerts.extend(decision.alerts)
+        if not decided:
+            return [], set()
+        published = await announce(
+            self.state, self.publisher, decided, alerts, mode="stored", expected=expected
+        )
+        written = {f"{a.tenantId}:{a.candidateId}" for a in published}
+        return published, {key.split(":", 1)[1] for key in decided if key not in written}
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float

@@ -6,6 +6,8 @@ the sweep in process, the alerts topic captured."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis.asyncio as aioredis
 
 from engagement.model.alerts import Notified, tier_level
@@ -16,7 +18,7 @@ from engagement.store.redis_store import ScoreStore
 from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher
-from services.notifier.state import NotifiedStore
+from services.notifier.state import Loaded, NotifiedStore
 from services.notifier.sweep import DecaySweep
 from tests.integration.notifier.test_exactly_once_alerts import Topic, consistent
 from tests.unit.engagement.model.strategies import RULES, T0, interaction
@@ -106,3 +108,51 @@ async def test_a_quiet_move_that_leaves_the_tier_held_now_as_announced_raises_no
     # then the sweep announces nothing and forgets it
     assert await sweep.run(now=T0 + 120) == []
     assert await redis_client.zcard(store.keys.quiet("acme")) == 0
+
+
+class HandlerWritesMeanwhile(NotifiedStore):
+    """The notifier's state, with its handler writing a candidate's newer state (a score record
+    it just handled) right after the sweep has loaded it: the two run in one process."""
+
+    meanwhile: tuple[str, Notified, int] | None = None
+
+    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
+        loaded = await super().load(candidate_keys)
+        if self.meanwhile is not None:
+            key, state, level = self.meanwhile
+            self.meanwhile = None
+            assert await self.store({key: (state, level, b"")}, mode="change") == {key}
+        return loaded
+
+
+async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwritten(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given c1 announced cold at sequence 1, and a late event's state (sequence 3, warm now)
+    # that published no record, indexed for the sweep
+    topic = Topic()
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    sweep = sweep_on(redis_client, redis_prefix, topic)
+    state = HandlerWritesMeanwhile(redis_client, prefix=redis_prefix, tiers=RULES.tier_names)
+    sweep.state = state
+    outcomes = await store.apply_batch(
+        [
+            interaction("a1", T0, event="Application Submitted", user_id="c1"),
+            interaction("a2", T0 + 1, event="Job Viewed", user_id="c1"),
+            interaction("a3", T0 + 1, event="Job Viewed", user_id="c1"),
+        ]
+    )
+    await state.store({"acme:c1": (Notified("cold", 1), 0, b"")}, mode="change")
+    last = outcomes[-1].after
+    assert last is not None and last.tier == "warm"
+    await redis_client.zadd(store.keys.quiet("acme"), {"c1": last.sequence})
+    # when the handler announces warm at sequence 2 (its record) while the sweep decides c1
+    state.meanwhile = ("acme:c1", Notified("warm", 2), 1)
+    first = await sweep.run(now=T0 + 2)
+    # then the sweep's decision, made from cold, is not written nor published, and c1 stays
+    # indexed; the next sweep decides it from warm: nothing to announce
+    assert first == []
+    assert await redis_client.zscore(store.keys.quiet("acme"), "c1") == last.sequence
+    assert await sweep.run(now=T0 + 3) == []
+    assert await redis_client.zcard(store.keys.quiet("acme")) == 0
+    assert (await state.load(["acme:c1"])).states["acme:c1"] == Notified("warm", 2)
