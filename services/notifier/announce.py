@@ -19,9 +19,11 @@ Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, jo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from engagement.model.alerts import Notified
 from engagement.model.job_alerts import JobKey
@@ -30,15 +32,23 @@ from services.notifier.job_state import JobNotifiedStore
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import NotifiedStore
 
+K = TypeVar("K", bound=Hashable)  # a candidate (``tenant:candidate``) or a (candidate, job)
+A = TypeVar("A", CandidateAlert, JobAlert)
+Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[set[K]]]
+
 
 async def recover(
     state: NotifiedStore, publisher: AlertPublisher, pending: dict[str, bytes]
 ) -> None:
     """Publish the alerts stored as pending, then empty their outboxes."""
-    alerts = [CandidateAlert.model_validate(a) for v in pending.values() for a in orjson.loads(v)]
-    if alerts:
-        await publisher.publish(alerts)
-    await state.clear_pending(pending)
+    await _recover(CandidateAlert, publisher, pending, state.clear_pending)
+
+
+async def recover_jobs(
+    state: JobNotifiedStore, publisher: AlertPublisher, pending: dict[JobKey, bytes]
+) -> None:
+    """Publish the job alerts stored as pending, then empty their outboxes."""
+    await _recover(JobAlert, publisher, pending, state.clear_pending)
 
 
 async def announce(
@@ -52,35 +62,13 @@ async def announce(
 ) -> list[CandidateAlert]:
     """Store each candidate's decided state (``None``: erase it) with its alerts, then publish
     the alerts of the states written; the alerts published. ``expected``: ``state.store``'s."""
-    by_key: dict[str, list[CandidateAlert]] = defaultdict(list)
-    for alert in alerts:
-        by_key[f"{alert.tenantId}:{alert.candidateId}"].append(alert)
-    outbox = {
-        key: orjson.dumps([a.model_dump(mode="json") for a in by_key[key]])
-        if key in by_key
-        else b""
-        for key in decided
-    }
-    writes: dict[str, tuple[Notified, int, bytes] | None] = {
-        key: None if value is None else (*value, outbox[key]) for key, value in decided.items()
-    }
-    written = await state.store(writes, mode=mode, expected=expected) if writes else set()
-    published = [a for key in decided if key in written for a in by_key.get(key, [])]
-    if published:
-        await publisher.publish(published)
-        publisher.count(published)
-    await state.clear_pending({k: outbox[k] for k in written if outbox.get(k)})
-    return published
 
+    async def write(writes: dict[str, tuple[Notified, int, bytes] | None]) -> set[str]:
+        return await state.store(writes, mode=mode, expected=expected)
 
-async def recover_jobs(
-    state: JobNotifiedStore, publisher: AlertPublisher, pending: dict[JobKey, bytes]
-) -> None:
-    """Publish the job alerts stored as pending, then empty their outboxes."""
-    alerts = [JobAlert.model_validate(a) for v in pending.values() for a in orjson.loads(v)]
-    if alerts:
-        await publisher.publish(alerts)
-    await state.clear_pending(pending)
+    return await _through_outbox(
+        write, state.clear_pending, publisher, decided, alerts, _candidate_key
+    )
 
 
 async def announce_jobs(
@@ -93,21 +81,63 @@ async def announce_jobs(
 ) -> list[JobAlert]:
     """Store each (candidate, job)'s decided state with its alerts, then publish the alerts of
     the states written; the alerts published."""
-    by_key: dict[JobKey, list[JobAlert]] = defaultdict(list)
-    for alert in alerts:
-        by_key[(f"{alert.tenantId}:{alert.candidateId}", alert.jobId)].append(alert)
-    outbox = {
-        key: orjson.dumps([a.model_dump(mode="json") for a in by_key[key]])
-        if key in by_key
-        else b""
-        for key in decided
-    }
-    written = await state.store(
-        {key: (*value, outbox[key]) for key, value in decided.items()}, mode=mode
+
+    async def write(writes: dict[JobKey, tuple[Notified, int, bytes] | None]) -> set[JobKey]:
+        return await state.store(
+            {key: value for key, value in writes.items() if value is not None}, mode=mode
+        )
+
+    return await _through_outbox(
+        write, state.clear_pending, publisher, dict(decided), alerts, _job_key
     )
+
+
+def _candidate_key(alert: CandidateAlert) -> str:
+    return f"{alert.tenantId}:{alert.candidateId}"
+
+
+def _job_key(alert: JobAlert) -> JobKey:
+    return (f"{alert.tenantId}:{alert.candidateId}", alert.jobId)
+
+
+async def _recover(
+    model: type[A],
+    publisher: AlertPublisher,
+    pending: Mapping[K, bytes],
+    clear: Callable[[dict[K, bytes]], Awaitable[None]],
+) -> None:
+    alerts = [model.model_validate(a) for v in pending.values() for a in orjson.loads(v)]
+    if alerts:
+        await publisher.publish(alerts)
+    await clear(dict(pending))
+
+
+async def _through_outbox(
+    write: Write[K],
+    clear: Callable[[dict[K, bytes]], Awaitable[None]],
+    publisher: AlertPublisher,
+    decided: Mapping[K, tuple[Notified, int] | None],
+    alerts: Sequence[A],
+    key_of: Callable[[A], K],
+) -> list[A]:
+    """The steps both kinds of alerts go through: each key's state stored with its alerts as
+    its outbox (compare-and-set), the alerts of the states written published, the outboxes
+    emptied."""
+    by_key: dict[K, list[A]] = defaultdict(list)
+    for alert in alerts:
+        by_key[key_of(alert)].append(alert)
+    outbox = {key: _outbox(by_key[key]) if key in by_key else b"" for key in decided}
+    writes: dict[K, tuple[Notified, int, bytes] | None] = {}
+    for key, value in decided.items():
+        writes[key] = None if value is None else (value[0], value[1], outbox[key])
+    written = await write(writes) if writes else set()
     published = [a for key in decided if key in written for a in by_key.get(key, [])]
     if published:
         await publisher.publish(published)
         publisher.count(published)
-    await state.clear_pending({k: outbox[k] for k in written if outbox.get(k)})
+    await clear({k: outbox[k] for k in written if outbox.get(k)})
     return published
+
+
+def _outbox(alerts: Sequence[BaseModel]) -> bytes:
+    return orjson.dumps([a.model_dump(mode="json") for a in alerts])
