@@ -26,7 +26,8 @@ async def loads_for(conn: AbstractConnection, sources: dict[str, str]) -> list[C
     NOSCRIPT command again stays for a server whose scripts were flushed under a live socket."""
     if not sources:
         return []
-    await conn.connect()  # type: ignore[no-untyped-call]
+    if not conn.is_connected:  # a round on a live socket skips the retry wrapper
+        await conn.connect()  # type: ignore[no-untyped-call]
     writer = getattr(conn, "_writer", None)
     held = getattr(conn, "_engagement_scripts", None)
     loaded: set[str] = held[1] if held is not None and held[0] is writer else set()
