@@ -5,12 +5,22 @@ stored state announced, in order, whatever crashes: a decision is durable before
 and a decision stored is always published. Deciding again after a crash could differ (a later
 ``now``, the batch cut elsewhere): so the first decision wins.
 
-1. ``recover``: alerts a notifier stored but may not have published (it stopped in between) are
-   published again first, under their own ids (consumers dedupe by id; deliveries by id).
-2. ``announce``: each candidate's new state is written with the alerts it announces as pending,
-   by compare-and-set (a newer state, or a sweep's, wins: its alerts are then not published);
-   then the alerts of the states written go to Kafka and to the webhook queue; then the outbox
-   is emptied.
+``settle`` is the one way a candidate's state changes (the score-record handler and the decay
+sweep, which run side by side in a notifier):
+
+1. load the states, and publish first what their outboxes hold (a notifier stopped between
+   storing and publishing them): alerts under their own ids (consumers dedupe by id; deliveries
+   by id);
+2. decide (pure);
+3. write each decided state with its alerts as its outbox, only over the very state it was
+   decided from (compare-and-set on its sequence and tier), then publish the alerts of the states
+   written to Kafka and to the webhook queue, then empty their outboxes;
+4. decide again, from what is stored now, each candidate whose state another writer moved
+   between 1 and 3.
+
+Step 3's compare-and-set keeps two things: each alert's ``previousTier`` is the tier announced
+before it, and an outbox is never replaced before its alerts are published (whoever replaces it
+loaded it first, so published it in step 1).
 
 Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, job), through
 ``services.notifier.job_state``: ``recover_jobs``, then ``announce_jobs``.
@@ -18,8 +28,9 @@ Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, jo
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import orjson
@@ -30,11 +41,17 @@ from engagement.model.job_alerts import JobKey
 from engagement.model.records import CandidateAlert, JobAlert
 from services.notifier.job_state import JobNotifiedStore
 from services.notifier.publisher import AlertPublisher
-from services.notifier.state import NotifiedStore
+from services.notifier.state import Loaded, NotifiedStore
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)  # a candidate (``tenant:candidate``) or a (candidate, job)
 A = TypeVar("A", CandidateAlert, JobAlert)
 Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[set[K]]]
+Decided = dict[str, tuple[Notified, int] | None]  # a candidate's new state and its level, or erase
+Decide = Callable[[Loaded], tuple[Decided, list[CandidateAlert]]]
+
+ROUNDS = 10  # decisions of one candidate a settle makes while other writers keep moving it
 
 
 async def recover(
@@ -51,20 +68,51 @@ async def recover_jobs(
     await _recover(JobAlert, publisher, pending, state.clear_pending)
 
 
+async def settle(
+    state: NotifiedStore,
+    publisher: AlertPublisher,
+    keys: Iterable[str],
+    decide: Decide,
+    *,
+    mode: str,
+) -> tuple[list[CandidateAlert], set[str]]:
+    """Load, decide and announce the candidates (``tenant:candidate``), deciding again those
+    whose state moved between the load and the write; the alerts published, and the candidates
+    still moving after ``ROUNDS`` decisions (left as they are stored: their writer announced)."""
+    published: list[CandidateAlert] = []
+    todo = list(dict.fromkeys(keys))
+    for _ in range(ROUNDS):
+        loaded = await state.load(todo)
+        await recover(state, publisher, loaded.pending)
+        decided, alerts = decide(loaded)
+        if not decided:
+            return published, set()
+        written, out = await announce(
+            state, publisher, decided, alerts, mode=mode, base=loaded.states
+        )
+        published += out
+        todo = [key for key in decided if key not in written]
+        if not todo:
+            return published, set()
+    log.warning("%d candidates' notifier state kept moving; left as stored", len(todo))
+    return published, set(todo)
+
+
 async def announce(
     state: NotifiedStore,
     publisher: AlertPublisher,
-    decided: dict[str, tuple[Notified, int] | None],
+    decided: Decided,
     alerts: list[CandidateAlert],
     *,
     mode: str,
-    expected: Mapping[str, tuple[int, int]] | None = None,
-) -> list[CandidateAlert]:
-    """Store each candidate's decided state (``None``: erase it) with its alerts, then publish
-    the alerts of the states written; the alerts published. ``expected``: ``state.store``'s."""
+    base: Mapping[str, Notified | None],
+) -> tuple[set[str], list[CandidateAlert]]:
+    """Store each candidate's decided state (``None``: erase it) with its alerts over the state
+    it was decided from (``base``), then publish the alerts of the states written; the
+    candidates written and the alerts published."""
 
     async def write(writes: dict[str, tuple[Notified, int, bytes] | None]) -> set[str]:
-        return await state.store(writes, mode=mode, expected=expected)
+        return await state.store(writes, mode=mode, base=base)
 
     return await _through_outbox(
         write, state.clear_pending, publisher, decided, alerts, _candidate_key
@@ -87,9 +135,10 @@ async def announce_jobs(
             {key: value for key, value in writes.items() if value is not None}, mode=mode
         )
 
-    return await _through_outbox(
+    _, published = await _through_outbox(
         write, state.clear_pending, publisher, dict(decided), alerts, _job_key
     )
+    return published
 
 
 def _candidate_key(alert: CandidateAlert) -> str:
@@ -119,10 +168,10 @@ async def _through_outbox(
     decided: Mapping[K, tuple[Notified, int] | None],
     alerts: Sequence[A],
     key_of: Callable[[A], K],
-) -> list[A]:
+) -> tuple[set[K], list[A]]:
     """The steps both kinds of alerts go through: each key's state stored with its alerts as
     its outbox (compare-and-set), the alerts of the states written published, the outboxes
-    emptied."""
+    emptied; the keys written and the alerts published."""
     by_key: dict[K, list[A]] = defaultdict(list)
     for alert in alerts:
         by_key[key_of(alert)].append(alert)
@@ -136,7 +185,7 @@ async def _through_outbox(
         await publisher.publish(published)
         publisher.count(published)
     await clear({k: outbox[k] for k in written if outbox.get(k)})
-    return published
+    return written, published
 
 
 def _outbox(alerts: Sequence[BaseModel]) -> bytes:

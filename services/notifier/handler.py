@@ -1,7 +1,8 @@
-"""Score-change batches → alerts: gather state, decide (pure), publish, enqueue webhooks, store state.
+"""Score-change batches → alerts: gather state, decide (pure), store it with its alerts as an
+outbox, publish them (alerts topic, webhook queue), empty the outbox (``services.notifier.announce``).
 
-Order matters for at-least-once: alerts are on the broker and webhook deliveries in Redis before
-the announced tier is stored, so a crash in between only re-publishes the same alert ids.
+A crash between storing and publishing leaves the alerts in the outbox: whoever loads the
+candidate next (the batch replayed, the sweep) publishes them under their own ids.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from engagement.faust.lifecycle import StopSwitch
 from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
 from engagement.kafka.bad_rows import record_row
 from engagement.kafka.topics import tenant_of_key
-from engagement.model.alerts import Notified, fold_changes, tier_level
+from engagement.model.alerts import fold_changes, tier_level
 from engagement.model.records import Alert, CandidateAlert, ScoreChange
 from engagement.model.rules import Rules
 from services.notifier import job_changes
-from services.notifier.announce import announce, recover
+from services.notifier.announce import Decided, settle
 from services.notifier.job_state import JobNotifiedStore
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher
-from services.notifier.state import NotifiedStore
+from services.notifier.state import Loaded, NotifiedStore
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +129,28 @@ class ChangeHandler:
         return self.rules if self.rules_for is None else self.rules_for(tenant)
 
     async def _candidates(self, changes: list[ScoreChange]) -> list[CandidateAlert]:
-        """Gather (stored states; first, what a stopped notifier left unpublished), decide
-        (pure), announce through the outbox (``services.notifier.announce``)."""
-        loaded = await self.state.load(f"{c.tenantId}:{c.candidateId}" for c in changes)
-        await recover(self.state, self.publisher, loaded.pending)
-        now = datetime.now(UTC)
-        alerts: list[CandidateAlert] = []
-        decided: dict[str, tuple[Notified, int] | None] = {}
-        for tenant, theirs in _by_tenant(changes).items():  # each under its tenant's template
-            rules = self._rules(tenant)
-            found, final = fold_changes(theirs, loaded.states, rules, now, loaded.stored)
-            alerts += found
-            decided |= {
-                key: None if s is None else (s, tier_level(rules, s.tier))
-                for key, s in final.items()
-            }
-        return await announce(self.state, self.publisher, decided, alerts, mode="change")
+        """Each candidate's crossings under its tenant's template, settled through the outbox
+        (``services.notifier.announce``: loaded, decided (pure), announced; decided again when
+        the sweep moved the state meanwhile)."""
+
+        def decide(loaded: Loaded) -> tuple[Decided, list[CandidateAlert]]:
+            theirs = [c for c in changes if f"{c.tenantId}:{c.candidateId}" in loaded.states]
+            now = datetime.now(UTC)
+            alerts: list[CandidateAlert] = []
+            decided: Decided = {}
+            for tenant, batch in _by_tenant(theirs).items():  # each under its tenant's template
+                rules = self._rules(tenant)
+                found, final = fold_changes(batch, loaded.states, rules, now, loaded.stored)
+                alerts += found
+                decided |= {
+                    key: None if s is None else (s, tier_level(rules, s.tier))
+                    for key, s in final.items()
+                }
+            return decided, alerts
+
+        keys = (f"{c.tenantId}:{c.candidateId}" for c in changes)
+        published, _ = await settle(self.state, self.publisher, keys, decide, mode="change")
+        return published
 
     def _parse(self, record: ScoreRecord) -> ScoreChange | tuple[str, ...]:
         """The record's score change, or why it is none."""

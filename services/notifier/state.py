@@ -15,22 +15,22 @@ from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined
 
-# A score record's state replaces the stored one only with a newer sequence; a decay crossing
-# only when its sequence is not older and it lowers the level; a decision from the scorer's
-# stored state (``stored``, the sweep's quiet candidates) only over the very state it was decided
-# from (ARGV[6], ARGV[7]: its sequence and level), since it announces a move from that tier. The
-# state is written with the alerts it announces (``pending``: the outbox, cleared once they are
-# published). Returns 1 when written.
+# Every state is written only over the very state it was decided from (ARGV[6], ARGV[7]: its
+# sequence and tier as loaded; '' for none), so each alert's previous tier is the tier announced
+# before it, and a state whose outbox is not yet published is never replaced (whoever loads it
+# publishes its outbox first: ``services.notifier.announce``). On top of that, a score record's
+# state replaces the stored one only with a newer sequence, and a decay crossing only when its
+# sequence is not older and it lowers the level. The state is written with the alerts it
+# announces (``pending``: the outbox, cleared once they are published). Returns 1 when written.
 _CAS = """
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'level')
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'level', 'tier')
+if (cur[1] or '') ~= ARGV[6] or (cur[3] or '') ~= ARGV[7] then return 0 end
 local seq, level = tonumber(ARGV[1]), tonumber(ARGV[3])
-if ARGV[4] == 'stored' then
-  if not cur[1] or cur[1] ~= ARGV[6] or cur[2] ~= ARGV[7] then return 0 end
-elseif cur[1] then
+if cur[1] then
   local oseq, olevel = tonumber(cur[1]), tonumber(cur[2])
   if ARGV[4] == 'change' then
     if seq <= oseq then return 0 end
-  elseif seq < oseq or level >= olevel then
+  elseif ARGV[4] == 'decay' and (seq < oseq or level >= olevel) then
     return 0
   end
 end
@@ -131,23 +131,24 @@ class NotifiedStore:
         states: dict[str, tuple[Notified, int, bytes] | None],
         *,
         mode: str,
-        expected: Mapping[str, tuple[int, int]] | None = None,
+        base: Mapping[str, Notified | None],
     ) -> set[str]:
-        """Write (state, level, pending alerts) per candidate with compare-and-set, or delete
-        on ``None``; the candidates whose state was written (deleted ones included).
-        ``expected`` (mode ``stored``): the (sequence, level) each write must find."""
+        """Write (state, level, pending alerts) per candidate over the state it was decided
+        from (``base``: as loaded; a candidate missing from it is taken to have none), or delete
+        on ``None``; the candidates whose state was written (deleted ones included). ``mode``:
+        ``change`` (a score record's), ``decay`` or ``stored`` (the sweep's)."""
         keys = list(states)
         commands: list[Command] = []
         for key in keys:
             value = states[key]
             if value is None:
                 commands.append(("DEL", self.key(key)))
-            else:
-                state, level, pending = value
-                args: tuple[object, ...] = (state.sequence, state.tier, level, mode, pending)
-                if expected is not None:
-                    args += expected[key]
-                commands.append(("EVALSHA", self._cas.sha, 1, self.key(key), *args))
+                continue
+            state, level, pending = value
+            was = base.get(key)
+            expected = ("", "") if was is None else (was.sequence, was.tier)
+            args = (state.sequence, state.tier, level, mode, pending, *expected)
+            commands.append(("EVALSHA", self._cas.sha, 1, self.key(key), *args))
         results = await run_pipelined(self._redis, commands, self._sources)
         return {
             key for key, result in zip(keys, results, strict=True) if states[key] is None or result

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from engagement.model.alerts import Decayed, Notified, decide_decay, decide_stored, tier_level
+from engagement.model.alerts import (
+    Decayed,
+    Decision,
+    Notified,
+    decide_stored,
+    decide_swept,
+    tier_level,
+)
 from engagement.model.records import Alert, CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
@@ -32,9 +39,9 @@ from engagement.store import quiet, tier_history
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import text
-from services.notifier.announce import announce, recover
+from services.notifier.announce import Decided, settle
 from services.notifier.publisher import AlertPublisher
-from services.notifier.state import NotifiedStore
+from services.notifier.state import Loaded, NotifiedStore
 
 log = logging.getLogger(__name__)
 
@@ -140,55 +147,53 @@ class DecaySweep:
     async def _decide_stored(
         self, tenant: str, candidates: list[str], now: float
     ) -> tuple[list[CandidateAlert], set[str]]:
-        """The alerts published, and the candidates whose announced state moved under the
-        decision (its compare-and-set refused: decided again next sweep)."""
-        keys = [f"{tenant}:{cand}" for cand in candidates]
-        loaded = await self.state.load(keys)
-        await recover(self.state, self.publisher, loaded.pending)
+        """The alerts published, and the candidates whose announced state kept moving under the
+        decision (decided again next sweep)."""
         moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
-        decided: dict[str, tuple[Notified, int] | None] = {}
-        expected: dict[str, tuple[int, int]] = {}
-        alerts: list[CandidateAlert] = []
-        for cand, key in zip(candidates, keys, strict=True):
-            known = loaded.states.get(key)
-            decision = decide_stored(tenant, cand, loaded.stored.get(key), known, rules, moment)
-            if decision.state is None or known is None:
-                continue
-            decided[key] = (decision.state, tier_level(rules, decision.state.tier))
-            expected[key] = (known.sequence, tier_level(rules, known.tier))
-            alerts.extend(decision.alerts)
-        if not decided:
-            return [], set()
-        published = await announce(
-            self.state, self.publisher, decided, alerts, mode="stored", expected=expected
-        )
-        written = {f"{a.tenantId}:{a.candidateId}" for a in published}
-        return published, {key.split(":", 1)[1] for key in decided if key not in written}
+
+        def decide(loaded: Loaded) -> tuple[Decided, list[CandidateAlert]]:
+            def one(key: str, known: Notified | None) -> Decision:
+                cand = key.split(":", 1)[1]
+                return decide_stored(tenant, cand, loaded.stored.get(key), known, rules, moment)
+
+            return _decisions(loaded, rules, one)
+
+        keys = [f"{tenant}:{cand}" for cand in candidates]
+        published, moving = await settle(self.state, self.publisher, keys, decide, mode="stored")
+        return published, {key.split(":", 1)[1] for key in moving}
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float
     ) -> list[CandidateAlert]:
-        ids = sorted(hits)
-        sequences = await self.redis.hmget(self._layout(tenant).sequences(tenant), ids)
-        loaded = await self.state.load(f"{tenant}:{c}" for c in ids)
-        await recover(self.state, self.publisher, loaded.pending)
-        moment = datetime.fromtimestamp(now, UTC)
-        rules = self._rules(tenant)
-        alerts: list[CandidateAlert] = []
-        writes: dict[str, tuple[Notified, int] | None] = {}
-        for cand, seq in zip(ids, sequences, strict=True):
-            if seq is None:
-                continue  # erased or merged away meanwhile
-            found = self._found(tenant, hits[cand], int(seq), now)
-            decision = decide_decay(found, loaded.states[f"{tenant}:{cand}"], rules, moment)
-            alerts.extend(decision.alerts)
-            if decision.state is not None:
-                level = tier_level(rules, decision.state.tier)
-                writes[f"{tenant}:{cand}"] = (decision.state, level)
-        return await announce(self.state, self.publisher, writes, alerts, mode="decay")
+        """Decide each candidate found in a crossing range from its stored state, read with its
+        announced one: the range's rank may be older than both (the scorer moved it since), and
+        a sequence read apart from the rank could pass a decision from that rank as newer."""
+        moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
 
-    def _found(self, tenant: str, hit: Hit, sequence: int, now: float) -> Decayed:
-        return decayed_hit(tenant, hit, sequence, now, self._rules(tenant))
+        def decide(loaded: Loaded) -> tuple[Decided, list[CandidateAlert]]:
+            def one(key: str, known: Notified | None) -> Decision:
+                cand = key.split(":", 1)[1]
+                return decide_swept(tenant, cand, loaded.stored.get(key), known, rules, moment)
+
+            return _decisions(loaded, rules, one)
+
+        keys = [f"{tenant}:{cand}" for cand in sorted(hits)]
+        published, _ = await settle(self.state, self.publisher, keys, decide, mode="decay")
+        return published
+
+
+def _decisions(
+    loaded: Loaded, rules: Rules, decide: Callable[[str, Notified | None], Decision]
+) -> tuple[Decided, list[CandidateAlert]]:
+    """Each loaded candidate's decision: its new state with its level, and the alerts."""
+    decided: Decided = {}
+    alerts: list[CandidateAlert] = []
+    for key, known in loaded.states.items():
+        decision = decide(key, known)
+        if decision.state is not None:
+            decided[key] = (decision.state, tier_level(rules, decision.state.tier))
+            alerts.extend(decision.alerts)
+    return decided, alerts
 
 
 def decayed_hit(tenant: str, hit: Hit, sequence: int, now: float, rules: Rules) -> Decayed:

@@ -285,17 +285,18 @@ def _decayed_now(
     """The decay finding of a candidate after its newest record of a batch (see fold_changes)."""
     base = None if stored is None else stored.get(f"{change.tenantId}:{change.candidateId}")
     if base is not None and base.sequence >= max(change.sequence, state.sequence):
-        return _stored_decayed(change, state, base, rules, now)
+        return stored_decay(change.tenantId, change.candidateId, state, base, rules, now)
     if state.sequence != change.sequence:
         return None
     return _decayed(change, state.tier, change.sequence, change.raw, epoch(change.asOf), rules, now)
 
 
-def _stored_decayed(
-    change: ScoreChange, state: Notified, base: Stored, rules: Rules, now: datetime
+def stored_decay(
+    tenant_id: str, candidate_id: str, state: Notified, base: Stored, rules: Rules, now: datetime
 ) -> Decayed | None:
     """The decay finding of a candidate's stored state, if the tier it holds now is below the
-    announced one: decayed from the lower of the announced tier and the store's own."""
+    announced one: decayed from the lower of the announced tier and the store's own. Its
+    sequence and score come from one read of the profile, so they always agree."""
     h, scale = rules.half_life_seconds, rules.score_scale
     start = lower(rules, state.tier, base.tier)
     rank = rank_key(base.raw, base.as_of, h)
@@ -305,13 +306,29 @@ def _stored_decayed(
         return None
     crossed = min(crossing_time(rank, rules.tiers[target + 1].exit, scale, h), epoch(now))
     return Decayed(
-        tenant_id=change.tenantId,
-        candidate_id=change.candidateId,
+        tenant_id=tenant_id,
+        candidate_id=candidate_id,
         set_tier=start,
         sequence=base.sequence,
         score=score,
         crossed_at=datetime.fromtimestamp(crossed, UTC),
     )
+
+
+def decide_swept(
+    tenant_id: str,
+    candidate_id: str,
+    base: Stored | None,
+    known: Notified | None,
+    rules: Rules,
+    now: datetime,
+) -> Decision:
+    """A candidate the decay sweep found in a crossing range: the decay its stored state shows
+    now (not the rank the range read: the scorer may have moved it since)."""
+    if base is None or known is None:
+        return NOTHING
+    found = stored_decay(tenant_id, candidate_id, known, base, rules, now)
+    return NOTHING if found is None else decide_decay(found, known, rules, now)
 
 
 def decide_stored(
