@@ -21,7 +21,8 @@ from engagement.faust.lifecycle import StopSwitch
 from engagement.faust.poison import Failed, Streak, describe, isolate, retry_outages
 from engagement.kafka.bad_rows import record_row
 from engagement.kafka.topics import tenant_of_key
-from engagement.model.alerts import fold_changes, tier_level
+from engagement.model.alerts import tier_level
+from engagement.model.decisions import fold_changes
 from engagement.model.records import Alert, CandidateAlert, ScoreChange
 from engagement.model.rules import Rules
 from services.notifier import job_changes

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from engagement.model.alerts import Notified, Stored
+from engagement.model.alerts import Notified
+from engagement.model.decisions import Stored
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined

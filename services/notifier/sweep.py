@@ -24,14 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from engagement.model.alerts import (
-    Decayed,
-    Decision,
-    Notified,
-    decide_stored,
-    decide_swept,
-    tier_level,
-)
+from engagement.model.alerts import Decayed, Decision, Notified, tier_level
+from engagement.model.decisions import decide_stored, decide_swept
 from engagement.model.records import Alert, CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.model.alerts import Stored
+from engagement.model.decisions import Stored
 from engagement.model.records import ScoreChange
 from engagement.model.rules import parse_rules
 from engagement.model.webhooks import WebhookConfig

@@ -8,15 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.model.alerts import (
-    Decayed,
-    Notified,
-    Stored,
-    alert_id,
-    decide_change,
-    decide_decay,
-    fold_changes,
-)
+from engagement.model.alerts import Decayed, Notified, alert_id, decide_change, decide_decay
+from engagement.model.decisions import Stored, fold_changes
 from engagement.model.records import Cause, ScoreChange, format_time
 from engagement.model.rules import Rules, TierRule
 from engagement.model.scoring import crossing_time, rank_key

@@ -1,11 +1,12 @@
 """Deciding a candidate from its stored state when it moved on without a score record
-(engagement.model.alerts.decide_stored)."""
+(engagement.model.decisions.decide_stored)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engagement.model.alerts import Notified, Stored, decide_stored
+from engagement.model.alerts import Notified
+from engagement.model.decisions import Stored, decide_stored
 from engagement.model.scoring import crossing_time, rank_key
 from tests.unit.engagement.model.strategies import RULES, T0
 

@@ -8,14 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engagement.model.alerts import (
-    Notified,
-    Stored,
-    alert_id,
-    decide_change,
-    decide_stored,
-    tier_level,
-)
+from engagement.model.alerts import Notified, alert_id, decide_change, tier_level
+from engagement.model.decisions import Stored, decide_stored
 from engagement.model.identity import candidate_of_ids
 from engagement.model.records import Cause, ScoreChange, format_time
 from engagement.model.scoring import crossing_time, epoch, rank_key
