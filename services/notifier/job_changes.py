@@ -5,6 +5,19 @@ notifier left in their outboxes), decide (pure: ``engagement.model.job_alerts``)
 sweep look at each job a candidate now stands above the floor in (before any alert of it is out,
 so no decay crossing after it escapes the sweep), forget the job states of erased candidates,
 then announce through the outbox (``services.notifier.announce.announce_jobs``).
+
+Invariant: every (candidate, job) the notifier holds above the floor either has a job profile
+whose tier it matches (decayed to now: the sweep, ``services.notifier.job_sweep``, watches the
+job until that profile falls below the lowest exit), or gets its ``candidate.job_cooled`` from
+the first record of the candidate after it left the job. A candidate leaves a job only as its
+weakest past ``SCORER_JOBS_PER_CANDIDATE`` (a ``D`` entry), by a merge into another candidate (the
+source's leaving entries) or by erasure (the erasure record forgets its job states). Each is on
+a score record, also when the records of the change were lost: the scorer logs each drop in the
+candidate's slot with the drop itself (``P{T:C}:jl``, the newest ``SCORER_JOBS_PER_CANDIDATE``) and
+its replay of the batch re-publishes the log (``engagement.store.job_store``), as a replayed merge
+re-publishes the leaving; the compare-and-set per (candidate, job) drops what was announced.
+(The log's bound is the one gap left: a candidate dropping more jobs than it keeps within the
+records one crash loses.)
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ exact and idempotent with them. Each job's leaderboard is one sorted set per job
 tenant's slot, updated in ``ScoreStore.apply_batch``'s rank round by the tenant's rank script
 (sequence compare-and-set, the candidate's sequence of the change). Layout:
 ``engagement.store.redis_keys``.
+
+A job dropped as the candidate's weakest (past ``jobs_kept``) is logged in the same script
+(``P{T:C}:jl``: job → the sequence of the drop, the newest ``jobs_kept``, until the candidate is
+back in the job), and a replayed event naming a job (or a replayed merge that moved jobs) returns
+the log beside the job's current state: the replay's record carries the drops its lost records
+announced (a ``D`` entry at the drop's sequence), so the notifier cools a job the candidate left
+and the job's tier sets lose the candidate even when the rank round of the lost batch never ran.
 """
 
 from __future__ import annotations

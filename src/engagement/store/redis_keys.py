@@ -24,6 +24,9 @@ key                 type       content
                                latest event time, total, pillar sums, job tier 1-based, the
                                candidate's sequence of its last change); at most ``JOBS_KEPT``
 ``P{T:C}:jr``       zset       C's jobs → rank key ``log2(r) + t/h`` (its weakest job now is first)
+``P{T:C}:jl``       zset       jobs C left (dropped as its weakest) → C's sequence of the drop,
+                               while C has no profile for them; the newest ``JOBS_KEPT``: a
+                               replayed event re-publishes them (only candidates that dropped one)
 ``P{T:C}:e``        hash       pending erasure of C, only between ``DELETE`` wiping C's keys and
                                Kafka acknowledging its records: ``s`` C's last sequence,
                                ``i:<id>`` each id merged into C (to tombstone), ``o`` the
@@ -83,6 +86,7 @@ class CandidateKeys:
     merged: str
     jobs: str
     job_ranks: str
+    jobs_left: str
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -95,6 +99,7 @@ class CandidateKeys:
             self.merged,
             self.jobs,
             self.job_ranks,
+            self.jobs_left,
         )
 
 
@@ -115,6 +120,7 @@ class KeyLayout:
             merged=f"{base}:m",
             jobs=f"{base}:j",
             job_ranks=f"{base}:jr",
+            jobs_left=f"{base}:jl",
         )
 
     def candidate_base(self, tenant_id: str, candidate_id: str) -> str:

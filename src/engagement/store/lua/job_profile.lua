@@ -1,7 +1,9 @@
 -- (Candidate, job) profiles, in the candidate's slot (prepended after common.lua to the scripts
 -- that touch them). KEYS of the candidate: J the job profiles hash (job id -> 't␟r␟e␟a␟i␟g␟s'),
 -- R the job ranks zset (job id -> rank key log2(r) + t/h: orders the candidate's jobs by their
--- current score at every instant, so its lowest member is the weakest job now). Same formula,
+-- current score at every instant, so its lowest member is the weakest job now), L the jobs left
+-- zset (job id -> the candidate's sequence when it dropped the job as its weakest, while it has
+-- no profile for it; the newest JOB.keep: what a replay re-publishes). Same formula,
 -- decay and number texts as the candidate's profile (common.lua); JOB (the job config block) holds
 -- keep (profiles per candidate) and tiers (flat enter/exit, as cfg.tiers). Job ids hold no
 -- control character (engagement.model.jobs.job_id), so they are not escaped in replies.
@@ -22,7 +24,7 @@ end
 -- tier decayed first and then moved (JOB.tiers). seq: the candidate's sequence of the change.
 -- Returns the job's entry of the reply ('U␟job␟packed␟tier before␟score before␟score') and whether
 -- the job is new to the candidate.
-local function job_add(J, R, job, t, r, sums, seq, cfg)
+local function job_add(J, R, L, job, t, r, sums, seq, cfg)
   local jp, h = job_load(call('HGET', J, job)), cfg.h
   if jp.t == nil then jp.t = t
   elseif t > jp.t then
@@ -44,17 +46,21 @@ local function job_add(J, R, job, t, r, sums, seq, cfg)
   local rank = '-inf'
   if jp.r > 0 then rank = fmt(math.log(jp.r) / LN2 + jp.t / h) end
   local new = call('ZADD', R, rank, job) == 1
+  if new then call('ZREM', L, job) end  -- back in the job: its profile's states supersede
   return 'U\31' .. job .. '\31' .. packed .. '\31' .. before .. '\31' .. format('%d', score), new
 end
 
--- Drop the weakest jobs while the candidate has more than JOB.keep; returns the dropped ids.
-local function job_bound(J, R)
+-- Drop the weakest jobs while the candidate has more than JOB.keep, each logged in L at seq (the
+-- candidate's sequence of the change; L keeps the newest JOB.keep); returns the dropped ids.
+local function job_bound(J, R, L, seq)
   local dropped = {}
   while call('ZCARD', R) > JOB.keep do
     local weakest = call('ZPOPMIN', R)[1]
     call('HDEL', J, weakest)
+    call('ZADD', L, seq, weakest)
     dropped[weakest] = true
   end
+  if next(dropped) then call('ZREMRANGEBYRANK', L, 0, -JOB.keep - 1) end
   return dropped
 end
 
@@ -77,4 +83,15 @@ local function job_current(J, job, cfg)
   if not packed then return nil end
   local r = tonumber(string.match(packed, '^[^\31]*\31([^\31]*)'))
   return 'R\31' .. job .. '\31' .. packed .. '\31' .. format('%d', score_of(r, cfg.scale))
+end
+
+-- A replay's entries of the jobs the candidate left (L), 'D␟job␟seq' each, appended to out: the
+-- records of the change that dropped one may never have reached Kafka, and nothing else tells
+-- the notifier (consumers drop what they saw by its sequence).
+local function job_left(L, out)
+  local left = call('ZRANGE', L, 0, -1, 'WITHSCORES')
+  for k = 1, #left, 2 do
+    out[#out + 1] = 'D\31' .. left[k] .. '\31' .. format('%d', tonumber(left[k + 1]))
+  end
+  return out
 end

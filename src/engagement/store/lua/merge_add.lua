@@ -1,7 +1,8 @@
 -- Merge step 2, on the candidate the target resolves to: add the source's frozen state once
 -- (exact, aligned at the later reference time) and record the source and the ids merged into it,
 -- so a replay of any of their merges finds them here, however long the chain it follows.
--- KEYS: profile, merged-ids set, caps hash, contributions, job profiles hash, job ranks zset.
+-- KEYS: profile, merged-ids set, caps hash, contributions, job profiles hash, job ranks zset, jobs
+-- left zset.
 -- ARGV after the config (ARGV[1]): source id, nids, ids merged into the source*, t, r, e, a, i,
 -- l, nch, (channel, value)*nch, ncaps, (field, count)*ncaps, njobs, (job, job profile)*njobs,
 -- contributions...
@@ -9,8 +10,9 @@
 -- exact like the sums), then the weakest jobs past JOB.keep are dropped.
 -- Returns {'merged'|'duplicate', before, after} or {'redirect', target}; a merge that moved job
 -- profiles: {'merged', before, after, job entries}; a duplicate of one: {'duplicate', before, after,
--- the current states of those jobs (job_current)}, so that the replayed record carries them.
-local P, M, K, C, J, R = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- the jobs the candidate left (job_left) and the current states of those jobs (job_current)}, so
+-- that the replayed record carries them.
+local P, M, K, C, J, R, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local cfg, n = read_config()
 local source = ARGV[n]
 local p = load(P)
@@ -23,7 +25,7 @@ if new == 0 then
   local snap = encode(p, cfg)
   local at = n + 7 + 2 * tonumber(ARGV[n + 7]) + 1  -- the caps' count, then the jobs'
   at = at + 2 * tonumber(ARGV[at]) + 1
-  local jobs = {}
+  local jobs = tonumber(ARGV[at]) > 0 and job_left(L, {}) or {}
   for k = 1, tonumber(ARGV[at]) do jobs[#jobs + 1] = job_current(J, ARGV[at + 2 * k - 1], cfg) end
   if #jobs > 0 then return {'duplicate', snap, snap, jobs} end
   return {'duplicate', snap, snap}
@@ -60,10 +62,10 @@ at = at + 1
 local changed = {}
 for _ = 1, tonumber(ARGV[at]) do
   local job, src = ARGV[at + 1], job_load(ARGV[at + 2])
-  changed[job] = job_add(J, R, job, src.t, src.r, {e = src.e, a = src.a, i = src.i}, p.s, cfg)
+  changed[job] = job_add(J, R, L, job, src.t, src.r, {e = src.e, a = src.a, i = src.i}, p.s, cfg)
   at = at + 2
 end
-local jobs = next(changed) and job_entries(changed, job_bound(J, R), p.s)
+local jobs = next(changed) and job_entries(changed, job_bound(J, R, L, p.s), p.s)
 local items = redis.call('LRANGE', C, 0, -1)
 for k = at + 1, #ARGV do table.insert(items, ARGV[k]) end
 table.sort(items, function(x, y)
