@@ -123,7 +123,7 @@ class Rebuild:
             await replay.until(cut, cut=True)
         finally:
             await replay.stop()
-        margin = sum((await self._behind(cut)).values())
+        margin = sum((await self.behind(cut)).values())
         report = await carry_sequences(
             into,
             GenerationLayout(self.base.keys.prefix, old),
@@ -157,20 +157,22 @@ class Rebuild:
         finally:
             await producer.stop()
 
-    async def _behind(self, cut: dict[int, int]) -> dict[int, int]:
+    async def behind(self, cut: dict[int, int]) -> dict[int, int]:
         """Records before each marker the live group has not committed past (an upper bound of
         what the live scorers can still score on the old generation)."""
+        topic = self.topics.interactions
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
         await admin.start()
         try:
-            offsets = await admin.list_consumer_group_offsets(self.live_group)
+            # the partitions named: Tansu answers OffsetFetch v3 for all of a group's partitions
+            # (topics null) without its topics array, which aiokafka cannot decode
+            partitions = [TopicPartition(topic, p) for p in sorted(cut)]
+            offsets = await admin.list_consumer_group_offsets(
+                self.live_group, partitions=partitions
+            )
         finally:
             await admin.close()
-        committed = {
-            tp.partition: meta.offset
-            for tp, meta in offsets.items()
-            if tp.topic == self.topics.interactions
-        }
+        committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
         return {p: max(0, m - max(0, committed.get(p, 0))) for p, m in cut.items()}
 
     async def _activate(self, version: TemplateVersion, generation: int) -> None:
