@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,7 +16,7 @@ from engagement.faust.outages import is_outage
 from engagement.faust.poison import describe
 from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views, assignment
-from engagement.kafka.rules_topic import HANDOVER_SECONDS, RebuildMarker, TemplateFollower
+from engagement.kafka.rules_topic import TemplateFollower
 from engagement.kafka.score_records import OutRecord
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
@@ -25,7 +24,7 @@ from engagement.store.connection import RedisClient, answers, connect
 from engagement.store.rebuild_requests import RebuildRequests
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
-from engagement.store.templated_store import TemplatedStore, handover_key
+from engagement.store.templated_store import TemplatedStore
 from services.scorer.expiry import expire_idle
 from services.scorer.handler import QUARANTINED, BatchHandler
 from services.scorer.metrics import OUTCOMES, ScorerMetrics
@@ -33,7 +32,7 @@ from services.scorer.parsing import RawRecord
 from services.scorer.rebuild_runner import RebuildRunner
 from services.scorer.record_batches import produce_all, produce_and_wait
 from services.scorer.settings import ScorerSettings
-from services.scorer.tenant_rebuild import Rebuild
+from services.scorer.tenant_rebuild import Rebuild, at_marker
 
 log = logging.getLogger("engagement.scorer")
 
@@ -93,7 +92,7 @@ def build_app(settings: ScorerSettings) -> faust.App:
         poison_retries=settings.poison_retries,
         publish=not settings.scorer_rebuild,
         log_hash_key=settings.log_hash_key_bytes(),
-        handover=None if settings.scorer_rebuild else _handover(templates, redis, store),
+        handover=None if settings.scorer_rebuild else at_marker(templates, redis, store.keys),
     )
 
     on_stop(app, handler.stop)
@@ -153,27 +152,6 @@ def _rebuild_runner(
     )
     requests = RebuildRequests(store.redis, KeyLayout(settings.redis_key_prefix))
     return RebuildRunner(requests=requests, rebuild=rebuild, templates=templates)
-
-
-def _handover(
-    templates: Templates, redis: RedisClient, store: ScoreStore
-) -> Callable[[RebuildMarker], Awaitable[None]]:
-    """At a tenant's rebuild marker: wait until the tenant is scored on the rebuild's generation
-    (the follower read its activation), or give the rebuild up after ``HANDOVER_SECONDS``
-    (``services.scorer.tenant_rebuild``, invariants 1 and 5)."""
-
-    async def wait(marker: RebuildMarker) -> None:
-        key = handover_key(store.keys, marker.tenant_id, marker.generation)
-        deadline = time.monotonic() + HANDOVER_SECONDS
-        while templates.generation(marker.tenant_id) < marker.generation:
-            if time.monotonic() > deadline and (
-                await redis.set(key, "aborted", nx=True) or await redis.get(key) == b"aborted"
-            ):
-                log.warning("rebuild of tenant %s given up at its marker", marker.tenant_id)
-                return
-            await asyncio.sleep(0.05)
-
-    return wait
 
 
 async def _expire_once(

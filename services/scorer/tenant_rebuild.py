@@ -36,7 +36,8 @@ What the whole-store rebuild gets by stopping the scorers, this one gets from th
 5. **A rebuild that dies gives way.** The activation goes out only after ``SET NX`` of the
    handover key (``P{T}:handover:<generation>``) to ``activated``; a live scorer that waited
    ``HANDOVER_SECONDS`` at a marker sets it to ``aborted`` and goes on with the old generation, and
-   the rebuild then stops without activating. Each attempt rescores into a generation no earlier
+   the rebuild then stops without activating; a live scorer that finds it ``aborted`` already
+   (another scorer gave up, or a takeover fenced the attempt off) goes on at once (``at_marker``). Each attempt rescores into a generation no earlier
    attempt used (past the tenant's, past the one a request recorded, past every handover key):
    an attempt never finds its generation's handover key already set, and never shares its keys
    with an attempt that may still be running.
@@ -46,7 +47,10 @@ The old generation's keys stay (a later rebuild of the tenant can remove them).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +59,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engagement.kafka.rules_topic import (
+    HANDOVER_SECONDS,
+    RebuildMarker,
     TemplateFollower,
     marker_value,
     version_key,
@@ -63,7 +69,7 @@ from engagement.kafka.rules_topic import (
 from engagement.kafka.topics import Topics
 from engagement.model.templates import Templates, TemplateVersion
 from engagement.store.connection import RedisClient
-from engagement.store.redis_keys import glob_literal
+from engagement.store.redis_keys import KeyLayout, glob_literal
 from engagement.store.redis_store import ScoreStore
 from engagement.store.sequence_carry import CarryReport, carry_sequences
 from engagement.store.templated_store import GenerationLayout, generation_store, handover_key
@@ -73,6 +79,7 @@ from services.scorer.parsing import RawRecord
 
 log = logging.getLogger("engagement.rebuild")
 POLL_MS = 200
+MARKER_POLL_SECONDS = 0.05  # a live scorer at a marker looks for the switch (or an abort) so often
 
 
 @dataclass
@@ -289,3 +296,28 @@ async def follow_templates(
     follower = TemplateFollower(default, bootstrap_servers=bootstrap_servers, topics=topics)
     await follower.catch_up()
     return follower
+
+
+def at_marker(
+    templates: Templates, redis: RedisClient, keys: KeyLayout, *, patience: float = HANDOVER_SECONDS
+) -> Callable[[RebuildMarker], Awaitable[None]]:
+    """A live scorer's wait at a tenant's rebuild marker: until it scores the tenant on the
+    rebuild's generation (its follower read the activation), or the rebuild is given up: its
+    handover key ``aborted`` already, or set so by this scorer after ``patience`` seconds
+    (invariants 1 and 5; ``SET NX``: never over an activation)."""
+
+    async def wait(marker: RebuildMarker) -> None:
+        key = handover_key(keys, marker.tenant_id, marker.generation)
+        deadline = time.monotonic() + patience
+        while templates.generation(marker.tenant_id) < marker.generation:
+            give_up = time.monotonic() > deadline
+            if (give_up and await redis.set(key, "aborted", nx=True)) or await _aborted(redis, key):
+                log.warning("rebuild of tenant %s given up at its marker", marker.tenant_id)
+                return
+            await asyncio.sleep(MARKER_POLL_SECONDS)
+
+    return wait
+
+
+async def _aborted(redis: RedisClient, key: str) -> bool:
+    return await redis.get(key) in (b"aborted", "aborted")

@@ -4,6 +4,9 @@ the whole rebuild through the API: test_tenant_rebuild.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
+from engagement.kafka.rules_topic import RebuildMarker
 from engagement.model.rules import parse_template
 from engagement.model.templates import Templates
 from engagement.store.connection import RedisClient
@@ -12,7 +15,7 @@ from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
 from engagement.store.templated_store import GenerationLayout, handover_key
 from services.scorer.rebuild_runner import RebuildRunner
-from services.scorer.tenant_rebuild import Rebuild
+from services.scorer.tenant_rebuild import Rebuild, at_marker
 from tests.integration.scorer.expected import TEST_RULES
 
 NOW = "2026-01-01T00:00:00+00:00"
@@ -89,3 +92,17 @@ async def test_a_request_whose_earlier_attempt_activated_is_recorded_activated(
     done = await run.requests.latest("T")
     assert done is not None and (done.state, done.generation) == ("activated", 1), done
     assert await run.requests.queued() == []
+
+
+async def test_a_live_scorer_at_a_marker_of_an_aborted_rebuild_goes_on_at_once(
+    redis_client: RedisClient, redis_prefix: str
+):
+    # given a rebuild into generation 3 of T given up (another scorer, or a takeover's fence)
+    keys = KeyLayout(redis_prefix)
+    await redis_client.set(handover_key(keys, "T", 3), "aborted")
+    templates = Templates(parse_template(TEST_RULES, source="test"))  # T at generation 0
+    # when a live scorer that would wait for ever reaches that rebuild's marker
+    wait = at_marker(templates, redis_client, keys, patience=1e9)
+    # then it goes on (the timeout only guards the test against a hang)
+    await asyncio.wait_for(wait(RebuildMarker("T", 3)), timeout=60)
+    assert await redis_client.get(handover_key(keys, "T", 3)) == b"aborted"
