@@ -42,7 +42,7 @@ def check_file(path: Path, *, console: Console) -> int:
 
 
 def summary(rules: Rules) -> Table:
-    """A table of the template: header values, tiers, channels, events."""
+    """A table of the template: header values, tiers, job tiers, channels, events."""
     table = Table(title=f"rules {rules.version}", show_lines=False)
     for column in ("section", "name", "pillar / enter", "points / exit", "daily cap"):
         table.add_column(column)
@@ -51,6 +51,11 @@ def summary(rules: Rules) -> Table:
     for tier in rules.tiers:
         alert = " (alert)" if tier.name == rules.alert_tier else ""
         table.add_row("tier", tier.name + alert, str(tier.enter), str(tier.exit), "")
+    if rules.job_tiers is None:  # the tiers of (candidate, job) profiles
+        table.add_row("job", "tiers as above", "", "", "")
+    for tier in rules.job_tiers or ():
+        alert = " (alert)" if tier.name == rules.alert_tier else ""
+        table.add_row("job", f"tier {tier.name}{alert}", str(tier.enter), str(tier.exit), "")
     for channel, multiplier in rules.channels.items():
         table.add_row("channel", channel, "", f"x{multiplier:g}", "")
     for name, event in rules.events.items():
