@@ -26,14 +26,23 @@ SWEEP = 1.0
 async def hot_candidate(
     redis_url: str, notifier, tenant: str, candidate: str, *, raw: float, t0: float, sequence=1
 ) -> None:
-    """Put a hot candidate into Redis as the scorer does (tier sets + sequence + tenant)."""
+    """Put a hot candidate into Redis as the scorer does (its profile, tier sets, sequence and
+    tenant)."""
     prefix = notifier.env["REDIS_KEY_PREFIX"]
     client = connect(redis_url)
     try:
-        store = ScoreStore(client, prefix=prefix, rules=load_rules(notifier.env["RULES_FILE"]))
+        rules = load_rules(notifier.env["RULES_FILE"])
+        store = ScoreStore(client, prefix=prefix, rules=rules)
         snapshot = Snapshot(
             as_of=t0, raw=raw, pillars={}, channels={}, sequence=sequence, score=83, tier="hot"
         )
+        profile = {
+            "s": sequence,
+            "r": repr(raw),
+            "t": repr(t0),
+            "g": 1 + rules.tier_names.index("hot"),
+        }
+        await client.hset(store.keys.candidate(tenant, candidate).profile, mapping=profile)
         assert await store.update_rank(tenant, candidate, snapshot)
         await client.sadd(KeyLayout(prefix).tenants, tenant)
     finally:
