@@ -1,4 +1,4 @@
-"""The read API of engagement per job: a job's leaderboard and a candidate's jobs.
+"""The read API of engagement per job: the tenant's jobs, a job's leaderboard, a candidate's jobs.
 
 Tenant-scoped by the read key like ``services.ingest.read_api``, read straight from Redis and
 valued at the moment of the request (docs/api.md, "Jobs"). Its router is included before the read
@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from engagement.model.score_views import iso
+from engagement.store import job_store
 from engagement.store.redis_store import ScoreStore
 from services.ingest import read_api
 from services.ingest.answers import LeaderboardPage, ok
@@ -43,6 +44,23 @@ class CandidateJob(BaseModel):
     lastEventAt: str = Field(description="The candidate's latest scored event naming the job.")
 
 
+class TenantJob(BaseModel):
+    """One job of the tenant: its candidates per job tier now."""
+
+    jobId: str
+    candidates: dict[str, int] = Field(description="Candidates per job tier now, lowest first.")
+    total: int = Field(ge=0, description="Candidates in the job's leaderboard.")
+    lastEventAt: str = Field(description="The latest scored event naming the job.")
+
+
+class TenantJobs(BaseModel):
+    """The tenant's jobs, most recently engaged first."""
+
+    jobs: list[TenantJob]
+    nextCursor: str | None
+    asOf: str
+
+
 class CandidateJobs(BaseModel):
     """The jobs a candidate engages with, highest score for the job first."""
 
@@ -55,6 +73,31 @@ def tenant_store(store: ScoreStore, tenant: str) -> ScoreStore:
     """The store of the tenant's template when the store has one per tenant, else ``store``."""
     for_tenant = getattr(store, "for_tenant", None)
     return store if for_tenant is None else for_tenant(tenant)
+
+
+@router.get(
+    "/v1/jobs",
+    summary="The tenant's jobs, most recently engaged first, with their candidates per tier",
+    responses={
+        **ok(TenantJobs),
+        400: {"description": "`invalid_cursor` or invalid parameters.", **ERROR},
+    },
+)
+async def tenant_jobs(
+    tenant: read_api.ReadTenant,
+    store: read_api.Store,
+    limit: Annotated[int, Query(ge=1, le=read_api.MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
+) -> Any:
+    """Every job a scored event of the tenant named (since the job list exists), the latest
+    event naming it first, each with its candidates per job tier now and their total; pass
+    ``nextCursor`` back as ``cursor`` for the next page."""
+    scored = tenant_store(store, tenant)
+    try:
+        page = await job_store.tenant_jobs(scored, tenant, limit, cursor, time.time())
+    except ValueError as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+    return page.as_dict()
 
 
 @router.get(

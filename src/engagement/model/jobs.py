@@ -150,3 +150,38 @@ class CandidateJobs:
 def iso(t: float) -> str:
     """ISO 8601 UTC of an epoch instant."""
     return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One job of a tenant: its candidates per job tier now, and its latest event."""
+
+    job_id: str
+    last_event_at: float
+    candidates: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape of one entry of ``GET /v1/jobs``."""
+        return {
+            "jobId": self.job_id,
+            "candidates": dict(self.candidates),
+            "total": sum(self.candidates.values()),
+            "lastEventAt": iso(self.last_event_at),
+        }
+
+
+@dataclass(frozen=True)
+class JobsPage:
+    """A tenant's jobs, most recently engaged first; pass ``next_cursor`` for the next page."""
+
+    jobs: tuple[JobSummary, ...]
+    next_cursor: str | None
+    as_of: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase JSON shape of ``GET /v1/jobs``."""
+        return {
+            "jobs": [job.as_dict() for job in self.jobs],
+            "nextCursor": self.next_cursor,
+            "asOf": iso(self.as_of),
+        }

@@ -18,14 +18,24 @@ and the job's tier sets lose the candidate even when the rank round of the lost 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
-from engagement.model.jobs import CandidateJobs, JobState, JobView, parse_job_entries
+from engagement.model.jobs import (
+    CandidateJobs,
+    JobsPage,
+    JobState,
+    JobSummary,
+    JobView,
+    parse_job_entries,
+)
 from engagement.model.rules import Rules
 from engagement.model.scoring import decay, rank_key, score_of
 from engagement.model.tiers import decayed_index
 from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS
+from engagement.store.rank_reads import ScoreStore as Ranked
+from engagement.store.rank_reads import decode_cursor, encode_cursor, job_tier_counts
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_jobs import Job
 from engagement.store.store_scripts import Command, text
@@ -66,8 +76,10 @@ def keep_latest(latest: dict[JobKey, JobState], tenant: str, states: tuple[JobSt
 
 def rank_commands(store: JobStore, latest: dict[JobKey, JobState], rank_sha: str) -> list[Command]:
     """One rank script call per (tenant, job) putting its candidates' newest states into the job's
-    tier sets (a removed state takes the candidate out, keeping its sequence)."""
+    tier sets (a removed state takes the candidate out, keeping its sequence), and one ``ZADD GT``
+    per tenant moving each job's latest event time in the tenant's job list."""
     by_job: dict[tuple[str, str], list[Any]] = {}
+    seen: dict[str, dict[str, float]] = {}
     h = store.rules.half_life_seconds
     number = {name: k + 1 for k, name in enumerate(store.rules.job_tier_names)}
     for (tenant, job, candidate), state in latest.items():
@@ -76,11 +88,16 @@ def rank_commands(store: JobStore, latest: dict[JobKey, JobState], rank_sha: str
         else:
             rank = rank_key(state.raw, state.as_of or 0.0, h)
             args = [candidate, state.sequence, number[state.tier], repr(rank)]
+            at = seen.setdefault(tenant, {})
+            at[job] = max(at.get(job, 0.0), state.as_of or 0.0)
         by_job.setdefault((tenant, job), []).extend(args)
     commands: list[Command] = []
     for (tenant, job), args in by_job.items():
         keys = job_rank_keys(store, tenant, job)
         commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
+    for tenant, jobs in seen.items():
+        pairs = [x for job, t in jobs.items() for x in (repr(t), job)]
+        commands.append(("ZADD", store.keys.jobs(tenant), "GT", *pairs))
     return commands
 
 
@@ -136,3 +153,47 @@ def _job_view(rules: Rules, job: str, packed: str, now: float) -> JobView:
     pillars = {"entrance": float(e), "activity": float(a), "interaction": float(i)}
     pillars = {name: decay(value, dt, h) for name, value in pillars.items()}
     return JobView(job, score, tier, raw, pillars, t_ref)
+
+
+async def tenant_jobs(
+    store: Ranked, tenant: str, limit: int, cursor: str | None, now: float
+) -> JobsPage:
+    """The tenant's jobs, most recently engaged first (the latest event time naming each, then
+    the job id, both descending), keyset-paginated, each with its candidates per job tier at
+    ``now``: one read of the job list and a handful of ZCOUNTs per job, O(log n) each."""
+    key = store.keys.jobs(tenant)
+    after = decode_cursor(cursor) if cursor else None
+    rows = await _jobs_after(store, key, after, limit + 1)
+    page = rows[:limit]
+    counts = await asyncio.gather(*(job_tier_counts(store, tenant, text(j), now) for _, j in page))
+    entries = tuple(
+        JobSummary(text(job), t, tiers) for (t, job), tiers in zip(page, counts, strict=True)
+    )
+    more = len(rows) > limit and limit > 0
+    next_cursor = encode_cursor(page[-1][0], page[-1][1]) if more else None
+    return JobsPage(entries, next_cursor, now)
+
+
+async def _jobs_after(
+    store: Ranked, key: str, after: tuple[float, bytes] | None, limit: int
+) -> list[tuple[float, bytes]]:
+    """Up to ``limit`` (time, job) of the job list after the cursor ``after``, in list order."""
+    if after is not None:
+        following = await store.rank_after(key, after[1], after[0], limit)
+        if following is not None:  # the cursor's job is where it was: read by position
+            return following
+    high = "+inf" if after is None else repr(after[0])  # else by time, from the cursor's
+    out: list[tuple[float, bytes]] = []
+    offset = 0
+    while len(out) < limit:
+        rows: list[Any] = await store.redis.zrange(
+            key, high, "-inf", desc=True, byscore=True, offset=offset, num=limit + 1,
+            withscores=True,
+        )  # fmt: skip
+        for job, t in rows:
+            if after is None or t < after[0] or (t == after[0] and job < after[1]):
+                out.append((float(t), job))
+        if len(rows) < limit + 1:
+            break
+        offset += len(rows)
+    return out[:limit]

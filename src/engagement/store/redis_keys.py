@@ -43,6 +43,8 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
                                stale or replayed rank updates never win; merged ids keep theirs)
 ``P{T}:jobtier:<tier>:<J>`` zset  candidates of job J whose stored job tier is ``<tier>`` (rank key)
 ``P{T}:jobseq:<J>``  hash      candidate → sequence of its state in job J's tier sets
+``P{T}:jobs``       zset       the tenant's jobs → the latest event time of a state written to
+                               their tier sets (``GET /v1/jobs``: most recently engaged first)
 ``P{T}:anon``       zset       anonymous candidates not merged into anyone → their latest event
                                time: who is idle past the retention (``services.scorer.expiry``)
 ==================  =========  =================================================================
@@ -146,6 +148,10 @@ class KeyLayout:
     def job_sequences(self, tenant_id: str, job_id: str) -> str:
         """Job ``job_id``'s candidate → sequence hash (its tier sets' compare-and-set)."""
         return f"{self.prefix}{{{tenant_id}}}:jobseq:{job_id}"
+
+    def jobs(self, tenant_id: str) -> str:
+        """The tenant's jobs by the latest event time naming each (``GET /v1/jobs``)."""
+        return f"{self.prefix}{{{tenant_id}}}:jobs"
 
     def anonymous(self, tenant_id: str) -> str:
         """The tenant's anonymous candidates by latest event time (expiry of idle ones)."""

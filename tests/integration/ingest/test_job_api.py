@@ -13,7 +13,7 @@ from engagement.model.records import Interaction
 from engagement.model.rules import load_rules
 from engagement.store.redis_store import ScoreStore
 from services.ingest.answers import LeaderboardPage
-from services.ingest.job_api import CandidateJobs
+from services.ingest.job_api import CandidateJobs, TenantJobs
 from tests.integration.ingest.conftest import READ_KEY
 from tests.unit.engagement.model.strategies import interaction
 
@@ -109,6 +109,36 @@ async def test_a_candidate_id_ending_in_slash_jobs_is_still_that_candidate(
     assert answer.json()["candidateId"] == "a/jobs"
 
 
+async def test_the_tenants_jobs_are_listed_most_recently_engaged_first_with_their_tiers(
+    settings: Any,
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    tenant: str,
+) -> None:
+    # given bob's view of J/7 as the tenant's latest event naming a job
+    await seed(settings, redis_client, redis_prefix, tenant)
+    # when the tenant's jobs are listed, a page at a time
+    answer = await client.get("/v1/jobs", headers=BEARER)
+    first = await client.get("/v1/jobs", params={"limit": 1}, headers=BEARER)
+    cursor = first.json()["nextCursor"]
+    rest = await client.get("/v1/jobs", params={"limit": 1, "cursor": cursor}, headers=BEARER)
+    # then J/7 (ann warm, bob cold) comes before J-8 (ann cold), each page after the last
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    TenantJobs.model_validate(body)
+    assert [(j["jobId"], j["candidates"], j["total"]) for j in body["jobs"]] == [
+        ("J/7", {"cold": 1, "warm": 1, "hot": 0}, 2),
+        ("J-8", {"cold": 1, "warm": 0, "hot": 0}, 1),
+    ]
+    assert body["nextCursor"] is None
+    assert [j["jobId"] for j in first.json()["jobs"]] == ["J/7"]
+    assert [j["jobId"] for j in rest.json()["jobs"]] == ["J-8"]
+    assert rest.json()["nextCursor"] is None
+    bad = await client.get("/v1/jobs", params={"cursor": "nonsense"}, headers=BEARER)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
 async def test_the_job_routes_need_a_read_key(client: httpx.AsyncClient) -> None:
-    for path in ("/v1/jobs/J/candidates", "/v1/candidates/ann/jobs"):
+    for path in ("/v1/jobs", "/v1/jobs/J/candidates", "/v1/candidates/ann/jobs"):
         assert (await client.get(path)).status_code == 401
