@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from engagement.kafka.rules_topic import version_key, version_value
 from engagement.model.rules import RulesError, parse_template, problems_of
 from engagement.model.templates import Templates, TemplateVersion
-from engagement.store.rebuild_requests import RebuildRequests
+from engagement.store.rebuild_requests import RebuildRequest, RebuildRequests
 from engagement.store.redis_keys import KeyLayout
 from services.ingest.auth import require_admin_key, require_read_key
 from services.ingest.errors import ApiError, JsonResponse
@@ -114,19 +114,37 @@ async def get_rules(request: Request, tenant: ReadTenant) -> Any:
     return body
 
 
-@router.get("/v1/rules/versions", summary="Every version of the tenant's template, newest first")
+@router.get(
+    "/v1/rules/versions",
+    summary="Every version of the tenant's template, newest first, with its rebuild's state",
+    responses={503: {"description": "Redis did not answer (`redis_unavailable`): retry.", **ERROR}},
+)
 async def get_versions(request: Request, tenant: ReadTenant) -> Any:
     """Each version stored, with its state (``active`` for the one in force, ``pending`` for one
-    waiting for a rebuild, ``superseded`` for an earlier active one)."""
+    waiting for a rebuild, ``superseded`` for an earlier active one) and the state of its
+    rebuild, as the store knows it (the tenant's latest request: ``rebuild`` on the version it
+    names, null on the others)."""
     templates = templates_of(request)
     active = templates.active(tenant)
+    versions = templates.versions(tenant)
+    latest = await _requests(request).latest(tenant) if versions else None
     listed = []
-    for version in reversed(templates.versions(tenant)):
+    for version in reversed(versions):
         summary = version.summary()
         if version.state == "active" and (active is None or active.version != version.version):
             summary["state"] = "superseded"
+        named = latest is not None and latest.version == version.version
+        summary["rebuild"] = _rebuild_of_version(latest) if named else None
         listed.append(summary)
     return {"versions": listed, "default": templates.default.version}
+
+
+def _rebuild_of_version(request: RebuildRequest | None) -> dict[str, Any] | None:
+    """A rebuild's state as a version lists it (without the tenant and version it names)."""
+    if request is None:
+        return None
+    summary = request.summary()
+    return {k: v for k, v in summary.items() if k not in ("tenantId", "version")}
 
 
 @router.post(

@@ -4,6 +4,8 @@ of its keys follows its state (a scorer runs it: tests/integration/scorer/test_t
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import redis.asyncio as aioredis
 
@@ -69,3 +71,32 @@ async def test_a_new_rebuild_is_accepted_once_the_last_one_finished(
     second = await client.post("/v1/rules/rebuild", headers=admin())
     assert second.status_code == 202, second.text
     assert second.json()["id"] != first["id"]
+
+
+async def test_each_version_lists_the_state_of_its_rebuild_as_the_store_knows_it(
+    client: httpx.AsyncClient, redis_url: str, redis_prefix: str, tenant: str
+):
+    # given a rebuild requested under the tenant's newest version
+    await client.put("/v1/rules", content=template("v-1"), headers=admin())
+    await client.put("/v1/rules", content=template("v-2", half_life=60), headers=admin())
+    requested = (await client.post("/v1/rules/rebuild", headers=admin())).json()
+
+    def rebuilds(answer: httpx.Response) -> dict[str, Any]:
+        assert answer.status_code == 200, answer.text
+        return {v["version"]: v["rebuild"] for v in answer.json()["versions"]}
+
+    # when the versions are listed, before and after a scorer gave it up
+    before = rebuilds(await client.get("/v1/rules/versions", headers=reader()))
+    redis = aioredis.from_url(redis_url)
+    try:
+        requests = RebuildRequests(redis, KeyLayout(redis_prefix))
+        await requests.finish(tenant, "aborted", "2026-01-01T00:00:00+00:00", error="gave up")
+    finally:
+        await redis.aclose()
+    after = rebuilds(await client.get("/v1/rules/versions", headers=reader()))
+
+    # then the version it names shows its state, the other none
+    assert before["v-1"] is None and after["v-1"] is None
+    assert (before["v-2"]["id"], before["v-2"]["state"]) == (requested["id"], "requested")
+    assert (after["v-2"]["state"], after["v-2"]["error"]) == ("aborted", "gave up")
+    assert "version" not in after["v-2"] and "tenantId" not in after["v-2"]
