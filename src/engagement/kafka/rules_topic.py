@@ -79,7 +79,7 @@ HANDOVER_SECONDS = 60.0  # a live scorer waits this long at a marker, then gives
 @dataclass(frozen=True)
 class RebuildMarker:
     """The cut of a tenant's rebuild in one interactions partition
-    (``engagement.tools.tenant_rebuild``): the live scorers score the tenant's records after it
+    (``services.scorer.tenant_rebuild``): the live scorers score the tenant's records after it
     on ``generation`` only."""
 
     tenant_id: str

@@ -12,7 +12,7 @@ same rules. The invariant the registry protects:
     one half-life (docs/design.md §4), so a live change of it would misorder every leaderboard.
     ``generation(T)`` names the keys T is scored on: a rebuild of T scores its history into the
     next generation and its activation (``rebuilt=True``, that generation) moves every process
-    over (``engagement.tools.tenant_rebuild``); generations only grow.
+    over (``services.scorer.tenant_rebuild``); generations only grow.
 
 Nothing here does IO; ``engagement.kafka.rules_topic`` follows the topic and calls ``apply``.
 """

@@ -95,8 +95,9 @@ def tenant_layouts(prefix: str, templates: Templates) -> Callable[[str], KeyLayo
 
 def handover_key(layout: KeyLayout, tenant_id: str, generation: int) -> str:
     """``activated`` or ``aborted``, whoever wrote it first: the rebuild making ``generation``
-    the tenant's, or a live scorer that waited too long at its marker
-    (``engagement.tools.tenant_rebuild``)."""
+    the tenant's, or a live scorer that waited too long at its marker, or a scorer taking the
+    rebuild over, fencing the earlier attempt off (``services.scorer.tenant_rebuild``,
+    ``services.scorer.rebuild_runner``)."""
     return f"{layout.prefix}{{{tenant_id}}}:handover:{generation}"
 
 

@@ -1,5 +1,6 @@
 """A tenant's rebuild under a pending version (another half-life) while ingest and the scorer run
-(issue 23, item 1; ``engagement.tools.tenant_rebuild``): its history is rescored as the closed
+(issue 23, item 1; ``services.scorer.tenant_rebuild``, run by ``engagement rebuild --tenant`` and
+by a scorer for ``POST /v1/rules/rebuild``): its history is rescored as the closed
 form over the new version, at one switch, its sequences go on past the old ones, and the other
 tenant on the same scorer is untouched."""
 
