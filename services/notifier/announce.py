@@ -23,7 +23,7 @@ before it, and an outbox is never replaced before its alerts are published (whoe
 loaded it first, so published it in step 1).
 
 Job alerts (``engagement.model.job_alerts``) go the same way, per (candidate, job), through
-``services.notifier.job_state``: ``recover_jobs``, then ``announce_jobs``.
+``services.notifier.job_state``: ``settle_jobs``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from engagement.model.alerts import Notified
 from engagement.model.job_alerts import JobKey
 from engagement.model.records import CandidateAlert, JobAlert
-from services.notifier.job_state import JobNotifiedStore
+from services.notifier.job_state import JobNotifiedStore, LoadedJobs
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import Loaded, NotifiedStore
 
@@ -50,6 +50,8 @@ A = TypeVar("A", CandidateAlert, JobAlert)
 Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[set[K]]]
 Decided = dict[str, tuple[Notified, int] | None]  # a candidate's new state and its level, or erase
 Decide = Callable[[Loaded], tuple[Decided, list[CandidateAlert]]]
+DecidedJobs = dict[JobKey, tuple[Notified, int]]
+DecideJobs = Callable[[LoadedJobs], tuple[DecidedJobs, list[JobAlert]]]
 
 ROUNDS = 10  # decisions of one candidate a settle makes while other writers keep moving it
 
@@ -79,22 +81,55 @@ async def settle(
     """Load, decide and announce the candidates (``tenant:candidate``), deciding again those
     whose state moved between the load and the write; the alerts published, and the candidates
     still moving after ``ROUNDS`` decisions (left as they are stored: their writer announced)."""
-    published: list[CandidateAlert] = []
-    todo = list(dict.fromkeys(keys))
-    for _ in range(ROUNDS):
+
+    async def step(todo: list[str]) -> tuple[list[CandidateAlert], list[str]]:
         loaded = await state.load(todo)
         await recover(state, publisher, loaded.pending)
         decided, alerts = decide(loaded)
-        if not decided:
-            return published, set()
         written, out = await announce(
             state, publisher, decided, alerts, mode=mode, base=loaded.states
         )
+        return out, [key for key in decided if key not in written]
+
+    return await _rounds(keys, step)
+
+
+async def settle_jobs(
+    state: JobNotifiedStore,
+    publisher: AlertPublisher,
+    keys: Iterable[JobKey],
+    decide: DecideJobs,
+    *,
+    mode: str,
+) -> tuple[list[JobAlert], set[JobKey]]:
+    """``settle`` for (candidate, job) states."""
+
+    async def step(todo: list[JobKey]) -> tuple[list[JobAlert], list[JobKey]]:
+        loaded = await state.load(todo)
+        await recover_jobs(state, publisher, loaded.pending)
+        decided, alerts = decide(loaded)
+        written, out = await announce_jobs(
+            state, publisher, decided, alerts, mode=mode, base=loaded.states
+        )
+        return out, [key for key in decided if key not in written]
+
+    return await _rounds(keys, step)
+
+
+async def _rounds(
+    keys: Iterable[K], step: Callable[[list[K]], Awaitable[tuple[list[A], list[K]]]]
+) -> tuple[list[A], set[K]]:
+    """Run ``step`` (load, publish what outboxes hold, decide, announce: the alerts published
+    and the keys whose state moved meanwhile) over the keys, then over those it refused, at most
+    ``ROUNDS`` times; the alerts published and the keys still refused."""
+    published: list[A] = []
+    todo = list(dict.fromkeys(keys))
+    for _ in range(ROUNDS):
+        out, todo = await step(todo)
         published += out
-        todo = [key for key in decided if key not in written]
         if not todo:
             return published, set()
-    log.warning("%d candidates' notifier state kept moving; left as stored", len(todo))
+    log.warning("%d notifier states kept moving under their decisions; left as stored", len(todo))
     return published, set(todo)
 
 
@@ -122,23 +157,23 @@ async def announce(
 async def announce_jobs(
     state: JobNotifiedStore,
     publisher: AlertPublisher,
-    decided: dict[JobKey, tuple[Notified, int]],
+    decided: Mapping[JobKey, tuple[Notified, int]],
     alerts: list[JobAlert],
     *,
     mode: str,
-) -> list[JobAlert]:
-    """Store each (candidate, job)'s decided state with its alerts, then publish the alerts of
-    the states written; the alerts published."""
+    base: Mapping[JobKey, Notified | None],
+) -> tuple[set[JobKey], list[JobAlert]]:
+    """Store each (candidate, job)'s decided state with its alerts over the state it was
+    decided from (``base``), then publish the alerts of the states written; the pairs written
+    and the alerts published."""
 
     async def write(writes: dict[JobKey, tuple[Notified, int, bytes] | None]) -> set[JobKey]:
-        return await state.store(
-            {key: value for key, value in writes.items() if value is not None}, mode=mode
-        )
+        kept = {key: value for key, value in writes.items() if value is not None}
+        return await state.store(kept, mode=mode, base=base)
 
-    _, published = await _through_outbox(
+    return await _through_outbox(
         write, state.clear_pending, publisher, dict(decided), alerts, _job_key
     )
-    return published
 
 
 def _candidate_key(alert: CandidateAlert) -> str:

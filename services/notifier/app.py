@@ -19,6 +19,7 @@ from engagement.faust.streams import handle_batches
 from engagement.faust.web import add_ops_views
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.kafka.rules_topic import TemplateFollower
+from engagement.model.job_alerts import job_rules
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
 from engagement.model.webhooks import load_webhooks
@@ -75,7 +76,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
         tiers_of=lambda tenant: templates.rules_for(tenant).tier_names,
         layout_for=layouts,
     )
-    job_state = JobNotifiedStore(redis, prefix=settings.redis_key_prefix)
+    job_state = JobNotifiedStore(
+        redis,
+        prefix=settings.redis_key_prefix,
+        tiers_of=lambda tenant: job_rules(templates.rules_for(tenant)).tier_names,
+        layout_for=layouts,
+    )
     queue = DeliveryQueue(
         redis, prefix=settings.redis_key_prefix, retention_s=int(settings.webhook_retention)
     )

@@ -22,15 +22,15 @@ records one crash loses.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
-from engagement.model.alerts import Notified, tier_level
+from engagement.model.alerts import tier_level
 from engagement.model.job_alerts import JobKey, fold_job_changes, job_rules, sweep_deadline
 from engagement.model.records import JobAlert, ScoreChange
 from engagement.model.rules import Rules
-from services.notifier.announce import announce_jobs, recover_jobs
-from services.notifier.job_state import JobNotifiedStore
+from services.notifier.announce import DecidedJobs, announce_jobs, recover_jobs, settle_jobs
+from services.notifier.job_state import JobNotifiedStore, LoadedJobs
 from services.notifier.publisher import AlertPublisher
 
 
@@ -42,26 +42,66 @@ async def apply(
     rules_for: Callable[[str], Rules],
 ) -> list[JobAlert]:
     """Decide and announce the job crossings of a batch of score records (in batch order, each
-    tenant under its template's job tiers); the job alerts published."""
-    loaded = await state.load(
-        (f"{c.tenantId}:{e.candidateId}", e.jobId) for c in changes for e in c.jobs
-    )
+    tenant under its template's job tiers); the job alerts published. A (candidate, job) whose
+    state the sweep moved meanwhile is decided again (``settle_jobs``)."""
+    keys = [(f"{c.tenantId}:{e.candidateId}", e.jobId) for c in changes for e in c.jobs]
+    loaded = await state.load(keys)
     await recover_jobs(state, publisher, loaded.pending)
+    decided, alerts, erased = _decide(changes, loaded, rules_for)
+    await state.watch(_deadlines(changes, rules_for))
+    await state.erase(erased)
+    written, published = await announce_jobs(
+        state, publisher, decided, alerts, mode="change", base=loaded.states
+    )
+
+    def again(loaded: LoadedJobs) -> tuple[DecidedJobs, list[JobAlert]]:
+        decided, alerts, _ = _decide(_only(changes, loaded.states.keys()), loaded, rules_for)
+        return decided, alerts
+
+    moved = [key for key in decided if key not in written]
+    if moved:
+        published += (await settle_jobs(state, publisher, moved, again, mode="change"))[0]
+    return published
+
+
+def _decide(
+    changes: list[ScoreChange], loaded: LoadedJobs, rules_for: Callable[[str], Rules]
+) -> tuple[DecidedJobs, list[JobAlert], list[str]]:
+    """The batch's job decisions from the loaded states (``fold_job_changes``, each tenant under
+    its template's job tiers): the states with their levels, the alerts, the candidates erased."""
     now = datetime.now(UTC)
     alerts: list[JobAlert] = []
-    decided: dict[JobKey, tuple[Notified, int]] = {}
+    decided: DecidedJobs = {}
     erased: list[str] = []
-    deadlines: dict[tuple[str, str], float] = {}
     for tenant, theirs in _by_tenant(changes).items():
         rules = job_rules(rules_for(tenant))
         fold = fold_job_changes(theirs, loaded.states, rules, now)
         alerts += fold.alerts
         decided |= {key: (s, tier_level(rules, s.tier)) for key, s in fold.states.items()}
         erased += fold.erased
-        _note_deadlines(deadlines, tenant, theirs, rules)
-    await state.watch(deadlines)
-    await state.erase(erased)
-    return await announce_jobs(state, publisher, decided, alerts, mode="change")
+    return decided, alerts, erased
+
+
+def _only(changes: list[ScoreChange], keys: Collection[JobKey]) -> list[ScoreChange]:
+    """The changes with only the job entries of ``keys`` (erasure records kept whole)."""
+    return [
+        c.model_copy(
+            update={
+                "jobs": [e for e in c.jobs if (f"{c.tenantId}:{e.candidateId}", e.jobId) in keys]
+            }
+        )
+        for c in changes
+    ]
+
+
+def _deadlines(
+    changes: list[ScoreChange], rules_for: Callable[[str], Rules]
+) -> dict[tuple[str, str], float]:
+    """The latest sweep deadline of each (tenant, job) of the batch."""
+    deadlines: dict[tuple[str, str], float] = {}
+    for tenant, theirs in _by_tenant(changes).items():
+        _note_deadlines(deadlines, tenant, theirs, job_rules(rules_for(tenant)))
+    return deadlines
 
 
 def _note_deadlines(

@@ -12,30 +12,36 @@ below the lowest exit: after it, the job's tier sets hold no crossing the sweep 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engagement.model.alerts import Notified
+from engagement.model.decisions import Stored
 from engagement.model.job_alerts import JobKey
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined, text
 
-# The job's state as services.notifier.state's _CAS writes a candidate's: a score record's only
-# with a newer sequence, a decay's only with a sequence not older and a lower level; with the
-# alerts it announces as the job's outbox. Returns 1 when written.
+# The job's state as services.notifier.state's _CAS writes a candidate's: only over the very
+# state it was decided from (ARGV[7], ARGV[8]: its sequence and tier as loaded; '' for none); on
+# top of that a score record's only with a newer sequence, a decay's only with a sequence not
+# older and a lower level; with the alerts it announces as the job's outbox. Returns 1 when
+# written.
 _CAS = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local seq, level = tonumber(ARGV[2]), tonumber(ARGV[4])
 if cur then
-  local oseq, olevel = string.match(cur, '^([^\\31]*)\\31([^\\31]*)\\31')
+  local oseq, olevel, otier = string.match(cur, '^([^\\31]*)\\31([^\\31]*)\\31(.*)$')
+  if oseq ~= ARGV[7] or otier ~= ARGV[8] then return 0 end
   oseq, olevel = tonumber(oseq), tonumber(olevel)
   if ARGV[5] == 'change' then
     if seq <= oseq then return 0 end
   elseif seq < oseq or level >= olevel then
     return 0
   end
+elseif ARGV[7] ~= '' then
+  return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\31' .. ARGV[4] .. '\\31' .. ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], ARGV[1] .. '\\31p', ARGV[6]) end
@@ -55,19 +61,29 @@ PENDING = "\x1fp"
 
 @dataclass(frozen=True)
 class LoadedJobs:
-    """What the notifier stored of some (candidate, job) pairs: the tier it announced, and the
-    alerts it stored with it but may not have published (JSON)."""
+    """What the notifier stored of some (candidate, job) pairs: the tier it announced, the
+    alerts it stored with it but may not have published (JSON), and the scorer's job profile."""
 
     states: dict[JobKey, Notified | None]
     pending: dict[JobKey, bytes]
+    stored: dict[JobKey, Stored]  # the job's profile as the scorer's store holds it now
 
 
 class JobNotifiedStore:
     """Per (candidate, job) announced tier with sequence compare-and-set, and the sweep's index."""
 
-    def __init__(self, redis: RedisClient, *, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        prefix: str,
+        tiers_of: Callable[[str], Sequence[str]] | None = None,
+        layout_for: Callable[[str], KeyLayout] | None = None,
+    ) -> None:
         self._redis = redis
         self._keys = KeyLayout(prefix)
+        self._tiers_of = tiers_of  # a tenant's job tier names, lowest first (the profile's ``g``)
+        self._layout_for = layout_for  # the keys of a tenant's generation (the scorer's profiles)
         self._cas = redis.register_script(_CAS)
         self._clear = redis.register_script(_CLEAR)
         self._sources = {str(s.sha): str(s.script) for s in (self._cas, self._clear)}
@@ -76,36 +92,63 @@ class JobNotifiedStore:
         """The job states' hash of ``tenant:candidate``."""
         return self._keys.notified_jobs(candidate_key)
 
+    def profiles(self, candidate_key: str) -> str:
+        """The scorer's job profiles of ``tenant:candidate`` (``engagement.store.job_store``)."""
+        tenant, candidate = candidate_key.split(":", 1)
+        layout = self._keys if self._layout_for is None else self._layout_for(tenant)
+        return layout.candidate(tenant, candidate).jobs
+
     async def load(self, keys: Iterable[JobKey]) -> LoadedJobs:
-        """The stored state and outbox of each (candidate, job): one pipelined round trip."""
+        """The stored state and outbox of each (candidate, job), and its job profile: one
+        pipelined round trip."""
         jobs: dict[str, list[str]] = defaultdict(list)
         for candidate_key, job in dict.fromkeys(keys):
             jobs[candidate_key].append(job)
         async with self._redis.pipeline(transaction=False) as pipe:
             for candidate_key, theirs in jobs.items():
-                fields = [f for job in theirs for f in (job, job + PENDING)]
-                pipe.hmget(self.key(candidate_key), fields)
+                pipe.hmget(
+                    self.key(candidate_key), [f for job in theirs for f in (job, job + PENDING)]
+                )
+                pipe.hmget(self.profiles(candidate_key), theirs)  # the same slot
             rows = await pipe.execute()
-        states: dict[JobKey, Notified | None] = {}
-        pending: dict[JobKey, bytes] = {}
-        for (candidate_key, theirs), row in zip(jobs.items(), rows, strict=True):
+        loaded = LoadedJobs({}, {}, {})
+        for (candidate_key, theirs), ours, profiles in zip(
+            jobs.items(), rows[0::2], rows[1::2], strict=True
+        ):
             for k, job in enumerate(theirs):
-                state, outbox = row[2 * k], row[2 * k + 1]
-                states[(candidate_key, job)] = None if state is None else _notified(state)
+                state, outbox, profile = ours[2 * k], ours[2 * k + 1], profiles[k]
+                key = (candidate_key, job)
+                loaded.states[key] = None if state is None else _notified(state)
                 if outbox:
-                    pending[(candidate_key, job)] = bytes(outbox)
-        return LoadedJobs(states, pending)
+                    loaded.pending[key] = bytes(outbox)
+                if profile is not None:
+                    loaded.stored[key] = self._stored(candidate_key, profile)
+        return loaded
+
+    def _stored(self, candidate_key: str, packed: bytes) -> Stored:
+        """A job profile (``t␟r␟e␟a␟i␟g␟s``, lua/job_profile.lua) as the decisions take it."""
+        t, r, _e, _a, _i, g, seq = text(packed).split("\x1f")
+        tiers = [] if self._tiers_of is None else list(self._tiers_of(candidate_key.split(":")[0]))
+        tier = tiers[min(max(int(g) - 1, 0), len(tiers) - 1)] if tiers else None
+        return Stored(int(seq), float(r), float(t), tier)
 
     async def store(
-        self, states: Mapping[JobKey, tuple[Notified, int, bytes]], *, mode: str
+        self,
+        states: Mapping[JobKey, tuple[Notified, int, bytes]],
+        *,
+        mode: str,
+        base: Mapping[JobKey, Notified | None],
     ) -> set[JobKey]:
-        """Write (state, level, pending alerts) per (candidate, job) with compare-and-set; the
+        """Write (state, level, pending alerts) per (candidate, job) over the state it was
+        decided from (``base``: as loaded; a pair missing from it is taken to have none); the
         pairs whose state was written."""
         keys = list(states)
         commands: list[Command] = []
         for candidate_key, job in keys:
             state, level, pending = states[(candidate_key, job)]
-            args = (job, state.sequence, state.tier, level, mode, pending)
+            was = base.get((candidate_key, job))
+            expected = ("", "") if was is None else (was.sequence, was.tier)
+            args = (job, state.sequence, state.tier, level, mode, pending, *expected)
             commands.append(("EVALSHA", self._cas.sha, 1, self.key(candidate_key), *args))
         results = await run_pipelined(self._redis, commands, self._sources) if commands else []
         return {key for key, result in zip(keys, results, strict=True) if result}

@@ -16,16 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from engagement.model.alerts import Notified, tier_level
-from engagement.model.job_alerts import JobKey, decide_job_decay, job_rules
+from engagement.model.alerts import tier_level
+from engagement.model.decisions import decide_swept
+from engagement.model.job_alerts import JobKey, job_alerts, job_rules
 from engagement.model.records import JobAlert
 from engagement.model.rules import Rules
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
-from services.notifier.announce import announce_jobs, recover_jobs
-from services.notifier.job_state import JobNotifiedStore
+from services.notifier.announce import DecidedJobs, settle_jobs
+from services.notifier.job_state import JobNotifiedStore, LoadedJobs
 from services.notifier.publisher import AlertPublisher
-from services.notifier.sweep import Hit, crossings, decayed_hit
+from services.notifier.sweep import Hit, crossings
 
 
 @dataclass
@@ -65,20 +66,22 @@ class JobSweep:
     async def _decide(
         self, tenant: str, job: str, hits: dict[str, Hit], now: float, rules: Rules
     ) -> list[JobAlert]:
-        ids = sorted(hits)
-        sequences = await self.redis.hmget(self._layout(tenant).job_sequences(tenant, job), ids)
-        keys: list[JobKey] = [(f"{tenant}:{cand}", job) for cand in ids]
-        loaded = await self.state.load(keys)
-        await recover_jobs(self.state, self.publisher, loaded.pending)
+        """Decide each candidate found in a crossing range of the job from its job profile as
+        the store holds it, read with its announced state (as the candidates' sweep does:
+        ``services.notifier.sweep``)."""
         moment = datetime.fromtimestamp(now, UTC)
-        alerts: list[JobAlert] = []
-        writes: dict[JobKey, tuple[Notified, int]] = {}
-        for cand, key, seq in zip(ids, keys, sequences, strict=True):
-            if seq is None:
-                continue  # left the job meanwhile
-            found = decayed_hit(tenant, hits[cand], int(seq), now, rules)
-            found_alerts, state = decide_job_decay(found, job, loaded.states[key], rules, moment)
-            alerts += found_alerts
-            if state is not None:
-                writes[key] = (state, tier_level(rules, state.tier))
-        return await announce_jobs(self.state, self.publisher, writes, alerts, mode="decay")
+
+        def decide(loaded: LoadedJobs) -> tuple[DecidedJobs, list[JobAlert]]:
+            decided: DecidedJobs = {}
+            alerts: list[JobAlert] = []
+            for key, known in loaded.states.items():
+                cand = key[0].split(":", 1)[1]
+                found = decide_swept(tenant, cand, loaded.stored.get(key), known, rules, moment)
+                if found.state is not None:
+                    decided[key] = (found.state, tier_level(rules, found.state.tier))
+                    alerts += job_alerts(found.alerts, job)
+            return decided, alerts
+
+        keys: list[JobKey] = [(f"{tenant}:{cand}", job) for cand in sorted(hits)]
+        published, _ = await settle_jobs(self.state, self.publisher, keys, decide, mode="decay")
+        return published

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from engagement.model.alerts import Decayed, Decision, Notified, tier_level
+from engagement.model.alerts import Decision, Notified, tier_level
 from engagement.model.decisions import decide_stored, decide_swept
 from engagement.model.records import Alert, CandidateAlert
 from engagement.model.rules import Rules
-from engagement.model.scoring import crossing_time, rank_bound, raw_at_rank, score_of
+from engagement.model.scoring import rank_bound
 from engagement.store import quiet, tier_history
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
@@ -188,21 +188,6 @@ def _decisions(
             decided[key] = (decision.state, tier_level(rules, decision.state.tier))
             alerts.extend(decision.alerts)
     return decided, alerts
-
-
-def decayed_hit(tenant: str, hit: Hit, sequence: int, now: float, rules: Rules) -> Decayed:
-    """A tier-set member found below an exit, as ``decide_decay`` takes it: its score now and the
-    instant it crossed the lowest exit it crossed."""
-    h, scale = rules.half_life_seconds, rules.score_scale
-    crossed = crossing_time(hit.rank, rules.tiers[hit.exit_level].exit, scale, h)
-    return Decayed(
-        tenant_id=tenant,
-        candidate_id=hit.candidate_id,
-        set_tier=rules.tiers[hit.set_level].name,
-        sequence=sequence,
-        score=score_of(raw_at_rank(hit.rank, now, h), scale),
-        crossed_at=datetime.fromtimestamp(crossed, UTC),
-    )
 
 
 async def crossings(

@@ -2,8 +2,9 @@
 
 A (candidate, job) profile is decided exactly as a candidate is (``engagement.model.alerts``),
 under the job tiers (``job_rules``): the job entries of the score records (``ScoreChange.jobs``)
-are folded in batch order per (candidate, job), each newest one then decayed to now, and the
-sweep's findings in a job's tier sets go through ``decide_decay``. The notifier remembers per
+are folded in batch order per (candidate, job), each newest one then decayed to now, and a
+(candidate, job) the sweep finds in a job's tier sets is decided from its job profile as the store
+holds it (``engagement.model.decisions.decide_swept``, then ``job_alerts``). The notifier remembers per
 (candidate, job) the tier it last announced and the sequence it announced it at (``Notified``),
 with the same compare-and-set rules, so replays decide nothing twice. Only moves into and out of
 the alert tier are announced (``candidate.job_hot`` / ``candidate.job_cooled``); the other moves
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engagement.model.alerts import (
-    Decayed,
     Notified,
     decayed_state,
     decide_change,
@@ -186,15 +186,6 @@ def _left(cause: Cause) -> dict[str, object]:
     """The cause of a crossing down because the candidate left the job: dropped as its weakest
     job (``by`` an event) or merged into another candidate (``by`` a merge)."""
     return {"type": LEFT, "by": cause.model_dump(mode="json", exclude_none=True)}
-
-
-def decide_job_decay(
-    found: Decayed, job_id: str, known: Notified | None, rules: Rules, now: datetime
-) -> tuple[list[JobAlert], Notified | None]:
-    """The sweep's decision for a (candidate, job) found below an exit in the job's tier sets
-    (``rules``: the job rules): its alerts and the state to store (None: keep)."""
-    decision = decide_decay(found, known, rules, now)
-    return job_alerts(decision.alerts, job_id), decision.state
 
 
 def sweep_deadline(entry: JobChange, rules: Rules) -> float | None:

@@ -153,12 +153,15 @@ async def test_a_notifier_killed_after_publishing_job_alerts_leaves_none_unrecor
 
 
 async def hot_job_member(redis_url, notifier, candidate, job, *, raw, t0, sequence=1) -> None:
-    """Put the candidate into the job's hot tier set as the scorer's rank round does."""
+    """Put the candidate's job profile into Redis, hot, and the candidate into the job's hot tier
+    set, as the scorer does (lua/job_profile.lua, then its rank round)."""
     prefix = notifier.env["REDIS_KEY_PREFIX"]
     client = connect(redis_url)
     try:
         store = ScoreStore(client, prefix=prefix, rules=load_rules(notifier.env["RULES_FILE"]))
         h = store.rules.half_life_seconds
+        profile = "\x1f".join((repr(t0), repr(raw), "0", "0", repr(raw), "3", str(sequence)))
+        await client.hset(store.keys.candidate("acme", candidate).jobs, job, profile)
         keys = job_rank_keys(store, "acme", job)
         assert await store.run_rank(keys, [candidate, sequence, 3, repr(rank_key(raw, t0, h))])
         await client.sadd(KeyLayout(prefix).tenants, "acme")

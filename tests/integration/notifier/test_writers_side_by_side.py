@@ -15,19 +15,26 @@ import pytest
 import redis.asyncio as aioredis
 
 from engagement.model.alerts import Notified, tier_level
+from engagement.model.job_alerts import JobKey
 from engagement.model.records import ScoreChange
 from engagement.model.scoring import crossing_time, rank_key
+from engagement.store.redis_keys import KeyLayout
 from engagement.store.redis_store import ScoreStore
+from services.notifier import job_sweep as job_sweep_module
 from services.notifier import sweep as sweep_module
 from services.notifier.delivery_queue import DeliveryQueue
 from services.notifier.handler import ChangeHandler, ScoreRecord
+from services.notifier.job_state import JobNotifiedStore, LoadedJobs
+from services.notifier.job_sweep import JobSweep
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.publisher import AlertPublisher
 from services.notifier.state import Loaded, NotifiedStore
 from services.notifier.sweep import Hit
+from tests.integration.engagement.store.test_job_profiles import job_event
 from tests.integration.notifier.conftest import score_change
 from tests.integration.notifier.test_exactly_once_alerts import RULES as HANDLER_RULES
 from tests.integration.notifier.test_exactly_once_alerts import WEBHOOKS, Topic, consistent
+from tests.integration.notifier.test_job_alerts import with_job
 from tests.integration.notifier.test_quiet_rise import HOT, sweep_on
 from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
@@ -178,3 +185,93 @@ async def test_a_decay_refused_because_the_handler_moved_the_state_is_decided_ag
     )
     assert consistent(topic.records)
     assert (await state.load(["acme:c1"])).states["acme:c1"] == Notified("warm", 3)
+
+
+class JobsWrittenMeanwhile(JobNotifiedStore):
+    """The notifier's job states, with another writer storing one right after a load."""
+
+    meanwhile: Callable[[LoadedJobs], Any] | None = None
+
+    async def load(self, keys: Iterable[JobKey]) -> LoadedJobs:
+        loaded = await super().load(keys)
+        if self.meanwhile is not None:
+            write, self.meanwhile = self.meanwhile, None
+            await write(loaded)
+        return loaded
+
+
+async def test_a_job_state_the_sweep_writes_while_the_handler_decides_is_announced_from(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given (c1, J-1) announced hot at sequence 1
+    topic = Topic()
+    jobs = JobsWrittenMeanwhile(redis_client, prefix=redis_prefix)
+    key = ("acme:c1", "J-1")
+    hot, warm = (tier_level(HANDLER_RULES, t) for t in ("hot", "warm"))
+    await jobs.store({key: (Notified("hot", 1), hot, b"")}, mode="change", base={})
+    topic.records.append({"jobId": "J-1", "previousTier": "cold", "tier": "hot"})
+
+    # when the job sweep announces it cooled (warm, sequence 1) right after the handler loaded it
+    async def sweep_cools(loaded: LoadedJobs) -> None:
+        cooled = {key: (Notified("warm", 1), warm, b"")}
+        assert await jobs.store(cooled, mode="decay", base=loaded.states)
+        topic.records.append({"jobId": "J-1", "previousTier": "hot", "tier": "warm"})
+
+    jobs.meanwhile = sweep_cools
+    # and the handler decides a record (sequence 2) whose entry finds c1 hot for J-1 now
+    handler = handler_on(
+        WrittenMeanwhile(redis_client, prefix=redis_prefix), topic, redis_client, redis_prefix
+    )
+    handler.jobs = jobs
+    await handler.handle([record(with_job("c1", 2, "J-1", "hot", "hot"))])
+    # then its decision, made from hot, is not written: made again from warm, it announces hot
+    chain = [a for a in topic.records if a.get("jobId") == "J-1"]
+    assert [(a["previousTier"], a["tier"]) for a in chain] == [
+        ("cold", "hot"),
+        ("hot", "warm"),
+        ("warm", "hot"),
+    ]
+    assert (await jobs.load([key])).states[key] == Notified("hot", 2)
+
+
+async def test_a_job_moved_after_the_range_read_is_decided_from_its_stored_profile(
+    redis_client: aioredis.Redis, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given c1 hot for J-1 at T0 (sequence 2), announced hot, and below hot's exit by now
+    topic = Topic()
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    outcomes = await store.apply_batch(
+        [
+            job_event("a1", T0, "J-1", event="Application Submitted", user="c1"),
+            job_event("a2", T0, "J-1", event="Application Submitted", user="c1"),
+        ]
+    )
+    [state] = [j for j in outcomes[-1].jobs if j.job_id == "J-1"]
+    assert state.tier == "hot" and state.sequence == 2
+    jobs = JobNotifiedStore(redis_client, prefix=redis_prefix, tiers_of=lambda t: RULES.tier_names)
+    key = ("acme:c1", "J-1")
+    await jobs.store(
+        {key: (Notified("hot", 2), tier_level(RULES, "hot"), b"")}, mode="change", base={}
+    )
+    await jobs.watch({("acme", "J-1"): float("inf")})
+    crossed = crossing_time(rank_key(state.raw, T0, H), HOT.exit, SCALE, H)
+    now = crossed + 60
+    sweep = sweep_on(redis_client, redis_prefix, topic)
+    sweep.jobs = JobSweep(redis_client, KeyLayout(redis_prefix), jobs, sweep.publisher)
+    # when the scorer scores a new application for c1 and J-1 right after the range read found it
+    real = job_sweep_module.crossings
+
+    async def then_scored(*args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Hit]]:
+        async for hits in real(*args, **kwargs):
+            if "c1" in hits and kwargs.get("sets") is not None:
+                await store.apply_batch(
+                    [job_event("a3", now, "J-1", event="Application Submitted", user="c1")]
+                )
+            yield hits
+
+    monkeypatch.setattr(job_sweep_module, "crossings", then_scored)
+    published = await sweep.run(now=now)
+    # then the job sweep announces nothing for J-1: c1 is hot for it now
+    assert published is not None
+    assert [a for a in published if getattr(a, "jobId", None) == "J-1"] == []
+    assert (await jobs.load([key])).states[key] == Notified("hot", 2)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engagement.model.alerts import Decayed, Notified, alert_id
+from engagement.model.alerts import NOTHING, Decayed, Notified, alert_id, decide_decay
 from engagement.model.job_alerts import (
-    decide_job_decay,
     fold_job_changes,
     job_alert_id,
+    job_alerts,
     job_rules,
     sweep_deadline,
 )
@@ -175,14 +175,15 @@ def test_job_tiers_of_a_template_decide_its_jobs():
 def test_the_sweeps_finding_cools_a_hot_job_once():
     found = Decayed("acme", "u1", "hot", 3, 60, T0)
 
-    alerts, state = decide_job_decay(found, "J-1", Notified("hot", 3), RULES, T0)
-    again, none = decide_job_decay(found, "J-1", state, RULES, T0)
+    decision = decide_decay(found, Notified("hot", 3), RULES, T0)
+    assert decision.state is not None
+    again = decide_decay(found, decision.state, RULES, T0)
 
-    assert [(a.type, a.jobId, a.cause["type"]) for a in alerts] == [
+    assert [(a.type, a.jobId, a.cause["type"]) for a in job_alerts(decision.alerts, "J-1")] == [
         ("candidate.job_cooled", "J-1", "decay")
     ]
-    assert state == Notified("warm", 3)
-    assert (again, none) == ([], None)
+    assert decision.state == Notified("warm", 3)
+    assert again == NOTHING
 
 
 @given(raw=st.floats(min_value=40.0, max_value=5000.0), hours=st.floats(0, 1000))
