@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)  # a candidate (``tenant:candidate``) or a (candidate, job)
 A = TypeVar("A", CandidateAlert, JobAlert)
+L = TypeVar("L", Loaded, LoadedJobs)  # what a load of states returned
+D = TypeVar("D", bound=Mapping[Any, Any])  # the decided states (``Decided``, ``DecidedJobs``)
 Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[set[K]]]
 Decided = dict[str, tuple[Notified, int] | None]  # a candidate's new state and its level, or erase
 Decide = Callable[[Loaded], tuple[Decided, list[CandidateAlert]]]
@@ -82,16 +84,15 @@ async def settle(
     whose state moved between the load and the write; the alerts published, and the candidates
     still moving after ``ROUNDS`` decisions (left as they are stored: their writer announced)."""
 
-    async def step(todo: list[str]) -> tuple[list[CandidateAlert], list[str]]:
-        loaded = await state.load(todo)
-        await recover(state, publisher, loaded.pending)
-        decided, alerts = decide(loaded)
-        written, out = await announce(
-            state, publisher, decided, alerts, mode=mode, base=loaded.states
-        )
-        return out, [key for key in decided if key not in written]
+    async def write(
+        decided: Decided, alerts: list[CandidateAlert], loaded: Loaded
+    ) -> tuple[set[str], list[CandidateAlert]]:
+        return await announce(state, publisher, decided, alerts, mode=mode, base=loaded.states)
 
-    return await _rounds(keys, step)
+    async def publish(loaded: Loaded) -> None:
+        await recover(state, publisher, loaded.pending)
+
+    return await _settle(keys, state.load, publish, decide, write)
 
 
 async def settle_jobs(
@@ -104,29 +105,36 @@ async def settle_jobs(
 ) -> tuple[list[JobAlert], set[JobKey]]:
     """``settle`` for (candidate, job) states."""
 
-    async def step(todo: list[JobKey]) -> tuple[list[JobAlert], list[JobKey]]:
-        loaded = await state.load(todo)
+    async def write(
+        decided: DecidedJobs, alerts: list[JobAlert], loaded: LoadedJobs
+    ) -> tuple[set[JobKey], list[JobAlert]]:
+        return await announce_jobs(state, publisher, decided, alerts, mode=mode, base=loaded.states)
+
+    async def publish(loaded: LoadedJobs) -> None:
         await recover_jobs(state, publisher, loaded.pending)
-        decided, alerts = decide(loaded)
-        written, out = await announce_jobs(
-            state, publisher, decided, alerts, mode=mode, base=loaded.states
-        )
-        return out, [key for key in decided if key not in written]
 
-    return await _rounds(keys, step)
+    return await _settle(keys, state.load, publish, decide, write)
 
 
-async def _rounds(
-    keys: Iterable[K], step: Callable[[list[K]], Awaitable[tuple[list[A], list[K]]]]
+async def _settle(
+    keys: Iterable[K],
+    load: Callable[[list[K]], Awaitable[L]],
+    publish: Callable[[L], Awaitable[None]],
+    decide: Callable[[L], tuple[D, list[A]]],
+    write: Callable[[D, list[A], L], Awaitable[tuple[set[K], list[A]]]],
 ) -> tuple[list[A], set[K]]:
-    """Run ``step`` (load, publish what outboxes hold, decide, announce: the alerts published
-    and the keys whose state moved meanwhile) over the keys, then over those it refused, at most
-    ``ROUNDS`` times; the alerts published and the keys still refused."""
+    """The rounds of a settle: load, publish what the outboxes hold, decide, write (announce)
+    over the keys, then over those whose state moved meanwhile, at most ``ROUNDS`` times; the
+    alerts published and the keys still moving."""
     published: list[A] = []
     todo = list(dict.fromkeys(keys))
     for _ in range(ROUNDS):
-        out, todo = await step(todo)
+        loaded = await load(todo)
+        await publish(loaded)
+        decided, alerts = decide(loaded)
+        written, out = await write(decided, alerts, loaded)
         published += out
+        todo = [key for key in decided if key not in written]
         if not todo:
             return published, set()
     log.warning("%d notifier states kept moving under their decisions; left as stored", len(todo))

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engagement.model.alerts import Decision, Notified, tier_level
-from engagement.model.decisions import decide_stored, decide_swept
+from engagement.model.decisions import Stored, decide_stored, decide_swept
 from engagement.model.records import Alert, CandidateAlert
 from engagement.model.rules import Rules
 from engagement.model.scoring import rank_bound
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 PAGE = 500  # members per ZRANGE: bounds Redis' time per command and the reply size
 QUIET_PAGES = 20  # pages of moved-without-a-record candidates a sweep decides per tenant
+
+# a decision from a candidate's stored and announced states (engagement.model.decisions)
+FromStored = Callable[[str, str, Stored | None, Notified | None, Rules, datetime], Decision]
 
 
 @dataclass(frozen=True)
@@ -143,18 +146,7 @@ class DecaySweep:
     ) -> tuple[list[CandidateAlert], set[str]]:
         """The alerts published, and the candidates whose announced state kept moving under the
         decision (decided again next sweep)."""
-        moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
-
-        def decide(loaded: Loaded) -> tuple[Decided, list[CandidateAlert]]:
-            def one(key: str, known: Notified | None) -> Decision:
-                cand = key.split(":", 1)[1]
-                return decide_stored(tenant, cand, loaded.stored.get(key), known, rules, moment)
-
-            return _decisions(loaded, rules, one)
-
-        keys = [f"{tenant}:{cand}" for cand in candidates]
-        published, moving = await settle(self.state, self.publisher, keys, decide, mode="stored")
-        return published, {key.split(":", 1)[1] for key in moving}
+        return await self._settle(tenant, candidates, now, decide_stored, mode="stored")
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float
@@ -162,32 +154,31 @@ class DecaySweep:
         """Decide each candidate found in a crossing range from its stored state, read with its
         announced one: the range's rank may be older than both (the scorer moved it since), and
         a sequence read apart from the rank could pass a decision from that rank as newer."""
+        published, _ = await self._settle(tenant, sorted(hits), now, decide_swept, mode="decay")
+        return published
+
+    async def _settle(
+        self, tenant: str, candidates: list[str], now: float, rule: FromStored, *, mode: str
+    ) -> tuple[list[CandidateAlert], set[str]]:
+        """Decide each candidate by ``rule`` from its stored and announced states, through the
+        outbox (``services.notifier.announce.settle``); the alerts published and the candidates
+        still moving."""
         moment, rules = datetime.fromtimestamp(now, UTC), self._rules(tenant)
 
         def decide(loaded: Loaded) -> tuple[Decided, list[CandidateAlert]]:
-            def one(key: str, known: Notified | None) -> Decision:
+            decided: Decided = {}
+            alerts: list[CandidateAlert] = []
+            for key, known in loaded.states.items():
                 cand = key.split(":", 1)[1]
-                return decide_swept(tenant, cand, loaded.stored.get(key), known, rules, moment)
+                decision = rule(tenant, cand, loaded.stored.get(key), known, rules, moment)
+                if decision.state is not None:
+                    decided[key] = (decision.state, tier_level(rules, decision.state.tier))
+                    alerts.extend(decision.alerts)
+            return decided, alerts
 
-            return _decisions(loaded, rules, one)
-
-        keys = [f"{tenant}:{cand}" for cand in sorted(hits)]
-        published, _ = await settle(self.state, self.publisher, keys, decide, mode="decay")
-        return published
-
-
-def _decisions(
-    loaded: Loaded, rules: Rules, decide: Callable[[str, Notified | None], Decision]
-) -> tuple[Decided, list[CandidateAlert]]:
-    """Each loaded candidate's decision: its new state with its level, and the alerts."""
-    decided: Decided = {}
-    alerts: list[CandidateAlert] = []
-    for key, known in loaded.states.items():
-        decision = decide(key, known)
-        if decision.state is not None:
-            decided[key] = (decision.state, tier_level(rules, decision.state.tier))
-            alerts.extend(decision.alerts)
-    return decided, alerts
+        keys = [f"{tenant}:{cand}" for cand in candidates]
+        published, moving = await settle(self.state, self.publisher, keys, decide, mode=mode)
+        return published, {key.split(":", 1)[1] for key in moving}
 
 
 async def crossings(

@@ -6,7 +6,7 @@ the sweep in process, the alerts topic captured."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 
@@ -112,19 +112,17 @@ async def test_a_quiet_move_that_leaves_the_tier_held_now_as_announced_raises_no
     assert await redis_client.zcard(store.keys.quiet("acme")) == 0
 
 
-class HandlerWritesMeanwhile(NotifiedStore):
-    """The notifier's state, with its handler writing a candidate's newer state (a score record
-    it just handled) right after the sweep has loaded it: the two run in one process."""
+class WrittenMeanwhile(NotifiedStore):
+    """The notifier's state, with another writer storing a candidate's state right after a load
+    (the handler beside the sweep, or the sweep beside the handler: one notifier runs both)."""
 
-    meanwhile: tuple[str, Notified, int] | None = None
+    meanwhile: Callable[[Loaded], Awaitable[None]] | None = None
 
     async def load(self, candidate_keys: Iterable[str]) -> Loaded:
         loaded = await super().load(candidate_keys)
         if self.meanwhile is not None:
-            key, state, level = self.meanwhile
-            self.meanwhile = None
-            was = {key: loaded.states.get(key)}
-            assert await self.store({key: (state, level, b"")}, mode="change", base=was) == {key}
+            write, self.meanwhile = self.meanwhile, None
+            await write(loaded)
         return loaded
 
 
@@ -136,7 +134,7 @@ async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwri
     topic = Topic()
     store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
     sweep = sweep_on(redis_client, redis_prefix, topic)
-    state = HandlerWritesMeanwhile(redis_client, prefix=redis_prefix, tiers=RULES.tier_names)
+    state = WrittenMeanwhile(redis_client, prefix=redis_prefix, tiers=RULES.tier_names)
     sweep.state = state
     outcomes = await store.apply_batch(
         [
@@ -149,8 +147,13 @@ async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwri
     last = outcomes[-1].after
     assert last is not None and last.tier == "warm"
     await redis_client.zadd(store.keys.quiet("acme"), {"c1": last.sequence})
+
     # when the handler announces warm at sequence 2 (its record) while the sweep decides c1
-    state.meanwhile = ("acme:c1", Notified("warm", 2), 1)
+    async def handler_announces_warm(loaded: Loaded) -> None:
+        warm = {"acme:c1": (Notified("warm", 2), 1, b"")}
+        assert await state.store(warm, mode="change", base=loaded.states) == {"acme:c1"}
+
+    state.meanwhile = handler_announces_warm
     first = await sweep.run(now=T0 + 2)
     # then the sweep's decision, made from cold, is not written nor published: the sweep
     # decides c1 again from warm, where there is nothing to announce, and forgets it

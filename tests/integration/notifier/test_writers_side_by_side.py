@@ -35,24 +35,10 @@ from tests.integration.notifier.conftest import score_change
 from tests.integration.notifier.test_exactly_once_alerts import RULES as HANDLER_RULES
 from tests.integration.notifier.test_exactly_once_alerts import WEBHOOKS, Topic, consistent
 from tests.integration.notifier.test_job_alerts import with_job
-from tests.integration.notifier.test_quiet_rise import HOT, sweep_on
+from tests.integration.notifier.test_quiet_rise import HOT, WrittenMeanwhile, sweep_on
 from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 H, SCALE = RULES.half_life_seconds, RULES.score_scale
-
-
-class WrittenMeanwhile(NotifiedStore):
-    """The notifier's state, with another writer storing a candidate's state right after a load
-    (the handler beside the sweep, or the sweep beside the handler)."""
-
-    meanwhile: Callable[[Loaded], Any] | None = None
-
-    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
-        loaded = await super().load(candidate_keys)
-        if self.meanwhile is not None:
-            write, self.meanwhile = self.meanwhile, None
-            await write(loaded)
-        return loaded
 
 
 def handler_on(state: NotifiedStore, topic: Topic, redis: aioredis.Redis, prefix: str) -> Any:
