@@ -25,7 +25,7 @@ import redis
 
 from engagement.kafka.topics import Topics
 from engagement.tools import localstack
-from engagement.tools.local_kafka import KafkaNode
+from engagement.tools.kafka_cluster import KafkaNode
 from tests.integration.scorer.expected import TEST_RULES
 
 ENGAGEMENT = str(Path(sys.executable).with_name("engagement"))

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from engagement.tools import local_kafka
-from engagement.tools.local_kafka import KafkaCluster
+from engagement.tools import kafka_cluster
+from engagement.tools.kafka_cluster import KafkaCluster
 from tests.chaos import checks, observe
 from tests.chaos.load import LoadResult, make_events, plan, run_load
 from tests.chaos.report import say
@@ -155,7 +155,7 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KafkaCluster]:
-    started = local_kafka.start_kafka_cluster(3)
+    started = kafka_cluster.start_kafka_cluster(3)
     try:
         yield started
     finally:

@@ -35,8 +35,8 @@ from typing import Any
 
 import pytest
 
-from engagement.tools import local_kafka
-from engagement.tools.local_kafka import KafkaNode
+from engagement.tools import kafka_cluster
+from engagement.tools.kafka_cluster import KafkaNode
 from tests.chaos import checks, observe
 from tests.chaos.faults import FaultLog, run_faults, schedule
 from tests.chaos.load import LoadResult, make_events, plan, run_load
@@ -176,7 +176,7 @@ def chaos_broker(services: Services) -> Iterator[tuple[str, KafkaNode | None]]:
     if services.kafka_kind != "kafka":
         yield services.kafka_bootstrap, None
         return
-    cluster = local_kafka.start_kafka_cluster(1)
+    cluster = kafka_cluster.start_kafka_cluster(1)
     try:
         yield cluster.bootstrap, cluster.nodes[0]
     finally:

@@ -19,7 +19,7 @@ from engagement.kafka.cloudevents import ce_type
 from engagement.kafka.score_records import record
 from engagement.kafka.topics import Topics
 from engagement.model.records import Cause, ScoreChange
-from engagement.tools import local_kafka
+from engagement.tools import kafka_jars
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,11 +90,11 @@ async def test_the_confluent_kafka_example_stores_each_candidates_records_once_i
 async def test_kafkas_console_consumer_prints_the_keys_headers_and_values(
     kafka_bootstrap: str,
 ) -> None:
-    if not local_kafka.fetched():
+    if not kafka_jars.fetched():
         pytest.fail("the Apache Kafka cache is empty: run `make kafka` (make test does)")
     topics = Topics(f"cc{uuid.uuid4().hex[:8]}.")
     await published(kafka_bootstrap, topics, [change("u9", 1, 80)])
-    classpath = str(local_kafka.cache_dir() / "lib" / "*")
+    classpath = str(kafka_jars.cache_dir() / "lib" / "*")
     printed = await asyncio.to_thread(
         subprocess.run,
         [

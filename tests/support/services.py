@@ -1,7 +1,7 @@
 """Provision Kafka and Redis for a test session: environment, else Docker, else local binaries.
 
 Kafka: ``KAFKA_BOOTSTRAP_SERVERS``, else a Docker container, else Apache Kafka from the cache
-``make kafka`` fills (``engagement.tools.local_kafka``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
+``make kafka`` fills (``engagement.tools.kafka_jars``), else Tansu. ``ENGAGEMENT_TEST_BROKER=kafka``
 insists on Apache Kafka (fetching it when the cache lacks it), ``=tansu`` on Tansu.
 Redis: ``REDIS_URL``, else a Docker container, else a private ``redis-server``;
 ``ENGAGEMENT_TEST_REDIS=cluster`` starts a Redis Cluster of three masters with one replica each
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis
 
 from engagement.store.connection import cluster_enabled
-from engagement.tools import local_kafka, localstack, redis_cluster
+from engagement.tools import kafka_jars, local_kafka, localstack, redis_cluster
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def broker_kind() -> str:
         raise RuntimeError(f"ENGAGEMENT_TEST_BROKER={wanted}: expected kafka or tansu")
     if not wanted and localstack.docker_available():
         return "testcontainers"
-    return wanted or ("kafka" if local_kafka.fetched() else "tansu")
+    return wanted or ("kafka" if kafka_jars.fetched() else "tansu")
 
 
 def start_private_broker(port: int | None = None) -> localstack.LocalProcess:

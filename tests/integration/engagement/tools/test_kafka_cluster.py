@@ -1,4 +1,4 @@
-"""Three Apache Kafka nodes from the Maven cache (``local_kafka.start_kafka_cluster``): topics the
+"""Three Apache Kafka nodes from the Maven cache (``engagement.tools.kafka_cluster``): topics the
 services create there are replicated three times with ``min.insync.replicas=2``, and a node
 killed and started again comes back with its data into every in-sync replica set."""
 
@@ -15,14 +15,14 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from engagement.kafka.admin import ensure_topics
 from engagement.kafka.topics import Topics
-from engagement.tools import local_kafka
-from engagement.tools.local_kafka import KafkaCluster
+from engagement.tools import kafka_cluster
+from engagement.tools.kafka_cluster import KafkaCluster
 from tests.support.kafka import read_topic
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KafkaCluster]:
-    started = local_kafka.start_kafka_cluster(3)
+    started = kafka_cluster.start_kafka_cluster(3)
     try:
         yield started
     finally:
