@@ -6,7 +6,7 @@ import signal
 from pathlib import Path
 
 from engagement.tools.devstack.children import Child
-from engagement.tools.devstack.main import _last_lines, how_it_ended
+from engagement.tools.devstack.supervisor import _last_lines, how_it_ended
 
 
 def test_a_child_killed_by_a_signal_is_reported_as_killed_not_as_an_exit_code() -> None:
