@@ -37,11 +37,10 @@ from engagement.kafka.topics import tenant_of_key
 from engagement.model.log_privacy import hashed_id
 from engagement.model.records import ErasureRequest
 from engagement.model.score_views import ApplyOutcome
-from engagement.model.scoring import epoch
 from engagement.store.erasure_fence import Fences
 from engagement.store.redis_store import ScoreStore
 from engagement.store.store_jobs import OnOutcome
-from services.scorer.metrics import ScorerMetrics, observe_all
+from services.scorer.metrics import ScorerMetrics, count_outcomes
 from services.scorer.parsing import (
     BadRow,
     ParsedBatch,
@@ -228,20 +227,9 @@ class BatchHandler:
             ),
         )
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
-        interactions = parsed.interactions
         now = self.clock().timestamp()
-        counts: Counter[tuple[str, str]] = Counter()
-        latencies: list[float] = []
-        for interaction, outcome in zip(interactions, outcomes, strict=True):
-            name: str = outcome.outcome
-            if name == "scored" or name == "merged":
-                name = "scored"
-                latencies.append(max(0.0, now - epoch(interaction.receivedAt)))
-            counts[interaction.tenantId, name] += 1
-        if self.publish:  # a rebuild's events were received long ago: no latency of its own
-            observe_all(self.metrics.end_to_end, latencies)
-        for (tenant, name), count in counts.items():
-            self.metrics.events.labels(tenant, name).inc(count)
+        # a rebuild's events were received long ago: no latency of its own
+        count_outcomes(self.metrics, parsed.interactions, outcomes, now=now, latency=self.publish)
         return outcomes
 
     def _score_records(

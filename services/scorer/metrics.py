@@ -1,9 +1,11 @@
-"""Prometheus metrics of the scorer; one registry per app so tests and benches can build several."""
+"""Prometheus metrics of the scorer; one registry per app so tests and benches can build several;
+what a batch's outcomes add to them (``count_outcomes``)."""
 
 from __future__ import annotations
 
+import collections
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -11,6 +13,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engagement.faust.web import LATENCY_BUCKETS
+from engagement.model.records import Interaction
+from engagement.model.score_views import ApplyOutcome
+from engagement.model.scoring import epoch
 
 OUTCOMES = ("scored", "duplicate", "unscored", "capped", "dlq")
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -101,3 +106,27 @@ class ScorerMetrics:
         )
         self.candidates = CandidatesCollector()
         r.register(self.candidates)
+
+
+def count_outcomes(
+    metrics: ScorerMetrics,
+    interactions: Sequence[Interaction],
+    outcomes: Sequence[ApplyOutcome],
+    *,
+    now: float,
+    latency: bool,
+) -> None:
+    """Count each event's outcome per tenant (a merge counts as scored); with ``latency``, observe
+    the end-to-end seconds of the scored ones at ``now``."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    latencies: list[float] = []
+    for interaction, outcome in zip(interactions, outcomes, strict=True):
+        name: str = outcome.outcome
+        if name == "scored" or name == "merged":
+            name = "scored"
+            latencies.append(max(0.0, now - epoch(interaction.receivedAt)))
+        counts[interaction.tenantId, name] += 1
+    if latency:
+        observe_all(metrics.end_to_end, latencies)
+    for (tenant, name), count in counts.items():
+        metrics.events.labels(tenant, name).inc(count)
