@@ -1,8 +1,8 @@
 """``ScoreStore.apply_batch``: a batch in pipelined rounds (``transaction=False``).
 
 (1) every apply script and merge step 1, written in chunks as the jobs are planned, (2) redirects
-of merged anonymous ids and merge step 2, (3) rank updates with sequence compare-and-set, the
-anonymous index and the quiet index (``engagement.store.quiet``). Every step is idempotent, so
+of merged anonymous ids and merge step 2, (3) the rank round (``engagement.store.rank_round``):
+rank updates with sequence compare-and-set, the anonymous index and the quiet index. Every step is idempotent, so
 replaying a batch (after a crash) changes nothing. A batch with merges first reads the
 ``merged_into`` links on their targets' paths (one round trip per link followed) and refuses the
 merges that would close a loop. One interaction's job and its outcome: ``engagement.store.store_jobs``;
@@ -19,16 +19,16 @@ from typing import Any
 import orjson
 from redis.commands.core import AsyncScript
 
-from engagement.model.identity import ANONYMOUS
 from engagement.model.jobs import JobState
 from engagement.model.log_privacy import hashed_id
 from engagement.model.records import Interaction
 from engagement.model.rules import Rules
-from engagement.model.score_views import ApplyOutcome, Outcome, Snapshot, parse_replies
+from engagement.model.score_views import ApplyOutcome, Outcome, parse_replies
 from engagement.store import job_store as jobs
-from engagement.store import merge_store, quiet
+from engagement.store import merge_store
 from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS, Link
+from engagement.store.rank_round import RankRound
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_jobs import MERGE_TYPES, Job, OnOutcome, outcome_of, plan, unscored
 from engagement.store.store_scripts import Command, event_args, run_pipelined, text
@@ -36,7 +36,7 @@ from engagement.store.store_scripts import Command, event_args, run_pipelined, t
 log = logging.getLogger("engagement.store")
 
 
-class BatchApply:
+class BatchApply(RankRound):
     """The apply path of ``engagement.store.redis_store.ScoreStore``, which sets these."""
 
     redis: RedisClient
@@ -46,15 +46,6 @@ class BatchApply:
     _scripts: dict[str, AsyncScript]
     _sources: dict[str, str]
     _window: str
-
-    def _rank_args(self, cand: str, snap: Snapshot) -> list[Any]:
-        raise NotImplementedError
-
-    def _rank_keys(self, tenant: str) -> list[str]:
-        raise NotImplementedError
-
-    async def run_rank(self, keys: list[str], args: list[Any]) -> int:
-        raise NotImplementedError
 
     async def apply_batch(
         self,
@@ -247,65 +238,3 @@ class BatchApply:
             return []
         redirected = job.redirected_from or job.candidate
         return [replace(job, candidate=target, redirected_from=redirected, hops=job.hops + 1)]
-
-    async def _update_ranks(
-        self, outcomes: list[ApplyOutcome], meanwhile: Callable[[], None] | None = None
-    ) -> None:
-        latest, job_states = _latest_states(outcomes)
-        if not latest:
-            if meanwhile is not None:
-                meanwhile()
-            return
-        by_tenant: dict[str, list[Any]] = {}
-        for (tenant, cand), snap in latest.items():
-            by_tenant.setdefault(tenant, []).extend(self._rank_args(cand, snap))
-        rank_sha = self._scripts["rank"].sha
-        commands: list[Command] = [("SADD", self.keys.tenants, *by_tenant)]
-        for tenant, args in by_tenant.items():  # one call per tenant: its keys share a slot
-            keys = self._rank_keys(tenant)
-            commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
-        commands += self._anonymous_commands(latest)
-        commands += quiet.commands(self.keys, outcomes, latest, self.rules.tiers[0].name)
-        commands += jobs.rank_commands(self, job_states, rank_sha)
-        await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
-
-    def _anonymous_commands(self, latest: dict[tuple[str, str], Snapshot]) -> list[Command]:
-        """Index the anonymous candidates of a batch by their latest event time (ZADD GT: a
-        replayed older state never lowers it); one merged into a candidate leaves the index."""
-        seen: dict[str, list[Any]] = {}
-        gone: dict[str, list[str]] = {}
-        for (tenant, cand), snap in latest.items():
-            if not cand.startswith(ANONYMOUS) or snap.as_of is None:
-                continue
-            if snap.merged_into:
-                gone.setdefault(tenant, []).append(cand)
-            else:
-                seen.setdefault(tenant, []).extend((repr(snap.as_of), cand))
-        commands: list[Command] = [
-            ("ZADD", self.keys.anonymous(t), "GT", *args) for t, args in seen.items()
-        ]
-        return commands + [("ZREM", self.keys.anonymous(t), *ids) for t, ids in gone.items()]
-
-
-def _latest_states(
-    outcomes: list[ApplyOutcome],
-) -> tuple[dict[tuple[str, str], Snapshot], dict[jobs.JobKey, JobState]]:
-    """Each (tenant, candidate)'s newest state of a batch, and each (tenant, job, candidate)'s."""
-    latest: dict[tuple[str, str], Snapshot] = {}
-
-    def keep(tenant: str, cand: str, snap: Snapshot) -> None:
-        seen = latest.get((tenant, cand))
-        if seen is None or snap.sequence > seen.sequence:
-            latest[(tenant, cand)] = snap
-
-    job_states: dict[jobs.JobKey, JobState] = {}
-    for o in outcomes:
-        after = o.after
-        if after is not None and after.sequence:
-            keep(o.tenant_id, o.candidate_id, after)
-        if o.jobs:
-            jobs.keep_latest(job_states, o.tenant_id, o.jobs)
-        source = o.merged_source
-        if o.merged_from is not None and source is not None and source.sequence:
-            keep(o.tenant_id, o.merged_from, source)
-    return latest, job_states

@@ -1,8 +1,8 @@
 """The score store: exact scores in Redis, one Lua script per operation, pipelined in batches.
 
 Key layout and how to read the tier sets: ``engagement.store.redis_keys``. Split by concern:
-``apply_batch`` and its pipelined rounds are in ``engagement.store.batch_apply``, one
-interaction's job and its outcome in ``engagement.store.store_jobs``, the identity-merge screening
+``apply_batch`` and its pipelined rounds are in ``engagement.store.batch_apply`` (the last, the
+rank round, in ``engagement.store.rank_round``), one interaction's job and its outcome in ``engagement.store.store_jobs``, the identity-merge screening
 in ``engagement.store.merge_store``, erasure in ``engagement.store.pending_erasure`` (the use case:
 ``engagement.erasure``), the fences in ``engagement.store.erasure_fence``, the reads in
 ``engagement.store.rank_reads`` and the job profiles in ``engagement.store.job_store``; this
