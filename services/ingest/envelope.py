@@ -2,7 +2,8 @@
 
 ``classify`` turns one raw event into exactly one outcome: ``Accepted`` (the record for
 ``engagement.interactions.v1``), ``Rejected`` (a bad row for the DLQ, with its reasons) or
-``Dropped`` (no analytics consent on a source that requires it).
+``Dropped`` (no analytics consent on a source that requires it). A rejected event's DLQ row:
+``services.ingest.bad_rows``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from services.ingest.sources import Source
 from services.ingest.timestamps import corrected_timestamp, in_range
 
 FailureType = Literal["schema_violation", "size_violation"]
-PROCESSOR = {"artifact": "engagement-ingest", "version": "0.1.0"}
 
 
 class SegmentEvent(BaseModel):
@@ -259,43 +259,3 @@ def _private_context(context: Mapping[str, Any], facts: RequestFacts) -> dict[st
     if ip is not None:
         private["ip"] = ip
     return private
-
-
-def bad_row(rejected: Rejected, *, facts: RequestFacts) -> dict[str, Any]:
-    """Return the DLQ value of a rejected event (IPs in the payload truncated)."""
-    return {
-        "schema": f"org.candidate-engagement.badrow.{rejected.failure_type}/1-0-0",
-        "failureType": rejected.failure_type,
-        "messages": list(rejected.messages),
-        "reason": rejected.reason,
-        "index": rejected.index,
-        "messageId": rejected.message_id,
-        "tenantId": facts.source.tenant_id,
-        "sourceId": facts.source.source_id,
-        "receivedAt": facts.received_text,
-        "processor": PROCESSOR,
-        "payload": _private_payload(rejected.payload),
-    }
-
-
-def _private_payload(payload: Any) -> Any:
-    if isinstance(payload, dict) and isinstance(payload.get("context"), dict):
-        context = dict(payload["context"])
-        if "ip" in context:
-            context["ip"] = truncate_ip(context["ip"] if isinstance(context["ip"], str) else None)
-        return {**payload, "context": context}
-    return payload
-
-
-def bad_row_key(rejected: Rejected, *, tenant_id: str) -> str:
-    """Return the DLQ record key: ``tenant:identity`` when the payload names one."""
-    payload = rejected.payload if isinstance(rejected.payload, dict) else {}
-    user, anon = payload.get("userId"), payload.get("anonymousId")
-    try:
-        return identity_key(
-            tenant_id,
-            user if isinstance(user, str) else None,
-            anon if isinstance(anon, str) else None,
-        )
-    except ValueError:
-        return f"{tenant_id}:unidentified"

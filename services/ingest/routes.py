@@ -16,6 +16,7 @@ from engagement.kafka.bad_rows import dlq_value
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from services.ingest.answers import IngestAnswer
 from services.ingest.auth import authenticate_source
+from services.ingest.bad_rows import bad_row, bad_row_key
 from services.ingest.body import read_json_object
 from services.ingest.envelope import (
     Accepted,
@@ -25,8 +26,6 @@ from services.ingest.envelope import (
     Rejected,
     RequestFacts,
     SegmentEvent,
-    bad_row,
-    bad_row_key,
     classify,
 )
 from services.ingest.errors import ApiError, JsonResponse

@@ -10,13 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.kafka.bad_rows import dlq_value
+from services.ingest.bad_rows import bad_row, bad_row_key
 from services.ingest.body import parse_object
 from services.ingest.envelope import (
     Accepted,
     Rejected,
     RequestFacts,
-    bad_row,
-    bad_row_key,
     classify,
 )
 from services.ingest.event_guards import MAX_EVENT_DEPTH, UNSAFE_CHAR

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engagement.model.records import Interaction
-from services.ingest.envelope import Accepted, Dropped, Rejected, RequestFacts, bad_row, classify
+from services.ingest.bad_rows import bad_row
+from services.ingest.envelope import Accepted, Dropped, Rejected, RequestFacts, classify
 from services.ingest.sources import Source
 
 SOURCE = Source(source_id="site", tenant_id="acme", channel="web", write_key="wk")
