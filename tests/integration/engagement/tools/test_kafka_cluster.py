@@ -29,7 +29,9 @@ def cluster() -> Iterator[KafkaCluster]:
         started.stop()
 
 
-async def _partition(bootstrap: str, topic: str) -> dict[str, Any]:
+async def _partition(bootstrap: str, topic: str) -> dict[str, Any] | None:
+    """The topic's one partition as the cluster describes it (None while its metadata still
+    lists none: right after the topic is created)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -38,6 +40,8 @@ async def _partition(bootstrap: str, topic: str) -> dict[str, Any]:
     finally:
         await admin.close()
     entries = {e[0]: e[1] for res in config.resources for e in res[4]}
+    if not described["partitions"]:
+        return None
     (partition,) = described["partitions"]
     return {**partition, "min.insync.replicas": entries["min.insync.replicas"]}
 
@@ -46,7 +50,7 @@ async def _until_in_sync(bootstrap: str, topic: str) -> dict[str, Any]:
     """The partition, once all three replicas are in sync (polled: nothing notifies it)."""
     while True:
         partition = await _partition(bootstrap, topic)
-        if len(partition["isr"]) == 3:
+        if partition is not None and len(partition["isr"]) == 3:
             return partition
         await asyncio.sleep(0.2)
 
