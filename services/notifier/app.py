@@ -28,7 +28,7 @@ from engagement.store.redis_keys import KeyLayout
 from engagement.store.templated_store import tenant_layouts
 from services.notifier.attempts import Deliverer
 from services.notifier.delivery_queue import DeliveryQueue
-from services.notifier.egress import pinned_client
+from services.notifier.egress import Egress
 from services.notifier.handler import ChangeHandler, ScoreRecord
 from services.notifier.job_state import JobNotifiedStore
 from services.notifier.job_sweep import JobSweep
@@ -130,16 +130,12 @@ def build_app(settings: NotifierSettings) -> faust.App:
         jobs=JobSweep(redis, KeyLayout(settings.redis_key_prefix), job_state, publisher, layouts),
         layout_for=layouts,
     )
-    http, pins = pinned_client(
-        timeout=settings.webhook_timeout,
-        connections=settings.webhook_concurrency * max(1, len(webhooks.endpoints)),
-    )
+    egress = Egress(timeout=settings.webhook_timeout)
     deliverer = Deliverer(
         queue=queue,
         config=webhooks,
         policy=settings.retry_policy,
-        http=http,
-        pins=pins,
+        egress=egress,
         publish_dlq=send_dlq,
         metrics=metrics,
         lease_s=settings.claim_lease,
@@ -178,7 +174,7 @@ def build_app(settings: NotifierSettings) -> faust.App:
         try:
             await lanes.run(wake)
         finally:
-            await http.aclose()
+            await egress.aclose()
 
     add_ops_views(
         app,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -38,14 +38,15 @@ from engagement.model.webhooks import (
     parse_retry_after,
     request_headers,
 )
-from services.notifier.delivery_queue import Claimed, DeliveryQueue
-from services.notifier.egress import PinnedBackend
+from services.notifier.delivery_queue import Claim, Claimed, DeliveryQueue, Finish
+from services.notifier.egress import Egress
 from services.notifier.metrics import NotifierMetrics
 
 log = logging.getLogger(__name__)
 
 PublishDlq = Callable[[bytes, bytes], Awaitable[None]]
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+T = TypeVar("T")
 
 _claims = itertools.count()  # tells apart two claims of one worker in the same nanosecond
 
@@ -80,8 +81,7 @@ class Deliverer:
     queue: DeliveryQueue
     config: WebhookConfig
     policy: RetryPolicy
-    http: httpx.AsyncClient  # on ``pins`` (``egress.pinned_client``)
-    pins: PinnedBackend
+    egress: Egress  # a client per endpoint, connecting only to the addresses pinned
     publish_dlq: PublishDlq
     metrics: NotifierMetrics
     lease_s: float
@@ -117,15 +117,28 @@ class Deliverer:
                 made += len(claim.claimed)
         return made
 
-    async def send(self, claimed: Claimed, disabled: str | None) -> None:
-        """Make one claimed attempt and record its outcome; a failure that is the delivery's
-        own (a bug, a stored delivery no code foresaw) leaves it to ``failed``."""
+    async def send(self, claimed: Claimed, disabled: str | None, *, then: int = 0) -> Claim | None:
+        """Make one claimed attempt and record its outcome; recording it also claims up to
+        ``then`` due deliveries of the same endpoint (the slot's next attempts), returned. A
+        failure that is the delivery's own (a bug, a stored delivery no code foresaw) leaves it
+        to ``failed``."""
         try:
-            await self._deliver(claimed, disabled)
+            return await self._record(claimed, await self._attempt(claimed, disabled), then)
         except Exception as exc:
-            await self._failed(claimed, exc)
+            return await self._failed(claimed, exc, then)
 
-    async def _failed(self, claimed: Claimed, error: Exception) -> None:
+    async def _record(self, claimed: Claimed, finish: Finish, then: int) -> Claim:
+        """Record an attempt's outcome (retried in place through outages) and count it."""
+        token = self.token() if then else ""
+        lease_ms = int(self.lease_s * 1000)
+        _, claim = await self._recorded(
+            lambda: self.queue.complete(claimed, finish, claim=then, lease_ms=lease_ms, token=token)
+        )
+        outcome = "retry" if finish.status == "pending" else finish.status
+        self.metrics.deliveries.labels(claimed.endpoint_id, outcome).inc()
+        return claim
+
+    async def _failed(self, claimed: Claimed, error: Exception, then: int) -> Claim | None:
         """A delivery that failed for a reason that is no outage (a bug, or a stored delivery no
         code foresaw): tried again once its lease ends, up to ``poison_retries`` more times, then
         quarantined to the webhook DLQ, so it never holds the others up."""
@@ -138,34 +151,31 @@ class Deliverer:
                 exc_info=error,
                 extra={"event": "notifier.delivery_failed", "error": describe(error)},
             )
-            return
-        await self._dead(claimed, Attempt(None, describe(error)), outcome="quarantined")
+            return None
+        finish = await self._dead(claimed, Attempt(None, describe(error)), outcome="quarantined")
+        return await self._record(claimed, finish, then)
 
-    async def _deliver(self, claimed: Claimed, disabled: str | None) -> None:
+    async def _attempt(self, claimed: Claimed, disabled: str | None) -> Finish:
+        """Make the attempt if it may be made; return how it ends."""
         endpoint = self.config.endpoint(claimed.endpoint_id)
         if endpoint is None or not endpoint.enabled or disabled is not None:
             reason = disabled or "endpoint removed or disabled"
-            await self._dead(claimed, Attempt(None, reason), outcome="disabled")
-            return
+            return await self._dead(claimed, Attempt(None, reason), outcome="disabled")
         if claimed.attempt > self.policy.max_attempts:  # died after the last attempt, before DLQ
-            await self._dead(claimed, Attempt(None, "attempts exhausted"), outcome="dlq")
-            return
+            return await self._dead(claimed, Attempt(None, "attempts exhausted"), outcome="dlq")
         url = httpx.URL(endpoint.url)
         port = url.port or (443 if url.scheme == "https" else 80)
         host = url.raw_host.decode("ascii")  # IDNA: what the client connects to
         addresses = await self.resolver(host, port)
         if not addresses:  # DNS down or the name gone: retried like any failed attempt
-            await self._settle(endpoint, claimed, Attempt(None, "host does not resolve"))
-            return
+            return await self._settle(endpoint, claimed, Attempt(None, "host does not resolve"))
         refusal = destination_refusal(
             endpoint.url, addresses, endpoint=endpoint, config=self.config
         )
         if refusal is not None:
-            await self._dead(claimed, Attempt(None, refusal), outcome="refused")
-            return
-        self.pins.pin(host, port, addresses)
-        attempt = await self._post(endpoint, claimed)
-        await self._settle(endpoint, claimed, attempt)
+            return await self._dead(claimed, Attempt(None, refusal), outcome="refused")
+        self.egress.pins.pin(host, port, addresses)
+        return await self._settle(endpoint, claimed, await self._post(endpoint, claimed))
 
     async def _post(self, endpoint: WebhookEndpoint, claimed: Claimed) -> Attempt:
         headers = request_headers(
@@ -173,7 +183,9 @@ class Deliverer:
         )
         started = time.perf_counter()
         try:
-            response = await self.http.post(endpoint.url, content=claimed.body, headers=headers)
+            response = await self.egress.client(endpoint.id).post(
+                endpoint.url, content=claimed.body, headers=headers
+            )
         except httpx.HTTPError as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}")
         finally:
@@ -181,52 +193,34 @@ class Deliverer:
         retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
         return Attempt(response.status_code, "", retry_after)
 
-    async def _settle(self, endpoint: WebhookEndpoint, claimed: Claimed, attempt: Attempt) -> None:
+    async def _settle(
+        self, endpoint: WebhookEndpoint, claimed: Claimed, attempt: Attempt
+    ) -> Finish:
+        """Delivered, retried later, or dead: what an answered (or failed) request means."""
         now_ms = int(time.time() * 1000)
         outcome = classify(attempt.status)
         if outcome == "delivered":
-            await self._recorded(
-                lambda: self.queue.complete(
-                    claimed, status="delivered", now_ms=now_ms, last_status=attempt.status
-                )
-            )
-            self.metrics.deliveries.labels(endpoint.id, "delivered").inc()
-            return
+            return Finish("delivered", now_ms, last_status=attempt.status)
         if outcome == "gone":
             await self._recorded(lambda: self.queue.disable(endpoint.id, f"410 Gone at {now_ms}"))
             log.warning("webhook endpoint %s answered 410: disabled", endpoint.id)
-            await self._dead(claimed, attempt, outcome="gone")
-            return
+            return await self._dead(claimed, attempt, outcome="gone")
         delay = next_delay(claimed.attempt, self.rng.random(), attempt.retry_after, self.policy)
         if delay is None:
-            await self._dead(claimed, attempt, outcome="dlq")
-            return
-        await self._recorded(
-            lambda: self.queue.complete(
-                claimed,
-                status="pending",
-                now_ms=now_ms,
-                next_due_ms=now_ms + int(delay * 1000),
-                last_status=attempt.status,
-                last_error=attempt.error,
-            )
+            return await self._dead(claimed, attempt, outcome="dlq")
+        return Finish(
+            "pending",
+            now_ms,
+            next_due_ms=now_ms + int(delay * 1000),
+            last_status=attempt.status,
+            last_error=attempt.error,
         )
-        self.metrics.deliveries.labels(endpoint.id, "retry").inc()
 
-    async def _dead(self, claimed: Claimed, attempt: Attempt, *, outcome: str) -> None:
-        """Publish the delivery to the webhook DLQ, then mark it final (at least once in the DLQ)."""
+    async def _dead(self, claimed: Claimed, attempt: Attempt, *, outcome: str) -> Finish:
+        """Publish the delivery to the webhook DLQ; return its final state, recorded after it (at
+        least once in the DLQ)."""
         record = dlq_record(claimed, attempt, outcome)
         await self._recorded(lambda: self.publish_dlq(claimed.record_key.encode(), record))
-        await self._recorded(
-            lambda: self.queue.complete(
-                claimed,
-                status=outcome,
-                now_ms=int(time.time() * 1000),
-                last_status=attempt.status,
-                last_error=attempt.error,
-            )
-        )
-        self.metrics.deliveries.labels(claimed.endpoint_id, outcome).inc()
         log.warning(
             "webhook %s to %s failed for good (%s): %s",
             claimed.msg_id,
@@ -234,16 +228,21 @@ class Deliverer:
             outcome,
             attempt.error or attempt.status,
         )
+        return Finish(
+            outcome,
+            int(time.time() * 1000),
+            last_status=attempt.status,
+            last_error=attempt.error,
+        )
 
-    async def _recorded(self, write: Callable[[], Awaitable[object]]) -> None:
+    async def _recorded(self, write: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis or broker write of an attempt's outcome, retried while it fails for an
         outage (every ``retry_max`` at most), so deliveries resume as soon as it ends, not a lease
         later; a failure that is no outage is raised."""
         delay, failures = min(0.05, self.retry_max), 0
         while True:
             try:
-                await write()
-                return
+                return await write()
             except Exception as exc:
                 if not is_outage(exc):
                     raise

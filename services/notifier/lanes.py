@@ -1,10 +1,10 @@
 """Delivery lanes: each webhook endpoint's deliveries are claimed and sent by a lane of its own.
 
 A lane keeps up to ``WEBHOOK_CONCURRENCY`` attempts in flight and claims the next due delivery as
-soon as one finishes, so an endpoint that answers slowly, or not at all, fills only its own
-slots: a healthy endpoint's deliveries never wait behind it, and no attempt waits for the slowest
-of a batch. A claim moves only as many deliveries as the lane has free slots, so nothing sits
-claimed in memory while its lease runs.
+soon as one finishes (in the script that records the finished one), so an endpoint that answers
+slowly, or not at all, fills only its own slots: a healthy endpoint's deliveries never wait
+behind it, and no attempt waits for the slowest of a batch. A claim moves only as many
+deliveries as the lane has free slots, so nothing sits claimed in memory while its lease runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from engagement.faust.poison import Streak, describe
 from services.notifier.attempts import Deliverer
+from services.notifier.delivery_queue import Claim, Claimed
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Lane:
             token=self.deliverer.token(),
         )
         for claimed in claim.claimed:
-            task = asyncio.create_task(self.deliverer.send(claimed, claim.disabled))
+            task = asyncio.create_task(self._slot(claimed, claim.disabled))
             self._inflight.add(task)
             task.add_done_callback(self._finished)
         if len(claim.claimed) == free:  # there may be more due: claim again once a slot frees
@@ -94,6 +95,13 @@ class Lane:
         if claim.next_due_ms is not None:
             timeout = min(self.poll, max(0.01, claim.next_due_ms / 1000 - time.time()))
         return self.wake, timeout
+
+    async def _slot(self, claimed: Claimed, disabled: str | None) -> None:
+        """Make an attempt, then the one its recording claimed for this slot, and so on until
+        none is due: a busy lane makes one Redis round trip per attempt."""
+        nxt: Claim | None = Claim([claimed], None, disabled)
+        while nxt is not None and nxt.claimed:
+            nxt = await self.deliverer.send(nxt.claimed[0], nxt.disabled, then=1)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -14,7 +14,7 @@ import orjson
 from engagement.kafka.cloudevents import binary_headers, ce_type
 from engagement.model.records import Alert
 from engagement.model.webhooks import WebhookConfig, alert_data, payload
-from services.notifier.delivery_queue import DeliveryQueue
+from services.notifier.delivery_queue import Delivery, DeliveryQueue
 from services.notifier.metrics import NotifierMetrics
 
 Send = Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
@@ -43,23 +43,19 @@ class AlertPublisher:
     wake: asyncio.Event | None = None  # set after enqueueing, so the delivery task sends now
 
     async def publish(self, alerts: Sequence[Alert]) -> None:
-        """Put every alert on the alerts topic, then enqueue one delivery per target endpoint."""
+        """Put every alert on the alerts topic, then enqueue one delivery per target endpoint
+        (up to 200 a round trip)."""
         bodies = [payload(alert) for alert in alerts]
         acks = [
             await self.send(_key(a), orjson.dumps(alert_data(a)), alert_headers(a)) for a in alerts
         ]
         await asyncio.gather(*acks)
-        now_ms = int(time.time() * 1000)
-        for alert, body in zip(alerts, bodies, strict=True):
-            for endpoint in self.webhooks.targets(alert):
-                await self.queue.enqueue(
-                    delivery_id=f"{alert.id}-{endpoint.id}",
-                    endpoint_id=endpoint.id,
-                    msg_id=alert.id,
-                    record_key=_key(alert).decode(),
-                    body=body,
-                    now_ms=now_ms,
-                )
+        deliveries = [
+            Delivery(f"{alert.id}-{endpoint.id}", endpoint.id, alert.id, _key(alert).decode(), body)
+            for alert, body in zip(alerts, bodies, strict=True)
+            for endpoint in self.webhooks.targets(alert)
+        ]
+        await self.queue.enqueue_many(deliveries, now_ms=int(time.time() * 1000))
         if self.wake is not None:
             self.wake.set()
 

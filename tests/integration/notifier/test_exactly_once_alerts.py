@@ -59,7 +59,7 @@ class Topic:
 class DyingQueue(DeliveryQueue):
     """The delivery queue of a notifier killed at its first enqueue (after the Kafka send)."""
 
-    async def enqueue(self, **kwargs: Any) -> bool:
+    async def enqueue_many(self, *args: Any, **kwargs: Any) -> int:
         raise Killed
 
 

@@ -15,7 +15,7 @@ from engagement.model.webhooks import RetryPolicy, WebhookConfig, WebhookEndpoin
 from engagement.tools.localstack import free_port
 from services.notifier.attempts import Deliverer, Resolver
 from services.notifier.delivery_queue import DeliveryQueue
-from services.notifier.egress import pinned_client
+from services.notifier.egress import Egress
 from services.notifier.metrics import NotifierMetrics
 from tests.integration.notifier.conftest import SECRET, Receiver
 from tests.support.server import serve
@@ -71,10 +71,9 @@ async def _deliverer(
         if dead is not None:
             dead.append(value)
 
-    http, pins = pinned_client(timeout=10, verify=verify)
-    async with http:
+    async with Egress(timeout=10, verify=verify) as egress:
         yield Deliverer(
-            queue, config, RetryPolicy(), http, pins, publish_dlq, NotifierMetrics(), lease_s=30,
+            queue, config, RetryPolicy(), egress, publish_dlq, NotifierMetrics(), lease_s=30,
             resolver=dns,
         )  # fmt: skip
 
