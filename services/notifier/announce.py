@@ -41,7 +41,7 @@ from engagement.model.job_alerts import JobKey
 from engagement.model.records import CandidateAlert, JobAlert
 from services.notifier.job_state import JobNotifiedStore, LoadedJobs
 from services.notifier.publisher import AlertPublisher
-from services.notifier.state import Loaded, NotifiedStore
+from services.notifier.state import Loaded, NotifiedStore, Writes
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ K = TypeVar("K", bound=Hashable)  # a candidate (``tenant:candidate``) or a (can
 A = TypeVar("A", CandidateAlert, JobAlert)
 L = TypeVar("L", Loaded, LoadedJobs)  # what a load of states returned
 D = TypeVar("D", bound=Mapping[Any, Any])  # the decided states (``Decided``, ``DecidedJobs``)
-Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[set[K]]]
+Write = Callable[[dict[K, tuple[Notified, int, bytes] | None]], Awaitable[Writes[K]]]
 Decided = dict[str, tuple[Notified, int] | None]  # a candidate's new state and its level, or erase
 Decide = Callable[[Loaded], tuple[Decided, list[CandidateAlert]]]
 DecidedJobs = dict[JobKey, tuple[Notified, int]]
@@ -77,8 +77,6 @@ async def settle(
     publisher: AlertPublisher,
     keys: Iterable[str],
     decide: Decide,
-    *,
-    mode: str,
 ) -> tuple[list[CandidateAlert], set[str]]:
     """Load, decide and announce the candidates (``tenant:candidate``), deciding again those
     whose state moved between the load and the write; the alerts published, and the candidates
@@ -86,8 +84,8 @@ async def settle(
 
     async def write(
         decided: Decided, alerts: list[CandidateAlert], loaded: Loaded
-    ) -> tuple[set[str], list[CandidateAlert]]:
-        return await announce(state, publisher, decided, alerts, mode=mode, base=loaded.states)
+    ) -> tuple[list[CandidateAlert], set[str]]:
+        return await announce(state, publisher, decided, alerts, base=loaded.states)
 
     async def publish(loaded: Loaded) -> None:
         await recover(state, publisher, loaded.pending)
@@ -100,15 +98,13 @@ async def settle_jobs(
     publisher: AlertPublisher,
     keys: Iterable[JobKey],
     decide: DecideJobs,
-    *,
-    mode: str,
 ) -> tuple[list[JobAlert], set[JobKey]]:
     """``settle`` for (candidate, job) states."""
 
     async def write(
         decided: DecidedJobs, alerts: list[JobAlert], loaded: LoadedJobs
-    ) -> tuple[set[JobKey], list[JobAlert]]:
-        return await announce_jobs(state, publisher, decided, alerts, mode=mode, base=loaded.states)
+    ) -> tuple[list[JobAlert], set[JobKey]]:
+        return await announce_jobs(state, publisher, decided, alerts, base=loaded.states)
 
     async def publish(loaded: LoadedJobs) -> None:
         await recover_jobs(state, publisher, loaded.pending)
@@ -121,20 +117,21 @@ async def _settle(
     load: Callable[[list[K]], Awaitable[L]],
     publish: Callable[[L], Awaitable[None]],
     decide: Callable[[L], tuple[D, list[A]]],
-    write: Callable[[D, list[A], L], Awaitable[tuple[set[K], list[A]]]],
+    write: Callable[[D, list[A], L], Awaitable[tuple[list[A], set[K]]]],
 ) -> tuple[list[A], set[K]]:
     """The rounds of a settle: load, publish what the outboxes hold, decide, write (announce)
-    over the keys, then over those whose state moved meanwhile, at most ``ROUNDS`` times; the
-    alerts published and the keys still moving."""
+    over the keys, then over those whose stored state moved between the load and the write (a
+    write refused as it stands, e.g. an older sequence, is not decided again), at most
+    ``ROUNDS`` times; the alerts published and the keys still moving."""
     published: list[A] = []
     todo = list(dict.fromkeys(keys))
     for _ in range(ROUNDS):
         loaded = await load(todo)
         await publish(loaded)
         decided, alerts = decide(loaded)
-        written, out = await write(decided, alerts, loaded)
+        out, moved = await write(decided, alerts, loaded)
         published += out
-        todo = [key for key in decided if key not in written]
+        todo = [key for key in decided if key in moved]
         if not todo:
             return published, set()
     log.warning("%d notifier states kept moving under their decisions; left as stored", len(todo))
@@ -147,15 +144,14 @@ async def announce(
     decided: Decided,
     alerts: list[CandidateAlert],
     *,
-    mode: str,
     base: Mapping[str, Notified | None],
-) -> tuple[set[str], list[CandidateAlert]]:
+) -> tuple[list[CandidateAlert], set[str]]:
     """Store each candidate's decided state (``None``: erase it) with its alerts over the state
-    it was decided from (``base``), then publish the alerts of the states written; the
-    candidates written and the alerts published."""
+    it was decided from (``base``), then publish the alerts of the states written; the alerts
+    published, and the candidates whose stored state had moved (not written)."""
 
-    async def write(writes: dict[str, tuple[Notified, int, bytes] | None]) -> set[str]:
-        return await state.store(writes, mode=mode, base=base)
+    async def write(writes: dict[str, tuple[Notified, int, bytes] | None]) -> Writes[str]:
+        return await state.store(writes, base=base)
 
     return await _through_outbox(
         write, state.clear_pending, publisher, decided, alerts, _candidate_key
@@ -168,16 +164,15 @@ async def announce_jobs(
     decided: Mapping[JobKey, tuple[Notified, int]],
     alerts: list[JobAlert],
     *,
-    mode: str,
     base: Mapping[JobKey, Notified | None],
-) -> tuple[set[JobKey], list[JobAlert]]:
+) -> tuple[list[JobAlert], set[JobKey]]:
     """Store each (candidate, job)'s decided state with its alerts over the state it was
-    decided from (``base``), then publish the alerts of the states written; the pairs written
-    and the alerts published."""
+    decided from (``base``), then publish the alerts of the states written; the alerts
+    published, and the pairs whose stored state had moved (not written)."""
 
-    async def write(writes: dict[JobKey, tuple[Notified, int, bytes] | None]) -> set[JobKey]:
+    async def write(writes: dict[JobKey, tuple[Notified, int, bytes] | None]) -> Writes[JobKey]:
         kept = {key: value for key, value in writes.items() if value is not None}
-        return await state.store(kept, mode=mode, base=base)
+        return await state.store(kept, base=base)
 
     return await _through_outbox(
         write, state.clear_pending, publisher, dict(decided), alerts, _job_key
@@ -211,10 +206,10 @@ async def _through_outbox(
     decided: Mapping[K, tuple[Notified, int] | None],
     alerts: Sequence[A],
     key_of: Callable[[A], K],
-) -> tuple[set[K], list[A]]:
+) -> tuple[list[A], set[K]]:
     """The steps both kinds of alerts go through: each key's state stored with its alerts as
     its outbox (compare-and-set), the alerts of the states written published, the outboxes
-    emptied; the keys written and the alerts published."""
+    emptied; the alerts published and the keys whose stored state had moved."""
     by_key: dict[K, list[A]] = defaultdict(list)
     for alert in alerts:
         by_key[key_of(alert)].append(alert)
@@ -222,13 +217,14 @@ async def _through_outbox(
     writes: dict[K, tuple[Notified, int, bytes] | None] = {}
     for key, value in decided.items():
         writes[key] = None if value is None else (value[0], value[1], outbox[key])
-    written = await write(writes) if writes else set()
+    done = await write(writes) if writes else Writes[K](set(), set())
+    written = done.written
     published = [a for key in decided if key in written for a in by_key.get(key, [])]
     if published:
         await publisher.publish(published)
         publisher.count(published)
     await clear({k: outbox[k] for k in written if outbox.get(k)})
-    return written, published
+    return published, done.moved
 
 
 def _outbox(alerts: Sequence[BaseModel]) -> bytes:

@@ -150,7 +150,7 @@ class ChangeHandler:
             return decided, alerts
 
         keys = (f"{c.tenantId}:{c.candidateId}" for c in changes)
-        published, _ = await settle(self.state, self.publisher, keys, decide, mode="change")
+        published, _ = await settle(self.state, self.publisher, keys, decide)
         return published
 
     def _parse(self, record: ScoreRecord) -> ScoreChange | tuple[str, ...]:

@@ -50,17 +50,14 @@ async def apply(
     decided, alerts, erased = _decide(changes, loaded, rules_for)
     await state.watch(_deadlines(changes, rules_for))
     await state.erase(erased)
-    written, published = await announce_jobs(
-        state, publisher, decided, alerts, mode="change", base=loaded.states
-    )
+    published, moved = await announce_jobs(state, publisher, decided, alerts, base=loaded.states)
 
     def again(loaded: LoadedJobs) -> tuple[DecidedJobs, list[JobAlert]]:
         decided, alerts, _ = _decide(_only(changes, loaded.states.keys()), loaded, rules_for)
         return decided, alerts
 
-    moved = [key for key in decided if key not in written]
     if moved:
-        published += (await settle_jobs(state, publisher, moved, again, mode="change"))[0]
+        published += (await settle_jobs(state, publisher, moved, again))[0]
     return published
 
 

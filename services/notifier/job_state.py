@@ -22,29 +22,20 @@ from engagement.model.job_alerts import JobKey
 from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined, text
+from services.notifier.state import Writes
 
 # The job's state as services.notifier.state's _CAS writes a candidate's: only over the very
-# state it was decided from (ARGV[7], ARGV[8]: its sequence and tier as loaded; '' for none); on
-# top of that a score record's only with a newer sequence, a decay's only with a sequence not
-# older and a lower level; with the alerts it announces as the job's outbox. Returns 1 when
-# written.
+# state it was decided from (ARGV[6], ARGV[7]: its sequence and tier as loaded; '' for none), never
+# with an older sequence, with the alerts it announces as the job's outbox. Returns 1 when
+# written, -1 when the stored state is no longer the one decided from, 0 when refused as it stands.
 _CAS = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local seq, level = tonumber(ARGV[2]), tonumber(ARGV[4])
-if cur then
-  local oseq, olevel, otier = string.match(cur, '^([^\\31]*)\\31([^\\31]*)\\31(.*)$')
-  if oseq ~= ARGV[7] or otier ~= ARGV[8] then return 0 end
-  oseq, olevel = tonumber(oseq), tonumber(olevel)
-  if ARGV[5] == 'change' then
-    if seq <= oseq then return 0 end
-  elseif seq < oseq or level >= olevel then
-    return 0
-  end
-elseif ARGV[7] ~= '' then
-  return 0
-end
+local oseq, otier = '', ''
+if cur then oseq, otier = string.match(cur, '^([^\\31]*)\\31[^\\31]*\\31(.*)$') end
+if oseq ~= ARGV[6] or otier ~= ARGV[7] then return -1 end
+if cur and tonumber(ARGV[2]) < tonumber(oseq) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\31' .. ARGV[4] .. '\\31' .. ARGV[3])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], ARGV[1] .. '\\31p', ARGV[6]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[1] .. '\\31p', ARGV[5]) end
 return 1
 """
 
@@ -136,22 +127,25 @@ class JobNotifiedStore:
         self,
         states: Mapping[JobKey, tuple[Notified, int, bytes]],
         *,
-        mode: str,
         base: Mapping[JobKey, Notified | None],
-    ) -> set[JobKey]:
+    ) -> Writes[JobKey]:
         """Write (state, level, pending alerts) per (candidate, job) over the state it was
         decided from (``base``: as loaded; a pair missing from it is taken to have none); the
-        pairs whose state was written."""
+        pairs written, and those whose stored state is no longer the one decided from."""
         keys = list(states)
         commands: list[Command] = []
         for candidate_key, job in keys:
             state, level, pending = states[(candidate_key, job)]
             was = base.get((candidate_key, job))
             expected = ("", "") if was is None else (was.sequence, was.tier)
-            args = (job, state.sequence, state.tier, level, mode, pending, *expected)
+            args = (job, state.sequence, state.tier, level, pending, *expected)
             commands.append(("EVALSHA", self._cas.sha, 1, self.key(candidate_key), *args))
         results = await run_pipelined(self._redis, commands, self._sources) if commands else []
-        return {key for key, result in zip(keys, results, strict=True) if result}
+        outcomes = dict(zip(keys, results, strict=True))
+        return Writes(
+            written={key for key, result in outcomes.items() if result == 1},
+            moved={key for key, result in outcomes.items() if result == -1},
+        )
 
     async def erase(self, candidate_keys: Iterable[str]) -> None:
         """Forget every job state of these candidates (erased)."""

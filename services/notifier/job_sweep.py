@@ -83,5 +83,5 @@ class JobSweep:
             return decided, alerts
 
         keys: list[JobKey] = [(f"{tenant}:{cand}", job) for cand in sorted(hits)]
-        published, _ = await settle_jobs(self.state, self.publisher, keys, decide, mode="decay")
+        published, _ = await settle_jobs(self.state, self.publisher, keys, decide)
         return published

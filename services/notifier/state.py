@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from engagement.model.alerts import Notified
 from engagement.model.decisions import Stored
@@ -16,27 +17,19 @@ from engagement.store.connection import RedisClient
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_scripts import Command, run_pipelined
 
-# Every state is written only over the very state it was decided from (ARGV[6], ARGV[7]: its
+# A state is written only over the very state it was decided from (ARGV[5], ARGV[6]: its
 # sequence and tier as loaded; '' for none), so each alert's previous tier is the tier announced
 # before it, and a state whose outbox is not yet published is never replaced (whoever loads it
-# publishes its outbox first: ``services.notifier.announce``). On top of that, a score record's
-# state replaces the stored one only with a newer sequence, and a decay crossing only when its
-# sequence is not older and it lowers the level. The state is written with the alerts it
-# announces (``pending``: the outbox, cleared once they are published). Returns 1 when written.
+# publishes its outbox first: ``services.notifier.announce``); and never with an older sequence.
+# The state is written with the alerts it announces (``pending``: the outbox, cleared once they
+# are published). Returns 1 when written, -1 when the stored state is no longer the one decided
+# from (decide again), 0 when the write is refused as it stands (an older sequence).
 _CAS = """
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'level', 'tier')
-if (cur[1] or '') ~= ARGV[6] or (cur[3] or '') ~= ARGV[7] then return 0 end
-local seq, level = tonumber(ARGV[1]), tonumber(ARGV[3])
-if cur[1] then
-  local oseq, olevel = tonumber(cur[1]), tonumber(cur[2])
-  if ARGV[4] == 'change' then
-    if seq <= oseq then return 0 end
-  elseif ARGV[4] == 'decay' and (seq < oseq or level >= olevel) then
-    return 0
-  end
-end
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'tier')
+if (cur[1] or '') ~= ARGV[5] or (cur[2] or '') ~= ARGV[6] then return -1 end
+if cur[1] and tonumber(ARGV[1]) < tonumber(cur[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'tier', ARGV[2], 'level', ARGV[3])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'pending', ARGV[5]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'pending', ARGV[4]) end
 return 1
 """
 
@@ -46,10 +39,21 @@ if redis.call('HGET', KEYS[1], 'pending') == ARGV[1] then redis.call('HDEL', KEY
 return 0
 """
 
+K = TypeVar("K")  # a candidate (``tenant:candidate``) or a (candidate, job)
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True)
+class Writes(Generic[K]):
+    """What a compare-and-set write of states did: the keys written, and those whose stored
+    state was no longer the one their decision was made from (to decide again)."""
+
+    written: set[K]
+    moved: set[K]
 
 
 @dataclass(frozen=True)
@@ -131,13 +135,12 @@ class NotifiedStore:
         self,
         states: dict[str, tuple[Notified, int, bytes] | None],
         *,
-        mode: str,
         base: Mapping[str, Notified | None],
-    ) -> set[str]:
+    ) -> Writes[str]:
         """Write (state, level, pending alerts) per candidate over the state it was decided
         from (``base``: as loaded; a candidate missing from it is taken to have none), or delete
-        on ``None``; the candidates whose state was written (deleted ones included). ``mode``:
-        ``change`` (a score record's), ``decay`` or ``stored`` (the sweep's)."""
+        on ``None``; the candidates written (deleted ones included), and those whose stored
+        state is no longer the one decided from (to decide again)."""
         keys = list(states)
         commands: list[Command] = []
         for key in keys:
@@ -148,12 +151,14 @@ class NotifiedStore:
             state, level, pending = value
             was = base.get(key)
             expected = ("", "") if was is None else (was.sequence, was.tier)
-            args = (state.sequence, state.tier, level, mode, pending, *expected)
+            args = (state.sequence, state.tier, level, pending, *expected)
             commands.append(("EVALSHA", self._cas.sha, 1, self.key(key), *args))
         results = await run_pipelined(self._redis, commands, self._sources)
-        return {
-            key for key, result in zip(keys, results, strict=True) if states[key] is None or result
-        }
+        outcomes = dict(zip(keys, results, strict=True))
+        return Writes(
+            written={key for key in keys if states[key] is None or outcomes[key] == 1},
+            moved={key for key in keys if states[key] is not None and outcomes[key] == -1},
+        )
 
     async def clear_pending(self, pending: dict[str, bytes]) -> None:
         """Empty the outbox of each candidate, unless it holds other alerts by now."""

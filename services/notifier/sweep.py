@@ -146,7 +146,7 @@ class DecaySweep:
     ) -> tuple[list[CandidateAlert], set[str]]:
         """The alerts published, and the candidates whose announced state kept moving under the
         decision (decided again next sweep)."""
-        return await self._settle(tenant, candidates, now, decide_stored, mode="stored")
+        return await self._settle(tenant, candidates, now, decide_stored)
 
     async def _decide_and_publish(
         self, tenant: str, hits: dict[str, Hit], now: float
@@ -154,11 +154,11 @@ class DecaySweep:
         """Decide each candidate found in a crossing range from its stored state, read with its
         announced one: the range's rank may be older than both (the scorer moved it since), and
         a sequence read apart from the rank could pass a decision from that rank as newer."""
-        published, _ = await self._settle(tenant, sorted(hits), now, decide_swept, mode="decay")
+        published, _ = await self._settle(tenant, sorted(hits), now, decide_swept)
         return published
 
     async def _settle(
-        self, tenant: str, candidates: list[str], now: float, rule: FromStored, *, mode: str
+        self, tenant: str, candidates: list[str], now: float, rule: FromStored
     ) -> tuple[list[CandidateAlert], set[str]]:
         """Decide each candidate by ``rule`` from its stored and announced states, through the
         outbox (``services.notifier.announce.settle``); the alerts published and the candidates
@@ -177,7 +177,7 @@ class DecaySweep:
             return decided, alerts
 
         keys = [f"{tenant}:{cand}" for cand in candidates]
-        published, moving = await settle(self.state, self.publisher, keys, decide, mode=mode)
+        published, moving = await settle(self.state, self.publisher, keys, decide)
         return published, {key.split(":", 1)[1] for key in moving}
 
 

@@ -51,9 +51,7 @@ async def hot_and_announced(
     after = outcomes[-1].after
     assert after is not None and after.tier == "hot"
     announced = Notified("hot", after.sequence)
-    await sweep.state.store(
-        {"acme:c1": (announced, tier_level(RULES, "hot"), b"")}, mode="change", base={}
-    )
+    await sweep.state.store({"acme:c1": (announced, tier_level(RULES, "hot"), b"")}, base={})
     topic.records.append({"previousTier": "cold", "tier": "hot", "sequence": after.sequence})
     return after.sequence, crossing_time(rank_key(after.raw, T0, H), HOT.exit, SCALE, H)
 
@@ -143,7 +141,7 @@ async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwri
             interaction("a3", T0 + 1, event="Job Viewed", user_id="c1"),
         ]
     )
-    await state.store({"acme:c1": (Notified("cold", 1), 0, b"")}, mode="change", base={})
+    await state.store({"acme:c1": (Notified("cold", 1), 0, b"")}, base={})
     last = outcomes[-1].after
     assert last is not None and last.tier == "warm"
     await redis_client.zadd(store.keys.quiet("acme"), {"c1": last.sequence})
@@ -151,7 +149,7 @@ async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwri
     # when the handler announces warm at sequence 2 (its record) while the sweep decides c1
     async def handler_announces_warm(loaded: Loaded) -> None:
         warm = {"acme:c1": (Notified("warm", 2), 1, b"")}
-        assert await state.store(warm, mode="change", base=loaded.states) == {"acme:c1"}
+        assert (await state.store(warm, base=loaded.states)).written == {"acme:c1"}
 
     state.meanwhile = handler_announces_warm
     first = await sweep.run(now=T0 + 2)

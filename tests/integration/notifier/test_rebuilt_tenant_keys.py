@@ -54,9 +54,7 @@ async def test_the_sweep_reads_a_rebuilt_tenants_new_keys(
     state = NotifiedStore(
         redis_client, prefix=redis_prefix, tiers=RULES.tier_names, layout_for=layouts
     )
-    await state.store(
-        {"acme:c1": (Notified("hot", last.after.sequence), 2, b"")}, mode="change", base={}
-    )
+    await state.store({"acme:c1": (Notified("hot", last.after.sequence), 2, b"")}, base={})
     publisher = AlertPublisher(
         send=topic.send,
         queue=DeliveryQueue(redis_client, prefix=redis_prefix, retention_s=3600),

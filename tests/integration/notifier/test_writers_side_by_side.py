@@ -8,7 +8,7 @@ alerts topic captured (docs/alerts.md)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -69,13 +69,13 @@ async def test_a_state_the_sweep_writes_while_the_handler_decides_is_announced_f
     topic = Topic()
     state = WrittenMeanwhile(redis_client, prefix=redis_prefix)
     hot = tier_level(HANDLER_RULES, "hot")
-    await state.store({"acme:c1": (Notified("hot", 1), hot, b"")}, mode="change", base={})
+    await state.store({"acme:c1": (Notified("hot", 1), hot, b"")}, base={})
     topic.records.append({"previousTier": "cold", "tier": "hot"})
 
     # when the sweep announces c1 cooled (warm, sequence 1) right after the handler loaded it
     async def sweep_cools(loaded: Loaded) -> None:
         warm = (Notified("warm", 1), tier_level(HANDLER_RULES, "warm"), b"")
-        assert await state.store({"acme:c1": warm}, mode="decay", base=loaded.states)
+        assert (await state.store({"acme:c1": warm}, base=loaded.states)).written
         topic.records.append({"previousTier": "hot", "tier": "warm"})
 
     state.meanwhile = sweep_cools
@@ -103,7 +103,7 @@ async def hot_at_t0(store: ScoreStore, sweep: sweep_module.DecaySweep, topic: To
     after = outcomes[-1].after
     assert after is not None and after.tier == "hot" and after.sequence == 2
     level = tier_level(RULES, "hot")
-    await sweep.state.store({"acme:c1": (Notified("hot", 2), level, b"")}, mode="change", base={})
+    await sweep.state.store({"acme:c1": (Notified("hot", 2), level, b"")}, base={})
     topic.records.append({"previousTier": "cold", "tier": "hot"})
     return crossing_time(rank_key(after.raw, T0, H), HOT.exit, SCALE, H)
 
@@ -158,7 +158,7 @@ async def test_a_decay_refused_because_the_handler_moved_the_state_is_decided_ag
         )
         assert late.after is not None and late.after.sequence == 3
         write = {"acme:c1": (Notified("hot", 3), tier_level(RULES, "hot"), b"")}
-        assert await state.store(write, mode="change", base=loaded.states)
+        assert (await state.store(write, base=loaded.states)).written
 
     state.meanwhile = handler_moves
     published = await sweep.run(now=now)
@@ -194,13 +194,13 @@ async def test_a_job_state_the_sweep_writes_while_the_handler_decides_is_announc
     jobs = JobsWrittenMeanwhile(redis_client, prefix=redis_prefix)
     key = ("acme:c1", "J-1")
     hot, warm = (tier_level(HANDLER_RULES, t) for t in ("hot", "warm"))
-    await jobs.store({key: (Notified("hot", 1), hot, b"")}, mode="change", base={})
+    await jobs.store({key: (Notified("hot", 1), hot, b"")}, base={})
     topic.records.append({"jobId": "J-1", "previousTier": "cold", "tier": "hot"})
 
     # when the job sweep announces it cooled (warm, sequence 1) right after the handler loaded it
     async def sweep_cools(loaded: LoadedJobs) -> None:
         cooled = {key: (Notified("warm", 1), warm, b"")}
-        assert await jobs.store(cooled, mode="decay", base=loaded.states)
+        assert (await jobs.store(cooled, base=loaded.states)).written
         topic.records.append({"jobId": "J-1", "previousTier": "hot", "tier": "warm"})
 
     jobs.meanwhile = sweep_cools
@@ -236,9 +236,7 @@ async def test_a_job_moved_after_the_range_read_is_decided_from_its_stored_profi
     assert state.tier == "hot" and state.sequence == 2
     jobs = JobNotifiedStore(redis_client, prefix=redis_prefix, tiers_of=lambda t: RULES.tier_names)
     key = ("acme:c1", "J-1")
-    await jobs.store(
-        {key: (Notified("hot", 2), tier_level(RULES, "hot"), b"")}, mode="change", base={}
-    )
+    await jobs.store({key: (Notified("hot", 2), tier_level(RULES, "hot"), b"")}, base={})
     await jobs.watch({("acme", "J-1"): float("inf")})
     crossed = crossing_time(rank_key(state.raw, T0, H), HOT.exit, SCALE, H)
     now = crossed + 60
@@ -261,3 +259,47 @@ async def test_a_job_moved_after_the_range_read_is_decided_from_its_stored_profi
     assert published is not None
     assert [a for a in published if getattr(a, "jobId", None) == "J-1"] == []
     assert (await jobs.load([key])).states[key] == Notified("hot", 2)
+
+
+class CountingLoads(WrittenMeanwhile):
+    """The notifier's state, counting its loads (each settle round loads once)."""
+
+    loads = 0
+
+    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
+        self.loads += 1
+        return await super().load(candidate_keys)
+
+
+async def test_a_replayed_record_whose_candidate_decayed_since_is_decided_once_and_cools_it(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given c1 announced hot at sequence 1 by its record, scored 80 two half-lives ago
+    topic = Topic()
+    state = CountingLoads(redis_client, prefix=redis_prefix)
+    await state.store({"acme:c1": (Notified("hot", 1), 2, b"")}, base={})
+    old = datetime.now(UTC) - timedelta(days=2)
+    change = score_change("acme", "c1", 1, score=80, tier="hot", previous="cold", as_of=old)
+    # when the record is delivered again (a restart reads on from the last committed offset)
+    await handler_on(state, topic, redis_client, redis_prefix).handle([record(change)])
+    # then it is decided once (nothing moved the state), and the decay since is announced at the
+    # record's own sequence: the id the sweep would give it
+    assert state.loads == 1
+    assert [(a["type"], a["tier"], a["sequence"]) for a in topic.records] == [
+        ("candidate.cooled", "cold", 1)
+    ]
+
+
+async def test_a_state_stored_at_another_templates_level_is_cooled_by_the_sweep(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given c1 hot at T0 and announced hot when the tenant's template had no warm (hot: level 1)
+    topic = Topic()
+    store = ScoreStore(redis_client, prefix=redis_prefix, rules=RULES)
+    sweep = sweep_on(redis_client, redis_prefix, topic)
+    crossed = await hot_at_t0(store, sweep, topic)
+    await redis_client.hset(sweep.state.key("acme:c1"), "level", 1)
+    # when, under [cold, warm, hot], it falls below hot's exit and the sweep runs
+    published = await sweep.run(now=crossed + 60)
+    # then it is announced cooled, as any hot candidate is
+    assert [(a.previousTier, a.tier) for a in published or []] == [("hot", "warm")]

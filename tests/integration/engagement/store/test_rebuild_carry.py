@@ -81,7 +81,6 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
     notified_old = NotifiedStore(redis_client, prefix=old)
     await notified_old.store(
         {"acme:u1": (Notified("hot", 1), 3, b""), "acme:u2": (Notified("warm", 1), 2, b"")},
-        mode="change",
         base={},
     )
     await notified_old.set_watermark("acme", T0)
@@ -90,7 +89,7 @@ async def test_the_notifiers_state_is_copied_where_the_rebuild_has_none(
                             record_key="acme:u1", body=b"{}", now_ms=1000)  # fmt: skip
     # and the rebuilt prefix already has a state of u2 of its own
     notified_new = NotifiedStore(redis_client, prefix=new)
-    await notified_new.store({"acme:u2": (Notified("cold", 7), 1, b"")}, mode="change", base={})
+    await notified_new.store({"acme:u2": (Notified("cold", 7), 1, b"")}, base={})
     # when the rebuild is finished
     report = await carry_sequences(rebuilt, old)
     # then a notifier on the rebuilt prefix finds u1's state, keeps its own of u2,
