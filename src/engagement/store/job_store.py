@@ -18,7 +18,6 @@ and the job's tier sets lose the candidate even when the rank round of the lost 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Protocol
 
 from engagement.model.jobs import (
@@ -35,7 +34,7 @@ from engagement.model.tiers import decayed_index
 from engagement.store.connection import RedisClient
 from engagement.store.merge_store import MAX_HOPS
 from engagement.store.rank_reads import ScoreStore as Ranked
-from engagement.store.rank_reads import decode_cursor, encode_cursor, job_tier_counts
+from engagement.store.rank_reads import decode_cursor, encode_cursor, jobs_tier_counts
 from engagement.store.redis_keys import KeyLayout
 from engagement.store.store_jobs import Job
 from engagement.store.store_scripts import Command, text
@@ -160,12 +159,13 @@ async def tenant_jobs(
 ) -> JobsPage:
     """The tenant's jobs, most recently engaged first (the latest event time naming each, then
     the job id, both descending), keyset-paginated, each with its candidates per job tier at
-    ``now``: one read of the job list and a handful of ZCOUNTs per job, O(log n) each."""
+    ``now``: one read of the job list, then a handful of ZCOUNTs per job, O(log n) each, all in
+    one pipeline (one connection, one round trip, whatever the page's size)."""
     key = store.keys.jobs(tenant)
     after = decode_cursor(cursor) if cursor else None
     rows = await _jobs_after(store, key, after, limit + 1)
     page = rows[:limit]
-    counts = await asyncio.gather(*(job_tier_counts(store, tenant, text(j), now) for _, j in page))
+    counts = await jobs_tier_counts(store, tenant, [text(j) for _, j in page], now)
     entries = tuple(
         JobSummary(text(job), t, tiers) for (t, job), tiers in zip(page, counts, strict=True)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from engagement.model.rules import Rules, TierRule
@@ -119,9 +119,14 @@ def encode_cursor(rank: float, member: bytes) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, bytes]:
-    """The (rank, member) a cursor points after; ValueError when malformed."""
+    """The (rank, member) a cursor points after; ValueError when malformed, also when its rank is
+    ``nan`` or ``+inf`` (never a rank key, nor a bound Redis takes in every command). ``-inf``
+    stays: the rank key of a candidate whose raw sum is not positive, which can end a page."""
     rank, member = base64.urlsafe_b64decode(cursor.encode()).split(b"|", 1)
-    return float(rank), member
+    value = float(rank)
+    if math.isnan(value) or value == math.inf:
+        raise ValueError(f"cursor rank {value!r} is not a rank key")
+    return value, member
 
 
 def _ranges(
@@ -242,17 +247,46 @@ async def job_tier_counts(
 ) -> dict[str, int]:
     """A job's candidates per job tier at ``now``, counted like ``tier_counts`` over the job's
     tier sets: a handful of ZCOUNTs, O(log n) each."""
+    return (await jobs_tier_counts(store, tenant_id, [job_id], now))[0]
+
+
+async def jobs_tier_counts(
+    store: RankSpace, tenant_id: str, job_ids: Sequence[str], now: float
+) -> list[dict[str, int]]:
+    """``job_tier_counts`` of each of ``job_ids``, in order, in one pipeline: one connection and
+    one round trip however many jobs (their keys share the tenant's slot)."""
+    if not job_ids:
+        return []
     tiers = store.rules.tiers_of_jobs
-    sets = [store.keys.job_tier_set(tenant_id, job_id, t.name) for t in tiers]
-    return await _counts(store, sets, tiers, now)
+    bounds = _count_bounds(store, tiers, now)
+    pipe = store.redis.pipeline(transaction=False)
+    plans = [
+        _queue_counts(
+            pipe, [store.keys.job_tier_set(tenant_id, job, t.name) for t in tiers], bounds
+        )
+        for job in job_ids
+    ]
+    replies = iter(await pipe.execute())
+    return [_tally(tiers, plan, replies) for plan in plans]
 
 
 async def _counts(
     store: RankSpace, sets: list[str], tiers: Sequence[TierRule], now: float
 ) -> dict[str, int]:
     """Members of the tier sets ``sets`` (one per tier of ``tiers``) per tier decay put them in."""
-    bounds = [_rank_bound(store, tier.exit, now) for tier in tiers] + [math.inf]
     pipe = store.redis.pipeline(transaction=False)
+    plan = _queue_counts(pipe, sets, _count_bounds(store, tiers, now))
+    return _tally(tiers, plan, iter(await pipe.execute()))
+
+
+def _count_bounds(store: RankSpace, tiers: Sequence[TierRule], now: float) -> list[float]:
+    """The rank key of each tier's exit score at ``now``, then +inf."""
+    return [_rank_bound(store, tier.exit, now) for tier in tiers] + [math.inf]
+
+
+def _queue_counts(pipe: Any, sets: list[str], bounds: list[float]) -> list[int]:
+    """Queue on ``pipe`` the ZCOUNTs of the members of tier k's set ``sets[k]`` now in each tier
+    j <= k; the tier j of each, in queue order."""
     plan: list[int] = []
     for k, key in enumerate(sets):
         for j in range(k + 1):
@@ -260,7 +294,12 @@ async def _counts(
             hi, excl = (math.inf, False) if j == k else (bounds[j + 1], True)
             pipe.zcount(key, _bound(lo), _bound(hi, exclusive=excl))
             plan.append(j)
+    return plan
+
+
+def _tally(tiers: Sequence[TierRule], plan: list[int], replies: Iterator[Any]) -> dict[str, int]:
+    """Counts per tier name of the ZCOUNT ``replies`` of ``plan`` (taken from the iterator)."""
     counts = dict.fromkeys((tier.name for tier in tiers), 0)
-    for j, n in zip(plan, await pipe.execute(), strict=True):
-        counts[tiers[j].name] += int(n)
+    for j in plan:
+        counts[tiers[j].name] += int(next(replies))
     return counts

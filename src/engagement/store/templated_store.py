@@ -73,6 +73,11 @@ class GenerationLayout(KeyLayout):
         """The job's sequence hash in this generation."""
         return self._scoped.job_sequences(tenant_id, job_id)
 
+    def jobs(self, tenant_id: str) -> str:
+        """The tenant's job list in this generation: a rebuild's replay (also one of an attempt
+        given up) lists the jobs it rescored there, never in the live list."""
+        return self._scoped.jobs(tenant_id)
+
     def anonymous(self, tenant_id: str) -> str:
         """The tenant's anonymous candidates in this generation."""
         return self._scoped.anonymous(tenant_id)

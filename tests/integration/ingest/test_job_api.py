@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import quote
@@ -142,3 +143,59 @@ async def test_the_tenants_jobs_are_listed_most_recently_engaged_first_with_thei
 async def test_the_job_routes_need_a_read_key(client: httpx.AsyncClient) -> None:
     for path in ("/v1/jobs", "/v1/jobs/J/candidates", "/v1/candidates/ann/jobs"):
         assert (await client.get(path)).status_code == 401
+
+
+async def seed_jobs(settings: Any, redis_client: aioredis.Redis, prefix: str, tenant: str) -> None:
+    """120 jobs J-0 .. J-119, each viewed by a candidate of its own; the even ones also applied
+    to by another (warm)."""
+    store = ScoreStore(redis_client, prefix=prefix, rules=load_rules(settings.rules_file))
+    views = [naming(f"J-{k}", f"v{k}", f"c{k}", tenant, "Job Viewed") for k in range(120)]
+    applied = [
+        naming(f"J-{k}", f"a{k}", f"d{k}", tenant, "Application Submitted")
+        for k in range(0, 120, 2)
+    ]
+    await store.apply_batch(views + applied)
+
+
+def expected_counts(job: str) -> tuple[dict[str, int], int]:
+    even = int(job.removeprefix("J-")) % 2 == 0
+    return {"cold": 1, "warm": int(even), "hot": 0}, 1 + int(even)
+
+
+async def test_a_page_of_more_than_100_jobs_answers_each_with_its_counts(
+    settings: Any,
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    tenant: str,
+) -> None:
+    # given 120 jobs (more than the connections a Redis client pools by default)
+    await seed_jobs(settings, redis_client, redis_prefix, tenant)
+    # when they are listed in one page
+    answer = await client.get("/v1/jobs", params={"limit": 500}, headers=BEARER)
+    # then every job is answered with its candidates per tier
+    assert answer.status_code == 200, answer.text
+    jobs = answer.json()["jobs"]
+    assert sorted(j["jobId"] for j in jobs) == sorted(f"J-{k}" for k in range(120))
+    assert all((j["candidates"], j["total"]) == expected_counts(j["jobId"]) for j in jobs)
+    assert answer.json()["nextCursor"] is None
+
+
+async def test_pages_of_jobs_requested_side_by_side_are_all_answered(
+    settings: Any,
+    client: httpx.AsyncClient,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    tenant: str,
+) -> None:
+    # given 120 jobs
+    await seed_jobs(settings, redis_client, redis_prefix, tenant)
+    # when six pages of 100 and a leaderboard are requested at the same time
+    answers = await asyncio.gather(
+        *(client.get("/v1/jobs", params={"limit": 100}, headers=BEARER) for _ in range(6)),
+        client.get("/v1/candidates", headers=BEARER),
+    )
+    # then each is answered, the pages of jobs alike
+    assert [a.status_code for a in answers] == [200] * 7, [a.text[:80] for a in answers]
+    pages = [[(j["jobId"], j["total"]) for j in a.json()["jobs"]] for a in answers[:6]]
+    assert len(pages[0]) == 100 and all(page == pages[0] for page in pages)
