@@ -8,14 +8,22 @@
   renewal period, and never into the same keys (each attempt has a generation of its own:
   ``Rebuild.fresh_generation``, past the one the request recorded for an earlier attempt);
 - it runs ``services.scorer.tenant_rebuild.Rebuild`` (the invariants are that module's) for the
-  version the request names, once this process's registry holds it, and records the outcome:
-  ``activated`` once the activation is on the rules topic, else ``aborted`` with the error.
+  version the request names, once this process's registry holds it, and records the outcome.
 
-A process that dies while running one leaves it ``running`` with a lock that lapses: the next
-process to poll takes it over, as a new attempt: it first sets the earlier attempt's handover key
-to ``aborted`` (unless that attempt activated: then the request is ``activated``) and drops its
-keys, so an attempt that was only paused can never activate them; live scorers waiting at its
-markers go on with the old generation.
+The recorded outcome never contradicts the attempt's handover key (invariant 6 there):
+
+- ``activated`` once the key is ``activated`` and the activation on the rules topic;
+- ``aborted`` (with the error) once the key is ``aborted``: an attempt that fails before its key
+  is ``activated`` sets it so itself, so live scorers waiting at its markers go on at once;
+- ``running`` otherwise: an outage, or a failure after the key is ``activated`` (the publish
+  failed), is retried by the next poll.
+
+The next poll of a request still ``running`` (this process's after a failure, or another's once
+the lock of a process that died lapsed) looks at the handover key of the generation the request
+recorded: ``activated``, it publishes that activation again (the same record: its time is the
+request's ``activated_at``) and records the request ``activated``; otherwise it sets the key to
+``aborted`` and drops the attempt's keys, so an attempt that was only paused can never activate
+them, and runs a new attempt.
 """
 
 from __future__ import annotations
@@ -102,27 +110,29 @@ class RebuildRunner:
 
     async def run(self, tenant: str) -> CarryReport | None:
         """One attempt at the tenant's request; its outcome recorded (``activated``,
-        ``aborted``) and the carry's report when it activated; an outage propagates (the request
-        stays ``running``, taken over later)."""
+        ``aborted``) and the carry's report when it activated. An outage, or any failure once
+        the attempt's handover key is ``activated``, propagates: the request stays ``running``
+        and the next poll (here or a takeover) publishes the activation."""
         request = await self.requests.latest(tenant)
         if request is None or request.state not in IN_PROGRESS:
             await self.requests.unqueue(tenant)
             return None
-        if request.generation is not None and await self._earlier_activated(
-            tenant, request.generation
-        ):
+        if request.generation is not None and await self._activated(tenant, request.generation):
+            await self._holds(tenant, request.version)
+            at = request.activated_at or _now()  # recorded by its attempt (older ones: none)
+            await self.rebuild.publish(
+                tenant, version=request.version, generation=request.generation, at=at
+            )
             await self._finish(tenant, "activated")
             return None
-        after = request.generation or 0
-        generation = await self.rebuild.fresh_generation(tenant, after=after)
+        generation = await self.rebuild.fresh_generation(tenant, after=request.generation or 0)
         await self.requests.update(
             tenant, state="running", generation=generation, started_at=_now()
         )
         try:
-            await self._holds(tenant, request.version)
-            report = await self.rebuild.run(tenant, version=request.version, generation=generation)
+            report = await self._attempt(tenant, request.version, generation)
         except Exception as exc:
-            if is_outage(exc):
+            if is_outage(exc) or await self._activated(tenant, generation):
                 raise
             log.warning("rebuild of tenant %s aborted: %s", tenant, exc)
             await self._finish(tenant, "aborted", error=str(exc))
@@ -131,9 +141,21 @@ class RebuildRunner:
         await self._finish(tenant, "activated")
         return report
 
-    async def _earlier_activated(self, tenant: str, generation: int) -> bool:
-        """Fence an earlier attempt off (its handover key ``aborted``, its keys dropped) unless
-        it activated already (True): one that still runs can then never activate them."""
+    async def _attempt(self, tenant: str, version: str, generation: int) -> CarryReport:
+        """Rescore into ``generation``, record the activation's time, activate."""
+        await self._holds(tenant, version)
+        report = await self.rebuild.rescore(tenant, version=version, generation=generation)
+        at = _now()
+        if not await self.requests.renew(tenant, self.token):
+            raise RuntimeError("the rebuild's lock was lost before its activation")
+        await self.requests.update(tenant, activated_at=at)
+        await self.rebuild.activate(tenant, version=version, generation=generation, at=at)
+        return report
+
+    async def _activated(self, tenant: str, generation: int) -> bool:
+        """Whether the attempt into ``generation`` activated (True); else fence it off: its
+        handover key ``aborted`` (live scorers at its markers go on at once, and one that still
+        runs can never activate) and its keys dropped."""
         redis, keys = self.rebuild.redis, self.rebuild.base.keys
         key = handover_key(keys, tenant, generation)
         if not await redis.set(key, "aborted", nx=True) and await redis.get(key) in (

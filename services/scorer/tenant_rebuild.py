@@ -33,14 +33,28 @@ What the whole-store rebuild gets by stopping the scorers, this one gets from th
 4. **Other tenants untouched.** Their keys, template and generation never change and their events
    are scored by the same code; a live scorer's only wait is at a marker, about the replay's tail
    plus a replay poll (``services.scorer.tenant_replay.POLL_MS``).
-5. **A rebuild that dies gives way.** The activation goes out only after ``SET NX`` of the
-   handover key (``P{T}:handover:<generation>``) to ``activated``; a live scorer that waited
-   ``HANDOVER_SECONDS`` at a marker sets it to ``aborted`` and goes on with the old generation, and
-   the rebuild then stops without activating; a live scorer that finds it ``aborted`` already
-   (another scorer gave up, or a takeover fenced the attempt off) goes on at once (``at_marker``). Each attempt rescores into a generation no earlier
-   attempt used (past the tenant's, past the one a request recorded, past every handover key):
-   an attempt never finds its generation's handover key already set, and never shares its keys
-   with an attempt that may still be running.
+5. **A rebuild that dies gives way.** The activation is decided by ``SET NX`` of the handover key
+   (``P{T}:handover:<generation>``) to ``activated``, and published only then; a live scorer that
+   waited ``HANDOVER_SECONDS`` at a marker sets it to ``aborted`` and goes on with the old
+   generation, and the rebuild then stops without activating; a live scorer that finds it
+   ``aborted`` already (another scorer gave up, or a takeover or a failed attempt fenced the
+   attempt off) goes on at once (``at_marker``). Each attempt rescores into a generation no
+   earlier attempt used (past the tenant's, past the one a request recorded, past every handover
+   key): an attempt never finds its generation's handover key already set, and never shares its
+   keys with an attempt that may still be running.
+6. **An activation decided is published.** The handover key is the decision and the record on the
+   rules topic follows it, so the key ``activated`` with no activation on the topic (the runner
+   died between the two, or the publish failed) is finished by whoever finds it: the runner's next
+   poll, a takeover once a dead runner's lock lapsed, ``engagement rebuild --tenant`` run again
+   (``services.scorer.rebuild_runner``) each publish the activation again before recording the
+   request ``activated``: the same record (the request keeps the activation's time, recorded
+   before the key is set), which the compacted topic and every follower take as one. The
+   request's recorded state never contradicts the key: ``activated`` only once the key is
+   ``activated`` and the activation on the topic, ``aborted`` only once the key is ``aborted``;
+   a failure after the key is ``activated`` leaves the request ``running`` for the next poll. A
+   live scorer at a marker so waits ``HANDOVER_SECONDS`` at most, unless the rebuild activated:
+   then until the activation is published (the next poll, a takeover after the lock's life
+   ``LOCK_MS``, or the end of a Kafka outage).
 
 The old generation's keys stay (a later rebuild of the tenant can remove them).
 """
@@ -52,7 +66,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -109,11 +122,11 @@ class Rebuild:
             generation += 1
         return generation
 
-    async def run(
+    async def rescore(
         self, tenant_id: str, *, version: str | None = None, generation: int | None = None
     ) -> CarryReport:
-        """Replay, cut, carry, activate (the module's steps) into ``generation`` (default: a
-        fresh one); the carry's report."""
+        """Replay, cut, carry (the module's steps 1 to 3) into ``generation`` (default: a fresh
+        one), activating nothing: the carry's report (``activate`` follows)."""
         target = self.target(tenant_id, version)
         old = self.templates.generation(tenant_id)
         generation = generation or await self.fresh_generation(tenant_id)
@@ -136,7 +149,6 @@ class Rebuild:
         )
         if self.templates.generation(tenant_id) != old:
             raise RuntimeError("the tenant was rebuilt meanwhile: run it again")
-        await self._activate(target, generation)
         return report
 
     async def _partitions(self) -> set[int]:
@@ -179,19 +191,29 @@ class Rebuild:
         committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
         return {p: max(0, m - max(0, committed.get(p, 0))) for p, m in cut.items()}
 
-    async def _activate(self, version: TemplateVersion, generation: int) -> None:
-        key = handover_key(self.base.keys, version.tenant_id, generation)
+    async def activate(self, tenant_id: str, *, version: str, generation: int, at: str) -> None:
+        """Decide the activation (``SET NX`` of the handover key to ``activated``; RuntimeError
+        when the live scorers gave the attempt up), then publish it (invariants 5 and 6)."""
+        key = handover_key(self.base.keys, tenant_id, generation)
         if not await self.redis.set(key, "activated", nx=True) and (
             await self.redis.get(key)
         ) not in (b"activated", "activated"):
             raise RuntimeError("a live scorer gave up waiting at a marker: run it again")
-        now = datetime.now(UTC).isoformat()
+        await self.publish(tenant_id, version=version, generation=generation, at=at)
+
+    async def publish(self, tenant_id: str, *, version: str, generation: int, at: str) -> None:
+        """Store the activation on the rules topic: the version ``active``, ``rebuilt``, in
+        ``generation``, activated ``at``. Idempotent (the same record each time)."""
         active = replace(
-            version, state="active", activated_at=now, rebuilt=True, generation=generation
+            self.target(tenant_id, version),
+            state="active",
+            activated_at=at,
+            rebuilt=True,
+            generation=generation,
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")
-        await producer.start()
-        try:
+        try:  # retried while Kafka is down: a producer that did not start is closed too
+            await producer.start()
             await producer.send_and_wait(
                 self.topics.rules, version_value(active), key=version_key(active)
             )
@@ -232,16 +254,25 @@ def at_marker(
     """A live scorer's wait at a tenant's rebuild marker: until it scores the tenant on the
     rebuild's generation (its follower read the activation), or the rebuild is given up: its
     handover key ``aborted`` already, or set so by this scorer after ``patience`` seconds
-    (invariants 1 and 5; ``SET NX``: never over an activation)."""
+    (invariants 1 and 5; ``SET NX``: never over an activation). A key ``activated`` is waited
+    out: its activation is on the rules topic, or a runner publishes it (invariant 6)."""
 
     async def wait(marker: RebuildMarker) -> None:
         key = handover_key(keys, marker.tenant_id, marker.generation)
-        deadline = time.monotonic() + patience
+        deadline, told = time.monotonic() + patience, False
         while templates.generation(marker.tenant_id) < marker.generation:
             give_up = time.monotonic() > deadline
             if (give_up and await redis.set(key, "aborted", nx=True)) or await _aborted(redis, key):
                 log.warning("rebuild of tenant %s given up at its marker", marker.tenant_id)
                 return
+            if give_up and not told:  # activated: once, not every poll
+                told = True
+                log.warning(
+                    "rebuild of tenant %s activated, its activation not read yet: waiting at "
+                    "its marker for a runner to publish it",
+                    marker.tenant_id,
+                    extra={"event": "scorer.rebuild_activation_awaited"},
+                )
             await asyncio.sleep(MARKER_POLL_SECONDS)
 
     return wait

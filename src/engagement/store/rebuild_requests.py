@@ -6,7 +6,10 @@ Keys (``P`` the live prefix, generation 0 whatever the tenant's generation, ``{T
 
 - ``P{T}:rebuild`` (hash): the tenant's latest request: ``id``, ``state`` (``requested`` →
   ``running`` → ``activated`` or ``aborted``), the ``version`` it makes active, the
-  ``generation`` its current attempt rescores into, times, the ``error`` of an aborted one.
+  ``generation`` its current attempt rescores into, times, the ``error`` of an aborted one, and
+  ``activated_at``: the time the attempt's activation carries, recorded before its handover key
+  is set, so whoever publishes that activation again publishes the same record (invariant 6 of
+  ``services.scorer.tenant_rebuild``; not in the API's view: the version's ``activatedAt`` is).
 - ``P{T}:rebuild:lock`` (string, ``SET NX PX``, renewed): the scorer process running it.
 - ``P rebuilds`` (set): the tenants with a request not finished; scorers poll it.
 
@@ -66,12 +69,15 @@ class RebuildRequest:
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    activated_at: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The API's view (camelCase, no empty fields)."""
         names = {"tenant_id": "tenantId", "requested_at": "requestedAt"}
         names |= {"started_at": "startedAt", "finished_at": "finishedAt"}
-        return {names.get(k, k): v for k, v in asdict(self).items() if v is not None}
+        fields = asdict(self)
+        del fields["activated_at"]  # the attempt's, kept for its activation's record
+        return {names.get(k, k): v for k, v in fields.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ def _parsed(flat: Any) -> RebuildRequest | None:
         started_at=stored.get("started_at"),
         finished_at=stored.get("finished_at"),
         error=stored.get("error"),
+        activated_at=stored.get("activated_at"),
     )
 
 

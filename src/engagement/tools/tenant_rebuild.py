@@ -6,7 +6,10 @@ The rebuild itself, its steps and its invariants, is ``services.scorer.tenant_re
 command runs it as a scorer runs one requested through ``POST /v1/rules/rebuild``
 (``services.scorer.rebuild_runner``), in this process: it requests it (or takes the request in
 progress), takes the tenant's lock and runs it, so it never runs beside another rebuild of the
-tenant (it exits 1 when a scorer is running one: follow ``GET /v1/rules/rebuild``).
+tenant (it exits 1 when a scorer is running one: follow ``GET /v1/rules/rebuild``). An attempt
+that fails on an outage, or after its activation was decided, leaves the request ``running``
+(it exits 1 with the error): the next scorer to poll, or the command run again, goes on with it
+(invariant 6 of ``services.scorer.tenant_rebuild``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engagement.faust.poison import describe
 from engagement.model.rules import load_rules
 from engagement.model.templates import Templates
 from engagement.settings import CommonSettings
@@ -110,11 +114,14 @@ async def rebuild_tenant(
     runner = RebuildRunner(requests, rebuild, rebuild.templates)
     if not await requests.lock(tenant, runner.token):  # before the request: no scorer takes it
         return "a scorer is running its rebuild (GET /v1/rules/rebuild)", None
+    report, failure = None, ""
     try:
         await requests.request(tenant, version, datetime.now(UTC).isoformat())
         report = await runner.while_locked(tenant)
+    except Exception as exc:  # the request stays running: a scorer, or this command, goes on
+        failure = f"{describe(exc)}; a scorer's next poll, or this command again, goes on"
     finally:
         await requests.unlock(tenant, runner.token)
     outcome = await requests.latest(tenant)
-    state = "?" if outcome is None else f"{outcome.state} {outcome.error or ''}".strip()
+    state = "?" if outcome is None else f"{outcome.state} {outcome.error or failure}".strip()
     return state, report

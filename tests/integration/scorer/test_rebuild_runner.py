@@ -1,6 +1,7 @@
 """``services.scorer.rebuild_runner``: one scorer process per tenant runs a requested rebuild, and
-one that takes over a request whose runner stopped fences the earlier attempt off (on Redis;
-the whole rebuild through the API: test_tenant_rebuild.py)."""
+one that takes over a request whose runner stopped fences the earlier attempt off (on Redis; an
+activation decided and not published: test_rebuild_activation.py; the whole rebuild through the
+API: test_tenant_rebuild.py)."""
 
 from __future__ import annotations
 
@@ -81,17 +82,20 @@ async def test_a_taken_over_attempt_is_fenced_off_and_its_keys_dropped(
     assert await run.requests.lock("T", "next"), "released"
 
 
-async def test_a_request_whose_earlier_attempt_activated_is_recorded_activated(
+async def test_an_attempt_that_fails_before_activating_is_given_up_at_its_markers(
     redis_client: RedisClient, redis_prefix: str
 ):
+    # given a requested rebuild
     run = runner(redis_client, redis_prefix)
     await run.requests.request("T", "t-2", NOW)
-    await run.requests.update("T", state="running", generation=1, started_at=NOW)
-    await redis_client.set(handover_key(KeyLayout(redis_prefix), "T", 1), "activated")
+    # when its attempt fails before its activation (the version never reaches the registry)
     await run.poll()
+    # then it is recorded aborted with its handover key aborted: live scorers at its markers go
+    # on at once, and no later attempt reuses its generation
     done = await run.requests.latest("T")
-    assert done is not None and (done.state, done.generation) == ("activated", 1), done
-    assert await run.requests.queued() == []
+    assert done is not None and (done.state, done.generation) == ("aborted", 1), done
+    assert await redis_client.get(handover_key(KeyLayout(redis_prefix), "T", 1)) == b"aborted"
+    assert await run.rebuild.fresh_generation("T") == 2
 
 
 async def test_a_live_scorer_at_a_marker_of_an_aborted_rebuild_goes_on_at_once(
