@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from hypothesis import strategies as st
@@ -117,3 +121,20 @@ def random_batches(
         out.append(items[i : i + size])
         i += size
     return out
+
+
+@contextmanager
+def local_zone(tz: str) -> Iterator[None]:
+    """The process' local time zone set to ``tz`` (a POSIX TZ string) for the block, so a test
+    can show a result does not depend on the machine's zone (CI runs in UTC: it would not tell)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

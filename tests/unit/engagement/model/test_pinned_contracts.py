@@ -41,7 +41,7 @@ def test_an_event_scores_its_user_else_the_anonymous_visitor_else_none() -> None
     assert candidate_of_ids("u1", "a1") == "u1"
     assert candidate_of_ids(None, "a1") == "anon:a1"
     assert candidate_of_ids("", "a1") == "anon:a1"
-    with pytest.raises(ValueError, match="userId or an anonymousId"):
+    with pytest.raises(ValueError, match=r"^an event needs a userId or an anonymousId$"):
         candidate_of_ids(None, None)
 
 
