@@ -11,6 +11,9 @@ request for each to the interactions topic, keyed like its events, carrying ``id
 scorer erases the candidate when it reaches the request in its partition, behind every event
 before it, and only if the candidate is still idle then (``BatchHandler._erase``). Nothing is
 fenced: an event after the request starts a new profile, one before it keeps the candidate.
+
+The same look takes out of each tenant's job list the jobs no event named for the retention and
+no candidate is left in (``ScoreStore.prune_jobs``): the list would grow with every job id sent.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ async def expire_idle(
         return 0
     try:
         before = now.timestamp() - retention_seconds
-        requested = 0
+        requested = pruned = 0
         for tenant in await store.tenants():
             while ids := await store.idle_anonymous(tenant, before=before, limit=PAGE):
                 idle_before = datetime.fromtimestamp(before, now.tzinfo)
@@ -64,8 +67,14 @@ async def expire_idle(
                 await send_acked(requests)
                 await store.forget_idle(tenant, ids, before=before)
                 requested += len(ids)
-        if requested:
-            fields = {"event": "scorer.expiry", "requested": requested, "before": before}
+            pruned += len(await store.prune_jobs(tenant, before=before))
+        if requested or pruned:
+            fields = {
+                "event": "scorer.expiry",
+                "requested": requested,
+                "jobs_pruned": pruned,
+                "before": before,
+            }
             log.info("expiry of idle anonymous candidates requested: %s", fields, extra=fields)
         return requested
     finally:

@@ -197,3 +197,54 @@ async def _jobs_after(
             break
         offset += len(rows)
     return out[:limit]
+
+
+# KEYS: the job list, then per job its sequence hash and its ARGV[2] tier sets. ARGV: the instant,
+# tiers per job, the job ids. Takes out each job listed before the instant with no candidate in
+# its tier sets; the jobs taken out. The rank round puts a candidate into a job's tier sets before
+# it moves the job in the list: a job it is ranking keeps a candidate, or is listed anew after.
+_PRUNE = """
+local list, before, n = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local pruned = {}
+for at = 3, #ARGV do
+  local base, left = 1 + (at - 3) * (n + 1), 0
+  for k = base + 2, base + 1 + n do left = left + redis.call('ZCARD', KEYS[k]) end
+  local t = redis.call('ZSCORE', list, ARGV[at])
+  if left == 0 and t and tonumber(t) < before then
+    redis.call('ZREM', list, ARGV[at])
+    redis.call('DEL', KEYS[base + 1])
+    pruned[#pruned + 1] = ARGV[at]
+  end
+end
+return pruned
+"""
+PRUNE_PAGE = 500  # jobs per script call
+
+
+async def prune_jobs(store: JobStore, tenant: str, *, before: float) -> list[str]:
+    """Take out of the tenant's job list every job no event named since ``before`` (epoch
+    seconds) and no candidate is left in (its tier sets empty), and its sequence hash; the jobs
+    taken out. Atomic per job: one the rank round meanwhile gives a candidate stays (or is
+    listed again)."""
+    key = store.keys.jobs(tenant)
+    pruned: list[str] = []
+    offset = 0
+    while True:
+        rows = await store.redis.zrange(
+            key, "-inf", f"({before!r}", byscore=True, offset=offset, num=PRUNE_PAGE
+        )
+        gone = await _prune(store, tenant, [text(j) for j in rows], before) if rows else []
+        pruned += gone
+        offset += len(rows) - len(gone)
+        if len(rows) < PRUNE_PAGE:
+            return pruned
+
+
+async def _prune(store: JobStore, tenant: str, jobs: list[str], before: float) -> list[str]:
+    """One call of the prune script on ``jobs``: those it took out."""
+    keys = [store.keys.jobs(tenant)]
+    for job in jobs:
+        keys += job_rank_keys(store, tenant, job)
+    tiers = len(store.rules.job_tier_names)
+    reply = await store.redis.eval(_PRUNE, len(keys), *keys, repr(before), tiers, *jobs)
+    return [text(j) for j in reply]

@@ -44,7 +44,9 @@ Per tenant T — hash tag ``{T}``; the rank script touches only these keys:
 ``P{T}:jobtier:<tier>:<J>`` zset  candidates of job J whose stored job tier is ``<tier>`` (rank key)
 ``P{T}:jobseq:<J>``  hash      candidate → sequence of its state in job J's tier sets
 ``P{T}:jobs``       zset       the tenant's jobs → the latest event time of a state written to
-                               their tier sets (``GET /v1/jobs``: most recently engaged first)
+                               their tier sets (``GET /v1/jobs``: most recently engaged first);
+                               a job no candidate is left in and no event named for the anonymous
+                               retention is pruned, with its ``jobseq`` (``services.scorer.expiry``)
 ``P{T}:anon``       zset       anonymous candidates not merged into anyone → their latest event
                                time: who is idle past the retention (``services.scorer.expiry``)
 ==================  =========  =================================================================

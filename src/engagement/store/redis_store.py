@@ -117,6 +117,11 @@ class ScoreStore(BatchApply):
                 keys=[self.keys.anonymous(tenant_id)], args=[repr(before), *ids]
             )
 
+    async def prune_jobs(self, tenant_id: str, *, before: float) -> list[str]:
+        """Take out of the tenant's job list the jobs no event named since ``before`` and no
+        candidate is left in (``job_store.prune_jobs``); the jobs taken out."""
+        return await jobs.prune_jobs(self, tenant_id, before=before)
+
     async def update_rank(self, tenant_id: str, candidate_id: str, snapshot: Snapshot) -> bool:
         """Put a stored state into the tier sets; False (no change) unless its sequence is newer."""
         return await self.update_ranks(tenant_id, [(candidate_id, snapshot)]) > 0

@@ -224,6 +224,10 @@ class TemplatedStore(ScoreStore):
         """``ScoreStore.forget_idle`` on the tenant's generation."""
         await ScoreStore.forget_idle(self.for_tenant(tenant_id), tenant_id, ids, before=before)
 
+    async def prune_jobs(self, tenant_id: str, *, before: float) -> list[str]:
+        """``ScoreStore.prune_jobs`` on the tenant's generation, under its template's job tiers."""
+        return await ScoreStore.prune_jobs(self.for_tenant(tenant_id), tenant_id, before=before)
+
     async def erase(
         self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None
     ) -> Erasure:
