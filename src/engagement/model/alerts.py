@@ -153,7 +153,7 @@ def _decayed(
     if level == 0 or score >= rules.tiers[level].exit:
         return None
     lowest_left = tier_level(rules, tier_after_decay(tier, score, rules.tiers)) + 1
-    crossed = crossing_time(rank, rules.tiers[lowest_left].exit, rules.score_scale, h)
+    crossed = fell_below(rank, rules.tiers[lowest_left].exit, as_of, rules)
     return Decayed(
         tenant_id=change.tenantId,
         candidate_id=change.candidateId,
@@ -162,6 +162,12 @@ def _decayed(
         score=score,
         crossed_at=datetime.fromtimestamp(crossed, UTC),
     )
+
+
+def fell_below(rank: float, score: int, as_of: float, rules: Rules) -> float:
+    """The instant a state (``rank``, its instant ``as_of``) fell below ``score``: as it decayed
+    past it, or at ``as_of`` itself when it was below already (negative points, a raw <= 0)."""
+    return max(crossing_time(rank, score, rules.score_scale, rules.half_life_seconds), as_of)
 
 
 def decayed_state(

@@ -18,12 +18,13 @@ from engagement.model.alerts import (
     decayed_state,
     decide_change,
     decide_decay,
+    fell_below,
     lower,
     tier_level,
 )
 from engagement.model.records import CandidateAlert, ScoreChange
 from engagement.model.rules import Rules
-from engagement.model.scoring import crossing_time, epoch, rank_key, raw_at_rank, score_of
+from engagement.model.scoring import epoch, rank_key, raw_at_rank, score_of
 from engagement.model.tiers import alert_type, tier_after_decay
 
 
@@ -108,7 +109,7 @@ def stored_decay(
     target = tier_level(rules, tier_after_decay(start, score, rules.tiers))
     if target >= tier_level(rules, state.tier):
         return None
-    crossed = min(crossing_time(rank, rules.tiers[target + 1].exit, scale, h), epoch(now))
+    crossed = min(fell_below(rank, rules.tiers[target + 1].exit, base.as_of, rules), epoch(now))
     return Decayed(
         tenant_id=tenant_id,
         candidate_id=candidate_id,
@@ -156,7 +157,7 @@ def decide_stored(
     held = tier_after_decay(base.tier, score, rules.tiers)
     level = tier_level(rules, held)
     if level < tier_level(rules, known.tier):
-        crossed = min(crossing_time(rank, rules.tiers[level + 1].exit, scale, h), epoch(now))
+        crossed = min(fell_below(rank, rules.tiers[level + 1].exit, base.as_of, rules), epoch(now))
         found = Decayed(tenant_id, candidate_id, base.tier, base.sequence, score, _at(crossed))
         return decide_decay(found, known, rules, now)
     kind = alert_type(known.tier, held, rules.alert_tier)

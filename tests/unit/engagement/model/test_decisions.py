@@ -156,3 +156,19 @@ def test_a_decay_finding_is_the_stored_state_at_its_sequence_in_utc() -> None:
     found = stored_decay("acme", "c1", Notified("hot", 4), stored, RULES, at(T0 + DAY))
     crossed = crossing_time(rank_key(100.0, T0, H), HOT_EXIT, SCALE, H)
     assert found == Decayed("acme", "c1", "hot", 5, 63, datetime.fromtimestamp(crossed, UTC))
+
+
+def test_a_stored_state_below_zero_points_cools_at_its_own_instant():
+    # given u1 announced warm, and its stored state at raw -3 (negative points: an unsubscribe)
+    below = Stored(5, -3.0, T0, "cold")
+    known = Notified("warm", 4)
+    # when the sweep finds it, or the quiet index hands it over, a minute later
+    swept = decide_swept("acme", "u1", below, known, RULES, at(T0 + 60))
+    stored = decide_stored("acme", "u1", below, known, RULES, at(T0 + 60))
+    # then it is cooled to the floor at the stored sequence, crossed at the state's own instant
+    # (its raw never decays past an exit: it is below all of them from the start)
+    for decision in (swept, stored):
+        assert decision.state == Notified("cold", 5)
+        [alert] = decision.alerts
+        assert (alert.previousTier, alert.tier) == ("warm", "cold")
+        assert alert.cause == {"type": "decay", "crossedAt": format_time(at(T0))}
