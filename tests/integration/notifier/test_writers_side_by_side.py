@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from engagement.model.alerts import Notified, tier_level
+from engagement.model.alerts import Notified, build_alert, tier_level
 from engagement.model.job_alerts import JobKey
 from engagement.model.records import ScoreChange
 from engagement.model.scoring import crossing_time, rank_key
@@ -90,6 +91,48 @@ async def test_a_state_the_sweep_writes_while_the_handler_decides_is_announced_f
     ]
     assert consistent(topic.records)
     assert (await state.load(["acme:c1"])).states["acme:c1"] == Notified("hot", 2)
+
+
+async def test_an_outbox_stored_while_the_handler_decides_is_published_not_replaced(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    # given c1 announced hot at sequence 1
+    topic = Topic()
+    state = WrittenMeanwhile(redis_client, prefix=redis_prefix)
+    await state.store({"acme:c1": (Notified("hot", 1), 2, b"")}, base={})
+    topic.records.append({"previousTier": "cold", "tier": "hot"})
+    cooled = build_alert(
+        rules=HANDLER_RULES,
+        type_="candidate.cooled",
+        tenant_id="acme",
+        candidate_id="c1",
+        tier="warm",
+        previous_tier="hot",
+        score=50,
+        sequence=1,
+        time=datetime.now(UTC),
+        cause={"type": "decay"},
+    )
+
+    # when, right after the handler loaded c1, the sweep stores c1 cooled with its alert as the
+    # outbox and its process is killed before publishing it
+    async def sweep_stores_and_dies(loaded: Loaded) -> None:
+        outbox = orjson.dumps([cooled.model_dump(mode="json")])
+        warm = (Notified("warm", 1), 1, outbox)
+        assert (await state.store({"acme:c1": warm}, base=loaded.states)).written
+
+    state.meanwhile = sweep_stores_and_dies
+    # and the handler decides a record (sequence 2) that finds c1 hot now
+    change = score_change("acme", "c1", 2, score=80, tier="hot", previous="hot")
+    await handler_on(state, topic, redis_client, redis_prefix).handle([record(change)])
+    # then the sweep's alert is published (from its outbox), before the handler's own
+    assert [(a["previousTier"], a["tier"]) for a in topic.records] == [
+        ("cold", "hot"),
+        ("hot", "warm"),
+        ("warm", "hot"),
+    ]
+    assert topic.records[1]["id"] == cooled.id
+    assert (await state.load(["acme:c1"])).pending == {}
 
 
 async def hot_at_t0(store: ScoreStore, sweep: sweep_module.DecaySweep, topic: Topic) -> float:
