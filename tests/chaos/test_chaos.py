@@ -28,6 +28,7 @@ import contextlib
 import os
 import pickle
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -227,6 +228,11 @@ def print_figures(run: Run) -> None:
         f"  alerts {len(alert_ids):,} distinct ({len(run.alerts):,} records on the topic), "
         f"score records {len(run.changes):,} changes / {len(run.latest):,} latest"
     )
+    kinds = Counter(
+        f"{a['type'].removeprefix('candidate.')} by {a['cause'].get('type')}"
+        for a in {a["id"]: a for *_, a in run.alerts}.values()
+    )
+    say("  alerts by type and cause: " + ", ".join(f"{k} {n:,}" for k, n in kinds.most_common()))
     say(
         f"  webhook requests {len(delivered):,}: {len(ids):,} distinct ids, redeliveries "
         f"{len(delivered) - len(ids):,} ({sum(d['status'] == 500 for d in delivered)} answered 500), "
