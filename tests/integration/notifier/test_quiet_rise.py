@@ -7,6 +7,7 @@ the sweep in process, the alerts topic captured."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -25,6 +26,7 @@ from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 H, SCALE = RULES.half_life_seconds, RULES.score_scale
 HOT = RULES.tiers[2]
+L = TypeVar("L")  # what a load returned
 
 
 def sweep_on(redis: aioredis.Redis, prefix: str, topic: Topic) -> DecaySweep:
@@ -110,18 +112,24 @@ async def test_a_quiet_move_that_leaves_the_tier_held_now_as_announced_raises_no
     assert await redis_client.zcard(store.keys.quiet("acme")) == 0
 
 
-class WrittenMeanwhile(NotifiedStore):
-    """The notifier's state, with another writer storing a candidate's state right after a load
+class LoadHook:
+    """Runs ``meanwhile`` once, right after a load: another writer between a load and its write
     (the handler beside the sweep, or the sweep beside the handler: one notifier runs both)."""
 
-    meanwhile: Callable[[Loaded], Awaitable[None]] | None = None
+    meanwhile: Callable[[Any], Awaitable[None]] | None = None
 
-    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
-        loaded = await super().load(candidate_keys)
+    async def after_load(self, loaded: L) -> L:
         if self.meanwhile is not None:
             write, self.meanwhile = self.meanwhile, None
             await write(loaded)
         return loaded
+
+
+class WrittenMeanwhile(LoadHook, NotifiedStore):
+    """The notifier's candidate states, with a ``LoadHook``."""
+
+    async def load(self, candidate_keys: Iterable[str]) -> Loaded:
+        return await self.after_load(await super().load(candidate_keys))
 
 
 async def test_a_state_the_handler_writes_while_the_sweep_decides_is_not_overwritten(

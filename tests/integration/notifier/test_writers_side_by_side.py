@@ -7,7 +7,7 @@ alerts topic captured (docs/alerts.md)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from tests.integration.notifier.conftest import score_change
 from tests.integration.notifier.test_exactly_once_alerts import RULES as HANDLER_RULES
 from tests.integration.notifier.test_exactly_once_alerts import WEBHOOKS, Topic, consistent
 from tests.integration.notifier.test_job_alerts import with_job
-from tests.integration.notifier.test_quiet_rise import HOT, WrittenMeanwhile, sweep_on
+from tests.integration.notifier.test_quiet_rise import HOT, LoadHook, WrittenMeanwhile, sweep_on
 from tests.unit.engagement.model.strategies import RULES, T0, interaction
 
 H, SCALE = RULES.half_life_seconds, RULES.score_scale
@@ -216,17 +216,11 @@ async def test_a_decay_refused_because_the_handler_moved_the_state_is_decided_ag
     assert (await state.load(["acme:c1"])).states["acme:c1"] == Notified("warm", 3)
 
 
-class JobsWrittenMeanwhile(JobNotifiedStore):
-    """The notifier's job states, with another writer storing one right after a load."""
-
-    meanwhile: Callable[[LoadedJobs], Any] | None = None
+class JobsWrittenMeanwhile(LoadHook, JobNotifiedStore):
+    """The notifier's job states, with a ``LoadHook``."""
 
     async def load(self, keys: Iterable[JobKey]) -> LoadedJobs:
-        loaded = await super().load(keys)
-        if self.meanwhile is not None:
-            write, self.meanwhile = self.meanwhile, None
-            await write(loaded)
-        return loaded
+        return await self.after_load(await super().load(keys))
 
 
 async def test_a_job_state_the_sweep_writes_while_the_handler_decides_is_announced_from(

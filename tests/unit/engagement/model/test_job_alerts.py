@@ -45,7 +45,8 @@ def entry(
     )
 
 
-def record(seq: int, *jobs: JobChange, cause: str = "event") -> ScoreChange:
+def record(seq: int, *jobs: JobChange, cause: str | Cause = "event") -> ScoreChange:
+    """A score record of u1 (cold) carrying ``jobs``; ``cause`` its type, or the cause itself."""
     return ScoreChange(
         tenantId="acme",
         candidateId="u1",
@@ -57,7 +58,9 @@ def record(seq: int, *jobs: JobChange, cause: str = "event") -> ScoreChange:
         sequence=seq,
         asOf=T0,
         rulesVersion="t",
-        cause=Cause(messageId=f"m{seq}", event="Job Applied", type=cause),
+        cause=cause
+        if isinstance(cause, Cause)
+        else Cause(messageId=f"m{seq}", event="Job Applied", type=cause),
         jobs=jobs,
     )
 

@@ -3,20 +3,13 @@ candidate leaving a job, every job's decay to now, stable job alert ids, the job
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from engagement.model.alerts import Notified
 from engagement.model.job_alerts import fold_job_changes, job_alert_id, job_rules, sweep_deadline
-from engagement.model.records import Cause, JobChange, ScoreChange
-from engagement.model.rules import Rules, TierRule
+from engagement.model.records import Cause, JobChange
+from tests.unit.engagement.model.test_job_alerts import RULES, T0, TIERS, record
 
-TIERS = (
-    TierRule(name="cold", enter=1, exit=1),
-    TierRule(name="warm", enter=40, exit=35),
-    TierRule(name="hot", enter=70, exit=65),
-)
-RULES = Rules(version="t", half_life_days=1.0, score_scale=50.0, alert_tier="hot", tiers=TIERS)
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)  # the half-life
 
 
@@ -29,23 +22,6 @@ def entry(seq: int, tier: str, *, raw: float, job: str = "J-1", as_of: datetime 
 def left(seq: int) -> JobChange:
     """An entry of a candidate that left the job, as the scorer writes it (a removed state)."""
     return JobChange(jobId="J-1", candidateId="u1", score=1, tier=None, raw=0.0, sequence=seq)
-
-
-def record(seq: int, *jobs: JobChange, cause: Cause | None = None) -> ScoreChange:
-    return ScoreChange(
-        tenantId="acme",
-        candidateId="u1",
-        score=30,
-        tier="cold",
-        raw=20.0,
-        pillars={},
-        channels={},
-        sequence=seq,
-        asOf=T0,
-        rulesVersion="t",
-        cause=cause or Cause(messageId=f"m{seq}", event="Job Applied"),
-        jobs=jobs,
-    )
 
 
 def test_job_alert_ids_stay_the_same_across_releases() -> None:
