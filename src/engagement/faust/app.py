@@ -69,7 +69,7 @@ class RawSchema(faust.Schema):  # type: ignore[type-arg]
     Its compiled ``decode`` (what a topic turns a consumed message into an event with) makes the
     event straight away: the loads below cannot fail, so Faust's error handling around them has
     nothing to do. It carries that event factory as ``decode.make_event``, which the consumer's
-    inline delivery (``engagement.faust.transport``) calls without the coroutine."""
+    inline delivery (``engagement.faust.inline_delivery``) calls without the coroutine."""
 
     def loads_key(self, app: faust.types.AppT, message: Message, **_: Any) -> Any:
         return message.key

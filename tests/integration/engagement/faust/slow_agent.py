@@ -18,9 +18,10 @@ import faust
 from faust import web
 
 from engagement.faust.app import faust_app, raw_topic
+from engagement.faust.inline_delivery import Resumed
 from engagement.faust.run import run_worker
 from engagement.faust.settings import WorkerSettings, worker_env
-from engagement.faust.transport import FastConsumer, FastTransport, Resumed
+from engagement.faust.transport import FastConsumer, FastTransport
 from engagement.faust.web import assignment
 
 STREAM_BUFFER_MAXSIZE = 32  # a few fetched records fill it
