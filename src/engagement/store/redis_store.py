@@ -5,8 +5,9 @@ Key layout and how to read the tier sets: ``engagement.store.redis_keys``. Split
 rank round, in ``engagement.store.rank_round``), one interaction's job and its outcome in ``engagement.store.store_jobs``, the identity-merge screening
 in ``engagement.store.merge_store``, erasure in ``engagement.store.pending_erasure`` (the use case:
 ``engagement.erasure``), the fences in ``engagement.store.erasure_fence``, the reads in
-``engagement.store.rank_reads`` and the job profiles in ``engagement.store.job_store``; this
-module builds the store (its scripts, baked with the template) and holds the rank updates.
+``engagement.store.rank_reads`` (rank space) and ``engagement.store.candidate_reads`` (one
+candidate), the job profiles in ``engagement.store.job_store``; this module builds the store
+(its scripts, baked with the template) and holds the rank updates.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from engagement.model.score_views import (
     Snapshot,
 )
 from engagement.model.scoring import rank_key
-from engagement.store import erasure_fence, pending_erasure, rank_reads
+from engagement.store import candidate_reads, erasure_fence, pending_erasure, rank_reads
 from engagement.store import job_store as jobs
 from engagement.store.batch_apply import BatchApply
 from engagement.store.connection import RedisClient
@@ -207,7 +208,7 @@ class ScoreStore(BatchApply):
         self, tenant_id: str, candidate_id: str, now: float
     ) -> CandidateView | None:
         """The candidate decayed to ``now`` (merged anonymous ids resolve to their candidate)."""
-        return await rank_reads.candidate_view(self, tenant_id, candidate_id, now)
+        return await candidate_reads.candidate_view(self, tenant_id, candidate_id, now)
 
     async def leaderboard(
         self,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engagement.model.score_views import Snapshot
+from engagement.store.candidate_reads import profile_snapshot
 from engagement.store.connection import RedisClient
 from engagement.store.erasure_fence import copy_fences
-from engagement.store.rank_reads import profile_snapshot
 from engagement.store.redis_keys import KeyLayout, glob_literal
 from engagement.store.redis_store import ScoreStore
 from engagement.store.store_scripts import Command, lua_source, run_pipelined, text
