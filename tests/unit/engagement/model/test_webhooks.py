@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from engagement.model.alerts import build_alert
 from engagement.model.job_alerts import as_job_alert
@@ -30,6 +30,7 @@ from tests.unit.engagement.model.test_alerts import RULES
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OLD = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+NEW = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -70,6 +71,26 @@ def test_signature_verifies_with_the_standardwebhooks_library_for_each_secret():
     )
     for secret in (SECRET, OLD):
         assert Webhook(secret).verify(body, headers)["data"]["id"] == ALERT.id
+
+
+def test_a_rotated_secret_signs_with_the_new_one_at_once():
+    body = payload(ALERT)
+    url = "https://ats.example.com/h"
+    signed = dict(msg_id=ALERT.id, body=body)
+    # given the endpoint signed with its old secrets (whatever is kept per secret is warm)
+    request_headers(endpoint(previous_secrets=(OLD,)), sent_at=datetime.now(UTC), **signed)
+    # when its secret is rotated (the config read again), then once the rotation is over
+    rotating = WebhookEndpoint(id="ats", url=url, secret=NEW, previous_secrets=(SECRET,))
+    rotated = WebhookEndpoint(id="ats", url=url, secret=NEW)
+    during = request_headers(rotating, sent_at=datetime.now(UTC), **signed)
+    after = request_headers(rotated, sent_at=datetime.now(UTC), **signed)
+    # then it signs with the new secret at once, beside the one rotating out, and then alone
+    for secret in (NEW, SECRET):
+        assert Webhook(secret).verify(body, during)["data"]["id"] == ALERT.id
+    assert Webhook(NEW).verify(body, after)["data"]["id"] == ALERT.id
+    for retired in (SECRET, OLD):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(retired).verify(body, after)
 
 
 def test_endpoint_filters_by_type_and_tenant_and_enabled():
