@@ -51,6 +51,7 @@ bench: $(STAMP) ## throughput and latency benchmarks (prints figures and their r
 	$(BIN)/python bench/scorer_stages.py
 	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/erasure_fences.py
+	$(BIN)/python bench/tier_sets.py
 
 config-docs: $(STAMP) ## regenerate .env.example and the README configuration table
 	$(BIN)/python scripts/config_reference.py write

@@ -28,6 +28,7 @@ TINY = {
     "scorer_stages.py": ["--events", "3000", "--candidates", "300", "--rounds", "1"],
     "alerts.py": ["--seconds", "1", "--rate", "20", "--burst", "40"],
     "erasure_fences.py": ["--batches", "20"],
+    "tier_sets.py": ["--moves", "200"],
 }  # fmt: skip
 PRINTS = {  # the lines that give each benchmark's figures beside their references
     "ingest.py": ["ingest /v1/batch :", "raw aiokafka     :", "summary: ingest/raw ratio"],
@@ -55,6 +56,7 @@ PRINTS = {  # the lines that give each benchmark's figures beside their referenc
         "meanwhile the 2 s endpoint answered",
     ],
     "erasure_fences.py": ["  cache  ", "  hmget, new ids  "],
+    "tier_sets.py": ["   8 members: listpack", " 127 members: listpack"],
 }
 
 

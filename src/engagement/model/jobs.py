@@ -54,7 +54,6 @@ class JobState(NamedTuple):
     sequence: int
     as_of: float | None = None
     raw: float = 0.0
-    pillars: Mapping[str, float] | None = None
     score: int = 1
     tier: str | None = None
     previous_score: int | None = 1
@@ -72,38 +71,27 @@ def parse_job_entries(
     """Decode the job entries of a store script's reply (lua/job_profile.lua ``job_entries``):
     ``U␟job␟t␟r␟e␟a␟i␟g␟s␟tier before␟score before␟score`` for a changed job, ``D␟job␟seq`` for
     one the candidate left, ``R␟job␟t␟r␟e␟a␟i␟g␟s␟score`` for a job's current state a replay found
-    (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers)."""
+    (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers, clamped to them). The pillar
+    sums are not decoded: a job state carries what its change record and the job's tier sets
+    need (the read API reads the pillars from the stored profile)."""
     out: list[JobState] = []
+    names = [tier_names[0], *tier_names, tier_names[-1]]  # Lua's 0 and past the last: clamped
+    top = len(names) - 1
     for entry in entries:
         parts = (entry.decode() if isinstance(entry, bytes) else entry).split("\x1f")
-        if parts[0] == "D":
-            out.append(JobState(parts[1], candidate_id, int(parts[2])))
+        kind, job = parts[0], parts[1]
+        if kind == "D":
+            out.append(JobState(job, candidate_id, int(parts[2])))
             continue
-        if parts[0] == "R":  # no state before it: the replayed record's previous values are none
-            parts[-1:-1] = ["", ""]
-        job, t, r, e, a, i, g, s, before_g, before_score, score = parts[1:]
-        pillars = {"entrance": float(e), "activity": float(a), "interaction": float(i)}
-        out.append(
-            JobState(
-                job,
-                candidate_id,
-                int(s),
-                float(t),
-                float(r),
-                pillars,
-                int(score),
-                _tier(g, tier_names),
-                int(before_score) if before_score else None,
-                _tier(before_g, tier_names) if before_g else None,
-            )
-        )
+        tier = names[max(0, min(int(parts[7]), top))]
+        state: tuple[float, float, int, str, int | None, str | None]
+        if kind == "R":  # no state before it: the replayed record's previous values are none
+            state = (float(parts[2]), float(parts[3]), int(parts[9]), tier, None, None)
+        else:
+            before = names[max(0, min(int(parts[9]), top))]
+            state = (float(parts[2]), float(parts[3]), int(parts[11]), tier, int(parts[10]), before)
+        out.append(JobState(job, candidate_id, int(parts[8]), *state))
     return tuple(out)
-
-
-def _tier(number: str, tier_names: Sequence[str]) -> str:
-    """The name of a Lua tier number (1-based), clamped to ``tier_names``."""
-    k = int(number) - 1
-    return tier_names[0 if k < 0 else min(k, len(tier_names) - 1)]
 
 
 @dataclass(frozen=True)

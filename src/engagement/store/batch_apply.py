@@ -183,8 +183,8 @@ class BatchApply(RankRound):
             if job.job_id is not None:  # the apply that also scores into the job's profile
                 sha = self._scripts["apply_job"].sha
                 args = (*event_args(job.event, self._window), job.job_id)
-                jobs = (f"{base}:j", f"{base}:jr", f"{base}:jl")
-                return ("EVALSHA", sha, 7, *keys, *jobs, *args)
+                jobs = (f"{base}:j", f"{base}:jl")
+                return ("EVALSHA", sha, 6, *keys, *jobs, *args)
             sha = self._scripts["apply"].sha
             return ("EVALSHA", sha, 4, *keys, *event_args(job.event, self._window))
         src = self.keys.candidate(job.tenant, job.source or "")
@@ -195,9 +195,9 @@ class BatchApply(RankRound):
             target = job.interaction.userId or ""
             return ("EVALSHA", self._scripts["merge_release"].sha, 1, src.profile, target)
         dst = self.keys.candidate(job.tenant, job.candidate)
-        add = (dst.profile, dst.merged, dst.caps, dst.contributions, dst.jobs, dst.job_ranks)
+        add = (dst.profile, dst.merged, dst.caps, dst.contributions, dst.jobs, dst.jobs_left)
         sha = self._scripts["merge_add"].sha
-        return ("EVALSHA", sha, 7, *add, dst.jobs_left, *job.frozen)
+        return ("EVALSHA", sha, 6, *add, *job.frozen)
 
     def _settle(
         self, job: Job, result: list[Any], outcomes: list[ApplyOutcome | None]

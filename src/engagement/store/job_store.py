@@ -1,11 +1,12 @@
 """(Candidate, job) profiles in the score store: their states out of the scripts' replies, the
 per-job leaderboards (tier sets) they feed, a candidate's jobs, and leaving them on erasure.
 
-The profiles live in the candidate's slot (``P{T:C}:j``, ``P{T:C}:jr``), written by the same
+The profiles live in the candidate's slot (``P{T:C}:j``), written by the same
 script as the candidate's sums (``apply_job``, ``merge_add``: lua/job_profile.lua), so they are
 exact and idempotent with them. Each job's leaderboard is one sorted set per job tier in the
-tenant's slot, updated in ``ScoreStore.apply_batch``'s rank round by the tenant's rank script
-(sequence compare-and-set, the candidate's sequence of the change). Layout:
+tenant's slot, updated in ``ScoreStore.apply_batch``'s rank round, all the batch's jobs of a
+tenant in one call of the rank_jobs script (lua/rank_lib.lua: sequence compare-and-set, the
+candidate's sequence of the change). Layout:
 ``engagement.store.redis_keys``.
 
 A job dropped as the candidate's weakest (past ``jobs_kept``) is logged in the same script
@@ -73,10 +74,11 @@ def keep_latest(latest: dict[JobKey, JobState], tenant: str, states: tuple[JobSt
             latest[key] = state
 
 
-def rank_commands(store: JobStore, latest: dict[JobKey, JobState], rank_sha: str) -> list[Command]:
-    """One rank script call per (tenant, job) putting its candidates' newest states into the job's
-    tier sets (a removed state takes the candidate out, keeping its sequence), and one ``ZADD GT``
-    per tenant moving each job's latest event time in the tenant's job list."""
+def rank_commands(store: JobStore, latest: dict[JobKey, JobState], sha: str) -> list[Command]:
+    """Calls of the rank_jobs script (``sha``) putting each job's candidates' newest states into
+    its tier sets (a removed state takes the candidate out, keeping its sequence): one per tenant
+    and RANK_JOBS_PER_CALL jobs. Then one ``ZADD GT`` per tenant moving each job's latest event
+    time in the tenant's job list."""
     by_job: dict[tuple[str, str], list[Any]] = {}
     seen: dict[str, dict[str, float]] = {}
     h = store.rules.half_life_seconds
@@ -91,13 +93,32 @@ def rank_commands(store: JobStore, latest: dict[JobKey, JobState], rank_sha: str
             at[job] = max(at.get(job, 0.0), state.as_of or 0.0)
         by_job.setdefault((tenant, job), []).extend(args)
     commands: list[Command] = []
-    for (tenant, job), args in by_job.items():
-        keys = job_rank_keys(store, tenant, job)
-        commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
-    for tenant, jobs in seen.items():
-        pairs = [x for job, t in jobs.items() for x in (repr(t), job)]
+    tiers = len(number)
+    for tenant, jobs in _by_tenant(by_job).items():
+        for k in range(0, len(jobs), RANK_JOBS_PER_CALL):
+            keys: list[str] = []
+            args = [tiers]
+            for job, updates in jobs[k : k + RANK_JOBS_PER_CALL]:
+                keys += job_rank_keys(store, tenant, job)
+                args += [len(updates) // 4, *updates]
+            commands.append(("EVALSHA", sha, len(keys), *keys, *args))
+    for tenant, times in seen.items():
+        pairs = [x for job, t in times.items() for x in (repr(t), job)]
         commands.append(("ZADD", store.keys.jobs(tenant), "GT", *pairs))
     return commands
+
+
+RANK_JOBS_PER_CALL = 100  # jobs per rank_jobs call: a batch's rank round never blocks Redis long
+
+
+def _by_tenant(
+    by_job: dict[tuple[str, str], list[Any]],
+) -> dict[str, list[tuple[str, list[Any]]]]:
+    """Each tenant's (job, rank updates), in the order given."""
+    out: dict[str, list[tuple[str, list[Any]]]] = {}
+    for (tenant, job), updates in by_job.items():
+        out.setdefault(tenant, []).append((job, updates))
+    return out
 
 
 def job_rank_keys(store: JobStore, tenant: str, job: str) -> list[str]:
@@ -108,10 +129,7 @@ def job_rank_keys(store: JobStore, tenant: str, job: str) -> list[str]:
 
 async def leave_jobs(store: JobStore, tenant: str, candidate: str) -> list[str]:
     """Take an erased candidate out of the leaderboards of its jobs; the jobs it had."""
-    jobs = [
-        text(j)
-        for j in await store.redis.zrange(store.keys.candidate(tenant, candidate).job_ranks, 0, -1)
-    ]
+    jobs = [text(j) for j in await store.redis.hkeys(store.keys.candidate(tenant, candidate).jobs)]
     await leave(store, tenant, candidate, jobs)
     return jobs
 

@@ -2,7 +2,8 @@
 the batch is known): each candidate's newest state of the batch into its tenant's tier sets (one
 rank script call per tenant: sequence compare-and-set, so a replayed older state never moves a
 rank back), the tenant list, the anonymous index (``ZADD GT``), the quiet index
-(``engagement.store.quiet``) and each job's tier sets (``engagement.store.job_store``)."""
+(``engagement.store.quiet``) and each job's tier sets (``engagement.store.job_store``: one
+rank_jobs call per tenant)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class RankRound:
             commands.append(("EVALSHA", rank_sha, len(keys), *keys, *args))
         commands += self._anonymous_commands(latest)
         commands += quiet.commands(self.keys, outcomes, latest, self.rules.tiers[0].name)
-        commands += jobs.rank_commands(self, job_states, rank_sha)
+        commands += jobs.rank_commands(self, job_states, self._scripts["rank_jobs"].sha)
         await run_pipelined(self.redis, commands, self._sources, meanwhile=meanwhile)
 
     def _anonymous_commands(self, latest: dict[tuple[str, str], Snapshot]) -> list[Command]:

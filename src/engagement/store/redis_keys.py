@@ -23,7 +23,8 @@ key                 type       content
 ``P{T:C}:j``        hash       C's job profiles: job id → ``t␟r␟e␟a␟i␟g␟s`` (reference time = its
                                latest event time, total, pillar sums, job tier 1-based, the
                                candidate's sequence of its last change); at most ``JOBS_KEPT``
-``P{T:C}:jr``       zset       C's jobs → rank key ``log2(r) + t/h`` (its weakest job now is first)
+``P{T:C}:jr``       zset       no longer written (C's job ranks until 2026-12-06: the weakest job
+                               is now found from ``:j``); only erasure still deletes it
 ``P{T:C}:jl``       zset       jobs C left (dropped as its weakest) → C's sequence of the drop,
                                while C has no profile for them; the newest ``JOBS_KEPT``: a
                                replayed event re-publishes them (only candidates that dropped one)
@@ -89,8 +90,8 @@ class CandidateKeys:
     contributions: str
     merged: str
     jobs: str
-    job_ranks: str
     jobs_left: str
+    job_ranks_before: str  # written by earlier versions only: erased with the candidate
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -102,8 +103,8 @@ class CandidateKeys:
             self.contributions,
             self.merged,
             self.jobs,
-            self.job_ranks,
             self.jobs_left,
+            self.job_ranks_before,
         )
 
 
@@ -123,8 +124,8 @@ class KeyLayout:
             contributions=f"{base}:c",
             merged=f"{base}:m",
             jobs=f"{base}:j",
-            job_ranks=f"{base}:jr",
             jobs_left=f"{base}:jl",
+            job_ranks_before=f"{base}:jr",
         )
 
     def candidate_base(self, tenant_id: str, candidate_id: str) -> str:

@@ -80,6 +80,7 @@ class ScoreStore(BatchApply):
                 "merge_release",
                 "erase",
                 "rank",
+                "rank_jobs",
                 "rank_after",
                 "forget_idle",
             )

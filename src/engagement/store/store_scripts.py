@@ -24,6 +24,7 @@ __all__ = ["Command", "run_pipelined"]  # the store's pipelining, where its user
 
 PLAIN_SCRIPTS = (
     "rank",
+    "rank_jobs",
     "rank_after",
     "fence_reach",
     "fence_drop",
@@ -33,17 +34,21 @@ PLAIN_SCRIPTS = (
 )
 
 
+RANK_SCRIPTS = ("rank", "rank_jobs")  # rank_lib.lua, then the script
 JOB_SCRIPTS = ("apply_job", "merge_add")  # the scripts that touch (candidate, job) profiles
 
 
 def lua_source(name: str, config: str = "", jobs: str = "") -> str:
-    """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it.
+    """The text of a candidate script: ``common.lua``, then ``config`` (a config_block), then it;
+    a plain script's text (a RANK_SCRIPTS one after ``rank_lib.lua``).
 
     A script of JOB_SCRIPTS has ``jobs`` (a job_config_block; default: the candidate's tiers,
     JOBS_KEPT) and ``job_profile.lua`` before it; ``apply_job`` is ``apply.lua`` wrapped as the
     function ``apply_candidate``, then ``apply_job.lua`` (so ``apply`` itself, the script of
     every event without a job, is unchanged)."""
     body = _lua(name)
+    if name in RANK_SCRIPTS:
+        return f"{_lua('rank_lib')}\n{body}"
     if name in PLAIN_SCRIPTS:
         return body
     parts = [_lua("common"), config]

@@ -194,7 +194,7 @@ def job_moved(score_changed: bool = True) -> ApplyOutcome:
     if not score_changed:
         outcome = outcome._replace(before=Previous(2, 9, "warm"))
     states = (
-        JobState("J-1", "u1", 3, AS_OF, 60.0, None, 72, "hot", 30, "cold"),
+        JobState("J-1", "u1", 3, AS_OF, 60.0, 72, "hot", 30, "cold"),
         JobState("J-0", "u1", 3),
     )
     return outcome._replace(jobs=states)
@@ -232,7 +232,7 @@ def test_a_record_without_jobs_leaves_the_field_out_when_built_from_a_score_chan
 
 def replayed_with_job(sequence: int, job: str, job_sequence: int, candidate: str = "u1"):
     """A duplicate whose event named ``job``: the job's current state, without previous values."""
-    state = JobState(job, candidate, job_sequence, AS_OF, 60.0, None, 72, "hot", None, None)
+    state = JobState(job, candidate, job_sequence, AS_OF, 60.0, 72, "hot", None, None)
     return scored(sequence, outcome="duplicate")._replace(jobs=(state,))
 
 

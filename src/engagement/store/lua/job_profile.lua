@@ -1,9 +1,10 @@
 -- (Candidate, job) profiles, in the candidate's slot (prepended after common.lua to the scripts
 -- that touch them). KEYS of the candidate: J the job profiles hash (job id -> 't␟r␟e␟a␟i␟g␟s'),
--- R the job ranks zset (job id -> rank key log2(r) + t/h: orders the candidate's jobs by their
--- current score at every instant, so its lowest member is the weakest job now), L the jobs left
--- zset (job id -> the candidate's sequence when it dropped the job as its weakest, while it has
--- no profile for it; the newest JOB.keep: what a replay re-publishes). Same formula,
+-- L the jobs left zset (job id -> the candidate's sequence when it dropped the job as its
+-- weakest, while it has no profile for it; the newest JOB.keep: what a replay re-publishes).
+-- The weakest job now is the one of lowest rank key log2(r) + t/h (it orders the jobs by their
+-- current score at every instant), computed from J only when the candidate has one job too many:
+-- most events name a job the candidate has, and pay nothing for the bound. Same formula,
 -- decay and number texts as the candidate's profile (common.lua); JOB (the job config block) holds
 -- keep (profiles per candidate) and tiers (flat enter/exit, as cfg.tiers). Job ids hold no
 -- control character (engagement.model.jobs.job_id), so they are not escaped in replies.
@@ -24,7 +25,7 @@ end
 -- tier decayed first and then moved (JOB.tiers). seq: the candidate's sequence of the change.
 -- Returns the job's entry of the reply ('U␟job␟packed␟tier before␟score before␟score') and whether
 -- the job is new to the candidate.
-local function job_add(J, R, L, job, t, r, sums, seq, cfg)
+local function job_add(J, L, job, t, r, sums, seq, cfg)
   local jp, h = job_load(call('HGET', J, job)), cfg.h
   if jp.t == nil then jp.t = t
   elseif t > jp.t then
@@ -42,25 +43,49 @@ local function job_add(J, R, L, job, t, r, sums, seq, cfg)
   jp.g = tier_move(jp.g, score, JOB.tiers)
   local packed = fmt(jp.t) .. '\31' .. fmt(jp.r) .. '\31' .. fmt(jp.e) .. '\31' .. fmt(jp.a) ..
                  '\31' .. fmt(jp.i) .. '\31' .. format('%d', jp.g) .. '\31' .. format('%d', seq)
-  call('HSET', J, job, packed)
-  local rank = '-inf'
-  if jp.r > 0 then rank = fmt(math.log(jp.r) / LN2 + jp.t / h) end
-  local new = call('ZADD', R, rank, job) == 1
+  local new = call('HSET', J, job, packed) == 1
   if new then call('ZREM', L, job) end  -- back in the job: its profile's states supersede
   return 'U\31' .. job .. '\31' .. packed .. '\31' .. before .. '\31' .. format('%d', score), new
 end
 
+-- a < b byte by byte, as a sorted set orders members of equal score (Lua's < on strings follows
+-- the server's collation locale)
+local function bytes_before(a, b)
+  for k = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- The candidate's jobs, weakest now first: {rank key, job id} each (rank key -inf when r <= 0;
+-- ties by job id, byte order).
+local function jobs_by_rank(J, h)
+  local flat, ranked = call('HGETALL', J), {}
+  for k = 1, #flat, 2 do
+    local t, r = string.match(flat[k + 1], '^([^\31]*)\31([^\31]*)')
+    r = tonumber(r)
+    ranked[#ranked + 1] = {r > 0 and math.log(r) / LN2 + tonumber(t) / h or -math.huge, flat[k]}
+  end
+  table.sort(ranked, function(x, y)
+    return x[1] < y[1] or (x[1] == y[1] and bytes_before(x[2], y[2]))
+  end)
+  return ranked
+end
+
 -- Drop the weakest jobs while the candidate has more than JOB.keep, each logged in L at seq (the
 -- candidate's sequence of the change; L keeps the newest JOB.keep); returns the dropped ids.
-local function job_bound(J, R, L, seq)
+local function job_bound(J, L, seq, cfg)
   local dropped = {}
-  while call('ZCARD', R) > JOB.keep do
-    local weakest = call('ZPOPMIN', R)[1]
+  if call('HLEN', J) <= JOB.keep then return dropped end
+  local ranked = jobs_by_rank(J, cfg.h)
+  for k = 1, #ranked - JOB.keep do
+    local weakest = ranked[k][2]
     call('HDEL', J, weakest)
     call('ZADD', L, seq, weakest)
     dropped[weakest] = true
   end
-  if next(dropped) then call('ZREMRANGEBYRANK', L, 0, -JOB.keep - 1) end
+  call('ZREMRANGEBYRANK', L, 0, -JOB.keep - 1)
   return dropped
 end
 

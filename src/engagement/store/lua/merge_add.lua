@@ -1,8 +1,7 @@
 -- Merge step 2, on the candidate the target resolves to: add the source's frozen state once
 -- (exact, aligned at the later reference time) and record the source and the ids merged into it,
 -- so a replay of any of their merges finds them here, however long the chain it follows.
--- KEYS: profile, merged-ids set, caps hash, contributions, job profiles hash, job ranks zset, jobs
--- left zset.
+-- KEYS: profile, merged-ids set, caps hash, contributions, job profiles hash, jobs left zset.
 -- ARGV after the config (ARGV[1]): source id, nids, ids merged into the source*, t, r, e, a, i,
 -- l, nch, (channel, value)*nch, ncaps, (field, count)*ncaps, njobs, (job, job profile)*njobs,
 -- contributions...
@@ -12,7 +11,7 @@
 -- profiles: {'merged', before, after, job entries}; a duplicate of one: {'duplicate', before, after,
 -- the jobs the candidate left (job_left) and the current states of those jobs (job_current)}, so
 -- that the replayed record carries them.
-local P, M, K, C, J, R, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local P, M, K, C, J, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local cfg, n = read_config()
 local source = ARGV[n]
 local p = load(P)
@@ -62,10 +61,10 @@ at = at + 1
 local changed = {}
 for _ = 1, tonumber(ARGV[at]) do
   local job, src = ARGV[at + 1], job_load(ARGV[at + 2])
-  changed[job] = job_add(J, R, L, job, src.t, src.r, {e = src.e, a = src.a, i = src.i}, p.s, cfg)
+  changed[job] = job_add(J, L, job, src.t, src.r, {e = src.e, a = src.a, i = src.i}, p.s, cfg)
   at = at + 2
 end
-local jobs = next(changed) and job_entries(changed, job_bound(J, R, L, p.s), p.s)
+local jobs = next(changed) and job_entries(changed, job_bound(J, L, p.s, cfg), p.s)
 local items = redis.call('LRANGE', C, 0, -1)
 for k = at + 1, #ARGV do table.insert(items, ARGV[k]) end
 table.sort(items, function(x, y)

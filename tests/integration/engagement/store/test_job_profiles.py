@@ -62,7 +62,8 @@ async def test_event_naming_a_job_scores_into_the_candidate_and_the_job(store: S
     assert (state.score, state.tier, state.previous_score, state.previous_tier) == (
         55, "warm", 1, "cold"
     )  # fmt: skip
-    assert state.pillars == {"entrance": 0.0, "activity": 0.0, "interaction": 40.0}
+    view = await job_profile(store, "u1", "J-7", T0)
+    assert view.pillars == {"entrance": 0.0, "activity": 0.0, "interaction": 40.0}
 
 
 async def test_job_id_is_read_from_jobId_else_job_id_and_integers_count(store: ScoreStore) -> None:
