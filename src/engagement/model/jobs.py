@@ -7,9 +7,10 @@ exactness (docs/scoring.md §6). Pure: no IO.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from engagement.model.records import Interaction
@@ -73,25 +74,43 @@ def parse_job_entries(
     one the candidate left, ``R␟job␟t␟r␟e␟a␟i␟g␟s␟score`` for a job's current state a replay found
     (␟ = \\x1f; tiers 1-based into ``tier_names``, the job tiers, clamped to them). The pillar
     sums are not decoded: a job state carries what its change record and the job's tier sets
-    need (the read API reads the pillars from the stored profile)."""
+    need (the read API reads the pillars from the stored profile). Runs once per event naming a
+    job: the states are built as tuples (``tuple.__new__``, as ``JobState._make`` does)."""
     out: list[JobState] = []
-    names = [tier_names[0], *tier_names, tier_names[-1]]  # Lua's 0 and past the last: clamped
-    top = len(names) - 1
+    tier = _tiers_by_number(tuple(tier_names))
     for entry in entries:
-        parts = (entry.decode() if isinstance(entry, bytes) else entry).split("\x1f")
-        kind, job = parts[0], parts[1]
+        p = (entry.decode() if isinstance(entry, bytes) else entry).split("\x1f")
+        kind = p[0]
         if kind == "D":
-            out.append(JobState(job, candidate_id, int(parts[2])))
-            continue
-        tier = names[max(0, min(int(parts[7]), top))]
-        state: tuple[float, float, int, str, int | None, str | None]
-        if kind == "R":  # no state before it: the replayed record's previous values are none
-            state = (float(parts[2]), float(parts[3]), int(parts[9]), tier, None, None)
+            fields: tuple[Any, ...] = (p[1], candidate_id, int(p[2]), None, 0.0, 1, None, 1, None)
+        elif kind == "R":  # no state before it: the replayed record's previous values are none
+            fields = (p[1], candidate_id, int(p[8]), float(p[2]), float(p[3]), int(p[9]),
+                      tier(p[7]), None, None)  # fmt: skip
         else:
-            before = names[max(0, min(int(parts[9]), top))]
-            state = (float(parts[2]), float(parts[3]), int(parts[11]), tier, int(parts[10]), before)
-        out.append(JobState(job, candidate_id, int(parts[8]), *state))
+            fields = (p[1], candidate_id, int(p[8]), float(p[2]), float(p[3]), int(p[11]),
+                      tier(p[7]), int(p[10]), tier(p[9]))  # fmt: skip
+        out.append(_new_state(JobState, fields))
     return tuple(out)
+
+
+_new_state = tuple.__new__
+
+
+@lru_cache(maxsize=64)
+def _tiers_by_number(tier_names: tuple[str, ...]) -> Callable[[str], str]:
+    """A tier name by its Lua number's text, clamped to ``tier_names`` (0 and below: the first;
+    past the last: the last)."""
+    by_text = {str(k): name for k, name in enumerate(tier_names, start=1)}
+    last = len(tier_names)
+
+    def clamped(number: str) -> str:
+        return tier_names[max(0, min(int(number), last) - 1)]
+
+    def name(number: str) -> str:
+        found = by_text.get(number)
+        return found if found is not None else clamped(number)
+
+    return name
 
 
 @dataclass(frozen=True)
