@@ -240,9 +240,14 @@ class BatchHandler:
                 outcomes,
                 changes_topic=self.changes_topic,
                 latest_topic=self.latest_topic,
+                floor_of=self._floor,
                 encoded=encoded,
             )
         )
+
+    def _floor(self, tenant: str) -> str:
+        """The floor tier of the template the tenant is scored with (a merge source's tier)."""
+        return erasure.rules_of(self.store, tenant).tiers[0].name
 
     async def _publish(self, records: list[OutRecord]) -> None:
         if not records:

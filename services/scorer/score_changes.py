@@ -8,7 +8,7 @@ from a ``ScoreChange`` (ingest's erasure record) is ``engagement.kafka.score_rec
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -46,6 +46,8 @@ class Missing(enum.Enum):
 
 
 MISSING = Missing.MISSING
+_FOLDED = ("merged", "duplicate")  # the outcomes of a merge that folded its source (or had)
+_NOTHING = {"entrance": 0.0, "activity": 0.0, "interaction": 0.0}
 Encoded = EncodedChange | Missing | None  # an outcome's record value: done, to do, or none
 
 
@@ -54,6 +56,7 @@ def score_records(
     *,
     changes_topic: str,
     latest_topic: str,
+    floor_of: Callable[[str], str],
     encoded: Sequence[Encoded] | None = None,
 ) -> Iterator[OutRecord]:
     """Yield the change records, then one snapshot per touched candidate, then tombstones.
@@ -66,11 +69,18 @@ def score_records(
     (consumers dedupe by sequence), carrying the current state of each job its duplicates named
     (the notifier's compare-and-set per (candidate, job) drops what it announced already).
     Snapshots are coalesced per candidate (the highest sequence of the batch wins); an anonymous
-    profile folded into a known candidate gets a tombstone on the latest topic. ``encoded``:
-    ``encoded_change`` of each outcome computed in advance (``MISSING``: compute it here).
+    profile folded into a known candidate gets a tombstone on the latest topic. A merge's source
+    gets the change record of its state after the merge (``merged_away``), on the merge and on
+    every replay of it (the same record: consumers dedupe by sequence). ``floor_of``: the floor
+    tier's name of a tenant's template. ``encoded``: ``encoded_change`` of each outcome computed
+    in advance (``MISSING``: compute it here).
     """
     tally = _Tally()
     for k, outcome in enumerate(outcomes):
+        if outcome.merged_from is not None and outcome.outcome in _FOLDED:
+            left = merged_away(outcome, floor_of(outcome.tenant_id))
+            if left is not None:
+                yield _record(changes_topic, left, changed=True)
         change = MISSING if encoded is None else encoded[k]
         if change is MISSING:
             change = encoded_change(outcome)
@@ -111,7 +121,7 @@ class _Tally:
         if seen is None or change.sequence >= seen.sequence:
             self.latest[change.key] = change
             self.newest[change.key] = outcome
-        if outcome.outcome == "merged" and outcome.merged_from:
+        if outcome.outcome in _FOLDED and outcome.merged_from:  # also again on a replay
             self.folded.add(candidate_key(outcome.tenant_id, outcome.merged_from))
 
     def closing(self, changes_topic: str, latest_topic: str) -> Iterator[OutRecord]:
@@ -136,24 +146,69 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
     if after is None or after.sequence == 0 or after.as_of is None:
         return None
     # asOf once as JSON text: embedded as is in the value, and its milliseconds are ce_time
-    stamp = orjson.dumps(datetime.fromtimestamp(after.as_of, UTC), option=orjson.OPT_UTC_Z)
+    stamp = _stamp(after.as_of)
     before = outcome.before
     # no previous values in a re-published record, nor for a new candidate (nothing stored before)
     previous = None if replay or before is None or before.sequence == 0 else before
     value = _score_change(outcome, after, previous, stamp)
-    key = candidate_key(outcome.tenant_id, outcome.candidate_id)
+    return _encoded(outcome.tenant_id, outcome.candidate_id, after.sequence, value, stamp)
+
+
+def merged_away(outcome: ApplyOutcome, floor: str) -> EncodedChange | None:
+    """The encoded ``ScoreChange`` of a merge's source after the merge (None when it had no
+    scored state): its sums moved into the candidate, so score 1, the ``floor`` tier and
+    nothing left, at the source's sequence of the merge and the instant of the merge's record;
+    cause ``merge`` naming the candidate (``mergedInto``). No previous values: a consumer that
+    announced the source's tier ends it from what it announced (the record is written from the
+    candidate's partition, and may overtake the source's own records before the merge)."""
+    source, after = outcome.merged_source, outcome.after
+    if source is None or source.sequence == 0 or source.as_of is None or not outcome.merged_from:
+        return None
+    as_of = source.as_of if after is None or after.as_of is None else after.as_of
+    stamp = _stamp(as_of)
+    value = {
+        "tenantId": outcome.tenant_id,
+        "candidateId": outcome.merged_from,
+        "score": 1,
+        "previousScore": None,
+        "tier": floor,
+        "previousTier": None,
+        "raw": 0.0,
+        "pillars": _NOTHING,
+        "channels": {},
+        "sequence": source.sequence,
+        "asOf": orjson.Fragment(stamp),
+        "rulesVersion": source.rules_version or outcome.rules_version,
+        "cause": {  # a merge also when this is its replay (a duplicate)
+            "messageId": outcome.message_id,
+            "event": outcome.event,
+            "type": "merge",
+            "mergedInto": outcome.candidate_id,
+        },
+    }
+    return _encoded(outcome.tenant_id, outcome.merged_from, source.sequence, value, stamp)
+
+
+def _stamp(as_of: float) -> bytes:
+    """An instant as orjson's JSON text (``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"``)."""
+    return orjson.dumps(datetime.fromtimestamp(as_of, UTC), option=orjson.OPT_UTC_Z)
+
+
+def _encoded(
+    tenant: str, candidate: str, sequence: int, value: dict[str, Any], stamp: bytes
+) -> EncodedChange:
+    """A record value and its headers (``stamp``: its ``asOf`` as JSON text)."""
+    key = candidate_key(tenant, candidate)
     encoded_key = key.encode()
-    sequence = str(after.sequence).encode()
+    text = str(sequence).encode()
     tail = (
         ("ce_time", _ce_time(stamp)),
         ("ce_subject", encoded_key),
-        ("ce_sequence", sequence),
+        ("ce_sequence", text),
         _JSON,
     )
     encoded = orjson.dumps(value, default=dict)
-    return EncodedChange(
-        key, after.sequence, encoded, encoded_key, encoded_key + b":" + sequence, tail
-    )
+    return EncodedChange(key, sequence, encoded, encoded_key, encoded_key + b":" + text, tail)
 
 
 def with_jobs(change: EncodedChange, jobs: Sequence[JobState]) -> EncodedChange:

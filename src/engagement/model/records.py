@@ -70,11 +70,13 @@ class ErasureRequest(_Record):
 
 
 class Cause(_Record):
-    """Why a score record was written: an interaction, or a merge / erasure."""
+    """Why a score record was written: an interaction, or a merge / erasure. ``mergedInto``:
+    only on the record of a merge's source, the candidate it was folded into."""
 
     messageId: str | None = None
     event: str | None = None
     type: Literal["event", "merge", "erasure"] = "event"
+    mergedInto: str | None = Field(default=None, exclude_if=lambda into: into is None)
 
 
 class JobChange(_Record):

@@ -50,7 +50,9 @@ def _event(tenant: str, n: int, event: str, job: str, now: float) -> Interaction
 
 def _records(outcomes: list[ApplyOutcome]) -> list[ScoreRecord]:
     """What the scorer publishes on the changes topic for a batch's outcomes."""
-    out = score_records(outcomes, changes_topic="changes", latest_topic="latest")
+    out = score_records(
+        outcomes, changes_topic="changes", latest_topic="latest", floor_of=lambda _: "cold"
+    )
     now_ms = int(time.time() * 1000)
     return [ScoreRecord(r.value, now_ms) for r in out if r.topic == "changes" and r.value]
 

@@ -56,7 +56,11 @@ def scored(
 
 
 def records(*outcomes: ApplyOutcome) -> list[OutRecord]:
-    return list(score_records(outcomes, changes_topic="changes", latest_topic="latest"))
+    return list(
+        score_records(
+            outcomes, changes_topic="changes", latest_topic="latest", floor_of=lambda _: "cold"
+        )
+    )
 
 
 def headers(ce_id: bytes, kind: bytes, ce_time: bytes) -> list[tuple[str, bytes]]:
@@ -185,6 +189,43 @@ def test_a_folded_anonymous_profile_gets_a_tombstone_on_the_latest_topic():
     tombstone = records(merge)[-1]
 
     assert tombstone == OutRecord("latest", b"acme:anon-1", None, [])
+
+
+MERGED_AWAY = (
+    b'{"tenantId":"acme","candidateId":"anon:v1","score":1,"previousScore":null,"tier":"cold",'
+    b'"previousTier":null,"raw":0.0,"pillars":{"entrance":0.0,"activity":0.0,"interaction":0.0},'
+    b'"channels":{},"sequence":5,"asOf":"2026-11-25T20:28:36.341882Z","rulesVersion":"2026-11",'
+    b'"cause":{"messageId":"m7","event":"Job Viewed","type":"merge","mergedInto":"u1"}}'
+)
+
+
+def test_a_merges_source_gets_one_record_of_its_state_after_the_merge_also_on_a_replay():
+    # given u1's merge of anon:v1 (hot, at its sequence 5 of the merge), and the merge's replay
+    source = snapshot(5, 80, "hot", raw=80.0)._replace(merged_into="u1")
+    merge = scored(outcome="merged", merged_from="anon:v1")._replace(merged_source=source)
+    replay = scored(outcome="duplicate", merged_from="anon:v1")._replace(merged_source=source)
+
+    for outcome in (merge, replay):
+        out = records(outcome)
+        # then the source's record says it holds nothing now, the merge naming where it went
+        mine = [r for r in out if r.key == b"acme:anon:v1"]
+        assert mine[0] == OutRecord(
+            "changes",
+            b"acme:anon:v1",
+            MERGED_AWAY,
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"acme:anon:v1:5"),
+                ("ce_source", b"/engagement/scorer"),
+                ("ce_type", b"org.candidate-engagement.score.changed.v1"),
+                ("ce_time", b"2026-11-25T20:28:36.341Z"),
+                ("ce_subject", b"acme:anon:v1"),
+                ("ce_sequence", b"5"),
+                ("content-type", b"application/json"),
+            ],
+        )
+        # and the latest topic gets the source's tombstone, not its state
+        assert mine[1:] == [OutRecord("latest", b"acme:anon:v1", None, [])]
 
 
 def job_moved(score_changed: bool = True) -> ApplyOutcome:
