@@ -134,9 +134,11 @@ class _Tally:
                 yield _record(changes_topic, replay, changed=True)
             elif key not in self.changed:
                 yield _record(changes_topic, _replay(self.newest[key]), changed=True)
+        folded = self.folded
         for change in self.latest.values():
-            yield _record(latest_topic, change, changed=False)
-        for key in sorted(self.folded - self.latest.keys()):
+            if change.key not in folded:  # a source's events before its merge in the batch
+                yield _record(latest_topic, change, changed=False)
+        for key in sorted(folded):
             yield OutRecord(latest_topic, key.encode(), None, [])
 
 

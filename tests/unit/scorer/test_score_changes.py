@@ -228,6 +228,21 @@ def test_a_merges_source_gets_one_record_of_its_state_after_the_merge_also_on_a_
         assert mine[1:] == [OutRecord("latest", b"acme:anon:v1", None, [])]
 
 
+def test_a_source_scored_in_the_batch_of_its_merge_gets_a_tombstone_not_a_snapshot():
+    # given a batch with anon:v1's event, then its merge into u1
+    event = scored(2, candidate="anon:v1")
+    source = snapshot(3, 9, "warm")._replace(merged_into="u1")
+    merge = scored(outcome="merged", merged_from="anon:v1")._replace(merged_source=source)
+
+    latest = [r for r in records(event, merge) if r.topic == "latest"]
+
+    # then the latest topic holds u1's snapshot and anon:v1's tombstone, last
+    assert [(r.key, r.value is None) for r in latest] == [
+        (b"acme:u1", False),
+        (b"acme:anon:v1", True),
+    ]
+
+
 def job_moved(score_changed: bool = True) -> ApplyOutcome:
     """An event naming job J-1 that lifted its profile from 30 (cold) to 72 (hot), and dropped
     the candidate's weakest job J-0."""
