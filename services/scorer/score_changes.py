@@ -192,8 +192,19 @@ def merged_away(outcome: ApplyOutcome, floor: str) -> EncodedChange | None:
 
 
 def _stamp(as_of: float) -> bytes:
-    """An instant as orjson's JSON text (``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"``)."""
-    return orjson.dumps(datetime.fromtimestamp(as_of, UTC), option=orjson.OPT_UTC_Z)
+    """An instant as orjson's JSON text (``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"``). The last one is
+    kept: a job's profile mostly has its candidate's instant (the event's), formatted just
+    before for the candidate's record."""
+    global _last_stamp
+    last = _last_stamp  # one tuple, replaced whole: never a value beside another's text
+    if as_of == last[0]:
+        return last[1]
+    stamp = orjson.dumps(datetime.fromtimestamp(as_of, UTC), option=orjson.OPT_UTC_Z)
+    _last_stamp = (as_of, stamp)
+    return stamp
+
+
+_last_stamp: tuple[float | None, bytes] = (None, b"")
 
 
 def _encoded(
@@ -216,9 +227,11 @@ def _encoded(
 def with_jobs(change: EncodedChange, jobs: Sequence[JobState]) -> EncodedChange:
     """The change record of ``change`` with its ``jobs`` field (``JobChange`` entries, in the
     order given), which the latest topic's snapshot does not carry."""
-    entries = orjson.dumps([_job_change(state) for state in jobs], option=orjson.OPT_UTC_Z)
+    entries = orjson.dumps([_job_change(state) for state in jobs])
     value = change.value[:-1] + b',"jobs":' + entries + b"}"
-    return change._replace(value=value)
+    return EncodedChange(
+        change.key, change.sequence, value, change.encoded_key, change.ce_id, change.tail
+    )
 
 
 def _job_change(state: JobState) -> dict[str, Any]:
@@ -233,7 +246,7 @@ def _job_change(state: JobState) -> dict[str, Any]:
         "previousTier": state.previous_tier,
         "raw": state.raw,
         "sequence": state.sequence,
-        "asOf": None if as_of is None else datetime.fromtimestamp(as_of, UTC),
+        "asOf": None if as_of is None else orjson.Fragment(_stamp(as_of)),
     }
 
 
