@@ -148,12 +148,24 @@ def encoded_change(outcome: ApplyOutcome, *, replay: bool = False) -> EncodedCha
     if after is None or after.sequence == 0 or after.as_of is None:
         return None
     # asOf once as JSON text: embedded as is in the value, and its milliseconds are ce_time
-    stamp = _stamp(after.as_of)
+    stamp = _stamp(after.as_of)  # kept for the job entries' asOf, mostly the same instant
     before = outcome.before
     # no previous values in a re-published record, nor for a new candidate (nothing stored before)
     previous = None if replay or before is None or before.sequence == 0 else before
     value = _score_change(outcome, after, previous, stamp)
-    return _encoded(outcome.tenant_id, outcome.candidate_id, after.sequence, value, stamp)
+    key = candidate_key(outcome.tenant_id, outcome.candidate_id)
+    encoded_key = key.encode()
+    sequence = str(after.sequence).encode()
+    tail = (
+        ("ce_time", _ce_time(stamp)),
+        ("ce_subject", encoded_key),
+        ("ce_sequence", sequence),
+        _JSON,
+    )
+    encoded = orjson.dumps(value, default=dict)
+    return EncodedChange(
+        key, after.sequence, encoded, encoded_key, encoded_key + b":" + sequence, tail
+    )
 
 
 def merged_away(outcome: ApplyOutcome, floor: str) -> EncodedChange | None:
@@ -210,7 +222,8 @@ _last_stamp: tuple[float | None, bytes] = (None, b"")
 def _encoded(
     tenant: str, candidate: str, sequence: int, value: dict[str, Any], stamp: bytes
 ) -> EncodedChange:
-    """A record value and its headers (``stamp``: its ``asOf`` as JSON text)."""
+    """A record value and its headers (``stamp``: its ``asOf`` as JSON text), as
+    ``encoded_change`` builds them inline (it runs for every scored event: a call less)."""
     key = candidate_key(tenant, candidate)
     encoded_key = key.encode()
     text = str(sequence).encode()
