@@ -1,10 +1,13 @@
-"""Job states out of a store script's reply (engagement.model.jobs.parse_job_entries): a changed
+"""Which job an event names, and job states out of a store script's reply (engagement.model.jobs.parse_job_entries): a changed
 job, the current state a replay found, a job the candidate left; tier numbers clamped to the job
 tiers. Pure."""
 
 from __future__ import annotations
 
-from engagement.model.jobs import JobState, parse_job_entries
+import pytest
+
+from engagement.model.jobs import JobState, iso, job_id, job_of, parse_job_entries
+from tests.unit.engagement.model.strategies import T0, interaction
 
 TIERS = ("cold", "warm", "hot")
 
@@ -41,3 +44,33 @@ def test_tier_numbers_outside_the_job_tiers_are_clamped_to_them() -> None:
     [a, b] = parse_job_entries([above, below], "u1", TIERS)
     assert (a.tier, a.previous_tier) == ("hot", "cold")
     assert (b.tier, b.previous_tier) == ("cold", "hot")
+
+
+@pytest.mark.parametrize(
+    ("properties", "job"),
+    [
+        ({"jobId": "J-7", "job_id": "J-8"}, "J-7"),  # jobId first
+        ({"job_id": "J-8"}, "J-8"),
+        ({"jobId": None, "job_id": "J-8"}, "J-8"),  # null is absent
+        ({"jobId": 42}, "42"),  # an integer, as its digits
+        ({"jobId": "x" * 128}, "x" * 128),
+        ({"jobId": "7"}, "7"),  # one character is enough
+        ({"jobId": "J 7/ä"}, "J 7/ä"),  # any printable text
+        ({"jobId": "x" * 129}, None),  # too long
+        ({"jobId": ""}, None),
+        ({"jobId": "J\x1f7"}, None),  # a control character
+        ({"jobId": True}, None),  # a boolean is no integer here
+        ({"jobId": 4.5}, None),
+        ({"jobId": ["J-7"]}, None),
+        ({"jobId": "", "job_id": "J-8"}, None),  # a jobId that names none: job_id is not read
+        ({}, None),
+    ],
+)
+def test_the_job_an_event_names(properties: dict[str, object], job: str | None) -> None:
+    assert job_id(properties) == job
+    event = interaction("m1", T0).model_copy(update={"properties": properties})
+    assert job_of(event) == job
+
+
+def test_instants_are_iso_8601_utc() -> None:
+    assert iso(1765020000.5) == "2025-12-06T11:20:00.500000+00:00"
