@@ -74,6 +74,25 @@ async def _produce(kafka: str, topic: str, values: list[dict[str, Any]]) -> None
         await producer.stop()
 
 
+async def _scorer_env(
+    kafka: str, redis_url: str, topics: Topics, redis_prefix: str, tmp_path: Path
+) -> dict[str, str]:
+    """A scorer's env (the test rules written to a file), once the topics are made (3
+    partitions)."""
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(TEST_RULES)
+    await ensure_topics(kafka, topics, partitions=3, replication_factor=1)
+    env = scorer_env(
+        kafka=kafka,
+        redis_url=redis_url,
+        topic_prefix=topics.prefix,
+        redis_prefix=redis_prefix,
+        rules_file=rules_file,
+        port=new_port(),
+    )
+    return env
+
+
 def _source_merge_records(records: list[Any]) -> list[dict[str, Any]]:
     """The change records of the merge's source past its two applications (sequences 1 and 2):
     its state after the merge, whatever their cause says."""
@@ -97,18 +116,8 @@ async def test_a_merged_away_hot_candidate_is_cooled_once_across_duplicates_and_
     receiver: Any,
 ) -> None:
     # given a scorer and a notifier, and the anonymous v1 announced hot after two applications
-    rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(TEST_RULES)
+    env = await _scorer_env(kafka_bootstrap, redis_url, topics, redis_prefix, tmp_path)
     tenant, now = f"r{unique}", time.time()
-    await ensure_topics(kafka_bootstrap, topics, partitions=3, replication_factor=1)
-    env = scorer_env(
-        kafka=kafka_bootstrap,
-        redis_url=redis_url,
-        topic_prefix=topic_prefix,
-        redis_prefix=redis_prefix,
-        rules_file=rules_file,
-        port=new_port(),
-    )
     options = {"KAFKA_TOPIC_PARTITIONS": "3", "half_life_days": 1.0}
     webhooks = webhooks_toml(receiver, {})
     first = make_notifier(
@@ -189,19 +198,9 @@ async def test_a_merge_whose_records_were_lost_cools_the_source_once_on_replay(
     tmp_path: Path,
 ) -> None:
     # given the anonymous v1 announced hot from the scorer's records of its two applications
-    rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(TEST_RULES)
-    rules = load_rules(rules_file)
+    env = await _scorer_env(kafka_bootstrap, redis_url, topics, redis_prefix, tmp_path)
+    rules = load_rules(env["RULES_FILE"])
     tenant, now = f"r{unique}", time.time()
-    await ensure_topics(kafka_bootstrap, topics, partitions=3, replication_factor=1)
-    env = scorer_env(
-        kafka=kafka_bootstrap,
-        redis_url=redis_url,
-        topic_prefix=topic_prefix,
-        redis_prefix=redis_prefix,
-        rules_file=rules_file,
-        port=new_port(),
-    )
     alerts = Topic()
     notifier = _notifier(redis_client, redis_prefix, rules, alerts)
     with running_scorer(env):
