@@ -1,12 +1,17 @@
-"""Read what services wrote to Kafka, straight from the broker (no consumer group)."""
+"""Read what services wrote to Kafka, straight from the broker (no consumer group), and write
+interactions as ingest does."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from engagement.kafka.topics import identity_key
 
 
 async def read_topic(
@@ -58,3 +63,15 @@ async def _collect(consumer, count, until, timeout) -> list[ConsumerRecord]:
         if until is not None and until(records):
             break
     return records
+
+
+async def produce_interactions(kafka: str, topic: str, values: list[dict[str, Any]]) -> None:
+    """Send interactions (their JSON) as ingest does, keyed ``tenant:identity``, ``acks=all``."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            key = identity_key(value["tenantId"], value.get("userId"), value.get("anonymousId"))
+            await producer.send_and_wait(topic, key=key.encode(), value=orjson.dumps(value))
+    finally:
+        await producer.stop()

@@ -21,10 +21,9 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 
 from engagement.kafka.admin import ensure_topics
-from engagement.kafka.topics import Topics, identity_key
+from engagement.kafka.topics import Topics
 from engagement.model.records import Interaction
 from engagement.model.rules import load_rules
 from engagement.store.redis_store import ScoreStore
@@ -35,7 +34,7 @@ from tests.integration.notifier.test_exactly_once_alerts import Topic
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
 from tests.integration.scorer.test_replay_job_alerts import _notifier
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce_interactions, read_topic
 
 SOURCE = "anon:v1"  # the candidate of anonymousId v1
 MERGE = "merge-1"  # the messageId of the identify that folds it into u1
@@ -60,18 +59,6 @@ def _identify(tenant: str, now: float) -> dict[str, Any]:
         "channel": "web", "receivedAt": t, "timestamp": t, "userId": "u1", "anonymousId": "v1",
         "properties": {}, "traits": {}, "context": {},
     }  # fmt: skip
-
-
-async def _produce(kafka: str, topic: str, values: list[dict[str, Any]]) -> None:
-    """Send interactions as ingest does, keyed ``tenant:identity``."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
-    await producer.start()
-    try:
-        for value in values:
-            key = identity_key(value["tenantId"], value.get("userId"), value.get("anonymousId"))
-            await producer.send_and_wait(topic, key=key.encode(), value=orjson.dumps(value))
-    finally:
-        await producer.stop()
 
 
 async def _scorer_env(
@@ -125,14 +112,14 @@ async def test_a_merged_away_hot_candidate_is_cooled_once_across_duplicates_and_
     )
     with running_scorer(env):
         await asyncio.to_thread(first.start)
-        await _produce(
+        await produce_interactions(
             kafka_bootstrap, topics.interactions, [_event(tenant, n, now) for n in (0, 1)]
         )
         hot = await alerts_of(kafka_bootstrap, topics, SOURCE, lambda a: len(a) >= 2, timeout=60)
         assert [(a["type"], a["previousTier"], a["tier"]) for a in hot] == WARM_THEN_HOT
 
         # when v1 logs in as u1 (its profile folded into u1's)
-        await _produce(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
+        await produce_interactions(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
         # then v1 is announced cooled, by the merge into u1
         alerts = await alerts_of(kafka_bootstrap, topics, SOURCE, lambda a: bool(_cooled(a)), 60)
         assert [(a["type"], a["previousTier"], a["tier"]) for a in alerts] == [
@@ -149,7 +136,7 @@ async def test_a_merged_away_hot_candidate_is_cooled_once_across_duplicates_and_
 
         # when the identify comes again (the scorer re-publishes v1's state after the merge), the
         # notifier is killed and another takes over, and the identify comes once more
-        await _produce(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
+        await produce_interactions(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
         await read_topic(
             kafka_bootstrap,
             topics.scores_changed,
@@ -163,7 +150,7 @@ async def test_a_merged_away_hot_candidate_is_cooled_once_across_duplicates_and_
         )
         second.env = {**first.env, "NOTIFIER_WEB_PORT": second.env["NOTIFIER_WEB_PORT"]}
         await asyncio.to_thread(second.start)
-        await _produce(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
+        await produce_interactions(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
         changes = await read_topic(
             kafka_bootstrap,
             topics.scores_changed,
@@ -204,7 +191,7 @@ async def test_a_merge_whose_records_were_lost_cools_the_source_once_on_replay(
     alerts = Topic()
     notifier = _notifier(redis_client, redis_prefix, rules, alerts)
     with running_scorer(env):
-        await _produce(
+        await produce_interactions(
             kafka_bootstrap, topics.interactions, [_event(tenant, n, now) for n in (0, 1)]
         )
         scored = await read_topic(
@@ -219,7 +206,7 @@ async def test_a_merge_whose_records_were_lost_cools_the_source_once_on_replay(
     store = ScoreStore(redis_client, prefix=redis_prefix, rules=rules)
     applied = await store.apply_batch([Interaction.model_validate(_identify(tenant, now))])
     assert (applied[0].outcome, applied[0].merged_from) == ("merged", SOURCE)
-    await _produce(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
+    await produce_interactions(kafka_bootstrap, topics.interactions, [_identify(tenant, now)])
 
     # when the scorer consumes the identify again, and the notifier takes every record twice
     with running_scorer(env):

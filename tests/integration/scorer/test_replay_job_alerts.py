@@ -28,8 +28,7 @@ from services.notifier.state import NotifiedStore
 from tests.integration.notifier.test_exactly_once_alerts import WEBHOOKS, Topic
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
-from tests.integration.scorer.test_replay_republishes import _produce
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce_interactions, read_topic
 
 
 def _event(tenant: str, n: int, event: str, job: str, now: float) -> dict[str, Any]:
@@ -87,7 +86,7 @@ async def test_a_job_crossing_of_a_batch_whose_records_were_lost_is_announced_on
     newest = outcomes[-1].after
     assert newest is not None
     await ensure_topics(kafka_bootstrap, topics, partitions=3, replication_factor=1)
-    await _produce(kafka_bootstrap, topics.interactions, values)
+    await produce_interactions(kafka_bootstrap, topics.interactions, values)
     env = scorer_env(
         kafka=kafka_bootstrap,
         redis_url=redis_url,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
 
 from engagement.kafka.admin import ensure_topics
 from engagement.kafka.topics import Topics
@@ -17,7 +16,7 @@ from engagement.model.rules import load_rules
 from engagement.store.redis_store import ScoreStore
 from tests.integration.scorer.expected import TEST_RULES
 from tests.integration.scorer.harness import new_port, running_scorer, scorer_env
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce_interactions, read_topic
 
 
 def _interaction(tenant: str, user: str, n: int, now: float) -> dict[str, object]:
@@ -27,17 +26,6 @@ def _interaction(tenant: str, user: str, n: int, now: float) -> dict[str, object
         "channel": "web", "receivedAt": t, "timestamp": t, "userId": user,
         "event": "Application Submitted", "properties": {}, "traits": {}, "context": {},
     }  # fmt: skip
-
-
-async def _produce(kafka: str, topic: str, values: list[dict[str, object]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
-    await producer.start()
-    try:
-        for value in values:
-            key = f"{value['tenantId']}:{value['userId']}".encode()
-            await producer.send_and_wait(topic, key=key, value=orjson.dumps(value))
-    finally:
-        await producer.stop()
 
 
 async def test_replayed_batch_republishes_the_current_state_with_its_sequence(
@@ -60,7 +48,7 @@ async def test_replayed_batch_republishes_the_current_state_with_its_sequence(
     assert outcomes[-1].after is not None
     current = outcomes[-1].after
     await ensure_topics(kafka_bootstrap, topics, partitions=3, replication_factor=1)
-    await _produce(kafka_bootstrap, topics.interactions, values)
+    await produce_interactions(kafka_bootstrap, topics.interactions, values)
     env = scorer_env(
         kafka=kafka_bootstrap,
         redis_url=redis_url,
