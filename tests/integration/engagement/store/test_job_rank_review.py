@@ -8,7 +8,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from engagement.model.jobs import JobState
-from engagement.store.job_store import JobKey, rank_commands
+from engagement.store.job_store import RANK_JOBS_PER_CALL, JobKey, rank_commands
 from engagement.store.rank_reads import job_tier_counts
 from engagement.store.redis_store import ScoreStore
 from engagement.store.store_scripts import text
@@ -90,3 +90,25 @@ async def test_a_call_converting_several_jobs_sets_leaves_no_probe_in_any(
     assert (await redis_client.object("encoding", big)).decode() == "skiplist"
     counts = await job_tier_counts(store, "acme", "J-a", T0)
     assert counts == {"cold": 20, "warm": 0, "hot": 0}
+
+
+async def test_jobs_past_one_calls_worth_go_in_further_calls_with_their_own_offsets(
+    store: ScoreStore, redis_client: aioredis.Redis
+) -> None:
+    # given more jobs than one rank_jobs call takes, each with a different number of updates
+    n = 2 * RANK_JOBS_PER_CALL + 1
+    jobs = [f"J-{k}" for k in range(n)]
+    states = [
+        state(job, f"u{c}", 1, 2.0, "cold") for k, job in enumerate(jobs) for c in range(k % 3 + 1)
+    ]
+
+    # when they go in one rank round
+    latest = {("acme", s.job_id, s.candidate_id): s for s in states}
+    calls = [c for c in rank_commands(store, latest, "sha") if c[0] == "EVALSHA"]
+    applied = await run_round(store, states)
+
+    # then in three calls, each job's candidates in its own cold set
+    assert len(calls) == 3 and applied == len(states)
+    for k in (0, RANK_JOBS_PER_CALL - 1, RANK_JOBS_PER_CALL, n - 1):
+        expected = [f"u{c}" for c in range(k % 3 + 1)]
+        assert await members(redis_client, store, jobs[k], "cold") == expected
