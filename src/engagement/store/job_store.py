@@ -53,6 +53,12 @@ class JobStore(Protocol):
     async def run_rank(self, keys: list[str], args: list[Any]) -> int: ...
 
 
+class ErasingStore(JobStore, Protocol):
+    """What an erasure's ``forget`` needs besides: the rank_jobs script."""
+
+    async def run_rank_jobs(self, keys: list[str], args: list[Any]) -> int: ...
+
+
 def states_of(store: JobStore, job: Job, kind: str, result: list[Any]) -> tuple[JobState, ...]:
     """The job states a settled apply or merge step 2 changed: its reply's job entries, and for a
     merge, the source leaving its jobs (their sums moved into the candidate's)."""
@@ -138,6 +144,31 @@ async def leave(store: JobStore, tenant: str, candidate: str, jobs: list[str]) -
     """Take the candidate out of the leaderboards of ``jobs`` (and forget its sequence there)."""
     for job in jobs:
         await store.run_rank(job_rank_keys(store, tenant, job), [candidate, 0, -1, "0"])
+
+
+async def forget(store: ErasingStore, tenant: str, ids: list[str]) -> None:
+    """Take ``ids`` out of every job of the tenant's job list, its tier sets and its sequence
+    hash (an erasure's last step; the rank_jobs script's erase, RANK_JOBS_PER_CALL jobs per
+    call). A candidate that left a job (dropped as its weakest, or merged into another) is out
+    of its tier sets but keeps its sequence there, against replays of older states; and the
+    jobs an erasure reads from the candidate's profiles miss those an older release ranked it
+    in (docs/operations.md §6). An erased id must stay in none. Every job with tier sets or a
+    sequence hash is in the list (pruning drops them together)."""
+    key, tiers = store.keys.jobs(tenant), len(store.rules.job_tier_names)
+    erase = [x for candidate in ids for x in (candidate, 0, -1, "0")]
+    start = 0
+    while True:
+        jobs = await store.redis.zrange(key, start, start + RANK_JOBS_PER_CALL - 1)
+        keys: list[str] = []
+        args: list[Any] = [tiers]
+        for job in jobs:
+            keys += job_rank_keys(store, tenant, text(job))
+            args += [len(ids), *erase]
+        if jobs:
+            await store.run_rank_jobs(keys, args)
+        if len(jobs) < RANK_JOBS_PER_CALL:
+            return
+        start += RANK_JOBS_PER_CALL
 
 
 async def candidate_jobs(

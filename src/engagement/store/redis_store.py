@@ -158,12 +158,12 @@ class ScoreStore(BatchApply):
         self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None
     ) -> Erasure:
         """Remove every key of the candidate and of ids merged into it (transitively), and their
-        ranks, job leaderboards too (``job_store.leave_jobs``); ``fence_at``: fence each merged id
-        as of then before its keys go (``raise_fences``; the candidate's own fence is the
-        caller's). Idempotent, and complete when repeated after a
-        failure at any point: the merged ids and the last sequence are recorded first in a pending
-        erasure, which outlives the keys (``erasure_published`` deletes it), so a retry returns
-        them again."""
+        ranks, job leaderboards too (``job_store.leave_jobs``), then their ids from every job of
+        the tenant (``job_store.forget``: the jobs they left keep their sequences); ``fence_at``:
+        fence each merged id as of then before its keys go (``raise_fences``; the candidate's own
+        fence is the caller's). Idempotent, and complete when repeated after a failure at any point:
+        the merged ids and the last sequence are recorded first in a pending erasure, which
+        outlives the keys (``erasure_published`` deletes it), so a retry returns them again."""
         left = await jobs.leave_jobs(self, tenant_id, candidate_id)  # before the keys go
         erasure = await pending_erasure.erase(
             self.redis,
@@ -177,6 +177,7 @@ class ScoreStore(BatchApply):
         )
         await self.redis.zrem(self.keys.anonymous(tenant_id), candidate_id, *erasure.merged_ids)
         await jobs.leave(self, tenant_id, candidate_id, left)  # again: ranked during the wipe
+        await jobs.forget(self, tenant_id, [candidate_id, *erasure.merged_ids])
         return erasure
 
     async def erasure_published(self, erasure: Erasure) -> None:
@@ -257,6 +258,10 @@ class ScoreStore(BatchApply):
     async def run_rank(self, keys: list[str], args: list[Any]) -> int:
         """The rank script (sequence compare-and-set into tier sets) on ``keys`` with ``args``."""
         return int(await self._scripts["rank"](keys=keys, args=args))
+
+    async def run_rank_jobs(self, keys: list[str], args: list[Any]) -> int:
+        """The rank_jobs script (the rank script over several jobs' groups of keys)."""
+        return int(await self._scripts["rank_jobs"](keys=keys, args=args))
 
     async def tier_counts(self, tenant_id: str, now: float) -> dict[str, int]:
         """Candidates per tier at ``now`` (decay applied), lowest tier first."""
