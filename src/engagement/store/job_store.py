@@ -19,6 +19,7 @@ and the job's tier sets lose the candidate even when the rank round of the lost 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from engagement.model.jobs import (
@@ -85,7 +86,7 @@ def rank_commands(store: JobStore, latest: dict[JobKey, JobState], sha: str) -> 
     its tier sets (a removed state takes the candidate out, keeping its sequence): one per tenant
     and RANK_JOBS_PER_CALL jobs. Then one ``ZADD GT`` per tenant moving each job's latest event
     time in the tenant's job list."""
-    by_job: dict[tuple[str, str], list[Any]] = {}
+    by_tenant: dict[str, dict[str, list[Any]]] = {}
     seen: dict[str, dict[str, float]] = {}
     h = store.rules.half_life_seconds
     number = {name: k + 1 for k, name in enumerate(store.rules.job_tier_names)}
@@ -97,17 +98,12 @@ def rank_commands(store: JobStore, latest: dict[JobKey, JobState], sha: str) -> 
             args = [candidate, state.sequence, number[state.tier], repr(rank)]
             at = seen.setdefault(tenant, {})
             at[job] = max(at.get(job, 0.0), state.as_of or 0.0)
-        by_job.setdefault((tenant, job), []).extend(args)
-    commands: list[Command] = []
-    tiers = len(number)
-    for tenant, jobs in _by_tenant(by_job).items():
-        for k in range(0, len(jobs), RANK_JOBS_PER_CALL):
-            keys: list[str] = []
-            args = [tiers]
-            for job, updates in jobs[k : k + RANK_JOBS_PER_CALL]:
-                keys += job_rank_keys(store, tenant, job)
-                args += [len(updates) // 4, *updates]
-            commands.append(("EVALSHA", sha, len(keys), *keys, *args))
+        by_tenant.setdefault(tenant, {}).setdefault(job, []).extend(args)
+    commands: list[Command] = [
+        ("EVALSHA", sha, len(keys), *keys, *args)
+        for tenant, jobs in by_tenant.items()
+        for keys, args in rank_jobs_calls(store, tenant, list(jobs.items()))
+    ]
     for tenant, times in seen.items():
         pairs = [x for job, t in times.items() for x in (repr(t), job)]
         commands.append(("ZADD", store.keys.jobs(tenant), "GT", *pairs))
@@ -117,14 +113,19 @@ def rank_commands(store: JobStore, latest: dict[JobKey, JobState], sha: str) -> 
 RANK_JOBS_PER_CALL = 100  # jobs per rank_jobs call: a batch's rank round never blocks Redis long
 
 
-def _by_tenant(
-    by_job: dict[tuple[str, str], list[Any]],
-) -> dict[str, list[tuple[str, list[Any]]]]:
-    """Each tenant's (job, rank updates), in the order given."""
-    out: dict[str, list[tuple[str, list[Any]]]] = {}
-    for (tenant, job), updates in by_job.items():
-        out.setdefault(tenant, []).append((job, updates))
-    return out
+def rank_jobs_calls(
+    store: JobStore, tenant: str, groups: list[tuple[str, list[Any]]]
+) -> Iterator[tuple[list[str], list[Any]]]:
+    """The keys and arguments of the rank_jobs calls for ``groups`` of one tenant (a job and its
+    rank updates, 4 arguments each), RANK_JOBS_PER_CALL jobs per call."""
+    tiers = len(store.rules.job_tier_names)
+    for k in range(0, len(groups), RANK_JOBS_PER_CALL):
+        keys: list[str] = []
+        args: list[Any] = [tiers]
+        for job, updates in groups[k : k + RANK_JOBS_PER_CALL]:
+            keys += job_rank_keys(store, tenant, job)
+            args += [len(updates) // 4, *updates]
+        yield keys, args
 
 
 def job_rank_keys(store: JobStore, tenant: str, job: str) -> list[str]:
@@ -133,38 +134,20 @@ def job_rank_keys(store: JobStore, tenant: str, job: str) -> list[str]:
     return [store.keys.job_sequences(tenant, job), *tiers]
 
 
-async def leave_jobs(store: JobStore, tenant: str, candidate: str) -> list[str]:
-    """Take an erased candidate out of the leaderboards of its jobs; the jobs it had."""
-    jobs = [text(j) for j in await store.redis.hkeys(store.keys.candidate(tenant, candidate).jobs)]
-    await leave(store, tenant, candidate, jobs)
-    return jobs
-
-
-async def leave(store: JobStore, tenant: str, candidate: str, jobs: list[str]) -> None:
-    """Take the candidate out of the leaderboards of ``jobs`` (and forget its sequence there)."""
-    for job in jobs:
-        await store.run_rank(job_rank_keys(store, tenant, job), [candidate, 0, -1, "0"])
-
-
 async def forget(store: ErasingStore, tenant: str, ids: list[str]) -> None:
     """Take ``ids`` out of every job of the tenant's job list, its tier sets and its sequence
-    hash (an erasure's last step; the rank_jobs script's erase, RANK_JOBS_PER_CALL jobs per
-    call). A candidate that left a job (dropped as its weakest, or merged into another) is out
-    of its tier sets but keeps its sequence there, against replays of older states; and the
-    jobs an erasure reads from the candidate's profiles miss those an older release ranked it
-    in (docs/operations.md §6). An erased id must stay in none. Every job with tier sets or a
-    sequence hash is in the list (pruning drops them together)."""
-    key, tiers = store.keys.jobs(tenant), len(store.rules.job_tier_names)
+    hash (an erasure's job step, after the keys went: a rank round that ranked them meanwhile is
+    undone too; the rank_jobs script's erase). Every job with tier sets or a sequence hash is in
+    the list (pruning drops them together), so this also reaches the jobs a candidate left
+    (dropped as its weakest, or merged into another: out of the tier sets, its sequence kept
+    against replays of older states) and those an older release ranked it in
+    (docs/operations.md §6). Idempotent."""
+    key = store.keys.jobs(tenant)
     erase = [x for candidate in ids for x in (candidate, 0, -1, "0")]
     start = 0
     while True:
         jobs = await store.redis.zrange(key, start, start + RANK_JOBS_PER_CALL - 1)
-        keys: list[str] = []
-        args: list[Any] = [tiers]
-        for job in jobs:
-            keys += job_rank_keys(store, tenant, text(job))
-            args += [len(ids), *erase]
-        if jobs:
+        for keys, args in rank_jobs_calls(store, tenant, [(text(j), erase) for j in jobs]):
             await store.run_rank_jobs(keys, args)
         if len(jobs) < RANK_JOBS_PER_CALL:
             return

@@ -157,14 +157,13 @@ class ScoreStore(BatchApply):
     async def erase(
         self, tenant_id: str, candidate_id: str, *, fence_at: datetime | None = None
     ) -> Erasure:
-        """Remove every key of the candidate and of ids merged into it (transitively), and their
-        ranks, job leaderboards too (``job_store.leave_jobs``), then their ids from every job of
-        the tenant (``job_store.forget``: the jobs they left keep their sequences); ``fence_at``:
-        fence each merged id as of then before its keys go (``raise_fences``; the candidate's own
-        fence is the caller's). Idempotent, and complete when repeated after a failure at any point:
-        the merged ids and the last sequence are recorded first in a pending erasure, which
-        outlives the keys (``erasure_published`` deletes it), so a retry returns them again."""
-        left = await jobs.leave_jobs(self, tenant_id, candidate_id)  # before the keys go
+        """Remove every key of the candidate and of ids merged into it (transitively), their
+        ranks, then their ids from every job of the tenant (``job_store.forget``: leaderboards
+        and sequences, also of jobs they left); ``fence_at``: fence each merged id as of then
+        before its keys go (``raise_fences``; the candidate's own fence is the caller's).
+        Idempotent, and complete when repeated after a failure at any point: the merged ids and
+        the last sequence are recorded first in a pending erasure, which outlives the keys
+        (``erasure_published`` deletes it), so a retry returns them again."""
         erasure = await pending_erasure.erase(
             self.redis,
             self.keys,
@@ -176,7 +175,6 @@ class ScoreStore(BatchApply):
             fence_at=fence_at,
         )
         await self.redis.zrem(self.keys.anonymous(tenant_id), candidate_id, *erasure.merged_ids)
-        await jobs.leave(self, tenant_id, candidate_id, left)  # again: ranked during the wipe
         await jobs.forget(self, tenant_id, [candidate_id, *erasure.merged_ids])
         return erasure
 
